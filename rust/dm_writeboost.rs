@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! dm-writeboost: a log-structured write-back SSD cache for device-mapper.
+//!
+//! Two targets: `writeboost` (a logical device over a backing disk,
+//! optionally attached to a cache) and the singleton control target
+//! `writeboost-mgr`, which formats, resumes, selects and frees caches. See
+//! `Documentation/` for the interfaces, the on-disk format and the design.
+//!
+//! Layers, top to bottom: [`mgr`] and [`device`] (the two targets) use
+//! [`registry`] (the module-wide tables of devices and caches) and
+//! [`cache`]; all of them are safe Rust over [`ffi`], the only module with
+//! raw pointers, which wraps the C shim `wb_shim.c`. Pure logic (on-disk
+//! format, checksums, index, recovery) is in `wbformat`, shared with the
+//! userland tools and tested on the host.
+
+use kernel::prelude::*;
+
+mod device;
+mod ffi;
+mod mgr;
+mod parse;
+mod registry;
+
+module! {
+    type: WriteBoost,
+    name: "dm_writeboost",
+    author: "The writeboost developers",
+    description: "Log-structured write-back SSD cache for device-mapper",
+    license: "GPL",
+}
+
+struct WriteBoost {
+    // Field order is drop order: unregister the targets (no more callbacks)
+    // before the registry they use is freed.
+    _targets: ffi::Registration,
+    _registry: ffi::GlobalGuard<registry::Registry>,
+}
+
+impl kernel::Module for WriteBoost {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let registry = registry::install()?;
+        let targets = ffi::Registration::new()?;
+        pr_info!("loaded: targets writeboost and writeboost-mgr registered\n");
+        Ok(Self { _targets: targets, _registry: registry })
+    }
+}

@@ -1,0 +1,1381 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The only module that touches raw pointers.
+//!
+//! It includes the bindgen output for `wb_shim.h` (generated at build time by
+//! `scripts/gen-shim-bindings.sh`) and wraps it in safe types:
+//!
+//! - [`Target`]: the `dm_target` a callback runs for, valid for the call;
+//! - [`Bio`]: an in-flight bio that this module must complete exactly once;
+//! - [`BioList`]: an allocation-free FIFO of held bios (uses `bi_next`);
+//! - [`DmDev`]: a device opened through a target's table;
+//! - [`BdevFile`]: a block device opened by path or number, independent of
+//!   any table;
+//! - [`IoBatch`] and [`sync_io`]: dm-io reads and writes;
+//! - [`KThread`]: a kernel thread running a method of an `Arc<T>`;
+//! - [`SysfsDir`]: a sysfs directory whose attributes call back into Rust;
+//! - [`Out`]: the bounded text buffer of `status`, `message` and sysfs.
+//!
+//! It also holds the `extern "C"` entry points that C calls, each checked
+//! against its typedef in `wb_shim.h`, and dispatches them to
+//! [`crate::device`] and [`crate::mgr`]. Nothing above this module sees a raw
+//! pointer.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::AtomicI32;
+
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::Arc;
+use kernel::types::ForeignOwnable;
+
+#[allow(
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    dead_code,
+    missing_docs,
+    unreachable_pub,
+    improper_ctypes,
+    clippy::all
+)]
+mod sys {
+    use kernel::ffi;
+    include!("wb_shim_generated.rs");
+}
+
+/// Alias for the generated bindings, for the compile-time signature checks.
+type CInt = kernel::ffi::c_int;
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// Converts a negative errno returned by C into a `Result`.
+fn check(r: CInt) -> Result {
+    if r < 0 {
+        Err(Error::from_errno(r))
+    } else {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Targets
+// ---------------------------------------------------------------------------
+
+/// The two kinds of target this module registers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum TargetKind {
+    /// `writeboost`: a logical device over a backing disk.
+    Device,
+    /// `writeboost-mgr`: the control target.
+    Mgr,
+}
+
+impl TargetKind {
+    fn from_c(kind: CInt) -> Option<Self> {
+        match kind as u32 {
+            sys::wb_target_kind_WB_TARGET_DEVICE => Some(Self::Device),
+            sys::wb_target_kind_WB_TARGET_MGR => Some(Self::Mgr),
+            _ => None,
+        }
+    }
+}
+
+/// A `struct dm_target` for the duration of one callback.
+///
+/// # Invariants
+///
+/// `ptr` points to a live `dm_target` for the lifetime `'a`: device-mapper
+/// keeps the target alive while it runs any of its callbacks.
+pub(crate) struct Target<'a> {
+    ptr: NonNull<sys::dm_target>,
+    _life: PhantomData<&'a sys::dm_target>,
+}
+
+impl<'a> Target<'a> {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid `dm_target` for `'a`.
+    unsafe fn from_raw(ptr: *mut sys::dm_target) -> Option<Self> {
+        // INVARIANT: the caller guarantees validity for 'a.
+        NonNull::new(ptr).map(|ptr| Self { ptr, _life: PhantomData })
+    }
+
+    fn raw(&self) -> *mut sys::dm_target {
+        self.ptr.as_ptr()
+    }
+
+    /// Sets the error message device-mapper prints when the constructor fails.
+    pub(crate) fn set_error(&self, msg: &CStr) {
+        // SAFETY: `self.raw()` is valid by the type invariant; the shim copies
+        // the message into storage that outlives the call.
+        unsafe { sys::wb_ti_set_error(self.raw(), msg.as_char_ptr()) };
+    }
+
+    /// First sector of this target in its table.
+    pub(crate) fn begin(&self) -> u64 {
+        // SAFETY: valid target by the type invariant.
+        unsafe { sys::wb_ti_begin(self.raw()) }
+    }
+
+    /// Length of this target in sectors.
+    pub(crate) fn len(&self) -> u64 {
+        // SAFETY: valid target by the type invariant.
+        unsafe { sys::wb_ti_len(self.raw()) }
+    }
+
+    /// An identity for the mapped device owning this target's table; two
+    /// tables of one DM device (a reload) give the same value.
+    pub(crate) fn md_id(&self) -> usize {
+        // SAFETY: valid target by the type invariant; the table and its
+        // mapped device are alive during the callback.
+        unsafe { sys::wb_ti_md(self.raw()) as usize }
+    }
+
+    /// The `dev_t` of the mapped device owning this target.
+    pub(crate) fn md_devt(&self) -> u32 {
+        // SAFETY: as for `md_id`.
+        unsafe { sys::wb_ti_md_devt(self.raw()) }
+    }
+
+    /// Configures a `writeboost` target: flush and discard support, per-bio
+    /// data, and (if non-zero) the maximum I/O size in sectors.
+    pub(crate) fn setup_device(&self, max_io_sectors: u32) -> Result {
+        // SAFETY: valid target by the type invariant; called from the ctr.
+        check(unsafe { sys::wb_ti_setup_device(self.raw(), max_io_sectors) })
+    }
+
+    /// Configures a `writeboost-mgr` target.
+    pub(crate) fn setup_mgr(&self) {
+        // SAFETY: valid target by the type invariant; called from the ctr.
+        unsafe { sys::wb_ti_setup_mgr(self.raw()) }
+    }
+
+    /// Opens `path` through this target's table (`dm_get_device`).
+    pub(crate) fn get_device(&self, path: &CStr) -> Result<DmDev> {
+        let mut dev: *mut sys::dm_dev = core::ptr::null_mut();
+        // SAFETY: valid target; `path` is NUL-terminated; `dev` is written
+        // only on success.
+        check(unsafe { sys::wb_get_device(self.raw(), path.as_char_ptr(), &mut dev) })?;
+        let dev = NonNull::new(dev).ok_or(EINVAL)?;
+        // INVARIANT: dm_get_device succeeded for this target.
+        Ok(DmDev { dev, ti: self.ptr })
+    }
+}
+
+/// A device opened with `dm_get_device` against a target's table.
+///
+/// # Invariants
+///
+/// `dev` was returned by `dm_get_device(ti, ...)` and is put exactly once, in
+/// `drop`. It is only dropped inside a callback of `ti` (the owner, a
+/// device target's private data, is freed in its destructor), so `ti` is
+/// alive then.
+pub(crate) struct DmDev {
+    dev: NonNull<sys::dm_dev>,
+    ti: NonNull<sys::dm_target>,
+}
+
+// SAFETY: a `dm_dev` may be used and released from any process context.
+unsafe impl Send for DmDev {}
+// SAFETY: the shared methods only read immutable fields.
+unsafe impl Sync for DmDev {}
+
+impl DmDev {
+    /// The opened block device.
+    pub(crate) fn bdev(&self) -> Bdev<'_> {
+        // SAFETY: `dev` is valid by the type invariant.
+        let b = unsafe { sys::wb_dm_dev_bdev(self.dev.as_ptr()) };
+        Bdev { ptr: b, _life: PhantomData }
+    }
+}
+
+impl Drop for DmDev {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant `dev` came from `dm_get_device` on
+        // `ti`, which is alive, and this is the only put.
+        unsafe { sys::wb_put_device(self.ti.as_ptr(), self.dev.as_ptr()) };
+    }
+}
+
+/// A borrowed block device.
+///
+/// # Invariants
+///
+/// `ptr` is a valid `block_device` for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct Bdev<'a> {
+    ptr: *mut sys::block_device,
+    _life: PhantomData<&'a sys::block_device>,
+}
+
+impl Bdev<'_> {
+    /// Size in 512-byte sectors.
+    pub(crate) fn sectors(&self) -> u64 {
+        // SAFETY: valid by the type invariant.
+        unsafe { sys::wb_bdev_sectors(self.ptr) }
+    }
+
+    /// Device number (`MKDEV(major, minor)`).
+    pub(crate) fn devt(&self) -> u32 {
+        // SAFETY: valid by the type invariant.
+        unsafe { sys::wb_bdev_devt(self.ptr) }
+    }
+
+    /// Sends a cache flush (REQ_PREFLUSH) and waits for it.
+    pub(crate) fn flush(&self) -> Result {
+        // SAFETY: valid by the type invariant; process context.
+        check(unsafe { sys::wb_bdev_flush(self.ptr) })
+    }
+
+    /// Discards a range if the device supports discard; otherwise succeeds.
+    pub(crate) fn discard(&self, sector: u64, nr_sectors: u64) -> Result {
+        // SAFETY: valid by the type invariant; process context.
+        check(unsafe { sys::wb_bdev_discard(self.ptr, sector, nr_sectors) })
+    }
+}
+
+/// Formats a device number as `major:minor`.
+pub(crate) struct DevT(pub(crate) u32);
+
+impl core::fmt::Display for DevT {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.0 >> 20, self.0 & 0xfffff)
+    }
+}
+
+/// A block device opened by path or number, owned by this module.
+///
+/// # Invariants
+///
+/// `file` is an open block-device file, closed exactly once in `drop`.
+pub(crate) struct BdevFile {
+    file: NonNull<sys::file>,
+}
+
+// SAFETY: the file may be used and closed from any process context.
+unsafe impl Send for BdevFile {}
+// SAFETY: shared use only submits I/O, which the block layer serialises.
+unsafe impl Sync for BdevFile {}
+
+impl BdevFile {
+    /// Opens `path` for reading and writing. With `exclusive`, nobody else
+    /// may open it exclusively (a mounted file system, another cache) while
+    /// this one is open.
+    pub(crate) fn open_path(path: &CStr, exclusive: bool) -> Result<Self> {
+        static HOLDER: u8 = 0;
+        let holder = if exclusive {
+            &HOLDER as *const u8 as *mut kernel::ffi::c_void
+        } else {
+            core::ptr::null_mut()
+        };
+        let mut err: CInt = 0;
+        // SAFETY: `path` is NUL-terminated; the holder is a static address.
+        let f = unsafe { sys::wb_bdev_open_path(path.as_char_ptr(), holder, &mut err) };
+        match NonNull::new(f) {
+            // INVARIANT: the open succeeded.
+            Some(file) => Ok(Self { file }),
+            None => Err(Error::from_errno(if err < 0 { err } else { -22 })),
+        }
+    }
+
+    /// Opens the block device with number `devt`, shared.
+    pub(crate) fn open_devt(devt: u32) -> Result<Self> {
+        let mut err: CInt = 0;
+        // SAFETY: plain scalar arguments.
+        let f = unsafe { sys::wb_bdev_open_devt(devt, &mut err) };
+        match NonNull::new(f) {
+            // INVARIANT: the open succeeded.
+            Some(file) => Ok(Self { file }),
+            None => Err(Error::from_errno(if err < 0 { err } else { -22 })),
+        }
+    }
+
+    /// The block device.
+    pub(crate) fn bdev(&self) -> Bdev<'_> {
+        // SAFETY: `file` is open by the type invariant.
+        let b = unsafe { sys::wb_file_bdev(self.file.as_ptr()) };
+        Bdev { ptr: b, _life: PhantomData }
+    }
+}
+
+impl Drop for BdevFile {
+    fn drop(&mut self) {
+        // SAFETY: open by the type invariant, closed only here.
+        unsafe { sys::wb_bdev_close(self.file.as_ptr()) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bios
+// ---------------------------------------------------------------------------
+
+/// What a bio asks for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum BioOp {
+    /// Read data.
+    Read,
+    /// Write data (possibly with REQ_PREFLUSH and/or REQ_FUA).
+    Write,
+    /// An empty flush (REQ_PREFLUSH with no data).
+    Flush,
+    /// Discard a range.
+    Discard,
+    /// Anything else (write-zeroes, secure erase...).
+    Other,
+}
+
+/// An in-flight bio that this module owns and must complete exactly once:
+/// by [`Bio::end`], or by handing it back to device-mapper through
+/// [`MapResult::Remapped`].
+///
+/// # Invariants
+///
+/// `ptr` is a bio that device-mapper passed to `map` and that has not been
+/// completed or handed back yet.
+pub(crate) struct Bio {
+    ptr: NonNull<sys::bio>,
+}
+
+// SAFETY: a bio may be completed from any context; ownership moves with it.
+unsafe impl Send for Bio {}
+
+impl Bio {
+    /// The operation.
+    pub(crate) fn op(&self) -> BioOp {
+        // SAFETY: valid bio by the type invariant.
+        match unsafe { sys::wb_bio_op(self.ptr.as_ptr()) } as u32 {
+            sys::wb_bio_op_WB_BIO_READ => BioOp::Read,
+            sys::wb_bio_op_WB_BIO_WRITE => BioOp::Write,
+            sys::wb_bio_op_WB_BIO_FLUSH => BioOp::Flush,
+            sys::wb_bio_op_WB_BIO_DISCARD => BioOp::Discard,
+            _ => BioOp::Other,
+        }
+    }
+
+    /// Whether the bio carries REQ_PREFLUSH.
+    pub(crate) fn is_preflush(&self) -> bool {
+        // SAFETY: valid bio.
+        unsafe { sys::wb_bio_preflush(self.ptr.as_ptr()) }
+    }
+
+    /// Whether the bio carries REQ_FUA.
+    pub(crate) fn is_fua(&self) -> bool {
+        // SAFETY: valid bio.
+        unsafe { sys::wb_bio_fua(self.ptr.as_ptr()) }
+    }
+
+    /// First sector (on the mapped device, before any remap).
+    pub(crate) fn sector(&self) -> u64 {
+        // SAFETY: valid bio.
+        unsafe { sys::wb_bio_sector(self.ptr.as_ptr()) }
+    }
+
+    /// Length in sectors.
+    pub(crate) fn sectors(&self) -> u32 {
+        // SAFETY: valid bio.
+        unsafe { sys::wb_bio_sectors(self.ptr.as_ptr()) }
+    }
+
+    /// Sends the bio to `bdev` at `sector` (the caller then returns
+    /// [`MapResult::Remapped`]).
+    pub(crate) fn remap(&mut self, bdev: Bdev<'_>, sector: u64) {
+        // SAFETY: valid bio and block device.
+        unsafe { sys::wb_bio_remap(self.ptr.as_ptr(), bdev.ptr, sector) }
+    }
+
+    /// Keeps only the first `sectors` sectors of this bio for this `map`
+    /// call; device-mapper resubmits the rest as a new bio. Only valid
+    /// inside `map`, before the bio is completed or remapped.
+    pub(crate) fn accept_partial(&mut self, sectors: u32) {
+        // SAFETY: valid bio; called from map (dm_accept_partial_bio's rule).
+        unsafe { sys::wb_bio_accept_partial(self.ptr.as_ptr(), sectors) }
+    }
+
+    /// Length in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.sectors() as usize * 512
+    }
+
+    /// Copies the payload of a write into `buf`, which must be exactly
+    /// [`Bio::bytes`] long.
+    pub(crate) fn copy_to(&self, buf: &mut [u8]) -> Result {
+        if buf.len() != self.bytes() {
+            return Err(EINVAL);
+        }
+        // SAFETY: valid bio; `buf` holds exactly the payload size.
+        unsafe { sys::wb_bio_copy_to_buf(self.ptr.as_ptr(), buf.as_mut_ptr().cast()) };
+        Ok(())
+    }
+
+    /// Fills the payload of a read from `buf` (exactly [`Bio::bytes`] long).
+    pub(crate) fn copy_from(&mut self, buf: &[u8]) -> Result {
+        if buf.len() != self.bytes() {
+            return Err(EINVAL);
+        }
+        // SAFETY: valid bio; `buf` holds exactly the payload size.
+        unsafe { sys::wb_bio_copy_from_buf(self.ptr.as_ptr(), buf.as_ptr().cast()) };
+        Ok(())
+    }
+
+    /// Arranges for `counter` to be decremented when the (remapped) bio
+    /// completes.
+    ///
+    /// # Safety
+    ///
+    /// `counter` must stay allocated until the bio completes. The cache
+    /// guarantees it by waiting for every such counter to reach zero before
+    /// it frees or reuses what the counter protects.
+    pub(crate) unsafe fn set_inflight(&mut self, counter: &AtomicI32) {
+        // SAFETY: valid bio; `AtomicI32` has the layout of `int` (and of
+        // `atomic_t`, checked in the shim); lifetime is the caller's duty.
+        unsafe { sys::wb_bio_set_inflight(self.ptr.as_ptr(), counter.as_ptr()) }
+    }
+
+    /// Completes the bio with `result`.
+    pub(crate) fn end(self, result: Result) {
+        let err = match result {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        };
+        let p = self.ptr.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: valid, not yet completed bio (type invariant); `forget`
+        // guarantees this is the only completion.
+        unsafe { sys::wb_bio_endio(p, err) };
+    }
+
+    fn into_raw(self) -> *mut sys::bio {
+        let p = self.ptr.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for Bio {
+    /// A bio must never be leaked: if a code path forgets to complete one,
+    /// fail it rather than hang its submitter.
+    fn drop(&mut self) {
+        pr_err!("internal error: bio dropped without completion; failing it\n");
+        // SAFETY: valid, not yet completed bio (type invariant); `drop` runs once.
+        unsafe { sys::wb_bio_endio(self.ptr.as_ptr(), -5) };
+    }
+}
+
+/// A FIFO of held bios, linked through `bi_next`: pushing never allocates.
+///
+/// # Invariants
+///
+/// Every bio on the list is owned by the list (as by a [`Bio`]); `tail` is
+/// the last one, or null when `head` is null.
+pub(crate) struct BioList {
+    head: *mut sys::bio,
+    tail: *mut sys::bio,
+    len: usize,
+}
+
+// SAFETY: the list owns its bios, which may move between threads.
+unsafe impl Send for BioList {}
+
+impl BioList {
+    /// An empty list.
+    pub(crate) const fn new() -> Self {
+        Self { head: core::ptr::null_mut(), tail: core::ptr::null_mut(), len: 0 }
+    }
+
+    /// Number of bios held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the list is empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+
+    /// Appends a bio.
+    pub(crate) fn push(&mut self, bio: Bio) {
+        let p = bio.into_raw();
+        // SAFETY: `p` is a valid bio now owned by the list; `tail`, when not
+        // null, is a bio owned by the list.
+        unsafe {
+            sys::wb_bio_set_next(p, core::ptr::null_mut());
+            if self.tail.is_null() {
+                self.head = p;
+            } else {
+                sys::wb_bio_set_next(self.tail, p);
+            }
+        }
+        self.tail = p;
+        self.len += 1;
+    }
+
+    /// Removes the first bio.
+    pub(crate) fn pop(&mut self) -> Option<Bio> {
+        let p = NonNull::new(self.head)?;
+        // SAFETY: `p` is a bio owned by the list.
+        unsafe {
+            self.head = sys::wb_bio_next(p.as_ptr());
+            sys::wb_bio_set_next(p.as_ptr(), core::ptr::null_mut());
+        }
+        if self.head.is_null() {
+            self.tail = core::ptr::null_mut();
+        }
+        self.len -= 1;
+        // INVARIANT: ownership moves from the list to the `Bio`.
+        Some(Bio { ptr: p })
+    }
+
+    /// Moves every bio of `other` to the end of `self`.
+    pub(crate) fn append(&mut self, other: &mut BioList) {
+        while let Some(b) = other.pop() {
+            self.push(b);
+        }
+    }
+
+    /// Completes every bio with `result`.
+    pub(crate) fn end_all(&mut self, result: Result) {
+        while let Some(b) = self.pop() {
+            b.end(result);
+        }
+    }
+}
+
+impl Drop for BioList {
+    fn drop(&mut self) {
+        if !self.is_empty() {
+            pr_err!("internal error: {} held bios dropped; failing them\n", self.len);
+            self.end_all(Err(EIO));
+        }
+    }
+}
+
+/// What `map` did with a bio.
+pub(crate) enum MapResult {
+    /// The bio was remapped; device-mapper submits it.
+    Remapped(Bio),
+    /// The module completed the bio or holds it to complete later.
+    Submitted,
+}
+
+// ---------------------------------------------------------------------------
+// Arguments and text output
+// ---------------------------------------------------------------------------
+
+/// The arguments of a constructor or message.
+///
+/// # Invariants
+///
+/// `argv` holds `argc` valid NUL-terminated strings for `'a`.
+pub(crate) struct Args<'a> {
+    argv: &'a [*mut kernel::ffi::c_char],
+}
+
+impl<'a> Args<'a> {
+    /// # Safety
+    ///
+    /// `argv` must point to `argc` NUL-terminated strings valid for `'a`.
+    unsafe fn from_raw(argc: u32, argv: *mut *mut kernel::ffi::c_char) -> Self {
+        let argv = if argc == 0 || argv.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: the caller guarantees `argc` valid entries.
+            unsafe { core::slice::from_raw_parts(argv, argc as usize) }
+        };
+        // INVARIANT: as guaranteed by the caller.
+        Self { argv }
+    }
+
+    /// Number of arguments.
+    pub(crate) fn len(&self) -> usize {
+        self.argv.len()
+    }
+
+    /// Argument `i` as a C string.
+    pub(crate) fn cstr(&self, i: usize) -> Option<&'a CStr> {
+        let p = *self.argv.get(i)?;
+        // SAFETY: each entry is a valid NUL-terminated string (invariant).
+        Some(unsafe { CStr::from_char_ptr(p) })
+    }
+
+    /// Argument `i` as UTF-8 (`None` if missing or not UTF-8).
+    pub(crate) fn str(&self, i: usize) -> Option<&'a str> {
+        self.cstr(i)?.to_str().ok()
+    }
+}
+
+/// A bounded, always NUL-terminated text buffer supplied by C (the result of
+/// `status` and `message`, or a sysfs page). Output past the end is dropped.
+///
+/// # Invariants
+///
+/// `buf` points to `cap` writable bytes for `'a`; `len < cap` when `cap > 0`
+/// and `buf[len] == 0`.
+pub(crate) struct Out<'a> {
+    buf: *mut u8,
+    cap: usize,
+    len: usize,
+    truncated: bool,
+    _life: PhantomData<&'a mut [u8]>,
+}
+
+impl Out<'_> {
+    /// # Safety
+    ///
+    /// `buf` must point to `cap` writable bytes for the returned lifetime.
+    unsafe fn from_raw(buf: *mut kernel::ffi::c_char, cap: usize) -> Self {
+        let buf = buf.cast::<u8>();
+        if cap > 0 && !buf.is_null() {
+            // SAFETY: `cap >= 1` writable bytes.
+            unsafe { *buf = 0 };
+        }
+        let cap = if buf.is_null() { 0 } else { cap };
+        // INVARIANT: terminated at 0.
+        Self { buf, cap, len: 0, truncated: false, _life: PhantomData }
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether output was dropped for lack of room.
+    pub(crate) fn truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+impl core::fmt::Write for Out<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        if self.cap == 0 {
+            self.truncated |= !s.is_empty();
+            return Ok(());
+        }
+        let room = self.cap - 1 - self.len;
+        let n = s.len().min(room);
+        if n < s.len() {
+            self.truncated = true;
+        }
+        // SAFETY: `len + n <= cap - 1`, inside the buffer (invariant); the
+        // source is a valid `&str` that cannot overlap a C buffer we own.
+        unsafe {
+            core::ptr::copy_nonoverlapping(s.as_ptr(), self.buf.add(self.len), n);
+            self.len += n;
+            // INVARIANT: re-terminate.
+            *self.buf.add(self.len) = 0;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// dm-io
+// ---------------------------------------------------------------------------
+
+/// Direction and flags of a dm-io request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum IoKind {
+    /// Read into the buffer.
+    Read,
+    /// Write the buffer.
+    Write,
+    /// Write with REQ_FUA.
+    WriteFua,
+    /// Write with REQ_PREFLUSH | REQ_FUA.
+    WriteFlushFua,
+}
+
+impl IoKind {
+    fn flags(self) -> CInt {
+        let f = match self {
+            IoKind::Read => sys::wb_io_flags_WB_IO_READ,
+            IoKind::Write => sys::wb_io_flags_WB_IO_WRITE,
+            IoKind::WriteFua => sys::wb_io_flags_WB_IO_WRITE | sys::wb_io_flags_WB_IO_FUA,
+            IoKind::WriteFlushFua => {
+                sys::wb_io_flags_WB_IO_WRITE | sys::wb_io_flags_WB_IO_FUA | sys::wb_io_flags_WB_IO_PREFLUSH
+            }
+        };
+        f as CInt
+    }
+}
+
+fn io_len_ok(buf_len: usize, nr_sectors: u64) -> Result {
+    match (nr_sectors as usize).checked_mul(512) {
+        Some(n) if n <= buf_len && nr_sectors > 0 => Ok(()),
+        _ => Err(EINVAL),
+    }
+}
+
+/// Synchronously reads or writes `nr_sectors` at `sector` through `buf`.
+pub(crate) fn sync_io(bdev: Bdev<'_>, sector: u64, nr_sectors: u64, buf: &mut [u8], kind: IoKind) -> Result {
+    io_len_ok(buf.len(), nr_sectors)?;
+    // SAFETY: valid device; `buf` covers the I/O and stays borrowed until the
+    // synchronous call returns.
+    check(unsafe { sys::wb_io_sync(bdev.ptr, sector, nr_sectors, buf.as_mut_ptr().cast(), kind.flags()) })
+}
+
+/// A set of asynchronous I/Os waited for together.
+///
+/// # Invariants
+///
+/// `b` is a live batch owned by this value. Between `add` and `wait`, the
+/// buffers of added writes stay borrowed (`'buf`), so they cannot be freed
+/// or modified while the I/O runs; `wait` or `drop` waits for all of them.
+pub(crate) struct IoBatch<'buf> {
+    b: NonNull<sys::wb_io_batch>,
+    outstanding: bool,
+    _bufs: PhantomData<&'buf mut [u8]>,
+}
+
+impl<'buf> IoBatch<'buf> {
+    /// A new, empty batch.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: no arguments.
+        let b = unsafe { sys::wb_io_batch_alloc() };
+        let b = NonNull::new(b).ok_or(ENOMEM)?;
+        Ok(Self { b, outstanding: false, _bufs: PhantomData })
+    }
+
+    /// Starts an I/O on `buf`, which stays borrowed until [`IoBatch::wait`].
+    pub(crate) fn add(&mut self, bdev: Bdev<'_>, sector: u64, nr_sectors: u64, buf: &'buf mut [u8], kind: IoKind) -> Result {
+        io_len_ok(buf.len(), nr_sectors)?;
+        self.outstanding = true;
+        // SAFETY: live batch; `buf` is borrowed for 'buf, which outlives the
+        // wait that ends the I/O (invariant).
+        check(unsafe { sys::wb_io_batch_add(self.b.as_ptr(), bdev.ptr, sector, nr_sectors, buf.as_mut_ptr().cast(), kind.flags()) })
+    }
+
+    /// Waits for every I/O added so far; returns the first error.
+    pub(crate) fn wait(&mut self) -> Result {
+        self.outstanding = false;
+        // SAFETY: live batch.
+        check(unsafe { sys::wb_io_batch_wait(self.b.as_ptr()) })
+    }
+}
+
+impl Drop for IoBatch<'_> {
+    fn drop(&mut self) {
+        if self.outstanding {
+            let _ = self.wait();
+        }
+        // SAFETY: live batch with nothing in flight, freed once.
+        unsafe { sys::wb_io_batch_free(self.b.as_ptr()) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Threads, time, randomness, checksums
+// ---------------------------------------------------------------------------
+
+/// The body of a kernel thread run by [`KThread`].
+pub(crate) trait ThreadBody: Send + Sync {
+    /// Runs until [`should_stop`] returns true.
+    fn run(&self);
+}
+
+/// A kernel thread running `T::run` on a shared `Arc<T>`.
+///
+/// # Invariants
+///
+/// `task` is a started kthread holding a task reference; `data` is the
+/// `Arc<T>` pointer it was given, kept alive until the thread is stopped.
+pub(crate) struct KThread<T: ThreadBody + 'static> {
+    task: NonNull<sys::task_struct>,
+    data: *const kernel::ffi::c_void,
+    _t: PhantomData<Arc<T>>,
+}
+
+// SAFETY: the handle only stops the thread and drops an `Arc<T: Send+Sync>`.
+unsafe impl<T: ThreadBody> Send for KThread<T> {}
+// SAFETY: no shared methods.
+unsafe impl<T: ThreadBody> Sync for KThread<T> {}
+
+unsafe extern "C" fn thread_main<T: ThreadBody + 'static>(data: *mut kernel::ffi::c_void) -> CInt {
+    // SAFETY: `data` came from `Arc::into_foreign` in `KThread::spawn` and is
+    // only released after `kthread_stop` returned, i.e. after this returns.
+    let this = unsafe { <Arc<T> as ForeignOwnable>::borrow(data) };
+    this.run();
+    0
+}
+
+impl<T: ThreadBody + 'static> KThread<T> {
+    /// Starts a thread named `name` running `body.run()`.
+    pub(crate) fn spawn(name: &CStr, body: Arc<T>) -> Result<Self> {
+        let data = body.into_foreign();
+        let mut err: CInt = 0;
+        let f: unsafe extern "C" fn(*mut kernel::ffi::c_void) -> CInt = thread_main::<T>;
+        // SAFETY: `f` matches wbrs_thread_fn; `data` stays valid until stop.
+        let task = unsafe { sys::wb_kthread_run(Some(f), data as *mut _, name.as_char_ptr(), &mut err) };
+        match NonNull::new(task) {
+            // INVARIANT: started, with a task reference.
+            Some(task) => Ok(Self { task, data, _t: PhantomData }),
+            None => {
+                // SAFETY: the thread never started; reclaim the reference.
+                drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign(data) });
+                Err(Error::from_errno(if err < 0 { err } else { -12 }))
+            }
+        }
+    }
+}
+
+impl<T: ThreadBody + 'static> Drop for KThread<T> {
+    fn drop(&mut self) {
+        // SAFETY: started thread with a task reference (invariant); this
+        // waits for `run` to return and drops the task reference.
+        unsafe { sys::wb_kthread_stop(self.task.as_ptr()) };
+        // SAFETY: the thread has exited, so nothing borrows `data` any more.
+        drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign(self.data) });
+    }
+}
+
+/// Whether the current kernel thread has been asked to stop.
+pub(crate) fn should_stop() -> bool {
+    // SAFETY: only meaningful in a kthread, which is where it is called.
+    unsafe { sys::wb_kthread_should_stop() }
+}
+
+/// Sleeps for `ms` milliseconds.
+pub(crate) fn msleep(ms: u32) {
+    // SAFETY: plain scalar; process context.
+    unsafe { sys::wb_msleep(ms) }
+}
+
+/// Monotonic time in milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { sys::wb_now_ms() }
+}
+
+/// Wall-clock seconds since the epoch.
+pub(crate) fn real_seconds() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { sys::wb_real_seconds() }
+}
+
+/// A random 64-bit value.
+pub(crate) fn random_u64() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { sys::wb_random_u64() }
+}
+
+/// Raw CRC32C update with the kernel's (accelerated) implementation; same
+/// semantics as `wbformat::crc32c::crc32c_raw_update`.
+pub(crate) fn crc32c_update(state: u32, data: &[u8]) -> u32 {
+    // SAFETY: `data` is a valid slice for the call.
+    unsafe { sys::wb_crc32c(state, data.as_ptr().cast(), data.len() as _) }
+}
+
+/// Pins the module while something needs it (a cache); see [`ModuleRef`].
+pub(crate) struct ModuleRef(());
+
+impl ModuleRef {
+    /// Takes a module reference, failing if the module is being unloaded.
+    pub(crate) fn get() -> Result<Self> {
+        // SAFETY: no arguments.
+        if unsafe { sys::wb_module_get() } {
+            Ok(Self(()))
+        } else {
+            Err(ENODEV)
+        }
+    }
+}
+
+impl Drop for ModuleRef {
+    fn drop(&mut self) {
+        // SAFETY: paired with the successful get in `ModuleRef::get`.
+        unsafe { sys::wb_module_put() }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// sysfs
+// ---------------------------------------------------------------------------
+
+/// The kind of a sysfs directory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum SysfsKind {
+    /// `/sys/module/dm_writeboost/devices/<id>`.
+    Device,
+    /// `/sys/module/dm_writeboost/caches/<id>`.
+    Cache,
+}
+
+impl SysfsKind {
+    fn to_c(self) -> CInt {
+        (match self {
+            SysfsKind::Device => sys::wb_sysfs_kind_WB_SYSFS_DEVICE,
+            SysfsKind::Cache => sys::wb_sysfs_kind_WB_SYSFS_CACHE,
+        }) as CInt
+    }
+}
+
+/// A sysfs directory. Its kobject holds only (kind, id): attribute calls
+/// look the object up by id, so they can never reach freed memory.
+///
+/// # Invariants
+///
+/// `k` is a live directory removed exactly once, in `drop`.
+pub(crate) struct SysfsDir {
+    k: NonNull<sys::wb_kobj>,
+}
+
+// SAFETY: kobjects may be removed from any process context.
+unsafe impl Send for SysfsDir {}
+// SAFETY: no shared methods.
+unsafe impl Sync for SysfsDir {}
+
+impl SysfsDir {
+    /// Creates the directory for `id`, with a `device` link to `link`'s disk.
+    pub(crate) fn add(kind: SysfsKind, id: u8, link: Option<Bdev<'_>>) -> Result<Self> {
+        let mut err: CInt = 0;
+        let l = link.map_or(core::ptr::null_mut(), |b| b.ptr);
+        // SAFETY: valid kind; `l` is null or a valid block device.
+        let k = unsafe { sys::wb_sysfs_add(kind.to_c(), id as u32, l, &mut err) };
+        NonNull::new(k)
+            .map(|k| Self { k })
+            .ok_or_else(|| Error::from_errno(if err < 0 { err } else { -12 }))
+    }
+}
+
+impl Drop for SysfsDir {
+    fn drop(&mut self) {
+        // SAFETY: live directory, removed once (invariant).
+        unsafe { sys::wb_sysfs_del(self.k.as_ptr()) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Registration
+// ---------------------------------------------------------------------------
+
+/// Registers both targets and the sysfs roots; unregistered on drop.
+pub(crate) struct Registration(());
+
+impl Registration {
+    /// Registers `writeboost` and `writeboost-mgr`.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: called once from module init.
+        check(unsafe { sys::wb_shim_register() })?;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: paired with the successful register; module exit, after
+        // which no callback can run (DM holds a module reference per table).
+        unsafe { sys::wb_shim_unregister() };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Entry points called by C
+// ---------------------------------------------------------------------------
+
+/// A short message in a fixed buffer (no allocation), always NUL-terminated;
+/// longer text is truncated.
+pub(crate) struct Msg {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl Msg {
+    /// Formats `args` into a new message.
+    pub(crate) fn new(args: core::fmt::Arguments<'_>) -> Self {
+        let mut m = Self { buf: [0; 160], len: 0 };
+        let _ = core::fmt::Write::write_fmt(&mut m, args);
+        m
+    }
+
+    /// The text.
+    pub(crate) fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+
+    fn as_cstr(&self) -> &CStr {
+        // The buffer always has a NUL at `len` and no NUL before it
+        // (`write_str` drops NUL bytes).
+        CStr::from_bytes_with_nul(&self.buf[..self.len + 1]).unwrap_or(kernel::c_str!("error"))
+    }
+}
+
+impl core::fmt::Write for Msg {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &c in s.as_bytes() {
+            // Keep one byte for the terminator; stop at a char boundary so
+            // the text stays valid UTF-8.
+            if self.len + 1 >= self.buf.len() || (c & 0xc0 == 0xc0 && self.len + 5 >= self.buf.len()) {
+                break;
+            }
+            if c != 0 {
+                self.buf[self.len] = c;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error from a constructor: the errno and the message for `ti->error`.
+pub(crate) struct CtrError {
+    /// The error returned to device-mapper.
+    pub(crate) err: Error,
+    /// What the user is told.
+    pub(crate) msg: Msg,
+}
+
+/// Builds a [`CtrError`] with a formatted message.
+#[macro_export]
+macro_rules! ctr_err {
+    ($err:expr, $($arg:tt)*) => {
+        $crate::ffi::CtrError { err: $err, msg: $crate::ffi::Msg::new(format_args!($($arg)*)) }
+    };
+}
+
+/// The operations of one target type. `Self` is the target's private data,
+/// boxed in `ti->private` between the constructor and the destructor.
+pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
+    /// Builds the target from its table arguments.
+    fn ctr(t: &Target<'_>, args: &Args<'_>) -> core::result::Result<KBox<Self>, CtrError>;
+    /// Tears the target down (runs before the box is dropped).
+    fn dtr(&self, _t: &Target<'_>) {}
+    /// Maps one bio.
+    fn map(&self, t: &Target<'_>, bio: Bio) -> MapResult;
+    /// Writes the INFO or TABLE status line.
+    fn status(&self, t: &Target<'_>, table: bool, out: &mut Out<'_>);
+    /// Handles a message; returns true if it wrote a reply into `out`.
+    fn message(&self, t: &Target<'_>, args: &Args<'_>, out: &mut Out<'_>) -> Result<bool>;
+    /// Called after the device is suspended.
+    fn postsuspend(&self, _t: &Target<'_>) {}
+    /// The underlying device reported by iterate_devices.
+    fn backing(&self) -> Option<&DmDev> {
+        None
+    }
+}
+
+/// # Safety
+///
+/// `ti` must be a live target whose private data, if set, is a
+/// `KBox<T>` installed by `ctr_impl::<T>`.
+unsafe fn private<'a, T: TargetOps>(ti: &Target<'a>) -> Option<&'a T> {
+    // SAFETY: valid target by the `Target` invariant.
+    let p = unsafe { sys::wb_ti_private(ti.raw()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: per this function's contract, `p` is a `KBox<T>` foreign
+    // pointer that stays installed until the destructor, after 'a.
+    Some(unsafe { <KBox<T> as ForeignOwnable>::borrow(p) })
+}
+
+fn ctr_impl<T: TargetOps>(t: &Target<'_>, args: &Args<'_>) -> CInt {
+    match T::ctr(t, args) {
+        Ok(b) => {
+            let p = b.into_foreign();
+            // SAFETY: valid target; ownership of the box moves to ti->private
+            // until the destructor reclaims it.
+            unsafe { sys::wb_ti_set_private(t.raw(), p as *mut _) };
+            0
+        }
+        Err(e) => {
+            t.set_error(e.msg.as_cstr());
+            e.err.to_errno()
+        }
+    }
+}
+
+fn dtr_impl<T: TargetOps>(t: &Target<'_>) {
+    // SAFETY: valid target.
+    let p = unsafe { sys::wb_ti_private(t.raw()) };
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: installed by `ctr_impl::<T>`; DM calls the destructor once and
+    // no other callback of this target runs concurrently with it.
+    let b = unsafe { <KBox<T> as ForeignOwnable>::from_foreign(p) };
+    b.dtr(t);
+    // SAFETY: valid target; clear the stale pointer.
+    unsafe { sys::wb_ti_set_private(t.raw(), core::ptr::null_mut()) };
+    drop(b);
+}
+
+fn map_impl<T: TargetOps>(t: &Target<'_>, bio: *mut sys::bio) -> CInt {
+    let Some(ptr) = NonNull::new(bio) else {
+        return sys::wb_map_result_WB_MAP_KILL as CInt;
+    };
+    // INVARIANT: DM hands this bio to map; it is ours until completed or
+    // returned as REMAPPED.
+    let bio = Bio { ptr };
+    // SAFETY: private data installed by ctr_impl::<T> (same target kind).
+    match unsafe { private::<T>(t) } {
+        Some(this) => match this.map(t, bio) {
+            MapResult::Remapped(b) => {
+                let _ = b.into_raw();
+                sys::wb_map_result_WB_MAP_REMAPPED as CInt
+            }
+            MapResult::Submitted => sys::wb_map_result_WB_MAP_SUBMITTED as CInt,
+        },
+        None => {
+            bio.end(Err(EIO));
+            sys::wb_map_result_WB_MAP_SUBMITTED as CInt
+        }
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn wbrs_ctr(kind: CInt, ti: *mut sys::dm_target, argc: u32, argv: *mut *mut kernel::ffi::c_char) -> CInt {
+    // SAFETY: DM passes a live target and `argc` valid strings for the call.
+    let (Some(t), args) = (unsafe { Target::from_raw(ti) }, unsafe { Args::from_raw(argc, argv) }) else {
+        return EINVAL.to_errno();
+    };
+    match TargetKind::from_c(kind) {
+        Some(TargetKind::Device) => ctr_impl::<crate::device::DeviceTarget>(&t, &args),
+        Some(TargetKind::Mgr) => ctr_impl::<crate::mgr::MgrTarget>(&t, &args),
+        None => EINVAL.to_errno(),
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn wbrs_dtr(kind: CInt, ti: *mut sys::dm_target) {
+    // SAFETY: DM passes a live target.
+    let Some(t) = (unsafe { Target::from_raw(ti) }) else { return };
+    match TargetKind::from_c(kind) {
+        Some(TargetKind::Device) => dtr_impl::<crate::device::DeviceTarget>(&t),
+        Some(TargetKind::Mgr) => dtr_impl::<crate::mgr::MgrTarget>(&t),
+        None => {}
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn wbrs_map(kind: CInt, ti: *mut sys::dm_target, bio: *mut sys::bio) -> CInt {
+    // SAFETY: DM passes a live target for the call.
+    let Some(t) = (unsafe { Target::from_raw(ti) }) else {
+        return sys::wb_map_result_WB_MAP_KILL as CInt;
+    };
+    match TargetKind::from_c(kind) {
+        Some(TargetKind::Device) => map_impl::<crate::device::DeviceTarget>(&t, bio),
+        _ => sys::wb_map_result_WB_MAP_KILL as CInt,
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn wbrs_status(kind: CInt, ti: *mut sys::dm_target, ty: CInt, result: *mut kernel::ffi::c_char, maxlen: u32) {
+    // SAFETY: DM passes a live target and a `maxlen`-byte result buffer.
+    let (Some(t), mut out) = (unsafe { Target::from_raw(ti) }, unsafe { Out::from_raw(result, maxlen as usize) }) else {
+        return;
+    };
+    let table = match ty as u32 {
+        sys::wb_status_type_WB_STATUS_INFO => false,
+        sys::wb_status_type_WB_STATUS_TABLE => true,
+        _ => return, // IMA: nothing to measure.
+    };
+    // SAFETY (both arms): private data installed by ctr_impl of this kind.
+    match TargetKind::from_c(kind) {
+        Some(TargetKind::Device) => {
+            if let Some(d) = unsafe { private::<crate::device::DeviceTarget>(&t) } {
+                d.status(&t, table, &mut out);
+            }
+        }
+        Some(TargetKind::Mgr) => {
+            if let Some(m) = unsafe { private::<crate::mgr::MgrTarget>(&t) } {
+                m.status(&t, table, &mut out);
+            }
+        }
+        None => {}
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn wbrs_message(
+    kind: CInt,
+    ti: *mut sys::dm_target,
+    argc: u32,
+    argv: *mut *mut kernel::ffi::c_char,
+    result: *mut kernel::ffi::c_char,
+    maxlen: u32,
+) -> CInt {
+    // SAFETY: DM passes a live target, `argc` strings and a result buffer.
+    let (Some(t), args, mut out) = (
+        unsafe { Target::from_raw(ti) },
+        unsafe { Args::from_raw(argc, argv) },
+        unsafe { Out::from_raw(result, maxlen as usize) },
+    ) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY (both arms): private data installed by ctr_impl of this kind.
+    let r = match TargetKind::from_c(kind) {
+        Some(TargetKind::Device) => match unsafe { private::<crate::device::DeviceTarget>(&t) } {
+            Some(d) => d.message(&t, &args, &mut out),
+            None => Err(EINVAL),
+        },
+        Some(TargetKind::Mgr) => match unsafe { private::<crate::mgr::MgrTarget>(&t) } {
+            Some(m) => m.message(&t, &args, &mut out),
+            None => Err(EINVAL),
+        },
+        None => Err(EINVAL),
+    };
+    match r {
+        Ok(true) => 1,
+        Ok(false) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn wbrs_postsuspend(kind: CInt, ti: *mut sys::dm_target) {
+    // SAFETY: DM passes a live target.
+    let Some(t) = (unsafe { Target::from_raw(ti) }) else { return };
+    if TargetKind::from_c(kind) == Some(TargetKind::Device) {
+        // SAFETY: private data installed by the device ctr.
+        if let Some(d) = unsafe { private::<crate::device::DeviceTarget>(&t) } {
+            d.postsuspend(&t);
+        }
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn wbrs_backing(ti: *mut sys::dm_target) -> *mut sys::dm_dev {
+    // SAFETY: DM passes a live device target.
+    let Some(t) = (unsafe { Target::from_raw(ti) }) else { return core::ptr::null_mut() };
+    // SAFETY: only the device target type has iterate_devices.
+    match unsafe { private::<crate::device::DeviceTarget>(&t) }.and_then(|d| d.backing()) {
+        Some(d) => d.dev.as_ptr(),
+        None => core::ptr::null_mut(),
+    }
+}
+
+/// Parses the attribute name passed by C.
+///
+/// # Safety
+///
+/// `attr` must be a valid NUL-terminated string for `'a`.
+unsafe fn attr_name<'a>(attr: *const kernel::ffi::c_char) -> Option<&'a str> {
+    if attr.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract.
+    unsafe { CStr::from_char_ptr(attr) }.to_str().ok()
+}
+
+fn sysfs_kind(kind: CInt) -> Option<SysfsKind> {
+    match kind as u32 {
+        sys::wb_sysfs_kind_WB_SYSFS_DEVICE => Some(SysfsKind::Device),
+        sys::wb_sysfs_kind_WB_SYSFS_CACHE => Some(SysfsKind::Cache),
+        _ => None,
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn wbrs_sysfs_show(kind: CInt, id: u32, attr: *const kernel::ffi::c_char, buf: *mut kernel::ffi::c_char) -> kernel::ffi::c_long {
+    // SAFETY: sysfs passes the attribute name and a PAGE_SIZE buffer.
+    let (name, mut out) = (unsafe { attr_name(attr) }, unsafe { Out::from_raw(buf, 4096) });
+    let (Some(name), Some(kind), Ok(id)) = (name, sysfs_kind(kind), u8::try_from(id)) else {
+        return EINVAL.to_errno() as _;
+    };
+    match crate::registry::sysfs_show(kind, id, name, &mut out) {
+        Ok(()) => out.len() as _,
+        Err(e) => e.to_errno() as _,
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn wbrs_sysfs_store(
+    kind: CInt,
+    id: u32,
+    attr: *const kernel::ffi::c_char,
+    buf: *const kernel::ffi::c_char,
+    len: kernel::ffi::c_ulong,
+) -> kernel::ffi::c_long {
+    // SAFETY: sysfs passes the attribute name and `len` bytes of input.
+    let name = unsafe { attr_name(attr) };
+    let input = if buf.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: `len` readable bytes at `buf`.
+        unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len as usize) }
+    };
+    let (Some(name), Some(kind), Ok(id)) = (name, sysfs_kind(kind), u8::try_from(id)) else {
+        return EINVAL.to_errno() as _;
+    };
+    match crate::registry::sysfs_store(kind, id, name, input) {
+        Ok(()) => len as _,
+        Err(e) => e.to_errno() as _,
+    }
+}
+
+// Compile-time proof that each entry point matches its typedef in wb_shim.h.
+const _: sys::wbrs_ctr_fn = Some(wbrs_ctr);
+const _: sys::wbrs_dtr_fn = Some(wbrs_dtr);
+const _: sys::wbrs_map_fn = Some(wbrs_map);
+const _: sys::wbrs_status_fn = Some(wbrs_status);
+const _: sys::wbrs_message_fn = Some(wbrs_message);
+const _: sys::wbrs_postsuspend_fn = Some(wbrs_postsuspend);
+const _: sys::wbrs_backing_fn = Some(wbrs_backing);
+const _: sys::wbrs_sysfs_show_fn = Some(wbrs_sysfs_show);
+const _: sys::wbrs_sysfs_store_fn = Some(wbrs_sysfs_store);
+
+// ---------------------------------------------------------------------------
+// Module-global state
+// ---------------------------------------------------------------------------
+
+/// A module-global object reached from C callbacks, installed by module init
+/// and removed by module exit.
+///
+/// # Invariants
+///
+/// `ptr` is null or a `KBox<T>` foreign pointer installed by
+/// [`Global::install`] and not yet reclaimed by its [`GlobalGuard`].
+pub(crate) struct Global<T: Send + Sync + 'static> {
+    ptr: core::sync::atomic::AtomicPtr<T>,
+}
+
+// SAFETY: the pointee is `Send + Sync`; the pointer is published atomically.
+unsafe impl<T: Send + Sync> Sync for Global<T> {}
+
+impl<T: Send + Sync + 'static> Global<T> {
+    /// An empty slot.
+    pub(crate) const fn new() -> Self {
+        Self { ptr: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }
+    }
+
+    /// Installs `value`; it is freed when the returned guard is dropped.
+    pub(crate) fn install(&'static self, value: Pin<KBox<T>>) -> GlobalGuard<T> {
+        // SAFETY: the value is never moved out of its box: the guard
+        // reclaims it as a `Pin<KBox<T>>` and only shared references are
+        // handed out.
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(value) });
+        self.ptr.store(raw, core::sync::atomic::Ordering::Release);
+        GlobalGuard { slot: self }
+    }
+
+    /// The installed value. Module-global objects are only used from
+    /// callbacks of this module's targets, sysfs nodes and threads, all of
+    /// which exist strictly between install and the guard's drop.
+    pub(crate) fn get(&self) -> Option<&T> {
+        let p = self.ptr.load(core::sync::atomic::Ordering::Acquire);
+        // SAFETY: non-null means installed and not yet reclaimed (type
+        // invariant); callers run while the module is live, before the guard
+        // is dropped at module exit (after every target, sysfs node and
+        // thread of this module is gone).
+        unsafe { p.as_ref() }
+    }
+}
+
+/// Removes and frees a [`Global`]'s value when dropped.
+pub(crate) struct GlobalGuard<T: Send + Sync + 'static> {
+    slot: &'static Global<T>,
+}
+
+impl<T: Send + Sync + 'static> Drop for GlobalGuard<T> {
+    fn drop(&mut self) {
+        let p = self.slot.ptr.swap(core::ptr::null_mut(), core::sync::atomic::Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: `p` came from `KBox::into_raw` in `install` and is
+            // reclaimed once (the swap cleared the slot).
+            drop(unsafe { KBox::from_raw(p) });
+        }
+    }
+}

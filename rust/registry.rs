@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module-wide tables: devices by `device_id`, the manager, the
+//! selected cache id, and the sysfs directories.
+//!
+//! One mutex protects the tables. It is taken by constructors,
+//! destructors, messages and sysfs, never by the I/O path: a device target
+//! holds an `Arc<DevEntry>` and reads its cache binding without it.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
+
+use crate::ffi::{DevT, Global, GlobalGuard, Out, SysfsDir, SysfsKind};
+use crate::parse;
+
+/// Device ids and cache ids are `1..=MAX_ID`; 0 means "none".
+pub(crate) const MAX_ID: u8 = 127;
+const SLOTS: usize = MAX_ID as usize + 1;
+
+/// Default `migrate_threshold` of a device, in percent.
+pub(crate) const DEFAULT_MIGRATE_THRESHOLD: u32 = 70;
+
+/// One `device_id`: shared by every table (old and new, during a reload)
+/// of the same DM device.
+pub(crate) struct DevEntry {
+    /// The device id (1..=127).
+    pub(crate) id: u8,
+    /// Identity of the mapped device that owns this id.
+    pub(crate) md: usize,
+    /// `dev_t` of the mapped device itself.
+    pub(crate) md_devt: u32,
+    /// `dev_t` of the backing device.
+    pub(crate) backing_devt: u32,
+    /// Size of the backing device in sectors.
+    pub(crate) backing_sectors: u64,
+    /// Utilisation threshold (%) above which the daemon stops migration.
+    pub(crate) migrate_threshold: AtomicU32,
+    /// The cache id given in the newest table (0 = none).
+    pub(crate) table_cache_id: AtomicU32,
+}
+
+struct DevSlot {
+    entry: Arc<DevEntry>,
+    /// Number of live tables using the entry (2 during a reload).
+    tables: u32,
+}
+
+struct MgrSlot {
+    md: usize,
+    md_devt: u32,
+    tables: u32,
+}
+
+/// Everything under the registry mutex.
+pub(crate) struct Tables {
+    mgr: Option<MgrSlot>,
+    /// The cache id later `writeboost-mgr` messages act on.
+    pub(crate) cache_id_ptr: u8,
+    devices: [Option<DevSlot>; SLOTS],
+    device_sysfs: [Option<SysfsDir>; SLOTS],
+}
+
+/// The module-wide registry.
+#[pin_data]
+pub(crate) struct Registry {
+    #[pin]
+    tables: Mutex<Tables>,
+}
+
+static REGISTRY: Global<Registry> = Global::new();
+
+/// Creates the registry at module init; it is freed when the guard drops.
+pub(crate) fn install() -> Result<GlobalGuard<Registry>> {
+    let r = KBox::pin_init(
+        pin_init!(Registry {
+            tables <- new_mutex!(Tables {
+                mgr: None,
+                cache_id_ptr: 0,
+                devices: [const { None }; SLOTS],
+                device_sysfs: [const { None }; SLOTS],
+            }),
+        }),
+        GFP_KERNEL,
+    )?;
+    Ok(REGISTRY.install(r))
+}
+
+/// Runs `f` with the tables locked.
+pub(crate) fn with<R>(f: impl FnOnce(&mut Tables) -> R) -> Result<R> {
+    let reg = REGISTRY.get().ok_or(ENODEV)?;
+    let mut guard = reg.tables.lock();
+    Ok(f(&mut guard))
+}
+
+impl Tables {
+    /// Registers a manager table for mapped device `md`. Only one manager
+    /// device may exist; a reload of it is allowed.
+    pub(crate) fn add_mgr(&mut self, md: usize, md_devt: u32) -> core::result::Result<(), u32> {
+        match &mut self.mgr {
+            Some(m) if m.md == md => {
+                m.tables += 1;
+                Ok(())
+            }
+            Some(m) => Err(m.md_devt),
+            None => {
+                self.mgr = Some(MgrSlot { md, md_devt, tables: 1 });
+                Ok(())
+            }
+        }
+    }
+
+    /// Drops one manager table of `md`.
+    pub(crate) fn remove_mgr(&mut self, md: usize) {
+        if let Some(m) = &mut self.mgr {
+            if m.md == md {
+                m.tables = m.tables.saturating_sub(1);
+                if m.tables == 0 {
+                    self.mgr = None;
+                }
+            }
+        }
+    }
+
+    /// The entry for `id`, if a device has it.
+    pub(crate) fn device(&self, id: u8) -> Option<&Arc<DevEntry>> {
+        self.devices.get(id as usize)?.as_ref().map(|s| &s.entry)
+    }
+
+    /// Takes `id` for mapped device `md` (a new device, or another table of
+    /// the same device during a reload).
+    pub(crate) fn add_device(&mut self, new: DevEntry) -> core::result::Result<Arc<DevEntry>, DeviceClash> {
+        let slot = self.devices.get_mut(new.id as usize).ok_or(DeviceClash::BadId)?;
+        if let Some(s) = slot {
+            if s.entry.md != new.md {
+                return Err(DeviceClash::InUse(s.entry.md_devt));
+            }
+            if s.entry.backing_devt != new.backing_devt {
+                return Err(DeviceClash::OtherBacking(s.entry.backing_devt));
+            }
+            s.tables += 1;
+            s.entry.table_cache_id.store(new.table_cache_id.load(Ordering::Relaxed), Ordering::Relaxed);
+            return Ok(s.entry.clone());
+        }
+        let entry = Arc::new(new, GFP_KERNEL).map_err(|_| DeviceClash::NoMemory)?;
+        *slot = Some(DevSlot { entry: entry.clone(), tables: 1 });
+        Ok(entry)
+    }
+
+    /// Drops one table's use of `entry`; the id is free when none is left.
+    /// When a reload replaces a table, the surviving one's cache id wins.
+    pub(crate) fn remove_device(&mut self, entry: &DevEntry, surviving_cache_id: Option<u8>) {
+        let Some(slot) = self.devices.get_mut(entry.id as usize) else { return };
+        let Some(s) = slot else { return };
+        if s.entry.md != entry.md {
+            return;
+        }
+        s.tables = s.tables.saturating_sub(1);
+        if s.tables == 0 {
+            *slot = None;
+            if let Some(d) = self.device_sysfs.get_mut(entry.id as usize) {
+                *d = None;
+            }
+        } else if let Some(c) = surviving_cache_id {
+            s.entry.table_cache_id.store(u32::from(c), Ordering::Relaxed);
+        }
+    }
+
+    /// Creates `devices/<id>/` in sysfs.
+    pub(crate) fn add_device_sysfs(&mut self, id: u8, backing: crate::ffi::Bdev<'_>) -> Result {
+        let slot = self.device_sysfs.get_mut(id as usize).ok_or(EINVAL)?;
+        if slot.is_some() {
+            return Err(EEXIST);
+        }
+        *slot = Some(SysfsDir::add(SysfsKind::Device, id, Some(backing))?);
+        Ok(())
+    }
+
+    /// Removes `devices/<id>/` from sysfs.
+    pub(crate) fn remove_device_sysfs(&mut self, id: u8) -> Result {
+        let slot = self.device_sysfs.get_mut(id as usize).ok_or(EINVAL)?;
+        if slot.take().is_none() {
+            return Err(ENOENT);
+        }
+        Ok(())
+    }
+}
+
+/// Why a device id could not be taken.
+pub(crate) enum DeviceClash {
+    /// The id is out of range.
+    BadId,
+    /// Another DM device (this `dev_t`) uses the id.
+    InUse(u32),
+    /// A reload tried to change the backing device (this `dev_t`).
+    OtherBacking(u32),
+    /// Allocation failed.
+    NoMemory,
+}
+
+// ---------------------------------------------------------------------------
+// sysfs
+// ---------------------------------------------------------------------------
+
+/// Shows a sysfs attribute.
+pub(crate) fn sysfs_show(kind: SysfsKind, id: u8, attr: &str, out: &mut Out<'_>) -> Result {
+    use core::fmt::Write;
+    match kind {
+        SysfsKind::Device => {
+            let e = with(|t| t.device(id).cloned())?.ok_or(ENODEV)?;
+            let r = match attr {
+                "cache_id" => writeln!(out, "{}", e.table_cache_id.load(Ordering::Relaxed)),
+                "dev" => writeln!(out, "{}", DevT(e.md_devt)),
+                "device_no" => writeln!(out, "{}", DevT(e.backing_devt)),
+                "migrate_threshold" => writeln!(out, "{}", e.migrate_threshold.load(Ordering::Relaxed)),
+                "nr_dirty_caches" => writeln!(out, "{}", 0),
+                _ => return Err(EINVAL),
+            };
+            r.map_err(|_| EINVAL)
+        }
+        SysfsKind::Cache => Err(ENODEV),
+    }
+}
+
+/// Stores a sysfs attribute.
+pub(crate) fn sysfs_store(kind: SysfsKind, id: u8, attr: &str, input: &[u8]) -> Result {
+    let s = parse::sysfs_input(input)?;
+    match kind {
+        SysfsKind::Device => {
+            let e = with(|t| t.device(id).cloned())?.ok_or(ENODEV)?;
+            match attr {
+                "migrate_threshold" => {
+                    let v = parse::ranged(s, 0, 100).ok_or_else(|| {
+                        pr_err!("devices/{}/migrate_threshold: '{}' is not a percentage (0..100)\n", id, s);
+                        EINVAL
+                    })?;
+                    e.migrate_threshold.store(v as u32, Ordering::Relaxed);
+                    Ok(())
+                }
+                _ => Err(EACCES),
+            }
+        }
+        SysfsKind::Cache => Err(ENODEV),
+    }
+}
