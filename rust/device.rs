@@ -6,15 +6,15 @@
 //! With `cache_id` 0 the device passes every bio to the backing device.
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU32, Ordering};
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
+use crate::cache::Routed;
 use crate::ctr_err;
 use crate::ffi::{Args, Bio, BioOp, CtrError, DevT, DmDev, MapResult, Out, Target, TargetOps};
 use crate::parse;
-use crate::registry::{self, DevEntry, DeviceClash, DEFAULT_MIGRATE_THRESHOLD, MAX_ID};
+use crate::registry::{self, DevEntry, DeviceClash, NewDev, Tables, MAX_ID};
 
 /// The private data of one `writeboost` target.
 pub(crate) struct DeviceTarget {
@@ -22,20 +22,57 @@ pub(crate) struct DeviceTarget {
     backing: DmDev,
     /// The cache id of this table (0 = pass-through).
     cache_id: u8,
-    /// Whether this table's destructor has run its registry clean-up.
+    /// First sector of this target in its table.
     begin: u64,
 }
 
-/// What `map` decided to do with a bio.
-enum Action {
-    /// Send it to the backing device at this sector.
-    Backing(u64),
+/// Binds a device to its cache when its table is loaded. On error the
+/// caller drops the table's use of the entry.
+fn bind(t: &mut Tables, entry: &Arc<DevEntry>, is_new: bool, cache_id: u8) -> core::result::Result<(), CtrError> {
+    let id = entry.id;
+    let bound = entry.cache();
+    if cache_id != 0 {
+        let Some(cache) = t.cache(cache_id).cloned() else {
+            return Err(ctr_err!(ENOENT, "cache {} does not exist (resume it with writeboost-mgr first)", cache_id));
+        };
+        if let Some(b) = bound.as_ref().filter(|b| !Arc::ptr_eq(b, &cache)) {
+            b.detach(id, true).map_err(|m| ctr_err!(EBUSY, "{}", m.as_str()))?;
+            entry.bind(None);
+        }
+        cache
+            .attach(id, entry.backing_devt, entry.backing_sectors)
+            .map_err(|m| ctr_err!(EINVAL, "cannot attach to cache {}: {}", cache_id, m.as_str()))?;
+        entry.bind(Some(cache));
+        return Ok(());
+    }
+    if let Some(b) = bound {
+        // A reload with cache_id 0 detaches, only without dirty data.
+        b.detach(id, true).map_err(|m| ctr_err!(EBUSY, "cannot detach: {}", m.as_str()))?;
+        entry.bind(None);
+    } else if is_new {
+        // A cache that holds dirty data of this id takes the new device's
+        // I/O, so reads never miss that data.
+        let holder = t.caches.iter().flatten().find(|c| c.dirty_of(id) > 0).cloned();
+        if let Some(c) = holder {
+            c.attach(id, entry.backing_devt, entry.backing_sectors)
+                .map_err(|m| ctr_err!(EINVAL, "cache {} holds dirty data of device_id {}: {}", c.id, id, m.as_str()))?;
+            pr_info!("device_id {}: cache {} holds its dirty data; I/O goes through that cache\n", id, c.id);
+            entry.bind(Some(c));
+        }
+    }
+    Ok(())
 }
 
 impl DeviceTarget {
-    fn classify(&self, bio: &Bio) -> Action {
-        // Sectors are relative to the start of this target in its table.
-        Action::Backing(bio.sector().saturating_sub(self.begin))
+    fn route(&self, r: Routed) -> MapResult {
+        match r {
+            Routed::Backing(mut bio, sector) | Routed::NotAttached(mut bio, sector) => {
+                bio.remap(self.backing.bdev(), sector);
+                MapResult::Remapped(bio)
+            }
+            Routed::Remapped(bio) => MapResult::Remapped(bio),
+            Routed::Done => MapResult::Submitted,
+        }
     }
 }
 
@@ -56,6 +93,8 @@ impl TargetOps for DeviceTarget {
         let cache_id = parse::ranged(cid_str, 0, MAX_ID as u64)
             .ok_or_else(|| ctr_err!(EINVAL, "invalid cache_id '{}': must be a number in 0..{}", cid_str, MAX_ID))?
             as u8;
+        // Allocated first, so nothing needs undoing if it fails.
+        let slot = KBox::<DeviceTarget>::new_uninit(GFP_KERNEL).map_err(|_| ctr_err!(ENOMEM, "out of memory"))?;
         let path = args.cstr(1).ok_or_else(|| ctr_err!(EINVAL, "missing backing device path"))?;
         let backing = t.get_device(path).map_err(|e| {
             ctr_err!(e, "cannot open backing device '{}' (error {})", args.str(1).unwrap_or("?"), e.to_errno())
@@ -71,27 +110,22 @@ impl TargetOps for DeviceTarget {
                 backing_sectors
             ));
         }
-        if cache_id != 0 {
-            return Err(ctr_err!(ENOENT, "cache {} does not exist (resume it with writeboost-mgr first)", cache_id));
-        }
-        t.setup_device(0).map_err(|e| ctr_err!(e, "cannot configure the target"))?;
+        // Bios larger than a 4 KiB line are cut by DM when a cache is named;
+        // map() also cuts them itself for a device bound later.
+        t.setup_device(if cache_id != 0 { 8 } else { 0 }).map_err(|e| ctr_err!(e, "cannot configure the target"))?;
 
-        let new = DevEntry {
+        let new = NewDev {
             id,
             md: t.md_id(),
             md_devt: t.md_devt(),
             backing_devt: bdev.devt(),
             backing_sectors,
-            migrate_threshold: AtomicU32::new(DEFAULT_MIGRATE_THRESHOLD),
-            table_cache_id: AtomicU32::new(u32::from(cache_id)),
+            table_cache_id: cache_id,
         };
-        let entry = registry::with(|tables| tables.add_device(new))
-            .map_err(|e| ctr_err!(e, "module is unloading"))?
-            .map_err(|c| match c {
+        let entry = registry::with(|tables| {
+            let (entry, is_new) = tables.add_device(new).map_err(|c| match c {
                 DeviceClash::BadId => ctr_err!(EINVAL, "invalid device_id {}", id),
-                DeviceClash::InUse(devt) => {
-                    ctr_err!(EBUSY, "device_id {} is already used by device {}", id, DevT(devt))
-                }
+                DeviceClash::InUse(devt) => ctr_err!(EBUSY, "device_id {} is already used by device {}", id, DevT(devt)),
                 DeviceClash::OtherBacking(devt) => ctr_err!(
                     EINVAL,
                     "device_id {} is backed by {}; a reload cannot change the backing device",
@@ -100,31 +134,56 @@ impl TargetOps for DeviceTarget {
                 ),
                 DeviceClash::NoMemory => ctr_err!(ENOMEM, "out of memory"),
             })?;
-        KBox::new(DeviceTarget { entry, backing, cache_id, begin: t.begin() }, GFP_KERNEL)
-            .map_err(|_| ctr_err!(ENOMEM, "out of memory"))
+            if let Err(e) = bind(tables, &entry, is_new, cache_id) {
+                tables.remove_device(&entry);
+                return Err(e);
+            }
+            entry.table_cache_id.store(u32::from(cache_id), core::sync::atomic::Ordering::Relaxed);
+            Ok(entry)
+        })
+        .map_err(|e| ctr_err!(e, "module is unloading"))??;
+        Ok(KBox::write(slot, DeviceTarget { entry, backing, cache_id, begin: t.begin() }))
     }
 
     fn dtr(&self, _t: &Target<'_>) {
-        let _ = registry::with(|tables| tables.remove_device(&self.entry, None));
+        let _ = registry::with(|tables| tables.remove_device(&self.entry));
     }
 
     fn map(&self, _t: &Target<'_>, mut bio: Bio) -> MapResult {
-        match bio.op() {
-            BioOp::Flush | BioOp::Read | BioOp::Write | BioOp::Discard | BioOp::Other => match self.classify(&bio) {
-                Action::Backing(sector) => {
-                    bio.remap(self.backing.bdev(), sector);
-                    MapResult::Remapped(bio)
-                }
-            },
-        }
+        // Sectors are relative to the start of this target in its table.
+        let sector = bio.sector().saturating_sub(self.begin);
+        let Some(cache) = self.entry.cache() else {
+            bio.remap(self.backing.bdev(), sector);
+            return MapResult::Remapped(bio);
+        };
+        let id = self.entry.id;
+        let r = match bio.op() {
+            BioOp::Read => cache.map_read(id, sector, bio),
+            BioOp::Write => cache.map_write(id, sector, bio),
+            BioOp::Flush => cache.map_flush(bio),
+            BioOp::Discard => cache.map_discard(id, sector, bio),
+            BioOp::Other => {
+                bio.end(Err(Error::from_errno(-95)));
+                Routed::Done
+            }
+        };
+        self.route(r)
     }
 
     fn status(&self, _t: &Target<'_>, table: bool, out: &mut Out<'_>) {
         let _ = if table {
             write!(out, "{} {} {}", self.entry.id, DevT(self.entry.backing_devt), self.cache_id)
         } else {
-            write!(out, "cache_id {} nr_dirty_caches {}", self.cache_id, 0)
+            write!(out, "cache_id {} nr_dirty_caches {}", self.entry.cache_id(), self.entry.nr_dirty())
         };
+    }
+
+    fn postsuspend(&self, _t: &Target<'_>) {
+        if let Some(c) = self.entry.cache() {
+            if let Err(e) = c.flush_all() {
+                pr_err!("device {}: flushing cache {} at suspend failed (error {})\n", self.entry.id, c.id, e.to_errno());
+            }
+        }
     }
 
     fn message(&self, _t: &Target<'_>, args: &Args<'_>, _out: &mut Out<'_>) -> Result<bool> {

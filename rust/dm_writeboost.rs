@@ -16,11 +16,23 @@
 
 use kernel::prelude::*;
 
+mod cache;
 mod device;
 mod ffi;
 mod mgr;
 mod parse;
 mod registry;
+
+/// The pure, `no_std` on-disk format and cache logic, shared with the tools
+/// and tested on the host (`rust/wbformat`).
+#[path = "wbformat/src"]
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+mod wbformat {
+    pub mod crc32c;
+    pub mod format;
+    pub mod index;
+    pub mod recovery;
+}
 
 module! {
     type: WriteBoost,

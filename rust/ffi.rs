@@ -717,6 +717,99 @@ pub(crate) fn sync_io(bdev: Bdev<'_>, sector: u64, nr_sectors: u64, buf: &mut [u
     check(unsafe { sys::wb_io_sync(bdev.ptr, sector, nr_sectors, buf.as_mut_ptr().cast(), kind.flags()) })
 }
 
+/// A vmalloc'd byte buffer shared between threads: the cache's RAM
+/// buffers, which `map` callers fill line by line while other threads read
+/// other lines, or write the whole buffer to disk.
+///
+/// Data only moves in and out through C (`memcpy` to and from bios, dm-io),
+/// never through Rust references, except through [`SharedBuf::slice`] and
+/// [`SharedBuf::slice_mut`], whose callers promise exclusion. Concurrent
+/// copies to and from the same bytes can only happen when the block layer
+/// itself leaves the result undefined (a read racing a write of the same
+/// sector), exactly as with a C driver's buffers.
+///
+/// # Invariants
+///
+/// `ptr` points to `len` bytes owned by `_mem`, which is never accessed
+/// directly after construction.
+pub(crate) struct SharedBuf {
+    ptr: *mut u8,
+    len: usize,
+    _mem: kernel::alloc::VVec<u8>,
+}
+
+// SAFETY: the memory is owned and only reached through the methods below.
+unsafe impl Send for SharedBuf {}
+// SAFETY: see the type documentation: shared use goes through C copies.
+unsafe impl Sync for SharedBuf {}
+
+impl SharedBuf {
+    /// A zeroed buffer of `len` bytes.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        let mut mem = kernel::alloc::VVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let ptr = mem.as_mut_ptr();
+        // INVARIANT: `ptr` covers the `len` bytes of `mem`.
+        Ok(Self { ptr, len, _mem: mem })
+    }
+
+    fn range(&self, off: usize, len: usize) -> Result<*mut u8> {
+        match off.checked_add(len) {
+            // SAFETY: `off + len <= self.len`, inside the allocation.
+            Some(end) if end <= self.len => Ok(unsafe { self.ptr.add(off) }),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// Copies a write bio's payload to `off..off + bio.bytes()`.
+    pub(crate) fn fill_from_bio(&self, off: usize, bio: &Bio) -> Result {
+        let p = self.range(off, bio.bytes())?;
+        // SAFETY: valid bio; `p` has room for its payload (checked above).
+        unsafe { sys::wb_bio_copy_to_buf(bio.ptr.as_ptr(), p.cast()) };
+        Ok(())
+    }
+
+    /// Copies `off..off + bio.bytes()` into a read bio.
+    pub(crate) fn copy_to_bio(&self, off: usize, bio: &mut Bio) -> Result {
+        let p = self.range(off, bio.bytes())?;
+        // SAFETY: valid bio; `p` holds as many bytes as its payload.
+        unsafe { sys::wb_bio_copy_from_buf(bio.ptr.as_ptr(), p.cast()) };
+        Ok(())
+    }
+
+    /// Synchronous dm-io of `nr_sectors` at `sector` to or from the buffer
+    /// starting at byte `off`.
+    pub(crate) fn io(&self, bdev: Bdev<'_>, sector: u64, nr_sectors: u64, off: usize, kind: IoKind) -> Result {
+        let bytes = usize::try_from(nr_sectors).ok().and_then(|n| n.checked_mul(512)).ok_or(EINVAL)?;
+        let p = self.range(off, bytes)?;
+        // SAFETY: valid device; `p` covers the transfer and the buffer lives
+        // until this synchronous call returns.
+        check(unsafe { sys::wb_io_sync(bdev.ptr, sector, nr_sectors, p.cast(), kind.flags()) })
+    }
+
+    /// A shared view of `off..off + len`.
+    ///
+    /// # Safety
+    ///
+    /// Nobody may write those bytes while the returned slice is alive.
+    pub(crate) unsafe fn slice(&self, off: usize, len: usize) -> Result<&[u8]> {
+        let p = self.range(off, len)?;
+        // SAFETY: in bounds (checked); no writer by the caller's promise.
+        Ok(unsafe { core::slice::from_raw_parts(p, len) })
+    }
+
+    /// An exclusive view of `off..off + len`.
+    ///
+    /// # Safety
+    ///
+    /// Nobody else may read or write those bytes while the slice is alive.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn slice_mut(&self, off: usize, len: usize) -> Result<&mut [u8]> {
+        let p = self.range(off, len)?;
+        // SAFETY: in bounds (checked); exclusive by the caller's promise.
+        Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })
+    }
+}
+
 /// A set of asynchronous I/Os waited for together.
 ///
 /// # Invariants
@@ -739,13 +832,29 @@ impl<'buf> IoBatch<'buf> {
         Ok(Self { b, outstanding: false, _bufs: PhantomData })
     }
 
-    /// Starts an I/O on `buf`, which stays borrowed until [`IoBatch::wait`].
-    pub(crate) fn add(&mut self, bdev: Bdev<'_>, sector: u64, nr_sectors: u64, buf: &'buf mut [u8], kind: IoKind) -> Result {
+    /// Starts a read into `buf`, which stays borrowed until [`IoBatch::wait`].
+    pub(crate) fn add_read(&mut self, bdev: Bdev<'_>, sector: u64, nr_sectors: u64, buf: &'buf mut [u8]) -> Result {
         io_len_ok(buf.len(), nr_sectors)?;
         self.outstanding = true;
-        // SAFETY: live batch; `buf` is borrowed for 'buf, which outlives the
-        // wait that ends the I/O (invariant).
-        check(unsafe { sys::wb_io_batch_add(self.b.as_ptr(), bdev.ptr, sector, nr_sectors, buf.as_mut_ptr().cast(), kind.flags()) })
+        // SAFETY: live batch; `buf` is exclusively borrowed for 'buf, which
+        // outlives the wait that ends the I/O (invariant).
+        check(unsafe {
+            sys::wb_io_batch_add(self.b.as_ptr(), bdev.ptr, sector, nr_sectors, buf.as_mut_ptr().cast(), IoKind::Read.flags())
+        })
+    }
+
+    /// Starts a write of `buf`, which stays borrowed until [`IoBatch::wait`].
+    pub(crate) fn add_write(&mut self, bdev: Bdev<'_>, sector: u64, nr_sectors: u64, buf: &'buf [u8], kind: IoKind) -> Result {
+        io_len_ok(buf.len(), nr_sectors)?;
+        if kind == IoKind::Read {
+            return Err(EINVAL);
+        }
+        self.outstanding = true;
+        // SAFETY: live batch; `buf` is borrowed for 'buf (invariant) and the
+        // write only reads it, so a shared borrow suffices.
+        check(unsafe {
+            sys::wb_io_batch_add(self.b.as_ptr(), bdev.ptr, sector, nr_sectors, buf.as_ptr() as *mut _, kind.flags())
+        })
     }
 
     /// Waits for every I/O added so far; returns the first error.

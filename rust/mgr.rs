@@ -2,48 +2,268 @@
 
 //! The `writeboost-mgr` target: the singleton control device.
 //!
-//! Table: `0 1 writeboost-mgr` (no arguments). Messages select a cache id
-//! (`switch_to`) and act on it; `dmsetup status` shows the selected cache,
-//! or for id 0 the global sizes.
+//! Table: `0 1 writeboost-mgr` (no arguments). `switch_to <id>` selects a
+//! cache id; the other messages act on the selected cache. `dmsetup status`
+//! shows the selected cache, or for id 0 the global structure sizes.
+//! Every refused message logs one line saying why and changes nothing.
 
 use core::fmt::Write;
+use core::sync::atomic::Ordering;
 
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
+use crate::cache::{self, Cache};
 use crate::ctr_err;
 use crate::ffi::{Args, Bio, CtrError, DevT, MapResult, Out, Target, TargetOps};
 use crate::parse;
-use crate::registry::{self, MAX_ID};
+use crate::registry::{self, Tables, MAX_ID};
+use crate::wbformat::{format as fmt, index::LineMeta};
 
 /// The private data of the manager target.
 pub(crate) struct MgrTarget {
     md: usize,
 }
 
-/// On-disk size of a segment header's used part (header fields plus 255
-/// metablocks of 12 bytes); must fit the 4096-byte header block.
-const SEGMENT_HEADER_DEVICE_BYTES: usize = 64 + 255 * 12;
-/// On-disk size of one metablock.
-const METABLOCK_DEVICE_BYTES: usize = 12;
-/// In-memory size of one metablock (index entry).
-const METABLOCK_BYTES: usize = 24;
-/// In-memory size of one segment's state.
-const SEGMENT_HEADER_BYTES: usize = 16;
+/// Bytes of a segment header block actually used (fields and metablocks).
+const SEGMENT_HEADER_DEVICE_BYTES: usize = 64 + fmt::LINES_PER_SEGMENT as usize * fmt::METABLOCK_SIZE;
+
+/// A tunable of a cache: name, range, and how to read and write it.
+struct Tunable {
+    name: &'static str,
+    min: u64,
+    max: u64,
+    get: fn(&Cache) -> u64,
+    set: fn(&Cache, u64),
+}
+
+fn b(v: bool) -> u64 {
+    v as u64
+}
+
+const TUNABLES: &[Tunable] = &[
+    Tunable {
+        name: "allow_migrate",
+        min: 0,
+        max: 1,
+        get: |c| b(c.tun.allow_migrate.load(Ordering::Relaxed)),
+        set: |c, v| {
+            c.tun.allow_migrate.store(v != 0, Ordering::Relaxed);
+            c.migrator_cv.notify_all();
+        },
+    },
+    Tunable {
+        name: "force_migrate",
+        min: 0,
+        max: 1,
+        get: |c| b(c.tun.force_migrate.load(Ordering::Relaxed)),
+        set: |c, v| {
+            c.tun.force_migrate.store(v != 0, Ordering::Relaxed);
+            c.migrator_cv.notify_all();
+        },
+    },
+    Tunable {
+        name: "barrier_deadline_ms",
+        min: 1,
+        max: 10_000,
+        get: |c| u64::from(c.tun.barrier_deadline_ms.load(Ordering::Relaxed)),
+        set: |c, v| c.tun.barrier_deadline_ms.store(v as u32, Ordering::Relaxed),
+    },
+    Tunable {
+        name: "nr_max_batched_migration",
+        min: 1,
+        max: cache::MAX_BATCH as u64,
+        get: |c| u64::from(c.tun.nr_max_batched_migration.load(Ordering::Relaxed)),
+        set: |c, v| c.tun.nr_max_batched_migration.store(v as u32, Ordering::Relaxed),
+    },
+    Tunable {
+        name: "update_interval",
+        min: 0,
+        max: 3600,
+        get: |c| u64::from(c.tun.update_interval.load(Ordering::Relaxed)),
+        set: |c, v| c.tun.update_interval.store(v as u32, Ordering::Relaxed),
+    },
+    Tunable {
+        name: "commit_super_block_interval",
+        min: 0,
+        max: 3600,
+        get: |c| u64::from(c.tun.commit_super_block_interval.load(Ordering::Relaxed)),
+        set: |c, v| c.tun.commit_super_block_interval.store(v as u32, Ordering::Relaxed),
+    },
+    Tunable {
+        name: "flush_current_buffer_interval",
+        min: 0,
+        max: 3600,
+        get: |c| u64::from(c.tun.flush_current_buffer_interval.load(Ordering::Relaxed)),
+        set: |c, v| c.tun.flush_current_buffer_interval.store(v as u32, Ordering::Relaxed),
+    },
+];
+
+fn tunable(name: &str) -> Option<&'static Tunable> {
+    TUNABLES.iter().find(|t| parse::is(t.name, name))
+}
+
+/// Sets tunable `name` of `c` from decimal text, or runs one of the two
+/// actions (`flush_current_buffer`, `commit_super_block`, value 1).
+fn set_attr(c: &Cache, name: &str, value: &str) -> Result {
+    if parse::is(name, "flush_current_buffer") || parse::is(name, "commit_super_block") {
+        if value != "1" {
+            pr_err!("cache {}: {}: write 1 to run it (got '{}')\n", c.id, name, value);
+            return Err(EINVAL);
+        }
+        let r = if parse::is(name, "flush_current_buffer") { c.flush_all() } else { c.commit_record() };
+        return r.map_err(|e| {
+            pr_err!("cache {}: {} failed (error {})\n", c.id, name, e.to_errno());
+            e
+        });
+    }
+    let Some(t) = tunable(name) else {
+        pr_err!("cache {}: unknown setting '{}'\n", c.id, name);
+        return Err(EINVAL);
+    };
+    let Some(v) = parse::ranged(value, t.min, t.max) else {
+        pr_err!("cache {}: {}: invalid value '{}' (must be {}..{})\n", c.id, t.name, value, t.min, t.max);
+        return Err(EINVAL);
+    };
+    (t.set)(c, v);
+    Ok(())
+}
+
+/// sysfs `caches/<id>/<attr>` show.
+pub(crate) fn cache_attr_show(c: &Arc<Cache>, attr: &str, out: &mut Out<'_>) -> Result {
+    let v = match attr {
+        "flush_current_buffer" | "commit_super_block" => 0,
+        "last_flushed_segment_id" => c.lock().last_flushed,
+        "last_migrated_segment_id" => c.lock().last_migrated,
+        "nr_dirty_caches" => c.lock().dirty.iter().sum(),
+        _ => (tunable(attr).ok_or(EINVAL)?.get)(c),
+    };
+    writeln!(out, "{}", v).map_err(|_| EINVAL)
+}
+
+/// sysfs `caches/<id>/<attr>` store.
+pub(crate) fn cache_attr_store(c: &Arc<Cache>, attr: &str, value: &str) -> Result {
+    set_attr(c, attr, value)
+}
+
+/// Device ids for resume, from the registry.
+struct Present<'a>(&'a Tables);
+
+impl cache::Devices for Present<'_> {
+    fn lookup(&self, id: u8) -> Option<(u32, u64)> {
+        self.0.device(id).map(|e| (e.backing_devt, e.backing_sectors))
+    }
+}
+
+fn list_ids(ids: &[bool]) -> crate::ffi::Msg {
+    let mut m = crate::ffi::Msg::new(format_args!(""));
+    for (i, _) in ids.iter().enumerate().filter(|(_, &x)| x) {
+        let _ = write!(m, " {}", i);
+    }
+    m
+}
+
+impl MgrTarget {
+    fn selected(t: &Tables, msg: &str) -> Result<Arc<Cache>> {
+        let ptr = t.cache_id_ptr;
+        match t.cache(ptr) {
+            Some(c) => Ok(c.clone()),
+            None => {
+                pr_err!("writeboost-mgr: {}: no cache {} (switch_to a resumed cache first)\n", msg, ptr);
+                Err(EINVAL)
+            }
+        }
+    }
+
+    fn resume_cache(t: &mut Tables, path_arg: &Args<'_>) -> Result {
+        let id = t.cache_id_ptr;
+        let path = path_arg.cstr(1).ok_or(EINVAL)?;
+        let path_s = path_arg.str(1).unwrap_or("?");
+        if id == 0 {
+            pr_err!("writeboost-mgr: resume_cache: select a cache id first (switch_to 1..{})\n", MAX_ID);
+            return Err(EINVAL);
+        }
+        if t.cache(id).is_some() {
+            pr_err!("writeboost-mgr: resume_cache: cache {} already exists (free_cache it first)\n", id);
+            return Err(EEXIST);
+        }
+        let c = cache::resume(id, path, &Present(t)).map_err(|m| {
+            pr_err!("writeboost-mgr: resume_cache {} on {}: {}\n", id, path_s, m.as_str());
+            EINVAL
+        })?;
+        // Devices owning dirty data route their I/O through the cache now.
+        let mut bound = [false; 128];
+        for dev in 1..=MAX_ID {
+            if c.dirty_of(dev) == 0 {
+                continue;
+            }
+            if let Some(e) = t.device(dev) {
+                if let Err(m) = c.attach(dev, e.backing_devt, e.backing_sectors) {
+                    pr_err!("writeboost-mgr: resume_cache {}: device_id {}: {}\n", id, dev, m.as_str());
+                    let _ = c.shutdown();
+                    return Err(EINVAL);
+                }
+                bound[dev as usize] = true;
+            }
+        }
+        if let Err(e) = cache::start(&c) {
+            pr_err!("writeboost-mgr: resume_cache {}: cannot start threads (error {})\n", id, e.to_errno());
+            let _ = c.shutdown();
+            return Err(e);
+        }
+        for dev in 1..=MAX_ID {
+            if bound[dev as usize] {
+                if let Some(e) = t.device(dev) {
+                    e.bind(Some(c.clone()));
+                }
+            }
+        }
+        if let Err(e) = c.add_sysfs() {
+            pr_err!("writeboost-mgr: resume_cache {}: sysfs directory not created (error {})\n", id, e.to_errno());
+        }
+        if let Some(s) = t.caches.get_mut(id as usize) {
+            *s = Some(c);
+        }
+        pr_info!("cache {} resumed on {}\n", id, path_s);
+        Ok(())
+    }
+
+    fn free_cache(t: &mut Tables) -> Result {
+        let c = Self::selected(t, "free_cache")?;
+        let users = t.devices_of(&c);
+        if users.iter().any(|&x| x) {
+            pr_err!(
+                "writeboost-mgr: free_cache: cache {} still serves device ids{}: detach them (reload with cache_id 0) or remove them first\n",
+                c.id,
+                list_ids(&users).as_str()
+            );
+            return Err(EBUSY);
+        }
+        let r = c.shutdown();
+        if let Some(s) = t.caches.get_mut(c.id as usize) {
+            *s = None;
+        }
+        if let Err(e) = r {
+            pr_err!("writeboost-mgr: free_cache: cache {} freed, but its last flush failed (error {})\n", c.id, e.to_errno());
+        } else {
+            pr_info!("cache {} freed\n", c.id);
+        }
+        r
+    }
+}
 
 impl TargetOps for MgrTarget {
     fn ctr(t: &Target<'_>, args: &Args<'_>) -> core::result::Result<KBox<Self>, CtrError> {
         if args.len() != 0 {
             return Err(ctr_err!(EINVAL, "writeboost-mgr takes no arguments (table: 0 1 writeboost-mgr), got {}", args.len()));
         }
+        let slot = KBox::<MgrTarget>::new_uninit(GFP_KERNEL).map_err(|_| ctr_err!(ENOMEM, "out of memory"))?;
         let md = t.md_id();
         registry::with(|tables| tables.add_mgr(md, t.md_devt()))
             .map_err(|e| ctr_err!(e, "module is unloading"))?
             .map_err(|devt| ctr_err!(EBUSY, "a writeboost-mgr already exists (device {}); only one is allowed", DevT(devt)))?;
         t.setup_mgr();
-        KBox::new(MgrTarget { md }, GFP_KERNEL).map_err(|_| {
-            let _ = registry::with(|tables| tables.remove_mgr(md));
-            ctr_err!(ENOMEM, "out of memory")
-        })
+        Ok(KBox::write(slot, MgrTarget { md }))
     }
 
     fn dtr(&self, _t: &Target<'_>) {
@@ -60,32 +280,102 @@ impl TargetOps for MgrTarget {
         if table {
             return;
         }
-        let ptr = registry::with(|t| t.cache_id_ptr).unwrap_or(0);
+        let Ok((ptr, c)) = registry::with(|t| (t.cache_id_ptr, t.cache(t.cache_id_ptr).cloned())) else { return };
         let _ = write!(out, "\ncurrent cache_id_ptr: {}", ptr);
         if ptr == 0 {
             let _ = write!(
                 out,
                 "\nsizeof struct\nmetablock: {}\nmetablock_device: {}\nsegment_header: {}\nsegment_header_device: {} (<= 4096)",
-                METABLOCK_BYTES, METABLOCK_DEVICE_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_HEADER_DEVICE_BYTES
+                core::mem::size_of::<LineMeta>(),
+                fmt::METABLOCK_SIZE,
+                core::mem::size_of::<cache::BufState>(),
+                SEGMENT_HEADER_DEVICE_BYTES
             );
+        } else if let Some(c) = c {
+            c.status(out);
         }
     }
 
     fn message(&self, _t: &Target<'_>, args: &Args<'_>, _out: &mut Out<'_>) -> Result<bool> {
         let name = args.str(0).unwrap_or("");
+        let argc = args.len();
+        let one_arg = |usage: &str| -> Result<&str> {
+            match args.str(1) {
+                Some(a) if argc == 2 => Ok(a),
+                _ => {
+                    pr_err!("writeboost-mgr: usage: {} {}\n", name, usage);
+                    Err(EINVAL)
+                }
+            }
+        };
+        let no_arg = || -> Result {
+            if argc == 1 {
+                Ok(())
+            } else {
+                pr_err!("writeboost-mgr: {} takes no argument\n", name);
+                Err(EINVAL)
+            }
+        };
         if parse::is(name, "switch_to") {
-            let Some(arg) = args.str(1).filter(|_| args.len() == 2) else {
-                pr_err!("writeboost-mgr: usage: switch_to <cache_id 0..{}>\n", MAX_ID);
-                return Err(EINVAL);
-            };
+            let arg = one_arg("<cache_id 0..127>")?;
             let Some(id) = parse::ranged(arg, 0, MAX_ID as u64) else {
                 pr_err!("writeboost-mgr: switch_to: invalid cache_id '{}' (must be 0..{})\n", arg, MAX_ID);
                 return Err(EINVAL);
             };
             registry::with(|t| t.cache_id_ptr = id as u8)?;
-            return Ok(false);
+        } else if parse::is(name, "format_cache_device") {
+            one_arg("<cache device path>")?;
+            let path = args.cstr(1).ok_or(EINVAL)?;
+            let path_s = args.str(1).unwrap_or("?");
+            // Under the registry lock, so no resume_cache races the format;
+            // a device in use by a live cache cannot be opened exclusively.
+            registry::with(|_t| {
+                match cache::format_device(path) {
+                    Ok(n) => {
+                        pr_info!("formatted {} as a cache of {} segments\n", path_s, n);
+                        Ok(())
+                    }
+                    Err(m) => {
+                        pr_err!("writeboost-mgr: format_cache_device {}: {}\n", path_s, m.as_str());
+                        Err(EINVAL)
+                    }
+                }
+            })??;
+        } else if parse::is(name, "resume_cache") {
+            one_arg("<cache device path>")?;
+            registry::with(|t| Self::resume_cache(t, args))??;
+        } else if parse::is(name, "free_cache") {
+            no_arg()?;
+            registry::with(Self::free_cache)??;
+        } else if parse::is(name, "clear_stat") {
+            no_arg()?;
+            registry::with(|t| Self::selected(t, "clear_stat"))??.clear_stats();
+        } else if parse::is(name, "migrate_threshold") {
+            let (Some(d), Some(v), 3) = (args.str(1), args.str(2), argc) else {
+                pr_err!("writeboost-mgr: usage: migrate_threshold <device_id> <0..100>\n");
+                return Err(EINVAL);
+            };
+            let (Some(d), Some(v)) = (parse::ranged(d, 1, MAX_ID as u64), parse::ranged(v, 0, 100)) else {
+                pr_err!("writeboost-mgr: migrate_threshold: invalid device id '{}' or percentage '{}'\n", d, v);
+                return Err(EINVAL);
+            };
+            let e = registry::with(|t| t.device(d as u8).cloned())?.ok_or_else(|| {
+                pr_err!("writeboost-mgr: migrate_threshold: no device {}\n", d);
+                ENODEV
+            })?;
+            e.migrate_threshold.store(v as u32, Ordering::Relaxed);
+        } else if tunable(name).is_some() || parse::is(name, "flush_current_buffer") || parse::is(name, "commit_super_block") {
+            let v = if argc == 1 && (parse::is(name, "flush_current_buffer") || parse::is(name, "commit_super_block")) {
+                "1"
+            } else {
+                one_arg("<value>")?
+            };
+            let c = registry::with(|t| Self::selected(t, name))??;
+            set_attr(&c, name, v)?;
+        } else {
+            pr_err!("writeboost-mgr: unknown message '{}'\n", name);
+            return Err(EINVAL);
         }
-        pr_err!("writeboost-mgr: unknown message '{}'\n", name);
-        Err(EINVAL)
+        Ok(false)
     }
 }

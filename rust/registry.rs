@@ -9,9 +9,11 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::{Arc, Mutex};
+use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::{new_mutex, new_spinlock};
+
+use crate::cache::Cache;
 
 use crate::ffi::{DevT, Global, GlobalGuard, Out, SysfsDir, SysfsKind};
 use crate::parse;
@@ -25,6 +27,7 @@ pub(crate) const DEFAULT_MIGRATE_THRESHOLD: u32 = 70;
 
 /// One `device_id`: shared by every table (old and new, during a reload)
 /// of the same DM device.
+#[pin_data]
 pub(crate) struct DevEntry {
     /// The device id (1..=127).
     pub(crate) id: u8,
@@ -40,6 +43,42 @@ pub(crate) struct DevEntry {
     pub(crate) migrate_threshold: AtomicU32,
     /// The cache id given in the newest table (0 = none).
     pub(crate) table_cache_id: AtomicU32,
+    /// The cache this device's I/O goes through (attached by a table, or
+    /// bound by resume_cache because the cache holds its dirty data).
+    #[pin]
+    binding: SpinLock<Option<Arc<Cache>>>,
+}
+
+/// The fields of a new [`DevEntry`].
+pub(crate) struct NewDev {
+    pub(crate) id: u8,
+    pub(crate) md: usize,
+    pub(crate) md_devt: u32,
+    pub(crate) backing_devt: u32,
+    pub(crate) backing_sectors: u64,
+    pub(crate) table_cache_id: u8,
+}
+
+impl DevEntry {
+    /// The cache the device's I/O goes through.
+    pub(crate) fn cache(&self) -> Option<Arc<Cache>> {
+        self.binding.lock().clone()
+    }
+
+    /// Binds (or unbinds) the device.
+    pub(crate) fn bind(&self, c: Option<Arc<Cache>>) {
+        *self.binding.lock() = c;
+    }
+
+    /// Id of the bound cache (0 = none).
+    pub(crate) fn cache_id(&self) -> u8 {
+        self.binding.lock().as_ref().map_or(0, |c| c.id)
+    }
+
+    /// Dirty lines of this device in its cache.
+    pub(crate) fn nr_dirty(&self) -> u64 {
+        self.cache().map_or(0, |c| c.dirty_of(self.id))
+    }
 }
 
 struct DevSlot {
@@ -61,6 +100,8 @@ pub(crate) struct Tables {
     pub(crate) cache_id_ptr: u8,
     devices: [Option<DevSlot>; SLOTS],
     device_sysfs: [Option<SysfsDir>; SLOTS],
+    /// Caches by id.
+    pub(crate) caches: [Option<Arc<Cache>>; SLOTS],
 }
 
 /// The module-wide registry.
@@ -81,6 +122,7 @@ pub(crate) fn install() -> Result<GlobalGuard<Registry>> {
                 cache_id_ptr: 0,
                 devices: [const { None }; SLOTS],
                 device_sysfs: [const { None }; SLOTS],
+                caches: [const { None }; SLOTS],
             }),
         }),
         GFP_KERNEL,
@@ -131,7 +173,8 @@ impl Tables {
 
     /// Takes `id` for mapped device `md` (a new device, or another table of
     /// the same device during a reload).
-    pub(crate) fn add_device(&mut self, new: DevEntry) -> core::result::Result<Arc<DevEntry>, DeviceClash> {
+    /// Returns the entry and whether it is new (the first table).
+    pub(crate) fn add_device(&mut self, new: NewDev) -> core::result::Result<(Arc<DevEntry>, bool), DeviceClash> {
         let slot = self.devices.get_mut(new.id as usize).ok_or(DeviceClash::BadId)?;
         if let Some(s) = slot {
             if s.entry.md != new.md {
@@ -141,17 +184,48 @@ impl Tables {
                 return Err(DeviceClash::OtherBacking(s.entry.backing_devt));
             }
             s.tables += 1;
-            s.entry.table_cache_id.store(new.table_cache_id.load(Ordering::Relaxed), Ordering::Relaxed);
-            return Ok(s.entry.clone());
+            return Ok((s.entry.clone(), false));
         }
-        let entry = Arc::new(new, GFP_KERNEL).map_err(|_| DeviceClash::NoMemory)?;
+        let entry = Arc::pin_init(
+            pin_init!(DevEntry {
+                id: new.id,
+                md: new.md,
+                md_devt: new.md_devt,
+                backing_devt: new.backing_devt,
+                backing_sectors: new.backing_sectors,
+                migrate_threshold: AtomicU32::new(DEFAULT_MIGRATE_THRESHOLD),
+                table_cache_id: AtomicU32::new(u32::from(new.table_cache_id)),
+                binding <- new_spinlock!(None, "writeboost_binding"),
+            }),
+            GFP_KERNEL,
+        )
+        .map_err(|_| DeviceClash::NoMemory)?;
         *slot = Some(DevSlot { entry: entry.clone(), tables: 1 });
-        Ok(entry)
+        Ok((entry, true))
     }
 
-    /// Drops one table's use of `entry`; the id is free when none is left.
-    /// When a reload replaces a table, the surviving one's cache id wins.
-    pub(crate) fn remove_device(&mut self, entry: &DevEntry, surviving_cache_id: Option<u8>) {
+    /// The cache with this id.
+    pub(crate) fn cache(&self, id: u8) -> Option<&Arc<Cache>> {
+        self.caches.get(id as usize)?.as_ref()
+    }
+
+    /// Ids of the devices bound to `c`.
+    pub(crate) fn devices_of(&self, c: &Arc<Cache>) -> [bool; SLOTS] {
+        let mut r = [false; SLOTS];
+        for (i, s) in self.devices.iter().enumerate() {
+            if let Some(s) = s {
+                if s.entry.cache().is_some_and(|x| Arc::ptr_eq(&x, c)) {
+                    r[i] = true;
+                }
+            }
+        }
+        r
+    }
+
+    /// Drops one table's use of `entry`; when none is left the id is free
+    /// and the device leaves its cache (its dirty data stays there, with
+    /// the cache's own reference to the backing device).
+    pub(crate) fn remove_device(&mut self, entry: &DevEntry) {
         let Some(slot) = self.devices.get_mut(entry.id as usize) else { return };
         let Some(s) = slot else { return };
         if s.entry.md != entry.md {
@@ -159,12 +233,14 @@ impl Tables {
         }
         s.tables = s.tables.saturating_sub(1);
         if s.tables == 0 {
+            if let Some(c) = s.entry.cache() {
+                let _ = c.detach(entry.id, false);
+                s.entry.bind(None);
+            }
             *slot = None;
             if let Some(d) = self.device_sysfs.get_mut(entry.id as usize) {
                 *d = None;
             }
-        } else if let Some(c) = surviving_cache_id {
-            s.entry.table_cache_id.store(u32::from(c), Ordering::Relaxed);
         }
     }
 
@@ -211,16 +287,19 @@ pub(crate) fn sysfs_show(kind: SysfsKind, id: u8, attr: &str, out: &mut Out<'_>)
         SysfsKind::Device => {
             let e = with(|t| t.device(id).cloned())?.ok_or(ENODEV)?;
             let r = match attr {
-                "cache_id" => writeln!(out, "{}", e.table_cache_id.load(Ordering::Relaxed)),
+                "cache_id" => writeln!(out, "{}", e.cache_id()),
                 "dev" => writeln!(out, "{}", DevT(e.md_devt)),
                 "device_no" => writeln!(out, "{}", DevT(e.backing_devt)),
                 "migrate_threshold" => writeln!(out, "{}", e.migrate_threshold.load(Ordering::Relaxed)),
-                "nr_dirty_caches" => writeln!(out, "{}", 0),
+                "nr_dirty_caches" => writeln!(out, "{}", e.nr_dirty()),
                 _ => return Err(EINVAL),
             };
             r.map_err(|_| EINVAL)
         }
-        SysfsKind::Cache => Err(ENODEV),
+        SysfsKind::Cache => {
+            let c = with(|t| t.cache(id).cloned())?.ok_or(ENODEV)?;
+            crate::mgr::cache_attr_show(&c, attr, out)
+        }
     }
 }
 
@@ -242,6 +321,9 @@ pub(crate) fn sysfs_store(kind: SysfsKind, id: u8, attr: &str, input: &[u8]) -> 
                 _ => Err(EACCES),
             }
         }
-        SysfsKind::Cache => Err(ENODEV),
+        SysfsKind::Cache => {
+            let c = with(|t| t.cache(id).cloned())?.ok_or(ENODEV)?;
+            crate::mgr::cache_attr_store(&c, attr, s)
+        }
     }
 }

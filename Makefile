@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Top-level entry points. Kbuild reads ./Kbuild, not this file.
+#
+#   make            build the module (against the project's guest kernel,
+#                   built and cached on first use) and the userland tools
+#   make KDIR=/path build the module against another Rust-enabled kernel
+#                   tree (LLVM=1 is detected from its .config; pass
+#                   RUSTC=... if it was built with another rustc)
+#   make test       install, build and run every host and guest test
+#   make demo       boot the guest and show writeboost at work
+#   make bench      side-by-side benchmark (writeboost, dm-writecache, ...)
+#   make install    install module (+depmod) and tools on this machine
+#   make clean      remove build products (the cached kernel stays)
+
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+KVER ?= $(shell uname -r)
+export KDIR LLVM RUSTC
+
+.PHONY: all setup kernel module tools test demo bench soak fuzz install clean
+
+all: module tools
+
+setup:
+	@scripts/setup-toolchain.sh
+
+kernel: setup
+	@scripts/build-kernel.sh >/dev/null
+
+module: setup
+	@scripts/build-module.sh >/dev/null
+
+tools: setup
+	cd tools && cargo build --release --workspace
+	cd tests/pattern && cargo build --release
+
+test:
+	@scripts/test.sh
+
+demo: module tools
+	@scripts/demo.sh
+
+bench: module tools
+	@scripts/bench.sh
+
+soak: module tools
+	@scripts/soak.sh
+
+fuzz:
+	@scripts/fuzz-wbformat.sh
+
+install: all
+	install -D -m 0644 dm-writeboost.ko $(DESTDIR)/lib/modules/$(KVER)/updates/dm-writeboost.ko
+	[ -n "$(DESTDIR)" ] || depmod -a $(KVER)
+	for b in tools/target/release/writeboost-*; do \
+	    [ -x "$$b" ] && [ -f "$$b" ] && install -D -m 0755 "$$b" $(DESTDIR)$(PREFIX)/sbin/$$(basename $$b); \
+	done; true
+
+clean:
+	rm -f *.o *.ko *.mod *.mod.c .*.cmd modules.order Module.symvers rust/*.o rust/.*.cmd rust/wb_shim_generated.rs
+	rm -rf build
+	cd tools && cargo clean
+	cd tests/pattern && cargo clean

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Formatting a cache device, and resuming a cache from it (fresh or after
+//! a crash).
+//!
+//! Resume reads the superblock and the newer valid record, then walks the
+//! log from `last_migrated + 1`: each segment must have the expected id, a
+//! valid header and a matching checksum over header and data; the log ends
+//! at the first one that does not (a torn or never-written segment). Every
+//! accepted segment is replayed into the index in log order, so an older
+//! copy of a block loses exactly the sectors a newer copy rewrote. Before
+//! anything is published, every device that owns dirty data must be
+//! registered in the record and present with the same backing size;
+//! otherwise resume is refused and nothing changes.
+
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::Arc;
+
+use super::flush::new_header;
+use super::{new_cache, Cache, BLOCK, LINES, SLOTS};
+use crate::ffi::{self, BdevFile, DevT, IoKind, Msg};
+use crate::wbformat::format::{self as fmt, Record, Superblock};
+use crate::wbformat::index::Key;
+
+fn msg(args: core::fmt::Arguments<'_>) -> Msg {
+    Msg::new(args)
+}
+
+fn open_exclusive(path: &CStr) -> core::result::Result<BdevFile, Msg> {
+    BdevFile::open_path(path, true).map_err(|e| {
+        if e == EBUSY {
+            msg(format_args!("{}: device is busy (mounted, or used by another cache or device)", path.to_str().unwrap_or("?")))
+        } else {
+            msg(format_args!("{}: cannot open (error {})", path.to_str().unwrap_or("?"), e.to_errno()))
+        }
+    })
+}
+
+/// Formats `path` as an empty cache.
+pub(crate) fn format_device(path: &CStr) -> core::result::Result<u64, Msg> {
+    let dev = open_exclusive(path)?;
+    let bdev = dev.bdev();
+    let sectors = bdev.sectors();
+    let mut format_id = ffi::random_u64();
+    if format_id == 0 {
+        format_id = 1;
+    }
+    let sb = Superblock::new(sectors, format_id, ffi::real_seconds())
+        .map_err(|e| msg(format_args!("cannot format {} ({} sectors): {}", DevT(bdev.devt()), sectors, e)))?;
+    let mut block = KVec::from_elem(0u8, BLOCK, GFP_KERNEL).map_err(|_| msg(format_args!("out of memory")))?;
+    // The records first, the superblock last: a format cut short leaves a
+    // device without a valid superblock, never a half-formatted cache.
+    let mut rec = Record::new(format_id);
+    for _ in 0..2 {
+        fmt::encode_record(&rec, &mut block).map_err(|_| msg(format_args!("internal error encoding the record")))?;
+        ffi::sync_io(bdev, rec.sector(), 8, &mut block, IoKind::Write)
+            .map_err(|e| msg(format_args!("writing the record failed (error {})", e.to_errno())))?;
+        rec = rec.next_generation().unwrap_or(rec);
+    }
+    fmt::encode_superblock(&sb, &mut block).map_err(|_| msg(format_args!("internal error encoding the superblock")))?;
+    ffi::sync_io(bdev, 0, 8, &mut block, IoKind::WriteFlushFua)
+        .map_err(|e| msg(format_args!("writing the superblock failed (error {})", e.to_errno())))?;
+    Ok(sb.nr_segments())
+}
+
+/// What resume needs to know about the device ids that exist.
+pub(crate) trait Devices {
+    /// (backing dev_t, backing sectors) of the device with this id.
+    fn lookup(&self, id: u8) -> Option<(u32, u64)>;
+}
+
+/// Builds cache `id` from the device at `path`. The returned cache has its
+/// index replayed and its backing devices opened, but no threads yet.
+pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result::Result<Arc<Cache>, Msg> {
+    let dev = open_exclusive(path)?;
+    let bdev = dev.bdev();
+    let oom = |_: kernel::alloc::AllocError| msg(format_args!("out of memory"));
+    let mut block = KVec::from_elem(0u8, BLOCK, GFP_KERNEL).map_err(oom)?;
+    let mut block2 = KVec::from_elem(0u8, BLOCK, GFP_KERNEL).map_err(oom)?;
+    ffi::sync_io(bdev, 0, 8, &mut block, IoKind::Read).map_err(|e| msg(format_args!("reading the superblock failed (error {})", e.to_errno())))?;
+    let sb = fmt::decode_superblock(&block).map_err(|e| msg(format_args!("not a usable writeboost cache: {} (format it with format_cache_device)", e)))?;
+    fmt::check_device_size(&sb, bdev.sectors()).map_err(|e| msg(format_args!("{}", e)))?;
+    ffi::sync_io(bdev, 8, 8, &mut block, IoKind::Read).map_err(|e| msg(format_args!("reading the record failed (error {})", e.to_errno())))?;
+    ffi::sync_io(bdev, 16, 8, &mut block2, IoKind::Read).map_err(|e| msg(format_args!("reading the record failed (error {})", e.to_errno())))?;
+    let choice = fmt::select_record(&block, &block2, sb.format_id()).map_err(|e| msg(format_args!("{}", e)))?;
+    let rec = choice.record;
+    let mut registry = [0u64; SLOTS];
+    for (i, r) in registry.iter_mut().enumerate() {
+        *r = rec.registered(i as u8).unwrap_or(0);
+    }
+    let geo = sb.geometry();
+    let format_id = sb.format_id();
+    let cache = new_cache(id, dev, geo, format_id, rec.generation, registry).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
+    let mut hdr = new_header().map_err(|_| msg(format_args!("out of memory")))?;
+
+    // Walk and replay the log.
+    let nr = u64::from(geo.nr_segments());
+    let last_migrated = rec.last_migrated_segment_id;
+    let mut last_valid = last_migrated;
+    let mut replayed = 0u64;
+    let mut stop_reason: Option<Msg> = None;
+    let buf = cache.bufs.first().ok_or_else(|| msg(format_args!("internal error")))?;
+    for id in last_migrated + 1..=last_migrated + nr {
+        let slot = geo.slot_of_id(id).map_err(|_| msg(format_args!("internal error: slot of {}", id)))?;
+        let start = geo.segment_start_sector(slot).map_err(|_| msg(format_args!("internal error")))?;
+        if let Err(e) = buf.io(bdev_of(&cache), start, 8, 0, IoKind::Read) {
+            stop_reason = Some(msg(format_args!("segment {}: read error {}", id, e.to_errno())));
+            break;
+        }
+        // SAFETY: the cache is not published and has no threads: this is the
+        // only user of the buffer.
+        let head = unsafe { buf.slice(0, BLOCK) }.map_err(|_| msg(format_args!("internal error")))?;
+        if let Err(e) = fmt::decode_segment_header_into(head, format_id, id, &mut hdr) {
+            stop_reason = Some(msg(format_args!("segment {}: {}", id, e)));
+            break;
+        }
+        let nr_lines = hdr.nr_lines;
+        if nr_lines > 0 {
+            if let Err(e) = buf.io(bdev_of(&cache), start + 8, u64::from(nr_lines) * 8, BLOCK, IoKind::Read) {
+                stop_reason = Some(msg(format_args!("segment {}: read error {}", id, e.to_errno())));
+                break;
+            }
+        }
+        // SAFETY: as above, no other user of the buffer.
+        let (head, data) = unsafe { (buf.slice(0, BLOCK), buf.slice(BLOCK, nr_lines as usize * BLOCK)) };
+        let (head, data) = (head.map_err(|_| msg(format_args!("internal error")))?, data.map_err(|_| msg(format_args!("internal error")))?);
+        let crc = fmt::segment_checksum(head, data, ffi::crc32c_update);
+        if crc != hdr.checksum {
+            stop_reason = Some(msg(format_args!("segment {}: checksum mismatch (torn write)", id)));
+            break;
+        }
+        let mut g = cache.lock();
+        for (k, mb) in hdr.lines().iter().enumerate() {
+            if mb.dirty_bits == 0 {
+                continue;
+            }
+            let line = slot * LINES + k as u32;
+            let key = Key { device_id: mb.device_id, block: mb.sector / 8 };
+            match g.index.write(line, key, mb.dirty_bits) {
+                Ok(o) => Cache::account(&mut g, mb.device_id, o.dirty_delta()),
+                Err(_) => {
+                    drop(g);
+                    return Err(msg(format_args!("segment {}: replay failed at line {} (corrupt metadata)", id, k)));
+                }
+            }
+        }
+        if let Some(s) = g.seg_lines.get_mut(slot as usize) {
+            *s = nr_lines as u8;
+        }
+        drop(g);
+        last_valid = id;
+        replayed += 1;
+    }
+    {
+        let mut g = cache.lock();
+        g.last_id = last_valid;
+        g.sealed_upto = last_valid;
+        g.last_flushed = last_valid;
+        g.last_migrated = last_migrated;
+        g.record_migrated = last_migrated;
+    }
+
+    // Every device that owns dirty data must be there, as registered.
+    let dirty = cache.lock().dirty;
+    for (i, &d) in dirty.iter().enumerate() {
+        if d == 0 {
+            continue;
+        }
+        let dev_id = i as u8;
+        let Some(reg) = rec.registered(dev_id) else {
+            return Err(msg(format_args!(
+                "device_id {} owns {} dirty lines but is not in the cache's registry (corrupt record?); run writeboost-check",
+                dev_id, d
+            )));
+        };
+        let Some((devt, sectors)) = devices.lookup(dev_id) else {
+            return Err(msg(format_args!(
+                "device_id {} owns {} dirty lines in this cache: create it (with cache_id 0, backing of {} sectors) before resume_cache",
+                dev_id, d, reg
+            )));
+        };
+        if sectors != reg {
+            return Err(msg(format_args!(
+                "device_id {}: its backing device {} has {} sectors but the cache registered {}: wrong backing device?",
+                dev_id,
+                DevT(devt),
+                sectors,
+                reg
+            )));
+        }
+        let f = BdevFile::open_devt(devt)
+            .and_then(|f| Arc::new(f, GFP_KERNEL).map_err(|_| ENOMEM))
+            .map_err(|e| msg(format_args!("device_id {}: cannot open backing device {} (error {})", dev_id, DevT(devt), e.to_errno())))?;
+        if let Some(s) = cache.backings.lock().get_mut(i) {
+            *s = Some(f);
+        }
+    }
+    match stop_reason {
+        Some(r) if replayed < nr => pr_info!("cache {}: replayed {} segments ({}..{}); log ends: {}\n", id, replayed, last_migrated + 1, last_valid, r.as_str()),
+        _ => pr_info!("cache {}: replayed {} segments\n", id, replayed),
+    }
+    Ok(cache)
+}
+
+fn bdev_of(c: &Cache) -> ffi::Bdev<'_> {
+    c.dev.bdev()
+}
