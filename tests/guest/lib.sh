@@ -98,3 +98,35 @@ wb_teardown_all() {
     done
     return $_ok
 }
+
+# Build the standard setup: manager, cache 1 on $WB_CACHE (formatted),
+# and writeboost device <name> with <device_id> over <backing> (default
+# $WB_BACKING), attached to cache 1. Size in sectors is optional.
+cache_setup() {
+    mgr_create || return 1
+    mgr_msg format_cache_device $WB_CACHE || return 1
+    mgr_msg switch_to 1 || return 1
+    mgr_msg resume_cache $WB_CACHE || return 1
+}
+
+# wb_create <name> <device_id> <backing> <cache_id> [sectors]
+wb_create() {
+    _sz=${5:-$(sectors_of $3)}
+    dm_create "$1" --table "0 $_sz writeboost $2 $3 $4" || return 1
+    dmsetup message "$1" 0 add_sysfs
+}
+
+# Wait until device <id> has no dirty lines (migration must be allowed).
+wait_clean() {
+    _i=0
+    while [ "$(cat $WB_SYSFS/devices/$1/nr_dirty_caches)" != 0 ]; do
+        _i=$((_i + 1))
+        [ $_i -lt ${2:-180} ] || die "device $1 still has $(cat $WB_SYSFS/devices/$1/nr_dirty_caches) dirty lines"
+        sleep 1
+    done
+}
+
+# A value from the manager status ("name: value" lines).
+mgr_status_value() {
+    dmsetup status writeboost-mgr | sed -n "s/^$1: //p"
+}
