@@ -251,7 +251,9 @@ def parse_log(logpath, names):
                 parts = line.split(maxsplit=3)
                 verdicts[parts[2]] = (False, parts[3] if len(parts) > 3 else "failed")
                 current = None
-            elif line.startswith("@@WB CRASH"):
+            elif line.startswith("@@WB CRASH") or "sysrq: Resetting" in line:
+                # The marker can be lost in the tty buffer by the reset
+                # itself; the kernel's own line proves the cut too.
                 crashed = True
             elif line.startswith("@@WB DONE"):
                 done = True
