@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Recovery at resume: find the replayable log and rebuild the index from it.
+//!
+//! The record says every segment id `<= L` (`last_migrated_segment_id`) is
+//! written back. The log to replay is `L+1, L+2, ...`, each id in its slot
+//! `(id-1) % nr_segments`, and it ends at the first segment that is missing,
+//! invalid, torn (bad CRC) or out of order, or after `nr_segments` segments.
+//! Because a slot is overwritten only after the record on disk says the
+//! segment previously in it is migrated, the log `L+1..=E` is always intact
+//! after a crash; the only thing past `E` can be one torn segment.
+//!
+//! [`LogScan`] drives the walk (the caller does the I/O), [`replay_segment`]
+//! applies one accepted segment to the [`Index`], [`DirtyCounts`] keeps the
+//! per-device dirty-line counts and yields the owners that
+//! [`check_registry`] compares with the record's registry. [`replay_log`] ties
+//! them together for callers that can read synchronously.
+
+use super::crc32c::UpdateFn;
+use super::format::{
+    decode_segment_header_into, verify_segment, DeviceSet, Geometry, GeometryError, Record,
+    RegistryError, SegmentError, SegmentHeader, BLOCKS_PER_SEGMENT, BLOCK_SIZE, LINES_PER_SEGMENT,
+    MAX_DEVICE_ID, REGISTRY_ENTRIES, SECTORS_PER_BLOCK,
+};
+use super::index::{Index, IndexError, Key, LineMeta};
+use core::fmt;
+use core::ops::DerefMut;
+
+/// Errors of the recovery helpers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryError {
+    /// The scan is finished; nothing more can be accepted.
+    ScanFinished,
+    /// The segment offered to [`LogScan::accept`] is not the one expected.
+    UnexpectedId {
+        /// Id expected.
+        expected: u64,
+        /// Id offered.
+        found: u64,
+    },
+    /// A segment header is replayed into a slot that is not its own.
+    WrongSlot {
+        /// The segment id.
+        id: u64,
+        /// The slot given.
+        slot: u32,
+    },
+    /// A geometry computation failed.
+    Geometry(GeometryError),
+    /// The index rejected an operation (a log reusing a line, or a bug).
+    Index(IndexError),
+    /// A per-device dirty counter would go negative or overflow.
+    CounterOverflow {
+        /// The device id.
+        device_id: u8,
+    },
+    /// The segment buffer given to [`replay_log`] is too small.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        found: usize,
+    },
+}
+
+impl fmt::Display for RecoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ScanFinished => write!(f, "recovery: the log scan is already finished"),
+            Self::UnexpectedId { expected, found } => {
+                write!(
+                    f,
+                    "recovery: segment {found} offered where segment {expected} was expected"
+                )
+            }
+            Self::WrongSlot { id, slot } => {
+                write!(f, "recovery: segment {id} does not live in slot {slot}")
+            }
+            Self::Geometry(e) => write!(f, "recovery: {e}"),
+            Self::Index(e) => write!(f, "recovery: {e}"),
+            Self::CounterOverflow { device_id } => {
+                write!(
+                    f,
+                    "recovery: dirty-line counter of device {device_id} out of range"
+                )
+            }
+            Self::BufferTooSmall { needed, found } => {
+                write!(
+                    f,
+                    "recovery: segment buffer too small ({found} bytes, {needed} needed)"
+                )
+            }
+        }
+    }
+}
+
+impl From<GeometryError> for RecoveryError {
+    fn from(e: GeometryError) -> Self {
+        Self::Geometry(e)
+    }
+}
+
+impl From<IndexError> for RecoveryError {
+    fn from(e: IndexError) -> Self {
+        Self::Index(e)
+    }
+}
+
+/// A segment the scan wants checked next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The id expected.
+    pub id: u64,
+    /// The slot it must be in.
+    pub slot: u32,
+    /// First sector of the slot (its header block).
+    pub start_sector: u64,
+}
+
+/// Why the log ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogEnd {
+    /// The segment expected next is not valid (never written, an older lap,
+    /// torn, corrupt...).
+    Invalid {
+        /// The id expected.
+        id: u64,
+        /// Its slot.
+        slot: u32,
+        /// Why it is not valid.
+        error: SegmentError,
+    },
+    /// Every slot holds a segment of the log (`nr_segments` segments were
+    /// accepted): the next write must wait for migration.
+    RingFull,
+}
+
+impl fmt::Display for LogEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid { id, slot, error } => {
+                write!(f, "log ends before segment {id} (slot {slot}): {error}")
+            }
+            Self::RingFull => write!(f, "log fills every segment slot"),
+        }
+    }
+}
+
+/// The log walk of recovery. The caller loops:
+///
+/// 1. [`next_candidate`](Self::next_candidate) gives the id and slot to read
+///    (`None`: the walk is over);
+/// 2. it reads the header block, decodes it with the expected id, reads the
+///    data blocks and verifies the CRC (see
+///    [`check_segment`](super::format::check_segment));
+/// 3. on success it replays the segment ([`replay_segment`]) and calls
+///    [`accept`](Self::accept), otherwise [`stop`](Self::stop) with the
+///    reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogScan {
+    geometry: Geometry,
+    last_migrated: u64,
+    replayed: u32,
+    end: Option<LogEnd>,
+}
+
+impl LogScan {
+    /// Starts a walk after `last_migrated` (the record's
+    /// `last_migrated_segment_id`).
+    pub fn new(geometry: Geometry, last_migrated: u64) -> Self {
+        Self {
+            geometry,
+            last_migrated,
+            replayed: 0,
+            end: None,
+        }
+    }
+
+    /// The geometry.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// The record's `last_migrated_segment_id` the walk started from.
+    pub fn last_migrated(&self) -> u64 {
+        self.last_migrated
+    }
+
+    fn expected(&self) -> Option<u64> {
+        self.last_migrated
+            .checked_add(u64::from(self.replayed))?
+            .checked_add(1)
+    }
+
+    /// The next segment to check, or `None` when the walk is over.
+    pub fn next_candidate(&mut self) -> Option<Candidate> {
+        if self.end.is_some() {
+            return None;
+        }
+        if self.replayed >= self.geometry.nr_segments() {
+            self.end = Some(LogEnd::RingFull);
+            return None;
+        }
+        let id = self.expected()?;
+        let slot = self.geometry.slot_of_id(id).ok()?;
+        let start_sector = self.geometry.segment_start_sector(slot).ok()?;
+        Some(Candidate {
+            id,
+            slot,
+            start_sector,
+        })
+    }
+
+    /// The segment expected next was valid and has been replayed.
+    pub fn accept(&mut self, header: &SegmentHeader) -> Result<(), RecoveryError> {
+        if self.end.is_some() || self.replayed >= self.geometry.nr_segments() {
+            return Err(RecoveryError::ScanFinished);
+        }
+        let expected = self.expected().ok_or(RecoveryError::ScanFinished)?;
+        if header.id != expected {
+            return Err(RecoveryError::UnexpectedId {
+                expected,
+                found: header.id,
+            });
+        }
+        self.replayed = self.replayed.saturating_add(1);
+        Ok(())
+    }
+
+    /// The segment expected next is not valid: the log ends before it.
+    pub fn stop(&mut self, error: SegmentError) {
+        if self.end.is_some() {
+            return;
+        }
+        if let Some(id) = self.expected() {
+            let slot = self.geometry.slot_of_id(id).unwrap_or(u32::MAX);
+            self.end = Some(LogEnd::Invalid { id, slot, error });
+        } else {
+            self.end = Some(LogEnd::RingFull);
+        }
+    }
+
+    /// Whether the walk is over.
+    pub fn is_finished(&self) -> bool {
+        self.end.is_some()
+    }
+
+    /// Why the log ended (`None` while the walk goes on).
+    pub fn end(&self) -> Option<LogEnd> {
+        self.end
+    }
+
+    /// Number of segments accepted.
+    pub fn replayed(&self) -> u32 {
+        self.replayed
+    }
+
+    /// The last segment id of the log (`last_migrated` if the log is empty).
+    pub fn last_valid_id(&self) -> u64 {
+        self.last_migrated.saturating_add(u64::from(self.replayed))
+    }
+
+    /// The first segment id to write after resume (`last_valid_id() + 1`).
+    /// Its slot may be written once
+    /// [`Geometry::may_write`](super::format::Geometry::may_write) holds,
+    /// i.e. at once unless the log fills the ring.
+    pub fn next_id(&self) -> u64 {
+        self.last_valid_id().saturating_add(1)
+    }
+}
+
+/// Per-device dirty-line counters, fed by [`replay_segment`]'s callback (or by
+/// the index outcomes during normal operation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirtyCounts {
+    counts: [u64; REGISTRY_ENTRIES],
+}
+
+impl Default for DirtyCounts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DirtyCounts {
+    /// All zero.
+    pub const fn new() -> Self {
+        Self {
+            counts: [0; REGISTRY_ENTRIES],
+        }
+    }
+
+    /// Adds `delta` to the count of `device_id`.
+    pub fn apply(&mut self, device_id: u8, delta: i32) -> Result<(), RecoveryError> {
+        let c = self
+            .counts
+            .get_mut(usize::from(device_id))
+            .ok_or(RecoveryError::CounterOverflow { device_id })?;
+        let new = if delta >= 0 {
+            c.checked_add(u64::from(delta.unsigned_abs()))
+        } else {
+            c.checked_sub(u64::from(delta.unsigned_abs()))
+        };
+        *c = new.ok_or(RecoveryError::CounterOverflow { device_id })?;
+        Ok(())
+    }
+
+    /// Dirty lines of `device_id`.
+    pub fn get(&self, device_id: u8) -> u64 {
+        self.counts
+            .get(usize::from(device_id))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Total dirty lines.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().fold(0u64, |a, &c| a.saturating_add(c))
+    }
+
+    /// The device ids with at least one dirty line.
+    pub fn owners(&self) -> DeviceSet {
+        let mut set = DeviceSet::EMPTY;
+        for (id, &c) in (0u8..=MAX_DEVICE_ID).zip(self.counts.iter()) {
+            if c != 0 {
+                set.insert(id);
+            }
+        }
+        set
+    }
+}
+
+/// What [`replay_segment`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Metablocks with dirty bits written into the index.
+    pub lines_replayed: u32,
+    /// Older lines that became clean because this segment superseded them.
+    pub lines_superseded: u32,
+}
+
+/// Replays segment `header` (already validated, CRC included) stored in
+/// `slot` into `index`: for each metablock `k` with dirty bits, in `k` order,
+/// `index.write(line_index(slot, k), key, dirty_bits)`. Older copies lose the
+/// sectors this segment rewrote and become clean when fully superseded.
+///
+/// `on_dirty(device_id, delta)` is called with the net change of the number of
+/// dirty lines of that device after each metablock whose replay changed it
+/// (for example [`DirtyCounts::apply`]).
+pub fn replay_segment<L, B>(
+    index: &mut Index<L, B>,
+    geometry: &Geometry,
+    slot: u32,
+    header: &SegmentHeader,
+    mut on_dirty: impl FnMut(u8, i32) -> Result<(), RecoveryError>,
+) -> Result<ReplayStats, RecoveryError>
+where
+    L: DerefMut<Target = [LineMeta]>,
+    B: DerefMut<Target = [u32]>,
+{
+    if geometry.slot_of_id(header.id)? != slot {
+        return Err(RecoveryError::WrongSlot {
+            id: header.id,
+            slot,
+        });
+    }
+    let mut stats = ReplayStats::default();
+    for (k, mb) in (0..LINES_PER_SEGMENT).zip(header.lines().iter()) {
+        if mb.dirty_bits == 0 {
+            continue;
+        }
+        let line = geometry.line_index(slot, k)?;
+        let out = index.write(
+            line,
+            Key::from_sector(mb.device_id, mb.sector),
+            mb.dirty_bits,
+        )?;
+        stats.lines_replayed = stats.lines_replayed.saturating_add(1);
+        stats.lines_superseded = stats
+            .lines_superseded
+            .saturating_add(out.cleaned.len() as u32);
+        let delta = out.dirty_delta();
+        if delta != 0 {
+            on_dirty(out.device_id, delta)?;
+        }
+    }
+    Ok(stats)
+}
+
+/// Checks that every device owning dirty data after replay is registered in
+/// the record; the error names the ones that are not.
+pub fn check_registry(dirty_owners: &DeviceSet, record: &Record) -> Result<(), RegistryError> {
+    let missing = dirty_owners.difference(&record.registered_set());
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(RegistryError::Unregistered { devices: missing })
+    }
+}
+
+/// Errors of [`replay_log`]: the caller's I/O error, or a recovery error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayError<E> {
+    /// The loader failed (an I/O error: the log cannot be trusted to end
+    /// here, so recovery must fail rather than drop data).
+    Io(E),
+    /// A recovery step failed.
+    Recovery(RecoveryError),
+}
+
+impl<E: fmt::Display> fmt::Display for ReplayError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "recovery: I/O error while reading the log: {e}"),
+            Self::Recovery(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl<E> From<RecoveryError> for ReplayError<E> {
+    fn from(e: RecoveryError) -> Self {
+        Self::Recovery(e)
+    }
+}
+
+/// The outcome of [`replay_log`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecoverySummary {
+    /// The record's `last_migrated_segment_id`.
+    pub last_migrated: u64,
+    /// The last id of the log (== `last_migrated` if it is empty).
+    pub last_valid_id: u64,
+    /// The first id to write after resume.
+    pub next_id: u64,
+    /// Segments replayed.
+    pub replayed: u32,
+    /// Why the log ended.
+    pub end: LogEnd,
+    /// Dirty metablocks written into the index.
+    pub lines_replayed: u32,
+    /// Lines superseded by newer data during replay.
+    pub lines_superseded: u32,
+}
+
+/// Runs the whole recovery walk synchronously with `read(sector, buf)`, which
+/// fills `buf` from the cache device starting at `sector`.
+///
+/// For each candidate the header block is read into `buf[..4096]` and decoded
+/// with the expected id; if that succeeds the `nr_lines` data blocks are read
+/// into `buf[4096..]` and the CRC is verified. A segment failing any check
+/// ends the log; a `read` error aborts the whole recovery (an unreadable
+/// segment is not proof that the log ends there). `buf` must hold a whole
+/// segment (1 MiB). `index` and `counts` must be fresh; `header` is scratch
+/// space (4 KiB, so that it need not live on the stack) and holds the last
+/// segment checked on return.
+#[allow(clippy::too_many_arguments)]
+pub fn replay_log<L, B, E>(
+    geometry: &Geometry,
+    format_id: u64,
+    last_migrated: u64,
+    update: UpdateFn,
+    index: &mut Index<L, B>,
+    counts: &mut DirtyCounts,
+    header: &mut SegmentHeader,
+    buf: &mut [u8],
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<(), E>,
+) -> Result<RecoverySummary, ReplayError<E>>
+where
+    L: DerefMut<Target = [LineMeta]>,
+    B: DerefMut<Target = [u32]>,
+{
+    let seg_bytes = BLOCK_SIZE * BLOCKS_PER_SEGMENT;
+    if buf.len() < seg_bytes {
+        return Err(ReplayError::Recovery(RecoveryError::BufferTooSmall {
+            needed: seg_bytes,
+            found: buf.len(),
+        }));
+    }
+    let found = buf.len();
+    let Some((hb, data)) = buf.split_first_chunk_mut::<BLOCK_SIZE>() else {
+        return Err(ReplayError::Recovery(RecoveryError::BufferTooSmall {
+            needed: seg_bytes,
+            found,
+        }));
+    };
+    let mut scan = LogScan::new(*geometry, last_migrated);
+    let mut lines_replayed = 0u32;
+    let mut lines_superseded = 0u32;
+    while let Some(c) = scan.next_candidate() {
+        read(c.start_sector, &mut *hb).map_err(ReplayError::Io)?;
+        if let Err(e) = decode_segment_header_into(hb, format_id, c.id, header) {
+            scan.stop(e);
+            continue;
+        }
+        let len = header.data_len().map_err(|_| RecoveryError::ScanFinished)?;
+        let Some(d) = data.get_mut(..len) else {
+            return Err(ReplayError::Recovery(RecoveryError::BufferTooSmall {
+                needed: seg_bytes,
+                found: 0,
+            }));
+        };
+        if len > 0 {
+            read(c.start_sector.saturating_add(SECTORS_PER_BLOCK), &mut *d)
+                .map_err(ReplayError::Io)?;
+        }
+        if let Err(e) = verify_segment(header, hb, d, update) {
+            scan.stop(e);
+            continue;
+        }
+        let st = replay_segment(index, geometry, c.slot, header, |dev, delta| {
+            counts.apply(dev, delta)
+        })?;
+        lines_replayed = lines_replayed.saturating_add(st.lines_replayed);
+        lines_superseded = lines_superseded.saturating_add(st.lines_superseded);
+        scan.accept(header)?;
+    }
+    Ok(RecoverySummary {
+        last_migrated,
+        last_valid_id: scan.last_valid_id(),
+        next_id: scan.next_id(),
+        replayed: scan.replayed(),
+        end: scan.end().unwrap_or(LogEnd::RingFull),
+        lines_replayed,
+        lines_superseded,
+    })
+}

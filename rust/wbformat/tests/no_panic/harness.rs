@@ -1,0 +1,168 @@
+//! Compiled by `tests/no_panic.rs` the way the kernel compiles the shared
+//! module files (`#[path]`, `no_std`, overflow checks, `panic=abort`), with
+//! one concrete instance of every generic entry point. The test then checks
+//! that the object file references no panic routine.
+
+#![no_std]
+
+/// The shared module files, as the kernel module includes them.
+#[path = "../../src"]
+pub mod wbformat {
+    pub mod crc32c;
+    pub mod format;
+    pub mod index;
+    pub mod recovery;
+}
+
+use wbformat::crc32c::{crc32c, crc32c_raw_update, Crc32c};
+use wbformat::format::*;
+use wbformat::index::*;
+use wbformat::recovery::*;
+
+/// Index over borrowed slices, as the kernel would use it.
+pub type Ix<'a> = Index<&'a mut [LineMeta], &'a mut [u32]>;
+
+/// Instance.
+pub fn index_new<'a>(l: &'a mut [LineMeta], b: &'a mut [u32]) -> Option<Ix<'a>> {
+    Index::new(l, b).ok()
+}
+
+/// Instance.
+pub fn index_ops(ix: &mut Ix<'_>, line: u32, key: Key, bits: u8, first: u8, nr: u8) -> u32 {
+    let mut acc = 0u32;
+    if let Ok(o) = ix.write(line, key, bits) {
+        acc ^= o.dirty_delta() as u32 ^ o.cleaned.as_slice().len() as u32;
+    }
+    if let Ok(o) = ix.clean(line, bits) {
+        acc ^= o.dirty_delta() as u32;
+    }
+    if let Ok(o) = ix.discard(key, bits) {
+        acc ^= o.dirty_delta() as u32;
+    }
+    let (o, n) = ix.read_run(key, first, nr);
+    acc ^= o.unwrap_or(0) ^ u32::from(n);
+    acc ^= ix.owner(key, first).unwrap_or(0) ^ ix.lookup(key).unwrap_or(0);
+    acc ^= ix.chain(key).len() as u32;
+    acc ^= u32::from(ix.dirty(line).unwrap_or(0));
+    acc ^= ix.key_of(line).ok().flatten().map(|k| k.block as u32).unwrap_or(0);
+    acc ^= u32::from(ix.release(line).is_ok());
+    acc ^= ix.check_consistency().unwrap_or(0);
+    acc ^ ix.nr_lines()
+}
+
+/// Instance.
+pub fn recovery_ops(
+    ix: &mut Ix<'_>,
+    g: &Geometry,
+    h: &mut SegmentHeader,
+    counts: &mut DirtyCounts,
+    buf: &mut [u8],
+    record: &Record,
+    read: fn(u64, &mut [u8]) -> Result<(), i32>,
+) -> u64 {
+    let mut acc = 0u64;
+    if let Ok(st) = replay_segment(ix, g, 0, h, |d, x| counts.apply(d, x)) {
+        acc ^= u64::from(st.lines_replayed);
+    }
+    if let Ok(s) = replay_log(g, 5, 0, crc32c_raw_update, ix, counts, h, buf, read) {
+        acc ^= s.next_id;
+    }
+    let mut scan = LogScan::new(*g, acc);
+    while let Some(c) = scan.next_candidate() {
+        acc ^= c.start_sector;
+        if scan.accept(h).is_err() {
+            scan.stop(SegmentError::BadMagic);
+        }
+    }
+    acc ^= scan.last_valid_id() ^ scan.next_id() ^ u64::from(scan.replayed());
+    acc ^= u64::from(check_registry(&counts.owners(), record).is_ok());
+    acc ^ counts.total()
+}
+
+/// Instance.
+pub fn format_ops(b: &[u8], out: &mut [u8], h: &mut SegmentHeader, n: u64, x: u32, y: u32) -> u64 {
+    let u: UpdateFnAlias = crc32c_raw_update;
+    let mut acc = u64::from(crc32c(b));
+    let mut c = Crc32c::new();
+    c.update(b);
+    c.update_zeros(x as usize);
+    acc ^= u64::from(c.finish());
+    if let Ok(sb) = decode_superblock(b) {
+        acc ^= sb.nr_segments() ^ u64::from(check_device_size(&sb, n).is_ok());
+        let _ = encode_superblock(&sb, out);
+    }
+    if let Ok(sb) = Superblock::new(n, 1, 2) {
+        let _ = encode_superblock(&sb, out);
+    }
+    if let Ok(r) = decode_record(b) {
+        acc ^= r.generation;
+        let _ = encode_record(&r, out);
+        let mut r2 = r.next_generation().unwrap_or(r);
+        let _ = r2.register(x as u8, n);
+        let _ = r2.unregister(y as u8);
+        acc ^= u64::from(r2.check_device(x as u8, n).is_ok()) ^ r2.sector();
+    }
+    if let Ok(c) = select_record(b, out, n) {
+        acc ^= c.record.generation;
+    }
+    let _ = decode_segment_header_into(b, 1, 2, h);
+    let _ = parse_segment_header(b).map(|p| acc ^= p.id);
+    let _ = decode_segment_header(b, 1, 2).map(|p| acc ^= p.id);
+    let _ = verify_segment(h, b, b, u);
+    let _ = verify_segment_buffer(h, b, u);
+    let _ = check_segment(b, b, 1, n, u, h);
+    let _ = h.push(Metablock::EMPTY);
+    let _ = encode_segment_buffer(h, out, u);
+    let _ = encode_segment_header(h, out, b, u);
+    let mut s = segment_checksum_stream(b, u);
+    s.update(out);
+    acc ^= u64::from(s.finish()) ^ u64::from(segment_checksum(b, out, u));
+    let _ = set_segment_checksum(out, x);
+    if let Ok(g) = Geometry::from_device_sectors(n) {
+        acc ^= g.line_sector(x, y).unwrap_or(0) ^ u64::from(g.line_index(x, y).unwrap_or(0));
+        acc ^= u64::from(g.slot_of_id(n).unwrap_or(0)) ^ u64::from(g.line_location(x).map(|p| p.1).unwrap_or(0));
+        acc ^= g.used_sectors() ^ g.line_sector_of_index(y).unwrap_or(0) ^ u64::from(g.may_write(n, acc));
+        acc ^= g.segment_start_sector(x).unwrap_or(0);
+    }
+    acc ^ segment_write_sectors(x).unwrap_or(0)
+}
+
+/// The kernel passes its own function of this type.
+pub type UpdateFnAlias = wbformat::crc32c::UpdateFn;
+
+/// A `fmt::Write` sink that only counts bytes.
+struct Sink(usize);
+
+impl core::fmt::Write for Sink {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0 = self.0.wrapping_add(s.len());
+        Ok(())
+    }
+}
+
+/// Instance of every `Display` implementation and of the small helpers.
+#[allow(clippy::too_many_arguments)]
+pub fn display_ops(
+    a: &EncodeError,
+    b: &GeometryError,
+    c: &SuperblockError,
+    d: &RecordError,
+    e: &RegistryError,
+    f: &NoValidRecord,
+    g: &SegmentError,
+    h: &IndexError,
+    i: &RecoveryError,
+    j: &LogEnd,
+    k: &ReplayError<SegmentError>,
+    set: &mut DeviceSet,
+    id: u8,
+) -> usize {
+    use core::fmt::Write;
+    let mut s = Sink(0);
+    let _ = write!(s, "{a}{b}{c}{d}{e}{f}{g}{h}{i}{j}{k}{set}");
+    let _ = write!(s, "{}{}", RegistryEntryFault::FlagMismatch, MetablockFault::UnusedNotZero);
+    set.insert(id);
+    set.remove(id.wrapping_add(1));
+    let other = set.union(&DeviceSet::EMPTY).difference(&DeviceSet::EMPTY);
+    s.0 ^ other.len() as usize ^ usize::from(set.contains(id)) ^ usize::from(set.is_empty()) ^ usize::from(set.iter().last().unwrap_or(0))
+}

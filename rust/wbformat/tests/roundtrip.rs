@@ -1,0 +1,295 @@
+//! Property tests: encode/decode round trips of the three on-disk structures,
+//! and equivalence of the checksum entry points.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use wbformat::crc32c::{crc32c, crc32c_raw_update, Crc32c};
+use wbformat::format::*;
+
+fn arb_metablock() -> impl Strategy<Value = Metablock> {
+    prop_oneof![
+        (1u8..=MAX_DEVICE_ID, 0u64..(u64::MAX / 8), 1u8..=255).prop_map(|(d, b, bits)| Metablock {
+            sector: b * 8,
+            device_id: d,
+            dirty_bits: bits
+        }),
+        // Lines with nothing to replay: any sector and device id.
+        (any::<u64>(), any::<u8>()).prop_map(|(s, d)| Metablock {
+            sector: s,
+            device_id: d,
+            dirty_bits: 0
+        }),
+    ]
+}
+
+fn arb_header() -> impl Strategy<Value = SegmentHeader> {
+    (
+        1u64..,
+        1u64..,
+        prop::collection::vec(arb_metablock(), 0..=255),
+    )
+        .prop_map(|(fid, id, mbs)| {
+            let mut h = SegmentHeader::new(fid, id);
+            for m in mbs {
+                h.push(m).unwrap();
+            }
+            h
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn superblock_roundtrip(
+        nr_segments in MIN_SEGMENTS..=MAX_SEGMENTS,
+        extra in 0u64..2048,
+        fid in 1u64..,
+        time in any::<u64>(),
+    ) {
+        let sectors = (nr_segments + 1) * SEGMENT_SECTORS + extra;
+        let sb = Superblock::new(sectors, fid, time).unwrap();
+        prop_assert_eq!(u64::from(sb.geometry().nr_segments()), nr_segments);
+        let mut b = vec![0xffu8; BLOCK_SIZE + 7];
+        encode_superblock(&sb, &mut b).unwrap();
+        prop_assert!(b[BLOCK_SIZE..].iter().all(|&x| x == 0xff), "wrote past the block");
+        prop_assert_eq!(decode_superblock(&b[..BLOCK_SIZE]), Ok(sb));
+        prop_assert_eq!(check_device_size(&sb, sectors), Ok(()));
+        prop_assert_eq!(check_device_size(&sb, sectors + 1), Ok(()));
+        prop_assert_eq!(
+            check_device_size(&sb, sectors - 1),
+            Err(SuperblockError::DeviceShrunk { formatted: sectors, actual: sectors - 1 })
+        );
+    }
+
+    #[test]
+    fn record_roundtrip(
+        fid in 1u64..,
+        generation in any::<u64>(),
+        lm in any::<u64>(),
+        regs in prop::collection::vec((1u8..=MAX_DEVICE_ID, 1u64..), 0..20),
+    ) {
+        let mut r = Record::new(fid);
+        r.generation = generation;
+        r.last_migrated_segment_id = lm;
+        for (d, s) in &regs {
+            r.register(*d, *s).unwrap();
+        }
+        let mut b = vec![0u8; BLOCK_SIZE];
+        encode_record(&r, &mut b).unwrap();
+        let back = decode_record(&b).unwrap();
+        prop_assert_eq!(back, r);
+        for d in 0..=255u8 {
+            let expect = regs.iter().rev().find(|(x, _)| *x == d).map(|(_, s)| *s);
+            prop_assert_eq!(back.registered(d), expect);
+        }
+        // The slot check and selection.
+        let slot = (generation % 2) as u32;
+        prop_assert_eq!(decode_record_slot(&b, fid, slot), Ok(r));
+        prop_assert_eq!(
+            decode_record_slot(&b, fid, 1 - slot),
+            Err(RecordError::WrongSlot { generation, slot: 1 - slot })
+        );
+        prop_assert_eq!(
+            decode_record_slot(&b, fid ^ 1, slot),
+            Err(RecordError::WrongFormatId { expected: fid ^ 1, found: fid })
+        );
+    }
+
+    #[test]
+    fn record_selection(fid in 1u64.., g in 0u64..u64::MAX - 1, newer_valid in any::<bool>()) {
+        let mut older = Record::new(fid);
+        older.generation = g;
+        older.last_migrated_segment_id = 5;
+        let mut newer = older.next_generation().unwrap();
+        newer.last_migrated_segment_id = 9;
+        let mut blocks = [vec![0u8; BLOCK_SIZE], vec![0u8; BLOCK_SIZE]];
+        encode_record(&older, &mut blocks[older.slot() as usize]).unwrap();
+        encode_record(&newer, &mut blocks[newer.slot() as usize]).unwrap();
+        if !newer_valid {
+            // A torn write of the newer record.
+            blocks[newer.slot() as usize][100] ^= 0x40;
+        }
+        let c = select_record(&blocks[0], &blocks[1], fid).unwrap();
+        if newer_valid {
+            prop_assert_eq!(c.record, newer);
+            prop_assert_eq!(c.slot, newer.slot());
+            prop_assert_eq!(c.other, Ok(g));
+        } else {
+            prop_assert_eq!(c.record, older);
+            let torn = matches!(c.other, Err(RecordError::BadChecksum { .. }));
+            prop_assert!(torn);
+        }
+        prop_assert_eq!(c.record.block(), 1 + u64::from(c.slot));
+    }
+
+    #[test]
+    fn segment_header_roundtrip(h in arb_header(), fill in any::<u8>()) {
+        let n = h.nr_lines as usize;
+        let mut buf = vec![fill; BLOCK_SIZE * (n + 1)];
+        for (i, b) in buf.iter_mut().enumerate().skip(BLOCK_SIZE) {
+            *b = (i as u8).wrapping_mul(31) ^ fill;
+        }
+        let crc = encode_segment_buffer(&h, &mut buf, crc32c_raw_update).unwrap();
+
+        // Same result through the split API and through streaming.
+        let mut hb = vec![0u8; BLOCK_SIZE];
+        let crc2 = encode_segment_header(&h, &mut hb, &buf[BLOCK_SIZE..], crc32c_raw_update).unwrap();
+        prop_assert_eq!(crc, crc2);
+        prop_assert_eq!(&hb[..], &buf[..BLOCK_SIZE]);
+        let mut hb3 = vec![0u8; BLOCK_SIZE];
+        encode_segment_header_fields(&h, &mut hb3).unwrap();
+        let mut c = segment_checksum_stream(&hb3, crc32c_raw_update);
+        for line in buf[BLOCK_SIZE..].chunks(BLOCK_SIZE) {
+            c.update(line);
+        }
+        set_segment_checksum(&mut hb3, c.finish()).unwrap();
+        prop_assert_eq!(&hb3[..], &buf[..BLOCK_SIZE]);
+        // The checksum definition: CRC of the header with the field zeroed,
+        // then the data.
+        let mut copy = buf.clone();
+        copy[12..16].fill(0);
+        prop_assert_eq!(crc, crc32c(&copy));
+        prop_assert_eq!(segment_checksum(&buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], crc32c_raw_update), crc);
+
+        let d = decode_segment_header(&buf, h.format_id, h.id).unwrap();
+        let mut expect = h.clone();
+        expect.checksum = crc;
+        prop_assert_eq!(&d, &expect);
+        prop_assert_eq!(verify_segment(&d, &buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], crc32c_raw_update), Ok(()));
+        prop_assert_eq!(verify_segment_buffer(&d, &buf, crc32c_raw_update), Ok(()));
+        prop_assert_eq!(parse_segment_header(&buf[..BLOCK_SIZE]), Ok(expect));
+        let mut out = SegmentHeader::default();
+        prop_assert_eq!(
+            check_segment(&buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], h.format_id, h.id, crc32c_raw_update, &mut out),
+            Ok(())
+        );
+        // Any flipped data bit is caught.
+        if n > 0 {
+            let mut bad = buf.clone();
+            let pos = BLOCK_SIZE + (usize::from(fill) * 37) % (n * BLOCK_SIZE);
+            bad[pos] ^= 1 << (fill % 8);
+            let caught = matches!(
+                verify_segment_buffer(&d, &bad, crc32c_raw_update),
+                Err(SegmentError::BadChecksum { .. })
+            );
+            prop_assert!(caught);
+            // Missing data is reported as truncated.
+            prop_assert_eq!(
+                verify_segment(&d, &buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..buf.len() - 1], crc32c_raw_update),
+                Err(SegmentError::Truncated { needed: n * BLOCK_SIZE, found: n * BLOCK_SIZE - 1 })
+            );
+        }
+    }
+
+    #[test]
+    fn crc_streaming_any_split(data in prop::collection::vec(any::<u8>(), 0..3000), cut in any::<prop::sample::Index>()) {
+        let at = cut.index(data.len() + 1);
+        let mut c = Crc32c::new();
+        c.update(&data[..at]);
+        c.update(&data[at..]);
+        prop_assert_eq!(c.finish(), crc32c(&data));
+        // The kernel passes its own update function with raw semantics.
+        let mut k = Crc32c::with_update(|s: u32, d: &[u8]| crc32c_raw_update(s, d));
+        k.update(&data);
+        prop_assert_eq!(k.finish(), crc32c(&data));
+    }
+}
+
+#[test]
+fn encoders_check_lengths() {
+    let sb = Superblock::new(10 * 2048, 7, 0).unwrap();
+    assert_eq!(
+        encode_superblock(&sb, &mut [0u8; 4095]),
+        Err(EncodeError::BufferTooSmall {
+            needed: 4096,
+            found: 4095
+        })
+    );
+    assert_eq!(
+        encode_record(&Record::new(1), &mut [0u8; 10]),
+        Err(EncodeError::BufferTooSmall {
+            needed: 4096,
+            found: 10
+        })
+    );
+    assert_eq!(
+        encode_record(&Record::new(0), &mut [0u8; 4096]),
+        Err(EncodeError::ZeroFormatId)
+    );
+    let mut h = SegmentHeader::new(1, 1);
+    h.push(mb(1, 0, 1)).unwrap();
+    assert_eq!(
+        encode_segment_header(&h, &mut [0u8; 4096], &[0u8; 4095], crc32c_raw_update),
+        Err(EncodeError::BufferTooSmall {
+            needed: 4096,
+            found: 4095
+        })
+    );
+    assert_eq!(
+        encode_segment_buffer(&h, &mut [0u8; 8191], crc32c_raw_update),
+        Err(EncodeError::BufferTooSmall {
+            needed: 8192,
+            found: 8191
+        })
+    );
+    assert_eq!(
+        encode_segment_header_fields(&SegmentHeader::new(1, 0), &mut [0u8; 4096]),
+        Err(EncodeError::ZeroSegmentId)
+    );
+    assert_eq!(
+        encode_segment_header_fields(&SegmentHeader::new(0, 1), &mut [0u8; 4096]),
+        Err(EncodeError::ZeroFormatId)
+    );
+    let mut bad = SegmentHeader::new(1, 1);
+    bad.push(Metablock {
+        sector: 3,
+        device_id: 1,
+        dirty_bits: 1,
+    })
+    .unwrap();
+    assert_eq!(
+        encode_segment_header_fields(&bad, &mut [0u8; 4096]),
+        Err(EncodeError::InvalidSegment(SegmentError::BadMetablock {
+            index: 0,
+            reason: MetablockFault::UnalignedSector(3)
+        }))
+    );
+    let mut full = SegmentHeader::new(1, 1);
+    for _ in 0..255 {
+        full.push(Metablock::EMPTY).unwrap();
+    }
+    assert!(full.is_full());
+    assert_eq!(
+        full.push(Metablock::EMPTY),
+        Err(SegmentError::TooManyLines(256))
+    );
+    // Superblock constructor limits.
+    assert!(matches!(
+        Superblock::new(3 * 2048 - 1, 1, 0),
+        Err(SuperblockError::InconsistentSize { .. })
+    ));
+    assert_eq!(
+        Superblock::new(3 * 2048, 0, 0),
+        Err(SuperblockError::ZeroFormatId)
+    );
+    assert!(matches!(
+        Superblock::new((MAX_SEGMENTS + 2) * 2048, 1, 0),
+        Err(SuperblockError::TooLarge { .. })
+    ));
+    assert!(Superblock::new((MAX_SEGMENTS + 1) * 2048, 1, 0).is_ok());
+}
+
+#[test]
+fn image_helpers_agree_with_geometry() {
+    let img = Image::format(4, 100);
+    let g = img.geometry();
+    assert_eq!(g.nr_segments(), 4);
+    assert_eq!(img.segment_start(5), 2048);
+    assert_eq!(g.used_sectors(), 5 * 2048);
+    assert!(g.may_write(5, 1) && !g.may_write(6, 1) && !g.may_write(0, 10));
+    assert_eq!(segment_write_sectors(255), Some(2048));
+    assert_eq!(segment_write_sectors(256), None);
+}
