@@ -254,6 +254,9 @@ impl core::fmt::Display for DevT {
 /// `file` is an open block-device file, closed exactly once in `drop`.
 pub(crate) struct BdevFile {
     file: NonNull<sys::file>,
+    /// The exclusive holder: a unique address per open, so that two opens
+    /// by this module also exclude each other. Freed after the close.
+    _holder: Option<KBox<u8>>,
 }
 
 // SAFETY: the file may be used and closed from any process context.
@@ -266,18 +269,17 @@ impl BdevFile {
     /// may open it exclusively (a mounted file system, another cache) while
     /// this one is open.
     pub(crate) fn open_path(path: &CStr, exclusive: bool) -> Result<Self> {
-        static HOLDER: u8 = 0;
-        let holder = if exclusive {
-            &HOLDER as *const u8 as *mut kernel::ffi::c_void
-        } else {
-            core::ptr::null_mut()
-        };
+        let holder_box = if exclusive { Some(KBox::new(0u8, GFP_KERNEL)?) } else { None };
+        let holder = holder_box
+            .as_ref()
+            .map_or(core::ptr::null_mut(), |b| &**b as *const u8 as *mut kernel::ffi::c_void);
         let mut err: CInt = 0;
-        // SAFETY: `path` is NUL-terminated; the holder is a static address.
+        // SAFETY: `path` is NUL-terminated; the holder is null or an address
+        // that stays allocated until after the close (`_holder`).
         let f = unsafe { sys::wb_bdev_open_path(path.as_char_ptr(), holder, &mut err) };
         match NonNull::new(f) {
             // INVARIANT: the open succeeded.
-            Some(file) => Ok(Self { file }),
+            Some(file) => Ok(Self { file, _holder: holder_box }),
             None => Err(Error::from_errno(if err < 0 { err } else { -22 })),
         }
     }
@@ -289,7 +291,7 @@ impl BdevFile {
         let f = unsafe { sys::wb_bdev_open_devt(devt, &mut err) };
         match NonNull::new(f) {
             // INVARIANT: the open succeeded.
-            Some(file) => Ok(Self { file }),
+            Some(file) => Ok(Self { file, _holder: None }),
             None => Err(Error::from_errno(if err < 0 { err } else { -22 })),
         }
     }

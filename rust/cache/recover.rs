@@ -46,6 +46,16 @@ pub(crate) fn format_device(path: &CStr) -> core::result::Result<u64, Msg> {
     if format_id == 0 {
         format_id = 1;
     }
+    let min = (fmt::MIN_SEGMENTS + 1) * fmt::SEGMENT_SECTORS;
+    if sectors < min {
+        return Err(msg(format_args!(
+            "device {} is too small for a cache: {} sectors, at least {} ({} MiB) needed",
+            DevT(bdev.devt()),
+            sectors,
+            min,
+            min / 2048
+        )));
+    }
     let sb = Superblock::new(sectors, format_id, ffi::real_seconds())
         .map_err(|e| msg(format_args!("cannot format {} ({} sectors): {}", DevT(bdev.devt()), sectors, e)))?;
     let mut block = KVec::from_elem(0u8, BLOCK, GFP_KERNEL).map_err(|_| msg(format_args!("out of memory")))?;
