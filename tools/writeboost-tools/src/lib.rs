@@ -1,0 +1,38 @@
+//! Shared code of the offline writeboost tools (`writeboost-dump`,
+//! `writeboost-check`, and later ones in `src/bin/`).
+//!
+//! - [`device`]: read-only access to a cache device or image file;
+//! - [`inspect`]: what the tools report, computed with `wbformat` exactly as
+//!   the kernel's recovery computes it;
+//! - [`image`]: builds cache image files (formatted, with segments, optionally
+//!   corrupted) for tests and experiments.
+
+pub mod device;
+pub mod image;
+pub mod inspect;
+
+pub use wbformat;
+
+/// Writes `text` to standard output. A closed pipe (`| head`) is not an
+/// error; nothing here panics on it, unlike `println!`.
+pub fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+/// A size in sectors, readable (`1.0 GiB`).
+pub fn human_size(sectors: u64) -> String {
+    let bytes = sectors as f64 * 512.0;
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", units[u])
+}
