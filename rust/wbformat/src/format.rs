@@ -207,6 +207,8 @@ impl fmt::Display for EncodeError {
     }
 }
 
+impl core::error::Error for EncodeError {}
+
 fn need(buf_len: usize, needed: usize) -> Result<(), EncodeError> {
     if buf_len < needed {
         Err(EncodeError::BufferTooSmall {
@@ -293,6 +295,8 @@ impl fmt::Display for GeometryError {
         }
     }
 }
+
+impl core::error::Error for GeometryError {}
 
 /// The layout of a cache device: how many segment slots it has, and where
 /// segments and lines are.
@@ -565,6 +569,8 @@ impl fmt::Display for SuperblockError {
         }
     }
 }
+
+impl core::error::Error for SuperblockError {}
 
 impl Superblock {
     /// A superblock for a device of `device_sectors` sectors. `format_id` is
@@ -932,6 +938,8 @@ impl fmt::Display for RecordError {
     }
 }
 
+impl core::error::Error for RecordError {}
+
 /// Errors about the device registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegistryError {
@@ -987,6 +995,8 @@ impl fmt::Display for RegistryError {
         }
     }
 }
+
+impl core::error::Error for RegistryError {}
 
 /// The record: migration progress and the device registry, rewritten by the
 /// kernel in alternating slots.
@@ -1254,6 +1264,8 @@ impl fmt::Display for NoValidRecord {
     }
 }
 
+impl core::error::Error for NoValidRecord {}
+
 /// Decodes both record slots (`block1` = block 1 = slot 0, `block2` = block 2
 /// = slot 1), keeps the valid ones of format `format_id` in their proper slot,
 /// and returns the one with the highest generation.
@@ -1454,6 +1466,8 @@ impl fmt::Display for SegmentError {
         }
     }
 }
+
+impl core::error::Error for SegmentError {}
 
 /// A decoded segment header. The metablocks are held in a fixed array (no
 /// allocation); only the first `nr_lines` entries are meaningful, the others

@@ -210,6 +210,8 @@ impl fmt::Display for IndexError {
     }
 }
 
+impl core::error::Error for IndexError {}
+
 /// A short list of lines (at most [`MAX_CHAIN`]), returned by the operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LineList {

@@ -94,6 +94,8 @@ impl fmt::Display for RecoveryError {
     }
 }
 
+impl core::error::Error for RecoveryError {}
+
 impl From<GeometryError> for RecoveryError {
     fn from(e: GeometryError) -> Self {
         Self::Geometry(e)
@@ -267,6 +269,37 @@ impl LogScan {
     pub fn next_id(&self) -> u64 {
         self.last_valid_id().saturating_add(1)
     }
+
+    /// The slots past the end of the log that still belong to the ring window
+    /// of this record: ids `next_id() + 1 ..= last_migrated + nr_segments`
+    /// (empty while the walk goes on or when the log fills the ring).
+    ///
+    /// None of them may hold a valid segment with the id it is checked for:
+    /// if one does (for example when a volatile disk cache persisted a later
+    /// segment but not the torn one before it), recovery ignores it now, but
+    /// it would be replayed after the next crash once `next_id()` is
+    /// rewritten, in place of newer data. A resume must therefore invalidate
+    /// (zero the header of) any such segment before writing `next_id()`;
+    /// see `Documentation/on-disk-format.md`.
+    pub fn beyond_end(&self) -> impl Iterator<Item = Candidate> + '_ {
+        let (first, last) = match self.end {
+            Some(LogEnd::Invalid { .. }) => (
+                self.next_id().saturating_add(1),
+                self.last_migrated
+                    .saturating_add(u64::from(self.geometry.nr_segments())),
+            ),
+            _ => (1, 0),
+        };
+        (first..=last).filter_map(move |id| {
+            let slot = self.geometry.slot_of_id(id).ok()?;
+            let start_sector = self.geometry.segment_start_sector(slot).ok()?;
+            Some(Candidate {
+                id,
+                slot,
+                start_sector,
+            })
+        })
+    }
 }
 
 /// Per-device dirty-line counters, fed by [`replay_segment`]'s callback (or by
@@ -416,6 +449,8 @@ impl<E: fmt::Display> fmt::Display for ReplayError<E> {
         }
     }
 }
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for ReplayError<E> {}
 
 impl<E> From<RecoveryError> for ReplayError<E> {
     fn from(e: RecoveryError) -> Self {

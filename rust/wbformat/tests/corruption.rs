@@ -769,4 +769,28 @@ fn log_scan_api() {
         })
     );
     assert!(s.end().unwrap().to_string().contains("segment 12"));
+    // Past the end: ids 13 ..= 10 + 3, i.e. just 13 (slot 0).
+    let beyond: Vec<_> = s.beyond_end().map(|c| (c.id, c.slot)).collect();
+    assert_eq!(beyond, vec![(13, 0)]);
+
+    // A full ring has nothing past its end; an unfinished walk neither.
+    let mut full = LogScan::new(g, 0);
+    assert_eq!(full.beyond_end().count(), 0);
+    for id in 1..=3 {
+        assert_eq!(full.next_candidate().map(|c| c.id), Some(id));
+        full.accept(&SegmentHeader::new(1, id)).unwrap();
+    }
+    assert_eq!(full.next_candidate(), None);
+    assert_eq!(full.end(), Some(LogEnd::RingFull));
+    assert_eq!(full.beyond_end().count(), 0);
+    assert_eq!(full.next_id(), 4);
+    assert!(!g.may_write(4, 0) && g.may_write(4, 1));
+    // An empty log: everything after the first id is "beyond".
+    let mut empty = LogScan::new(g, 7);
+    empty.next_candidate();
+    empty.stop(SegmentError::BadMagic);
+    assert_eq!(
+        empty.beyond_end().map(|c| c.id).collect::<Vec<_>>(),
+        vec![9, 10]
+    );
 }

@@ -272,7 +272,7 @@ fn run(ops: Vec<Op>, buckets: usize) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn index_matches_model(ops in prop::collection::vec(arb_op(), 1..120)) {

@@ -75,6 +75,9 @@ pub fn recovery_ops(
         }
     }
     acc ^= scan.last_valid_id() ^ scan.next_id() ^ u64::from(scan.replayed());
+    for c in scan.beyond_end() {
+        acc ^= c.id;
+    }
     acc ^= u64::from(check_registry(&counts.owners(), record).is_ok());
     acc ^ counts.total()
 }
