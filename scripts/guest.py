@@ -197,6 +197,7 @@ def boot(args, scripts, disk_dir, expect_crash=False, tag="run"):
         logpath = os.path.join(LOG_DIR, f"{stamp}-{tag}.log")
         t0 = time.time()
         timed_out = False
+        in_test = False
         with open(logpath, "w") as logf:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, text=True, errors="replace")
@@ -219,8 +220,15 @@ def boot(args, scripts, disk_dir, expect_crash=False, tag="run"):
                     break
                 logf.write(line)
                 logf.flush()
+                if line.startswith("@@WB BEGIN"):
+                    in_test = True
+                elif line.startswith("@@WB PASS") or line.startswith("@@WB FAIL"):
+                    in_test = False
                 if args.verbose:
                     sys.stderr.write(line)
+                elif args.show and in_test and not line.startswith("@@WB "):
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
                 elif line.startswith("@@WB "):
                     log(f"{tag}: {line.strip()[5:]} ({time.time() - t0:.1f}s)")
             proc.wait()
@@ -368,6 +376,7 @@ def main():
     ap.add_argument("--only", action="append", help="suite: run tests matching this regex")
     ap.add_argument("--expect-crash", action="store_true", help="run: the boot ends in a power cut")
     ap.add_argument("-v", "--verbose", action="store_true", help="copy the serial console to stderr")
+    ap.add_argument("--show", action="store_true", help="print the scripts' own output to stdout")
     args = ap.parse_intermixed_args()
 
     if args.mode == "run":
