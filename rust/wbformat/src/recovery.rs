@@ -274,13 +274,15 @@ impl LogScan {
     /// of this record: ids `next_id() + 1 ..= last_migrated + nr_segments`
     /// (empty while the walk goes on or when the log fills the ring).
     ///
-    /// None of them may hold a valid segment with the id it is checked for:
-    /// if one does (for example when a volatile disk cache persisted a later
-    /// segment but not the torn one before it), recovery ignores it now, but
-    /// it would be replayed after the next crash once `next_id()` is
-    /// rewritten, in place of newer data. A resume must therefore invalidate
-    /// (zero the header of) any such segment before writing `next_id()`;
-    /// see `Documentation/on-disk-format.md`.
+    /// None of them may hold a valid segment with the id it is checked for
+    /// when the next life starts writing: such a segment (left, for example,
+    /// by a volatile disk cache that persisted a later segment but not the
+    /// torn one before it) is ignored by this recovery, but after the next
+    /// crash it could be replayed after a rewritten `next_id()`, in place of
+    /// newer data. Unless segment writes are strictly ordered (each one
+    /// durable before the next is issued), a resume must invalidate (zero the
+    /// header of) every such segment before writing `next_id()`. See
+    /// invariant 3 in `Documentation/on-disk-format.md`.
     pub fn beyond_end(&self) -> impl Iterator<Item = Candidate> + '_ {
         let (first, last) = match self.end {
             Some(LogEnd::Invalid { .. }) => (
