@@ -1704,7 +1704,7 @@ fn decode_segment_impl(
     let format_id = get_u64(b, SEG_FORMAT_ID);
     let id = get_u64(b, SEG_ID);
     if let Some((expected_format, expected_id)) = identity {
-        if format_id != expected_format {
+        if format_id != expected_format || format_id == 0 {
             return Err(SegmentError::WrongFormatId {
                 expected: expected_format,
                 found: format_id,
