@@ -792,9 +792,10 @@ impl Cache {
     pub(crate) fn status(&self, out: &mut ffi::Out<'_>) {
         use core::fmt::Write;
         let g = self.lock();
+        // The seed's exact sequence first; additions after the counters.
         let _ = write!(
             out,
-            "\nstatic RAM(approx.): {} (byte)\nallow_migrate: {}\nnr_segments: {}\nlast_migrated_segment_id: {}\nlast_flushed_segment_id: {}\ncurrent segment id: {}\ncursor: {}\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\n\nwrite? hit? on_buffer? fullsize?",
+            "\nstatic RAM(approx.): {} (byte)\nallow_migrate: {}\nnr_segments: {}\nlast_migrated_segment_id: {}\nlast_flushed_segment_id: {}\ncurrent segment id: {}\ncursor: {}\n\nwrite? hit? on_buffer? fullsize?",
             self.static_ram(),
             self.tun.allow_migrate.load(Ordering::Relaxed) as u8,
             self.geo.nr_segments(),
@@ -802,13 +803,17 @@ impl Cache {
             g.last_flushed,
             g.last_id,
             g.cursor,
-            g.dirty.iter().sum::<u64>(),
-            g.nr_partial_flushed,
-            g.error.or(g.migrate_error).unwrap_or(0),
         );
         for (i, c) in g.stats.iter().enumerate() {
             let _ = write!(out, "\n{} {} {} {} {}", i & 1, (i >> 1) & 1, (i >> 2) & 1, (i >> 3) & 1, c);
         }
+        let _ = write!(
+            out,
+            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}",
+            g.dirty.iter().sum::<u64>(),
+            g.nr_partial_flushed,
+            g.error.or(g.migrate_error).unwrap_or(0),
+        );
     }
 
     /// Installs the sysfs directory `caches/<id>`.
