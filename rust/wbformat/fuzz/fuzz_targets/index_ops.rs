@@ -9,11 +9,30 @@ use wbformat::index::*;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Write { line: u8, dev: u8, block: u8, bits: u8 },
-    Clean { line: u8, bits: u8 },
-    Discard { dev: u8, block: u8, bits: u8 },
-    Release { line: u8 },
-    ReadRun { dev: u8, block: u8, first: u8, nr: u8 },
+    Write {
+        line: u8,
+        dev: u8,
+        block: u8,
+        bits: u8,
+    },
+    Clean {
+        line: u8,
+        bits: u8,
+    },
+    Discard {
+        dev: u8,
+        block: u8,
+        bits: u8,
+    },
+    Release {
+        line: u8,
+    },
+    ReadRun {
+        dev: u8,
+        block: u8,
+        first: u8,
+        nr: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -31,7 +50,12 @@ fuzz_target!(|input: Input| {
     let mut owner: HashMap<(u8, u64, u8), u32> = HashMap::new();
     for op in input.ops.iter().take(500) {
         match *op {
-            Op::Write { line, dev, block, bits } => {
+            Op::Write {
+                line,
+                dev,
+                block,
+                bits,
+            } => {
                 let key = Key::new(dev % 5, u64::from(block % 6));
                 if let Ok(o) = ix.write(u32::from(line), key, bits) {
                     for j in 0..8u8 {
@@ -52,7 +76,9 @@ fuzz_target!(|input: Input| {
             Op::Discard { dev, block, bits } => {
                 let key = Key::new(dev % 5, u64::from(block % 6));
                 if ix.discard(key, bits).is_ok() {
-                    owner.retain(|&(d, b, j), _| !(d == key.device_id && b == key.block && bits & (1 << j) != 0));
+                    owner.retain(|&(d, b, j), _| {
+                        !(d == key.device_id && b == key.block && bits & (1 << j) != 0)
+                    });
                 }
             }
             Op::Release { line } => {
@@ -61,7 +87,12 @@ fuzz_target!(|input: Input| {
                     assert!(!owner.values().any(|&l| l == u32::from(line)));
                 }
             }
-            Op::ReadRun { dev, block, first, nr } => {
+            Op::ReadRun {
+                dev,
+                block,
+                first,
+                nr,
+            } => {
                 let key = Key::new(dev % 5, u64::from(block % 6));
                 let (o, run) = ix.read_run(key, first, nr);
                 assert!(run <= nr);

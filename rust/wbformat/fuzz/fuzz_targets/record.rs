@@ -19,7 +19,9 @@ fn fix(block: &mut [u8], mode: u8) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let mut a = vec![0u8; BLOCK_SIZE];
     let mut b = vec![0u8; BLOCK_SIZE];
     // Inputs are mostly sparse: spread them as (offset, byte) patches too.

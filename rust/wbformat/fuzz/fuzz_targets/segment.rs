@@ -9,7 +9,9 @@ use wbformat::crc32c::{crc32c_raw_update, Crc32c};
 use wbformat::format::*;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let mut seg = vec![0u8; BLOCK_SIZE * 4];
     let n = rest.len().min(seg.len());
     seg[..n].copy_from_slice(&rest[..n]);
@@ -49,8 +51,16 @@ fuzz_target!(|data: &[u8]| {
         // decode checks the identity before the structure.
         (Err(e1), Err(e2)) => assert!(
             e1 == e2
-                || *e2 == SegmentError::WrongId { expected: id, found: 0 }
-                || *e2 == SegmentError::WrongFormatId { expected: 0, found: 0 }
+                || *e2
+                    == SegmentError::WrongId {
+                        expected: id,
+                        found: 0
+                    }
+                || *e2
+                    == SegmentError::WrongFormatId {
+                        expected: 0,
+                        found: 0
+                    }
         ),
         (Err(e), Ok(_)) => panic!("decode ok but parse failed: {e}"),
     }

@@ -8,7 +8,9 @@ use wbformat::crc32c::crc32c;
 use wbformat::format::*;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let mut block = vec![0u8; BLOCK_SIZE];
     let n = rest.len().min(BLOCK_SIZE);
     block[..n].copy_from_slice(&rest[..n]);
