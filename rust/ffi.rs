@@ -1238,10 +1238,12 @@ fn map_impl<T: TargetOps>(t: &Target<'_>, bio: *mut sys::bio) -> CInt {
 
 #[no_mangle]
 unsafe extern "C" fn wbrs_ctr(kind: CInt, ti: *mut sys::dm_target, argc: u32, argv: *mut *mut kernel::ffi::c_char) -> CInt {
-    // SAFETY: DM passes a live target and `argc` valid strings for the call.
-    let (Some(t), args) = (unsafe { Target::from_raw(ti) }, unsafe { Args::from_raw(argc, argv) }) else {
+    // SAFETY: DM passes a live target for the duration of the call.
+    let Some(t) = (unsafe { Target::from_raw(ti) }) else {
         return EINVAL.to_errno();
     };
+    // SAFETY: DM passes `argc` valid strings.
+    let args = unsafe { Args::from_raw(argc, argv) };
     match TargetKind::from_c(kind) {
         Some(TargetKind::Device) => ctr_impl::<crate::device::DeviceTarget>(&t, &args),
         Some(TargetKind::Mgr) => ctr_impl::<crate::mgr::MgrTarget>(&t, &args),
@@ -1274,23 +1276,26 @@ unsafe extern "C" fn wbrs_map(kind: CInt, ti: *mut sys::dm_target, bio: *mut sys
 
 #[no_mangle]
 unsafe extern "C" fn wbrs_status(kind: CInt, ti: *mut sys::dm_target, ty: CInt, result: *mut kernel::ffi::c_char, maxlen: u32) {
-    // SAFETY: DM passes a live target and a `maxlen`-byte result buffer.
-    let (Some(t), mut out) = (unsafe { Target::from_raw(ti) }, unsafe { Out::from_raw(result, maxlen as usize) }) else {
+    // SAFETY: DM passes a live target for the duration of the call.
+    let Some(t) = (unsafe { Target::from_raw(ti) }) else {
         return;
     };
+    // SAFETY: DM passes a `maxlen`-byte result buffer.
+    let mut out = unsafe { Out::from_raw(result, maxlen as usize) };
     let table = match ty as u32 {
         sys::wb_status_type_WB_STATUS_INFO => false,
         sys::wb_status_type_WB_STATUS_TABLE => true,
         _ => return, // IMA: nothing to measure.
     };
-    // SAFETY (both arms): private data installed by ctr_impl of this kind.
     match TargetKind::from_c(kind) {
         Some(TargetKind::Device) => {
+            // SAFETY: a device target's private data comes from its ctr_impl.
             if let Some(d) = unsafe { private::<crate::device::DeviceTarget>(&t) } {
                 d.status(&t, table, &mut out);
             }
         }
         Some(TargetKind::Mgr) => {
+            // SAFETY: a manager target's private data comes from its ctr_impl.
             if let Some(m) = unsafe { private::<crate::mgr::MgrTarget>(&t) } {
                 m.status(&t, table, &mut out);
             }
@@ -1308,24 +1313,29 @@ unsafe extern "C" fn wbrs_message(
     result: *mut kernel::ffi::c_char,
     maxlen: u32,
 ) -> CInt {
-    // SAFETY: DM passes a live target, `argc` strings and a result buffer.
-    let (Some(t), args, mut out) = (
-        unsafe { Target::from_raw(ti) },
-        unsafe { Args::from_raw(argc, argv) },
-        unsafe { Out::from_raw(result, maxlen as usize) },
-    ) else {
+    // SAFETY: DM passes a live target for the duration of the call.
+    let Some(t) = (unsafe { Target::from_raw(ti) }) else {
         return EINVAL.to_errno();
     };
-    // SAFETY (both arms): private data installed by ctr_impl of this kind.
+    // SAFETY: DM passes `argc` valid strings.
+    let args = unsafe { Args::from_raw(argc, argv) };
+    // SAFETY: DM passes a `maxlen`-byte result buffer.
+    let mut out = unsafe { Out::from_raw(result, maxlen as usize) };
     let r = match TargetKind::from_c(kind) {
-        Some(TargetKind::Device) => match unsafe { private::<crate::device::DeviceTarget>(&t) } {
-            Some(d) => d.message(&t, &args, &mut out),
-            None => Err(EINVAL),
-        },
-        Some(TargetKind::Mgr) => match unsafe { private::<crate::mgr::MgrTarget>(&t) } {
-            Some(m) => m.message(&t, &args, &mut out),
-            None => Err(EINVAL),
-        },
+        Some(TargetKind::Device) => {
+            // SAFETY: a device target's private data comes from its ctr_impl.
+            match unsafe { private::<crate::device::DeviceTarget>(&t) } {
+                Some(d) => d.message(&t, &args, &mut out),
+                None => Err(EINVAL),
+            }
+        }
+        Some(TargetKind::Mgr) => {
+            // SAFETY: a manager target's private data comes from its ctr_impl.
+            match unsafe { private::<crate::mgr::MgrTarget>(&t) } {
+                Some(m) => m.message(&t, &args, &mut out),
+                None => Err(EINVAL),
+            }
+        }
         None => Err(EINVAL),
     };
     match r {
@@ -1381,8 +1391,10 @@ fn sysfs_kind(kind: CInt) -> Option<SysfsKind> {
 
 #[no_mangle]
 unsafe extern "C" fn wbrs_sysfs_show(kind: CInt, id: u32, attr: *const kernel::ffi::c_char, buf: *mut kernel::ffi::c_char) -> kernel::ffi::c_long {
-    // SAFETY: sysfs passes the attribute name and a PAGE_SIZE buffer.
-    let (name, mut out) = (unsafe { attr_name(attr) }, unsafe { Out::from_raw(buf, 4096) });
+    // SAFETY: sysfs passes a valid attribute name.
+    let name = unsafe { attr_name(attr) };
+    // SAFETY: sysfs passes a PAGE_SIZE buffer.
+    let mut out = unsafe { Out::from_raw(buf, 4096) };
     let (Some(name), Some(kind), Ok(id)) = (name, sysfs_kind(kind), u8::try_from(id)) else {
         return EINVAL.to_errno() as _;
     };
@@ -1467,10 +1479,9 @@ impl<T: Send + Sync + 'static> Global<T> {
     /// which exist strictly between install and the guard's drop.
     pub(crate) fn get(&self) -> Option<&T> {
         let p = self.ptr.load(core::sync::atomic::Ordering::Acquire);
-        // SAFETY: non-null means installed and not yet reclaimed (type
-        // invariant); callers run while the module is live, before the guard
-        // is dropped at module exit (after every target, sysfs node and
-        // thread of this module is gone).
+        // Callers run while the module is live: the guard is dropped at module
+        // exit, after every target, sysfs node and thread of this module.
+        // SAFETY: non-null means installed and not yet reclaimed (invariant).
         unsafe { p.as_ref() }
     }
 }

@@ -534,10 +534,9 @@ impl Cache {
             drop(g);
             bio.accept_partial(run);
             let target = self.geo.line_sector(slot as u32, k).unwrap_or(0) + u64::from(off);
-            // SAFETY: `counter` lives in `self.inflight`, which outlives every
-            // bio of this cache: a cache is only freed after its devices are
-            // detached and all their I/O completed, and a slot is only reused
-            // when its counter is zero (`open_segment`).
+            // A cache is freed only after its devices are detached and their
+            // I/O completed; a slot is reused only when its counter is 0.
+            // SAFETY: so `counter` (in `self.inflight`) outlives this bio.
             unsafe { bio.set_inflight(counter) };
             bio.remap(self.dev.bdev(), target);
             return Routed::Remapped(bio);
