@@ -114,10 +114,11 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result
     for id in last_migrated + 1..=last_migrated + nr {
         let slot = geo.slot_of_id(id).map_err(|_| msg(format_args!("internal error: slot of {}", id)))?;
         let start = geo.segment_start_sector(slot).map_err(|_| msg(format_args!("internal error")))?;
-        if let Err(e) = buf.io(bdev_of(&cache), start, 8, 0, IoKind::Read) {
-            stop_reason = Some(msg(format_args!("segment {}: read error {}", id, e.to_errno())));
-            break;
-        }
+        // A read error is not the end of the log: the segment may hold
+        // acknowledged data. Refuse to resume rather than drop it.
+        buf.io(bdev_of(&cache), start, 8, 0, IoKind::Read).map_err(|e| {
+            msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", id, e.to_errno()))
+        })?;
         // SAFETY: the cache is not published and has no threads: this is the
         // only user of the buffer.
         let head = unsafe { buf.slice(0, BLOCK) }.map_err(|_| msg(format_args!("internal error")))?;
@@ -127,10 +128,9 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result
         }
         let nr_lines = hdr.nr_lines;
         if nr_lines > 0 {
-            if let Err(e) = buf.io(bdev_of(&cache), start + 8, u64::from(nr_lines) * 8, BLOCK, IoKind::Read) {
-                stop_reason = Some(msg(format_args!("segment {}: read error {}", id, e.to_errno())));
-                break;
-            }
+            buf.io(bdev_of(&cache), start + 8, u64::from(nr_lines) * 8, BLOCK, IoKind::Read).map_err(|e| {
+                msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", id, e.to_errno()))
+            })?;
         }
         // SAFETY: as above, no other user of the buffer.
         let (head, data) = unsafe { (buf.slice(0, BLOCK), buf.slice(BLOCK, nr_lines as usize * BLOCK)) };
@@ -161,6 +161,30 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result
         drop(g);
         last_valid = id;
         replayed += 1;
+    }
+    // Past the end of the log, a later segment may have reached the disk
+    // while an earlier one did not (a volatile disk cache reorders writes).
+    // It must not survive: after the next crash it would be replayed after a
+    // rewritten, newer segment. Invalidate every header that still decodes
+    // as the segment its slot would hold, then flush, before any new write.
+    if replayed < nr {
+        let mut zapped = 0u32;
+        for id in last_valid + 1..=last_migrated + nr {
+            let slot = geo.slot_of_id(id).map_err(|_| msg(format_args!("internal error: slot of {}", id)))?;
+            let start = geo.segment_start_sector(slot).map_err(|_| msg(format_args!("internal error")))?;
+            ffi::sync_io(bdev_of(&cache), start, 8, &mut block, IoKind::Read)
+                .map_err(|e| msg(format_args!("segment slot {}: read error {}: cannot resume", slot, e.to_errno())))?;
+            if fmt::decode_segment_header_into(&block, format_id, id, &mut hdr).is_ok() {
+                block.iter_mut().for_each(|b| *b = 0);
+                ffi::sync_io(bdev_of(&cache), start, 8, &mut block, IoKind::Write)
+                    .map_err(|e| msg(format_args!("segment slot {}: cannot invalidate a stale segment (error {})", slot, e.to_errno())))?;
+                zapped += 1;
+            }
+        }
+        if zapped > 0 {
+            bdev_of(&cache).flush().map_err(|e| msg(format_args!("flushing the cache device failed (error {})", e.to_errno())))?;
+            pr_info!("cache {}: invalidated {} segments written past the end of the log\n", id, zapped);
+        }
     }
     {
         let mut g = cache.lock();
