@@ -223,7 +223,12 @@ impl Cache {
     }
 
     pub(crate) fn account(st: &mut State, dev: u8, delta: i32) {
-        if let Some(d) = st.dirty.get_mut(dev as usize) {
+        Self::account_dirty(&mut st.dirty, dev, delta);
+    }
+
+    /// Applies a change of the number of dirty lines of `dev`.
+    pub(crate) fn account_dirty(dirty: &mut [u64; SLOTS], dev: u8, delta: i32) {
+        if let Some(d) = dirty.get_mut(dev as usize) {
             *d = if delta >= 0 { d.saturating_add(delta as u64) } else { d.saturating_sub(u64::from(delta.unsigned_abs())) };
         }
     }

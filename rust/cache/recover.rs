@@ -21,7 +21,7 @@ use super::flush::new_header;
 use super::{new_cache, Cache, BLOCK, LINES, SLOTS};
 use crate::ffi::{self, BdevFile, DevT, IoKind, Msg};
 use crate::wbformat::format::{self as fmt, Record, Superblock};
-use crate::wbformat::index::Key;
+use crate::wbformat::recovery::{self, LogScan};
 
 fn msg(args: core::fmt::Arguments<'_>) -> Msg {
     Msg::new(args)
@@ -104,87 +104,70 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result
     let cache = new_cache(id, dev, geo, format_id, rec.generation, registry).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
     let mut hdr = new_header().map_err(|_| msg(format_args!("out of memory")))?;
 
-    // Walk and replay the log.
-    let nr = u64::from(geo.nr_segments());
+    // Walk and replay the log: the decisions are wbformat's (LogScan,
+    // verify_segment, replay_segment, beyond_end), tested on the host; this
+    // function only does the I/O.
     let last_migrated = rec.last_migrated_segment_id;
-    let mut last_valid = last_migrated;
-    let mut replayed = 0u64;
-    let mut stop_reason: Option<Msg> = None;
+    let mut scan = LogScan::new(geo, last_migrated);
     let buf = cache.bufs.first().ok_or_else(|| msg(format_args!("internal error")))?;
-    for id in last_migrated + 1..=last_migrated + nr {
-        let slot = geo.slot_of_id(id).map_err(|_| msg(format_args!("internal error: slot of {}", id)))?;
-        let start = geo.segment_start_sector(slot).map_err(|_| msg(format_args!("internal error")))?;
+    while let Some(cand) = scan.next_candidate() {
         // A read error is not the end of the log: the segment may hold
         // acknowledged data. Refuse to resume rather than drop it.
-        buf.io(bdev_of(&cache), start, 8, 0, IoKind::Read).map_err(|e| {
-            msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", id, e.to_errno()))
-        })?;
-        // SAFETY: the cache is not published and has no threads: this is the
-        // only user of the buffer.
+        let read_err = |e: Error| {
+            msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", cand.id, e.to_errno()))
+        };
+        buf.io(bdev_of(&cache), cand.start_sector, 8, 0, IoKind::Read).map_err(read_err)?;
+        // SAFETY: the cache is not published and has no threads yet.
         let head = unsafe { buf.slice(0, BLOCK) }.map_err(|_| msg(format_args!("internal error")))?;
-        if let Err(e) = fmt::decode_segment_header_into(head, format_id, id, &mut hdr) {
-            stop_reason = Some(msg(format_args!("segment {}: {}", id, e)));
+        if let Err(e) = fmt::decode_segment_header_into(head, format_id, cand.id, &mut hdr) {
+            scan.stop(e);
             break;
         }
         let nr_lines = hdr.nr_lines;
         if nr_lines > 0 {
-            buf.io(bdev_of(&cache), start + 8, u64::from(nr_lines) * 8, BLOCK, IoKind::Read).map_err(|e| {
-                msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", id, e.to_errno()))
-            })?;
+            buf.io(bdev_of(&cache), cand.start_sector + 8, u64::from(nr_lines) * 8, BLOCK, IoKind::Read).map_err(read_err)?;
         }
-        // SAFETY: as above, no other user of the buffer.
+        // SAFETY: as above, this is the only user of the buffer.
         let (head, data) = unsafe { (buf.slice(0, BLOCK), buf.slice(BLOCK, nr_lines as usize * BLOCK)) };
         let (head, data) = (head.map_err(|_| msg(format_args!("internal error")))?, data.map_err(|_| msg(format_args!("internal error")))?);
-        let crc = fmt::segment_checksum(head, data, ffi::crc32c_update);
-        if crc != hdr.checksum {
-            stop_reason = Some(msg(format_args!("segment {}: checksum mismatch (torn write)", id)));
+        if let Err(e) = fmt::verify_segment(&hdr, head, data, ffi::crc32c_update) {
+            scan.stop(e);
             break;
         }
         let mut g = cache.lock();
-        for (k, mb) in hdr.lines().iter().enumerate() {
-            if mb.dirty_bits == 0 {
-                continue;
-            }
-            let line = slot * LINES + k as u32;
-            let key = Key { device_id: mb.device_id, block: mb.sector / 8 };
-            match g.index.write(line, key, mb.dirty_bits) {
-                Ok(o) => Cache::account(&mut g, mb.device_id, o.dirty_delta()),
-                Err(_) => {
-                    drop(g);
-                    return Err(msg(format_args!("segment {}: replay failed at line {} (corrupt metadata)", id, k)));
-                }
-            }
-        }
-        if let Some(s) = g.seg_lines.get_mut(slot as usize) {
-            *s = nr_lines as u8;
+        let st = &mut *g;
+        let replayed = recovery::replay_segment(&mut st.index, &geo, cand.slot, &hdr, |dev, delta| {
+            Cache::account_dirty(&mut st.dirty, dev, delta);
+            Ok(())
+        });
+        if let Some(sl) = st.seg_lines.get_mut(cand.slot as usize) {
+            *sl = nr_lines as u8;
         }
         drop(g);
-        last_valid = id;
-        replayed += 1;
+        replayed.map_err(|e| msg(format_args!("segment {}: replay failed: {}", cand.id, e)))?;
+        scan.accept(&hdr).map_err(|e| msg(format_args!("segment {}: {}", cand.id, e)))?;
     }
+    let last_valid = scan.last_valid_id();
+
     // Past the end of the log, a later segment may have reached the disk
     // while an earlier one did not (a volatile disk cache reorders writes).
     // It must not survive: after the next crash it would be replayed after a
     // rewritten, newer segment. Invalidate every header that still decodes
     // as the segment its slot would hold, then flush, before any new write.
-    if replayed < nr {
-        let mut zapped = 0u32;
-        for id in last_valid + 1..=last_migrated + nr {
-            let slot = geo.slot_of_id(id).map_err(|_| msg(format_args!("internal error: slot of {}", id)))?;
-            let start = geo.segment_start_sector(slot).map_err(|_| msg(format_args!("internal error")))?;
-            ffi::sync_io(bdev_of(&cache), start, 8, &mut block, IoKind::Read)
-                .map_err(|e| msg(format_args!("segment slot {}: read error {}: cannot resume", slot, e.to_errno())))?;
-            if fmt::decode_segment_header_into(&block, format_id, id, &mut hdr).is_ok() {
-                block.iter_mut().for_each(|b| *b = 0);
-                ffi::sync_io(bdev_of(&cache), start, 8, &mut block, IoKind::Write)
-                    .map_err(|e| msg(format_args!("segment slot {}: cannot invalidate a stale segment (error {})", slot, e.to_errno())))?;
-                zapped += 1;
-            }
+    let mut zapped = 0u32;
+    for cand in scan.beyond_end() {
+        ffi::sync_io(bdev_of(&cache), cand.start_sector, 8, &mut block, IoKind::Read)
+            .map_err(|e| msg(format_args!("segment slot {}: read error {}: cannot resume", cand.slot, e.to_errno())))?;
+        if fmt::decode_segment_header_into(&block, format_id, cand.id, &mut hdr).is_ok() {
+            block.iter_mut().for_each(|b| *b = 0);
+            ffi::sync_io(bdev_of(&cache), cand.start_sector, 8, &mut block, IoKind::Write)
+                .map_err(|e| msg(format_args!("segment slot {}: cannot invalidate a stale segment (error {})", cand.slot, e.to_errno())))?;
+            zapped += 1;
         }
-        if zapped > 0 {
-            bdev_of(&cache).flush().map_err(|e| msg(format_args!("flushing the cache device failed (error {})", e.to_errno())))?;
-            pr_info!("cache {}: invalidated {} segments written past the end of the log\n", id, zapped);
-        }
+    }
+    if zapped > 0 {
+        bdev_of(&cache).flush().map_err(|e| msg(format_args!("flushing the cache device failed (error {})", e.to_errno())))?;
+        pr_info!("cache {}: invalidated {} segments written past the end of the log\n", id, zapped);
     }
     {
         let mut g = cache.lock();
@@ -230,9 +213,9 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result
             *s = Some(f);
         }
     }
-    match stop_reason {
-        Some(r) if replayed < nr => pr_info!("cache {}: replayed {} segments ({}..{}); log ends: {}\n", id, replayed, last_migrated + 1, last_valid, r.as_str()),
-        _ => pr_info!("cache {}: replayed {} segments\n", id, replayed),
+    match scan.end() {
+        Some(end) => pr_info!("cache {}: replayed {} segments ({}..{}); {}\n", id, scan.replayed(), last_migrated + 1, last_valid, end),
+        None => pr_info!("cache {}: replayed {} segments\n", id, scan.replayed()),
     }
     Ok(cache)
 }
