@@ -16,7 +16,18 @@
 SHELL := /bin/bash
 PREFIX ?= /usr/local
 KVER ?= $(shell uname -r)
-export KDIR LLVM RUSTC
+# Passed to the module build only when given; RUSTC is for the kernel
+# side and must not leak into cargo (the tools use the host toolchain).
+ifdef KDIR
+export KDIR
+endif
+ifdef LLVM
+export LLVM
+endif
+ifdef RUSTC
+export WB_RUSTC := $(RUSTC)
+endif
+unexport RUSTC
 
 .PHONY: all setup kernel module tools test demo bench soak fuzz install clean
 

@@ -2,9 +2,9 @@
 # Build dm-writeboost.ko.
 #   build-module.sh            against the project's cached guest kernel
 #   KDIR=/path build-module.sh against any built Rust-enabled kernel tree
-# LLVM=1 is added automatically when KDIR's kernel was built with clang, and
-# RUSTC/BINDGEN default to the ones from scripts/env.sh (override them to
-# match the rustc that built KDIR: a module must use exactly that one).
+# LLVM=1 is added automatically when KDIR's kernel was built with clang.
+# The rustc is WB_RUSTC (default /usr/bin/rustc; `make RUSTC=...` sets it):
+# it must be exactly the rustc that built KDIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
