@@ -1,0 +1,162 @@
+//! Locks that serialise concurrent tool runs.
+//!
+//! The manager's `cache_id_ptr` is one shared cursor: `switch_to 3` then
+//! `free_cache` from one tool must not interleave with `switch_to 1` from
+//! another. Every sequence of manager messages holds the **manager lock**.
+//! Table changes of one device hold its **device lock**, and everything that
+//! changes a cache (resume, free, a detach draining it) holds its **cache
+//! lock**. Locks are `flock(2)` locks on files in `/run/writeboost/` (or
+//! `$WRITEBOOST_RUN_DIR`), released when the tool exits, even by a crash.
+//! They are always taken in the order device, cache, manager.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::error::{Error, Result};
+use crate::signals::Interrupt;
+
+/// The directory of the lock files and the daemon's pid file.
+pub fn run_dir() -> PathBuf {
+    std::env::var_os("WRITEBOOST_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/writeboost"))
+}
+
+/// A held lock; dropping it releases the lock.
+pub struct Lock {
+    _flock: Flock<File>,
+    what: String,
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Lock({})", self.what)
+    }
+}
+
+/// What a lock protects.
+#[derive(Clone, Copy, Debug)]
+pub enum LockKind {
+    /// The manager (its cache_id_ptr).
+    Mgr,
+    /// One cache id.
+    Cache(u8),
+    /// One device id.
+    Device(u8),
+}
+
+impl LockKind {
+    fn file_name(self) -> String {
+        match self {
+            LockKind::Mgr => "mgr.lock".into(),
+            LockKind::Cache(id) => format!("cache-{}.lock", id),
+            LockKind::Device(id) => format!("device-{}.lock", id),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            LockKind::Mgr => "the writeboost manager".into(),
+            LockKind::Cache(id) => format!("cache {}", id),
+            LockKind::Device(id) => format!("device {}", id),
+        }
+    }
+}
+
+/// Takes a lock, waiting for the holder (and saying who it is) unless the
+/// wait is interrupted or exceeds `timeout`.
+pub fn acquire(kind: LockKind, intr: &Interrupt, timeout: Option<Duration>) -> Result<Lock> {
+    acquire_in(&run_dir(), kind, intr, timeout)
+}
+
+/// [`acquire`] with an explicit directory.
+pub fn acquire_in(dir: &Path, kind: LockKind, intr: &Interrupt, timeout: Option<Duration>) -> Result<Lock> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    let path = dir.join(kind.file_name());
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open lock file", &path, e))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(mut fl) => {
+                // Who holds it, for the messages of others who wait.
+                let me = format!("{} {}\n", std::process::id(), program_name());
+                let _ = fl.set_len(0);
+                let _ = fl.seek(SeekFrom::Start(0));
+                let _ = fl.write_all(me.as_bytes());
+                return Ok(Lock { _flock: fl, what: kind.describe() });
+            }
+            Err((mut file, Errno::EWOULDBLOCK)) => {
+                if !told {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    let holder = holder.trim();
+                    eprintln!(
+                        "waiting for another writeboost command using {}{}",
+                        kind.describe(),
+                        if holder.is_empty() { String::new() } else { format!(" (pid {})", holder) }
+                    );
+                    told = true;
+                }
+                if intr.is_set() {
+                    return Err(Error::Interrupted(format!("while waiting for the lock of {}; nothing was changed", kind.describe())));
+                }
+                if timeout.is_some_and(|t| start.elapsed() >= t) {
+                    return Err(Error::failed(format!("{} is busy: another writeboost command holds its lock ({})", kind.describe(), path.display())));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err((_, e)) => return Err(Error::io("cannot lock", &path, e.into())),
+        }
+    }
+}
+
+/// The name of the running program, for the lock file.
+pub fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "writeboost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_waits_then_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let intr = Interrupt::new_unregistered();
+        let l = acquire_in(dir.path(), LockKind::Mgr, &intr, None).unwrap();
+        let holder = std::fs::read_to_string(dir.path().join("mgr.lock")).unwrap();
+        assert!(holder.starts_with(&format!("{} ", std::process::id())), "{holder}");
+        // flock locks are per open file: a second open in the same process
+        // conflicts, like another process would.
+        let e = acquire_in(dir.path(), LockKind::Mgr, &intr, Some(Duration::from_millis(250))).unwrap_err();
+        assert!(e.to_string().contains("the writeboost manager is busy"), "{e}");
+        // Other locks are independent.
+        let _c = acquire_in(dir.path(), LockKind::Cache(3), &intr, Some(Duration::ZERO)).unwrap();
+        drop(l);
+        let _l = acquire_in(dir.path(), LockKind::Mgr, &intr, Some(Duration::ZERO)).unwrap();
+    }
+
+    #[test]
+    fn interrupted_wait_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let intr = Interrupt::new_unregistered();
+        let _l = acquire_in(dir.path(), LockKind::Device(4), &intr, None).unwrap();
+        intr.set();
+        let e = acquire_in(dir.path(), LockKind::Device(4), &intr, None).unwrap_err();
+        assert_eq!(e.exit_code(), 130);
+        assert!(e.to_string().contains("lock of device 4; nothing was changed"), "{e}");
+    }
+}
