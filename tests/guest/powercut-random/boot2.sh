@@ -2,6 +2,11 @@
 # fdatasync, or of a later write: never anything older, never garbage.
 . /wb/tests/lib.sh
 set -e
+# The offline checker agrees with what the kernel wrote (before any resume).
+run writeboost-check $WB_CACHE
+writeboost-dump $WB_CACHE --segments none | head -20
+writeboost-dump --json $WB_CACHE --segments none > /tmp/dump.json || die "writeboost-dump --json failed"
+grep -q '"format_id"' /tmp/dump.json || die "dump JSON lacks the format id"
 run mgr_create
 run wb_create wb1 1 $WB_BACKING 0 $((256 * 2048))
 run mgr_msg switch_to 1

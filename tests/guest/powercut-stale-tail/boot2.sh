@@ -4,6 +4,9 @@
 set -e
 # Segment id 3 lives in slot 2, at sector 2048 * 3: break its magic.
 run dd if=/dev/zero of=$WB_CACHE bs=512 count=1 seek=$((2048 * 3)) oflag=direct conv=fsync 2>/dev/null
+# The checker sees the torn segment 3 and the valid segment 4 beyond it.
+if writeboost-check $WB_CACHE > /tmp/check.out 2>&1; then cat /tmp/check.out; die "writeboost-check accepted a valid segment past the end of the log"; fi
+cat /tmp/check.out
 run mgr_create
 run wb_create wb1 1 $WB_BACKING 0 $((256 * 2048))
 run mgr_msg switch_to 1

@@ -1,6 +1,7 @@
 # The old segment 4 must not be replayed after the new segment 3.
 . /wb/tests/lib.sh
 set -e
+run writeboost-check $WB_CACHE
 run mgr_create
 run wb_create wb1 1 $WB_BACKING 0 $((256 * 2048))
 run mgr_msg switch_to 1
