@@ -230,12 +230,6 @@ impl Bdev<'_> {
         // SAFETY: valid by the type invariant; process context.
         check(unsafe { sys::wb_bdev_flush(self.ptr) })
     }
-
-    /// Discards a range if the device supports discard; otherwise succeeds.
-    pub(crate) fn discard(&self, sector: u64, nr_sectors: u64) -> Result {
-        // SAFETY: valid by the type invariant; process context.
-        check(unsafe { sys::wb_bdev_discard(self.ptr, sector, nr_sectors) })
-    }
 }
 
 /// Formats a device number as `major:minor`.
@@ -402,27 +396,6 @@ impl Bio {
         self.sectors() as usize * 512
     }
 
-    /// Copies the payload of a write into `buf`, which must be exactly
-    /// [`Bio::bytes`] long.
-    pub(crate) fn copy_to(&self, buf: &mut [u8]) -> Result {
-        if buf.len() != self.bytes() {
-            return Err(EINVAL);
-        }
-        // SAFETY: valid bio; `buf` holds exactly the payload size.
-        unsafe { sys::wb_bio_copy_to_buf(self.ptr.as_ptr(), buf.as_mut_ptr().cast()) };
-        Ok(())
-    }
-
-    /// Fills the payload of a read from `buf` (exactly [`Bio::bytes`] long).
-    pub(crate) fn copy_from(&mut self, buf: &[u8]) -> Result {
-        if buf.len() != self.bytes() {
-            return Err(EINVAL);
-        }
-        // SAFETY: valid bio; `buf` holds exactly the payload size.
-        unsafe { sys::wb_bio_copy_from_buf(self.ptr.as_ptr(), buf.as_ptr().cast()) };
-        Ok(())
-    }
-
     /// Arranges for `counter` to be decremented when the (remapped) bio
     /// completes.
     ///
@@ -486,11 +459,6 @@ impl BioList {
     /// An empty list.
     pub(crate) const fn new() -> Self {
         Self { head: core::ptr::null_mut(), tail: core::ptr::null_mut(), len: 0 }
-    }
-
-    /// Number of bios held.
-    pub(crate) fn len(&self) -> usize {
-        self.len
     }
 
     /// Whether the list is empty.
@@ -620,7 +588,6 @@ pub(crate) struct Out<'a> {
     buf: *mut u8,
     cap: usize,
     len: usize,
-    truncated: bool,
     _life: PhantomData<&'a mut [u8]>,
 }
 
@@ -636,7 +603,7 @@ impl Out<'_> {
         }
         let cap = if buf.is_null() { 0 } else { cap };
         // INVARIANT: terminated at 0.
-        Self { buf, cap, len: 0, truncated: false, _life: PhantomData }
+        Self { buf, cap, len: 0, _life: PhantomData }
     }
 
     /// Bytes written so far.
@@ -644,23 +611,15 @@ impl Out<'_> {
         self.len
     }
 
-    /// Whether output was dropped for lack of room.
-    pub(crate) fn truncated(&self) -> bool {
-        self.truncated
-    }
 }
 
 impl core::fmt::Write for Out<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         if self.cap == 0 {
-            self.truncated |= !s.is_empty();
             return Ok(());
         }
         let room = self.cap - 1 - self.len;
         let n = s.len().min(room);
-        if n < s.len() {
-            self.truncated = true;
-        }
         // SAFETY: `len + n <= cap - 1`, inside the buffer (invariant); the
         // source is a valid `&str` that cannot overlap a C buffer we own.
         unsafe {
@@ -832,17 +791,6 @@ impl<'buf> IoBatch<'buf> {
         let b = unsafe { sys::wb_io_batch_alloc() };
         let b = NonNull::new(b).ok_or(ENOMEM)?;
         Ok(Self { b, outstanding: false, _bufs: PhantomData })
-    }
-
-    /// Starts a read into `buf`, which stays borrowed until [`IoBatch::wait`].
-    pub(crate) fn add_read(&mut self, bdev: Bdev<'_>, sector: u64, nr_sectors: u64, buf: &'buf mut [u8]) -> Result {
-        io_len_ok(buf.len(), nr_sectors)?;
-        self.outstanding = true;
-        // SAFETY: live batch; `buf` is exclusively borrowed for 'buf, which
-        // outlives the wait that ends the I/O (invariant).
-        check(unsafe {
-            sys::wb_io_batch_add(self.b.as_ptr(), bdev.ptr, sector, nr_sectors, buf.as_mut_ptr().cast(), IoKind::Read.flags())
-        })
     }
 
     /// Starts a write of `buf`, which stays borrowed until [`IoBatch::wait`].

@@ -487,13 +487,6 @@ int wb_bdev_flush(struct block_device *bdev)
 	return blkdev_issue_flush(bdev);
 }
 
-int wb_bdev_discard(struct block_device *bdev, u64 sector, u64 nr_sectors)
-{
-	if (!bdev_max_discard_sectors(bdev))
-		return 0;
-	return blkdev_issue_discard(bdev, sector, nr_sectors, GFP_NOIO);
-}
-
 /* ------------------------------------------------------------------ */
 /* bio                                                                 */
 /* ------------------------------------------------------------------ */

@@ -124,7 +124,6 @@ struct file *wb_bdev_open_devt(u32 devt, int *err);
 void wb_bdev_close(struct file *f);
 struct block_device *wb_file_bdev(struct file *f);
 int wb_bdev_flush(struct block_device *bdev);
-int wb_bdev_discard(struct block_device *bdev, u64 sector, u64 nr_sectors);
 
 /* bio */
 enum wb_bio_op {

@@ -706,21 +706,6 @@ impl Cache {
         self.lock().dirty.get(dev as usize).copied().unwrap_or(0)
     }
 
-    /// Whether `dev` is attached.
-    pub(crate) fn is_attached(&self, dev: u8) -> bool {
-        self.lock().attached.get(dev as usize).copied().unwrap_or(false)
-    }
-
-    /// Device ids that are attached or own dirty data.
-    pub(crate) fn users(&self) -> [bool; SLOTS] {
-        let g = self.lock();
-        let mut u = [false; SLOTS];
-        for (i, x) in u.iter_mut().enumerate() {
-            *x = g.attached.get(i).copied().unwrap_or(false) || g.dirty.get(i).copied().unwrap_or(0) > 0;
-        }
-        u
-    }
-
     /// Writes the on-disk record (last migrated id and device registry).
     pub(crate) fn commit_record(&self) -> Result {
         let mut r = self.record.lock();

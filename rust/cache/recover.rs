@@ -18,7 +18,7 @@ use kernel::str::CStr;
 use kernel::sync::Arc;
 
 use super::flush::new_header;
-use super::{new_cache, Cache, BLOCK, LINES, SLOTS};
+use super::{new_cache, Cache, BLOCK, SLOTS};
 use crate::ffi::{self, BdevFile, DevT, IoKind, Msg};
 use crate::wbformat::format::{self as fmt, Record, Superblock};
 use crate::wbformat::recovery::{self, LogScan};
