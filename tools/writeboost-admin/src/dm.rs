@@ -179,7 +179,10 @@ impl Dm {
 
     /// `dmsetup info` of every device, or of one (`None` if it does not exist).
     pub fn info_all(&self) -> Result<Vec<DmInfo>> {
-        let out = self.run(&["info", "-c", "--noheadings", "--nameprefixes", "-o", "name,major,minor,open,attr"], None)?;
+        let out = self.run(
+            &["info", "-c", "--noheadings", "--nameprefixes", "--separator", " ", "-o", "name,major,minor,open,attr"],
+            None,
+        )?;
         Ok(out.lines().filter_map(parse_info_line).collect())
     }
 
@@ -236,12 +239,13 @@ pub fn parse_info_line(line: &str) -> Option<DmInfo> {
     })
 }
 
-/// `KEY='value'` pairs (values single-quoted, `\` escapes the next char).
+/// `KEY='value'` pairs (values single-quoted, `\` escapes the next char),
+/// separated by blanks or dmsetup's default `:`.
 fn parse_prefixed(line: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut chars = line.chars().peekable();
     loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ':') {
             chars.next();
         }
         let mut key = String::new();
@@ -270,7 +274,7 @@ fn parse_prefixed(line: &str) -> Vec<(String, String)> {
             }
         } else {
             while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
+                if c.is_whitespace() || c == ':' {
                     break;
                 }
                 val.push(c);
@@ -315,5 +319,8 @@ mod tests {
         assert_eq!(i.name, "a b'c");
         assert!(i.inactive_table && !i.suspended);
         assert!(parse_info_line("No devices found").is_none());
+        // dmsetup's default separator.
+        let i = parse_info_line("DM_NAME='x:1':DM_MAJOR='252':DM_MINOR='0':DM_OPEN='0':DM_ATTR='L--w'").unwrap();
+        assert_eq!((i.name.as_str(), i.major, i.minor), ("x:1", 252, 0));
     }
 }

@@ -290,8 +290,10 @@ pub fn remove_mgr(ctx: &Ctx) -> Result<()> {
     if !caches.is_empty() {
         let ids = caches.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
         return Err(Error::invalid(format!(
-            "caches {} are still resumed; free them first (writeboost-free-cache {})",
+            "{} {} still resumed; free {} first (writeboost-free-cache {})",
+            if caches.len() == 1 { "cache" } else { "caches" },
             ids,
+            if caches.len() == 1 { "it" } else { "them" },
             caches[0]
         )));
     }
@@ -501,11 +503,11 @@ fn detach_locked(ctx: &Ctx, id: u8, o: &DrainOpts) -> Result<()> {
         return Err(Error::failed(format!("{} still reports cache {} after the detach", after.label(), after.bound_cache())));
     }
     println!(
-        "detached {} from cache {}: {} dirty lines written back in {:.1} s",
+        "detached {} from cache {} in {:.1} s ({} dirty lines at the start, all written back)",
         dev.label(),
         cache,
-        initial,
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        initial
     );
     Ok(())
 }
@@ -590,7 +592,7 @@ pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, tunables: &[(&str, u64)]) ->
         return Err(Error::invalid(format!(
             "cache {} is already resumed (on {})",
             id,
-            c.device_name.unwrap_or_else(|| "?".into())
+            c.device_name.map_or_else(|| "?".into(), |n| format!("/dev/{}", n))
         )));
     }
     if let Some(c) = topology::caches(&ctx.sys)?.iter().find(|c| c.device == Some(bd.devno)) {
@@ -635,7 +637,7 @@ pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, tunables: &[(&str, u64)]) ->
     let bound: Vec<&WbDevice> = devs.iter().filter(|d| d.bound_cache() == id).collect();
     if !bound.is_empty() {
         println!(
-            "devices bound to cache {} by their dirty data: {} (attach them to make their tables say so)",
+            "bound to cache {} by the dirty data it holds: {} (writeboost-attach makes their tables say so)",
             id,
             topology::list_labels(&bound)
         );
@@ -674,7 +676,7 @@ pub fn free_cache(ctx: &Ctx, id: u8, policy: DirtyPolicy, o: &DrainOpts) -> Resu
             return Ok(());
         }
         Err(Error::invalid(format!(
-            "cache {} still serves {}: detach them first (writeboost-detach {})",
+            "cache {} still serves {}: detach first (writeboost-detach {})",
             id,
             topology::list_labels(&users),
             users[0].id()

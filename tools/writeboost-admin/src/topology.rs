@@ -105,7 +105,8 @@ pub fn require_cache(sys: &Sys, id: u8) -> Result<CacheNodes> {
     })
 }
 
-/// `1 (wb1), 2 (wb2)`.
+/// `device 1 (wb1)`, `devices 1 (wb1), 2 (wb2)`.
 pub fn list_labels(devs: &[&WbDevice]) -> String {
-    devs.iter().map(|d| format!("{} ({})", d.table.device_id, d.name)).collect::<Vec<_>>().join(", ")
+    let l = devs.iter().map(|d| format!("{} ({})", d.table.device_id, d.name)).collect::<Vec<_>>().join(", ");
+    format!("{} {}", if devs.len() == 1 { "device" } else { "devices" }, l)
 }
