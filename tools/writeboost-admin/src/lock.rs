@@ -46,6 +46,11 @@ pub enum LockKind {
     Cache(u8),
     /// One device id.
     Device(u8),
+    /// The module's sysfs directories: held shared around every read or
+    /// write of a node, exclusive around what removes a directory. The
+    /// module deadlocks when a node is read while its directory is removed
+    /// (see [`crate::sysfs`]), so the tools never do both at once.
+    Sysfs,
 }
 
 impl LockKind {
@@ -54,6 +59,7 @@ impl LockKind {
             LockKind::Mgr => "mgr.lock".into(),
             LockKind::Cache(id) => format!("cache-{}.lock", id),
             LockKind::Device(id) => format!("device-{}.lock", id),
+            LockKind::Sysfs => "sysfs.lock".into(),
         }
     }
 
@@ -62,6 +68,7 @@ impl LockKind {
             LockKind::Mgr => "the writeboost manager".into(),
             LockKind::Cache(id) => format!("cache {}", id),
             LockKind::Device(id) => format!("device {}", id),
+            LockKind::Sysfs => "the writeboost sysfs directories".into(),
         }
     }
 }
@@ -74,6 +81,32 @@ pub fn acquire(kind: LockKind, intr: &Interrupt, timeout: Option<Duration>) -> R
 
 /// [`acquire`] with an explicit directory.
 pub fn acquire_in(dir: &Path, kind: LockKind, intr: &Interrupt, timeout: Option<Duration>) -> Result<Lock> {
+    acquire_exclusive(dir, kind, intr, timeout)
+}
+
+/// Takes a shared lock (several holders at once) in `dir`, waiting without
+/// a message: exclusive holders of the kinds used shared hold them only for
+/// a moment.
+pub fn acquire_shared_in(dir: &Path, kind: LockKind) -> Result<Lock> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    let path = dir.join(kind.file_name());
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open lock file", &path, e))?;
+    loop {
+        match Flock::lock(file, FlockArg::LockShared) {
+            Ok(fl) => return Ok(Lock { _flock: fl, what: kind.describe() }),
+            Err((f, Errno::EINTR)) => file = f,
+            Err((_, e)) => return Err(Error::io("cannot lock", &path, e.into())),
+        }
+    }
+}
+
+fn acquire_exclusive(dir: &Path, kind: LockKind, intr: &Interrupt, timeout: Option<Duration>) -> Result<Lock> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
     let path = dir.join(kind.file_name());
     let start = Instant::now();
@@ -96,7 +129,7 @@ pub fn acquire_in(dir: &Path, kind: LockKind, intr: &Interrupt, timeout: Option<
                 return Ok(Lock { _flock: fl, what: kind.describe() });
             }
             Err((mut file, Errno::EWOULDBLOCK)) => {
-                if !told {
+                if !told && !matches!(kind, LockKind::Sysfs) {
                     let mut holder = String::new();
                     let _ = file.read_to_string(&mut holder);
                     let holder = holder.trim();
@@ -147,6 +180,26 @@ mod tests {
         let _c = acquire_in(dir.path(), LockKind::Cache(3), &intr, Some(Duration::ZERO)).unwrap();
         drop(l);
         let _l = acquire_in(dir.path(), LockKind::Mgr, &intr, Some(Duration::ZERO)).unwrap();
+    }
+
+    #[test]
+    fn shared_and_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let intr = Interrupt::new_unregistered();
+        let a = acquire_shared_in(dir.path(), LockKind::Sysfs).unwrap();
+        let b = acquire_shared_in(dir.path(), LockKind::Sysfs).unwrap();
+        assert!(acquire_in(dir.path(), LockKind::Sysfs, &intr, Some(Duration::ZERO)).is_err());
+        drop(a);
+        drop(b);
+        let x = acquire_in(dir.path(), LockKind::Sysfs, &intr, Some(Duration::ZERO)).unwrap();
+        let t = std::thread::spawn({
+            let d = dir.path().to_path_buf();
+            move || acquire_shared_in(&d, LockKind::Sysfs).map(drop)
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!t.is_finished(), "a shared lock was granted while the exclusive one is held");
+        drop(x);
+        t.join().unwrap().unwrap();
     }
 
     #[test]

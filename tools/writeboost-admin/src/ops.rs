@@ -530,7 +530,11 @@ pub fn remove(ctx: &Ctx, id: u8, o: &DrainOpts) -> Result<()> {
     if dev.bound_cache() != 0 {
         detach_locked(ctx, id, o)?;
     }
-    ctx.dm.remove(&dev.name)?;
+    {
+        // Removing the device removes devices/<id>/ (see the sysfs lock).
+        let _x = ctx.sys.exclusive(&ctx.intr)?;
+        ctx.dm.remove(&dev.name)?;
+    }
     println!("removed {}", dev.label());
     Ok(())
 }
@@ -592,7 +596,7 @@ pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, tunables: &[(&str, u64)]) ->
         return Err(Error::invalid(format!(
             "cache {} is already resumed (on {})",
             id,
-            c.device_name.map_or_else(|| "?".into(), |n| format!("/dev/{}", n))
+            c.device.and_then(|d| ctx.sys.dev_path(d)).unwrap_or_else(|| "?".into())
         )));
     }
     if let Some(c) = topology::caches(&ctx.sys)?.iter().find(|c| c.device == Some(bd.devno)) {
@@ -703,10 +707,14 @@ pub fn free_cache(ctx: &Ctx, id: u8, policy: DirtyPolicy, o: &DrainOpts) -> Resu
     }
     let s = MgrSession::open(ctx)?;
     s.switch_to(id)?;
-    s.message(&["free_cache"]).map_err(|e| e.context(format!("cache {} was not freed", id)))?;
+    {
+        // free_cache removes caches/<id>/ (see the sysfs lock).
+        let _x = ctx.sys.exclusive(&ctx.intr)?;
+        s.message(&["free_cache"]).map_err(|e| e.context(format!("cache {} was not freed", id)))?;
+    }
     // Point the manager at nothing, so its status shows the global view.
     s.switch_to(0)?;
-    let dev = c.device_name.map(|n| format!("/dev/{}", n)).unwrap_or_else(|| "its device".into());
+    let dev = c.device.and_then(|d| ctx.sys.dev_path(d)).unwrap_or_else(|| "its device".into());
     println!("freed cache {} ({}); resume it again with: writeboost-resume-cache {} {}", id, dev, id, dev);
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::cli::Ctx;
 use crate::error::Result;
 use crate::ops::{size, MgrSession};
 use crate::status::{CacheStatus, Counter};
-use crate::sysfs::{CacheNodes, Sys};
+use crate::sysfs::CacheNodes;
 use crate::topology;
 
 /// The whole picture.
@@ -59,6 +59,8 @@ pub struct CacheReport {
     pub status: Option<CacheStatus>,
     /// Ids of the devices bound to it.
     pub devices: Vec<u8>,
+    /// Path of the cache device, when known.
+    pub device_path: Option<String>,
 }
 
 /// A device.
@@ -90,14 +92,6 @@ pub struct DeviceReport {
     pub suspended: bool,
 }
 
-/// A path for a device number: `/dev/mapper/NAME` or `/dev/KNAME`.
-pub fn dev_path(sys: &Sys, d: DevNo) -> Option<String> {
-    if let Some(n) = sys.dm_name(d) {
-        return Some(format!("/dev/mapper/{}", n));
-    }
-    sys.kname(d).map(|k| format!("/dev/{}", k))
-}
-
 /// Gathers the report. `daemon_pid_file` is where the daemon's pid file is.
 pub fn gather(ctx: &Ctx, daemon_pid_file: &Path) -> Result<Report> {
     let pid = crate::daemon::running(daemon_pid_file);
@@ -109,7 +103,12 @@ pub fn gather(ctx: &Ctx, daemon_pid_file: &Path) -> Result<Report> {
     let devs = topology::devices(&ctx.dm, &ctx.sys)?;
     let mut caches: Vec<CacheReport> = topology::caches(&ctx.sys)?
         .into_iter()
-        .map(|nodes| CacheReport { devices: devs.iter().filter(|d| d.bound_cache() == nodes.id).map(|d| d.id()).collect(), nodes, status: None })
+        .map(|nodes| CacheReport {
+            devices: devs.iter().filter(|d| d.bound_cache() == nodes.id).map(|d| d.id()).collect(),
+            device_path: nodes.device.and_then(|d| ctx.sys.dev_path(d)),
+            nodes,
+            status: None,
+        })
         .collect();
     let mut manager = None;
     if let Some(name) = ctx.dm.mgr_name()? {
@@ -131,7 +130,7 @@ pub fn gather(ctx: &Ctx, daemon_pid_file: &Path) -> Result<Report> {
             name: d.name.clone(),
             dev: d.info.as_ref().map(|i| DevNo { major: i.major, minor: i.minor }),
             backing: d.table.backing,
-            backing_path: dev_path(&ctx.sys, d.table.backing),
+            backing_path: ctx.sys.dev_path(d.table.backing),
             sectors: d.table.len,
             table_cache_id: d.table.cache_id,
             cache_id: d.bound_cache(),
@@ -190,8 +189,8 @@ pub fn human(r: &Report, counters: bool) -> String {
     for c in &r.caches {
         let n = &c.nodes;
         let _ = writeln!(o);
-        let dev = match (&n.device_name, n.device) {
-            (Some(k), Some(d)) => format!("/dev/{} ({})", k, d),
+        let dev = match (&c.device_path, n.device) {
+            (Some(p), Some(d)) => format!("{} ({})", p, d),
             _ => "?".into(),
         };
         let _ = writeln!(o, "cache {} on {}", n.id, dev);

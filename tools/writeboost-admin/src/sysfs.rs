@@ -4,6 +4,13 @@
 //!
 //! Writes capture the kernel's explanation of a refusal (EINVAL on an
 //! out-of-range value logs one `dm_writeboost: ` line).
+//!
+//! Every read and write of a module node holds the shared
+//! [`LockKind::Sysfs`] lock, and what removes a directory (`free_cache`,
+//! removing a device) holds it exclusively: the module removes those
+//! directories while holding its registry mutex, which its node handlers
+//! also take, so a read racing with the removal hangs both for good (a
+//! kernel bug; the lock keeps the tools and the daemon out of it).
 
 use std::path::{Path, PathBuf};
 
@@ -12,11 +19,15 @@ use serde::Serialize;
 use crate::blockdev::DevNo;
 use crate::error::{Error, Result};
 use crate::kmsg::KernelLog;
+use crate::lock::{self, Lock, LockKind};
+use crate::signals::Interrupt;
 
 /// Where sysfs is (`/sys`, or `$WRITEBOOST_SYSFS` for tests).
 #[derive(Clone, Debug)]
 pub struct Sys {
     root: PathBuf,
+    /// Where the sysfs lock lives (`None`: no locking, for tests).
+    lock_dir: Option<PathBuf>,
 }
 
 /// The sysfs view of a device (`devices/<id>/`, after `add_sysfs`).
@@ -81,12 +92,31 @@ pub const CACHE_TUNABLES: &[(&str, u64, u64)] = &[
 impl Sys {
     /// sysfs at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Sys { root: root.into() }
+        Sys { root: root.into(), lock_dir: None }
     }
 
-    /// `/sys`, or `$WRITEBOOST_SYSFS`.
+    /// `/sys`, or `$WRITEBOOST_SYSFS`, with the sysfs lock in the tools'
+    /// run directory.
     pub fn from_env() -> Self {
-        Sys::new(std::env::var_os("WRITEBOOST_SYSFS").unwrap_or_else(|| "/sys".into()))
+        Sys {
+            root: std::env::var_os("WRITEBOOST_SYSFS").unwrap_or_else(|| "/sys".into()).into(),
+            lock_dir: Some(lock::run_dir()),
+        }
+    }
+
+    /// The shared sysfs lock, for one read or write. Without a usable run
+    /// directory (not root) it is skipped.
+    fn shared(&self) -> Option<Lock> {
+        lock::acquire_shared_in(self.lock_dir.as_ref()?, LockKind::Sysfs).ok()
+    }
+
+    /// The exclusive sysfs lock, held around an operation that removes a
+    /// module sysfs directory.
+    pub fn exclusive(&self, intr: &Interrupt) -> Result<Option<Lock>> {
+        match &self.lock_dir {
+            Some(d) => lock::acquire_in(d, LockKind::Sysfs, intr, None).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// `/sys/module/dm_writeboost`.
@@ -133,6 +163,15 @@ impl Sys {
         std::fs::read_to_string(self.block_dir(d).join("dm/name")).ok().map(|s| s.trim().to_string())
     }
 
+    /// A path for a device number: `/dev/mapper/NAME` for a DM device,
+    /// else `/dev/KNAME`.
+    pub fn dev_path(&self, d: DevNo) -> Option<String> {
+        if let Some(n) = self.dm_name(d) {
+            return Some(format!("/dev/mapper/{}", n));
+        }
+        self.kname(d).map(|k| format!("/dev/{}", k))
+    }
+
     /// Ids present under `caches/` or `devices/` (sorted).
     fn ids(&self, sub: &str) -> Vec<u8> {
         let mut v: Vec<u8> = std::fs::read_dir(self.module_dir().join(sub))
@@ -154,6 +193,7 @@ impl Sys {
 
     /// Reads a file and trims it.
     pub fn read_str(&self, path: &Path) -> Result<String> {
+        let _l = self.shared();
         std::fs::read_to_string(path).map(|s| s.trim().to_string()).map_err(|e| Error::io("cannot read", path, e))
     }
 
@@ -166,6 +206,7 @@ impl Sys {
     /// Writes `value` to a sysfs node. A refusal carries the kernel's log
     /// line that says why.
     pub fn write(&self, path: &Path, value: &str) -> Result<()> {
+        let _l = self.shared();
         let mut klog = KernelLog::open();
         std::fs::write(path, format!("{}\n", value)).map_err(|e| {
             Error::io(format!("cannot write {} to", value), path, e).with_kernel(klog.new_lines())
