@@ -10,12 +10,21 @@
 #   make test       install, build and run every host and guest test
 #   make demo       boot the guest and show writeboost at work
 #   make bench      side-by-side benchmark (writeboost, dm-writecache, ...)
-#   make install    install module (+depmod) and tools on this machine
+#   make install    install the module under /lib/modules/$(KVER)/updates
+#                   (+depmod: then `modprobe dm-writeboost`), the tools,
+#                   the daemon's systemd unit and the admin guide
+#                   (DESTDIR, PREFIX, KVER as usual)
+#   make uninstall  remove what make install installed
 #   make clean      remove build products (the cached kernel stays)
 
 SHELL := /bin/bash
 PREFIX ?= /usr/local
-KVER ?= $(shell uname -r)
+# The kernel release the module is installed for: the one dm-writeboost.ko
+# was built against (its vermagic), else the running kernel.
+KVER ?= $(or $(shell [ -f dm-writeboost.ko ] && modinfo -F vermagic ./dm-writeboost.ko 2>/dev/null | cut -d' ' -f1),$(shell uname -r))
+SBINDIR ?= $(PREFIX)/sbin
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/writeboost
 # Passed to the module build only when given; RUSTC is for the kernel
 # side and must not leak into cargo (the tools use the host toolchain).
 ifdef KDIR
@@ -29,7 +38,7 @@ export WB_RUSTC := $(RUSTC)
 endif
 unexport RUSTC
 
-.PHONY: all setup kernel module tools test demo bench soak fuzz install clean
+.PHONY: all setup kernel module tools test demo bench soak fuzz install uninstall clean
 
 all: module tools
 
@@ -63,10 +72,21 @@ fuzz:
 
 install: all
 	install -D -m 0644 dm-writeboost.ko $(DESTDIR)/lib/modules/$(KVER)/updates/dm-writeboost.ko
-	[ -n "$(DESTDIR)" ] || depmod -a $(KVER)
+	depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KVER)
 	for b in tools/target/release/writeboost-*; do \
-	    [ -x "$$b" ] && [ -f "$$b" ] && install -D -m 0755 "$$b" $(DESTDIR)$(PREFIX)/sbin/$$(basename $$b); \
+	    [ -x "$$b" ] && [ -f "$$b" ] && install -D -m 0755 "$$b" $(DESTDIR)$(SBINDIR)/$$(basename $$b); \
 	done; true
+	mkdir -p build && sed 's|/usr/local/sbin/|$(SBINDIR)/|; s|/usr/local/share/doc/writeboost/|$(DOCDIR)/|' \
+	    tools/writeboost-admin/writeboost-daemon.service > build/writeboost-daemon.service
+	install -D -m 0644 build/writeboost-daemon.service $(DESTDIR)$(SYSTEMDUNITDIR)/writeboost-daemon.service
+	install -D -m 0644 Documentation/admin-guide.md $(DESTDIR)$(DOCDIR)/admin-guide.md
+	@echo "installed dm-writeboost.ko for kernel $(KVER): modprobe dm-writeboost"
+
+uninstall:
+	rm -f $(DESTDIR)/lib/modules/$(KVER)/updates/dm-writeboost.ko
+	[ ! -d $(DESTDIR)/lib/modules/$(KVER) ] || depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KVER)
+	rm -f $(DESTDIR)$(SBINDIR)/writeboost-* $(DESTDIR)$(SYSTEMDUNITDIR)/writeboost-daemon.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -f *.o *.ko *.mod *.mod.c .*.cmd modules.order Module.symvers rust/*.o rust/.*.cmd rust/wb_shim_generated.rs
