@@ -123,7 +123,7 @@ impl TargetOps for DeviceTarget {
             table_cache_id: cache_id,
         };
         let entry = registry::with(|tables| {
-            let (entry, is_new) = tables.add_device(new).map_err(|c| match c {
+            let (entry, is_new) = tables.add_device(new).map_err(|c| (match c {
                 DeviceClash::BadId => ctr_err!(EINVAL, "invalid device_id {}", id),
                 DeviceClash::InUse(devt) => ctr_err!(EBUSY, "device_id {} is already used by device {}", id, DevT(devt)),
                 DeviceClash::OtherBacking(devt) => ctr_err!(
@@ -133,20 +133,27 @@ impl TargetOps for DeviceTarget {
                     DevT(devt)
                 ),
                 DeviceClash::NoMemory => ctr_err!(ENOMEM, "out of memory"),
-            })?;
+            }, None))?;
             if let Err(e) = bind(tables, &entry, is_new, cache_id) {
-                tables.remove_device(&entry);
-                return Err(e);
+                return Err((e, tables.remove_device(&entry)));
             }
             entry.table_cache_id.store(u32::from(cache_id), core::sync::atomic::Ordering::Relaxed);
             Ok(entry)
         })
-        .map_err(|e| ctr_err!(e, "module is unloading"))??;
+        .map_err(|e| ctr_err!(e, "module is unloading"))?
+        // A sysfs directory is removed only after the registry lock is
+        // released (see `Tables::remove_device`).
+        .map_err(|(e, dir)| {
+            drop(dir);
+            e
+        })?;
         Ok(KBox::write(slot, DeviceTarget { entry, backing, cache_id, begin: t.begin() }))
     }
 
     fn dtr(&self, _t: &Target<'_>) {
-        let _ = registry::with(|tables| tables.remove_device(&self.entry));
+        // The directory (if any) is dropped after the lock is released.
+        let dir = registry::with(|tables| tables.remove_device(&self.entry));
+        drop(dir);
     }
 
     fn map(&self, _t: &Target<'_>, mut bio: Bio) -> MapResult {
@@ -199,10 +206,12 @@ impl TargetOps for DeviceTarget {
                 e
             })?;
         } else if parse::is(name, "remove_sysfs") {
-            registry::with(|t| t.remove_device_sysfs(id))?.map_err(|e| {
+            let dir = registry::with(|t| t.remove_device_sysfs(id))?.map_err(|e| {
                 pr_err!("device {}: remove_sysfs: no sysfs directory to remove\n", id);
                 e
             })?;
+            // Removed outside the registry lock (see `Tables::remove_device`).
+            drop(dir);
         } else {
             pr_err!("device {}: unknown message '{}' (known: add_sysfs, remove_sysfs)\n", id, name);
             return Err(EINVAL);

@@ -228,7 +228,11 @@ impl MgrTarget {
         Ok(())
     }
 
-    fn free_cache(t: &mut Tables) -> Result {
+    /// Takes the selected cache out of the table if no device uses it. Its
+    /// shutdown (I/O) and sysfs removal happen after the registry lock is
+    /// released: removing a kobject waits for show/store calls, which take
+    /// that lock.
+    fn take_cache_for_free(t: &mut Tables) -> Result<Arc<Cache>> {
         let c = Self::selected(t, "free_cache")?;
         let users = t.devices_of(&c);
         if users.iter().any(|&x| x) {
@@ -239,10 +243,16 @@ impl MgrTarget {
             );
             return Err(EBUSY);
         }
-        let r = c.shutdown();
         if let Some(s) = t.caches.get_mut(c.id as usize) {
             *s = None;
         }
+        Ok(c)
+    }
+
+    fn free_cache() -> Result {
+        let c = registry::with(Self::take_cache_for_free)??;
+        let r = c.shutdown();
+        drop(c.take_sysfs());
         if let Err(e) = r {
             pr_err!("writeboost-mgr: free_cache: cache {} freed, but its last flush failed (error {})\n", c.id, e.to_errno());
         } else {
@@ -346,7 +356,7 @@ impl TargetOps for MgrTarget {
             registry::with(|t| Self::resume_cache(t, args))??;
         } else if parse::is(name, "free_cache") {
             no_arg()?;
-            registry::with(Self::free_cache)??;
+            Self::free_cache()?;
         } else if parse::is(name, "clear_stat") {
             no_arg()?;
             registry::with(|t| Self::selected(t, "clear_stat"))??.clear_stats();

@@ -225,23 +225,27 @@ impl Tables {
     /// Drops one table's use of `entry`; when none is left the id is free
     /// and the device leaves its cache (its dirty data stays there, with
     /// the cache's own reference to the backing device).
-    pub(crate) fn remove_device(&mut self, entry: &DevEntry) {
-        let Some(slot) = self.devices.get_mut(entry.id as usize) else { return };
-        let Some(s) = slot else { return };
+    ///
+    /// Returns the device's sysfs directory, which the caller must drop
+    /// after releasing the registry lock: removing a kobject waits for
+    /// running show/store calls, which take that lock.
+    #[must_use]
+    pub(crate) fn remove_device(&mut self, entry: &DevEntry) -> Option<SysfsDir> {
+        let slot = self.devices.get_mut(entry.id as usize)?;
+        let s = slot.as_mut()?;
         if s.entry.md != entry.md {
-            return;
+            return None;
         }
         s.tables = s.tables.saturating_sub(1);
-        if s.tables == 0 {
-            if let Some(c) = s.entry.cache() {
-                let _ = c.detach(entry.id, false);
-                s.entry.bind(None);
-            }
-            *slot = None;
-            if let Some(d) = self.device_sysfs.get_mut(entry.id as usize) {
-                *d = None;
-            }
+        if s.tables > 0 {
+            return None;
         }
+        if let Some(c) = s.entry.cache() {
+            let _ = c.detach(entry.id, false);
+            s.entry.bind(None);
+        }
+        *slot = None;
+        self.device_sysfs.get_mut(entry.id as usize)?.take()
     }
 
     /// Creates `devices/<id>/` in sysfs.
@@ -254,13 +258,11 @@ impl Tables {
         Ok(())
     }
 
-    /// Removes `devices/<id>/` from sysfs.
-    pub(crate) fn remove_device_sysfs(&mut self, id: u8) -> Result {
+    /// Takes `devices/<id>/` out of the table; the caller drops it after
+    /// releasing the registry lock (see [`Tables::remove_device`]).
+    pub(crate) fn remove_device_sysfs(&mut self, id: u8) -> Result<SysfsDir> {
         let slot = self.device_sysfs.get_mut(id as usize).ok_or(EINVAL)?;
-        if slot.take().is_none() {
-            return Err(ENOENT);
-        }
-        Ok(())
+        slot.take().ok_or(ENOENT)
     }
 }
 

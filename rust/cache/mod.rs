@@ -747,7 +747,6 @@ impl Cache {
         self.space.notify_all();
         // Joins both threads.
         drop(self.threads.lock().take());
-        *self.sysfs.lock() = None;
         let rec = self.commit_record();
         // Barrier bios still held (only after an error) fail now.
         let mut g = self.lock();
@@ -803,6 +802,12 @@ impl Cache {
             g.nr_partial_flushed,
             g.error.or(g.migrate_error).unwrap_or(0),
         );
+    }
+
+    /// Takes the sysfs directory `caches/<id>` out of the cache; drop it
+    /// outside the registry lock (removal waits for show/store calls).
+    pub(crate) fn take_sysfs(&self) -> Option<SysfsDir> {
+        self.sysfs.lock().take()
     }
 
     /// Installs the sysfs directory `caches/<id>`.
