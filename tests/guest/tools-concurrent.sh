@@ -35,6 +35,7 @@ watch() {
 rm -f /tmp/errors
 writeboost-daemon run --tick-ms 10 > /tmp/daemon.log 2>&1 &
 dpid=$!
+trap 'kill -TERM $dpid 2>/dev/null || true' EXIT
 cycle 1 /dev/mapper/c1 & p1=$!
 cycle 2 /dev/mapper/c2 & p2=$!
 watch & p3=$!

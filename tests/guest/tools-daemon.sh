@@ -12,6 +12,8 @@ run writeboost-resume-cache 1 $WB_CACHE --update-interval 1
 run writeboost-attach 1 1 --migrate-threshold 50
 c=$WB_SYSFS/caches/1
 log=/tmp/daemon.log
+# Never leave a daemon behind for the next test, even on failure.
+trap 'writeboost-daemon stop >/dev/null 2>&1 || true' EXIT
 
 # wait_for <file> <value> <seconds> <what>
 wait_for() {
