@@ -1,10 +1,9 @@
 # Concurrent tool runs serialise on the manager's cache pointer: two caches
 # are freed and resumed over and over in parallel while status reads every
 # cache and the daemon polls them every 10 ms; without the lock a
-# free_cache or resume_cache would act on the other loop's switch_to (and a
-# sysfs read racing with free_cache would hang the module, see
-# Documentation/admin-guide.md). Every command must succeed and each cache
-# must end up on its own device.
+# free_cache or resume_cache would act on the other loop's switch_to (and
+# sysfs reads race with free_cache removing the cache's directory). Every
+# command must succeed and each cache must end up on its own device.
 . /wb/tests/lib.sh
 set -e
 half=$(( $(sectors_of $WB_CACHE) / 2 ))

@@ -47,9 +47,9 @@ pub enum LockKind {
     /// One device id.
     Device(u8),
     /// The module's sysfs directories: held shared around every read or
-    /// write of a node, exclusive around what removes a directory. The
-    /// module deadlocks when a node is read while its directory is removed
-    /// (see [`crate::sysfs`]), so the tools never do both at once.
+    /// write of a node, exclusive around what removes a directory, so the
+    /// tools never read a node while its directory goes away (older modules
+    /// deadlocked on that, see [`crate::sysfs`]).
     Sysfs,
 }
 

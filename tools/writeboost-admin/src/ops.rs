@@ -531,7 +531,7 @@ pub fn remove(ctx: &Ctx, id: u8, o: &DrainOpts) -> Result<()> {
         detach_locked(ctx, id, o)?;
     }
     {
-        // Removing the device removes devices/<id>/ (see the sysfs lock).
+        // Removing the device removes devices/<id>/ (see LockKind::Sysfs).
         let _x = ctx.sys.exclusive(&ctx.intr)?;
         ctx.dm.remove(&dev.name)?;
     }
@@ -708,7 +708,7 @@ pub fn free_cache(ctx: &Ctx, id: u8, policy: DirtyPolicy, o: &DrainOpts) -> Resu
     let s = MgrSession::open(ctx)?;
     s.switch_to(id)?;
     {
-        // free_cache removes caches/<id>/ (see the sysfs lock).
+        // free_cache removes caches/<id>/ (see LockKind::Sysfs).
         let _x = ctx.sys.exclusive(&ctx.intr)?;
         s.message(&["free_cache"]).map_err(|e| e.context(format!("cache {} was not freed", id)))?;
     }

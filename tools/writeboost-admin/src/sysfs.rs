@@ -7,10 +7,11 @@
 //!
 //! Every read and write of a module node holds the shared
 //! [`LockKind::Sysfs`] lock, and what removes a directory (`free_cache`,
-//! removing a device) holds it exclusively: the module removes those
-//! directories while holding its registry mutex, which its node handlers
-//! also take, so a read racing with the removal hangs both for good (a
-//! kernel bug; the lock keeps the tools and the daemon out of it).
+//! removing a device) holds it exclusively. Modules before commit 61aa247
+//! removed those directories while holding the registry mutex that the
+//! node handlers also take, so a read racing with the removal hung both
+//! for good; with the lock the tools and the daemon never race like that,
+//! whatever module they run with.
 
 use std::path::{Path, PathBuf};
 
