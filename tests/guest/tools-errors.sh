@@ -92,6 +92,19 @@ run writeboost-free-cache 1
 run dm_create holder --table "0 2048 linear $WB_CACHE 0"
 bad 1 "kernel: dm_writeboost: writeboost-mgr: format_cache_device" writeboost-format-cache --force $WB_CACHE
 run dmsetup remove holder
+# A cache holding dirty data of a device removed behind the tools' back is
+# not freed unless asked to write it back (or keep it).
+run writeboost-format-cache --force $WB_CACHE
+run writeboost-resume-cache 1 $WB_CACHE
+run dm_create part --table "0 4096 linear $WB_BACKING 600000"
+run writeboost-create wbx 7 /dev/mapper/part
+run writeboost-attach 7 1
+dd if=/dev/urandom of=/dev/mapper/wbx bs=4k count=64 oflag=direct 2>/dev/null
+run dmsetup remove wbx
+bad 2 "cache 1 holds 64 dirty lines of removed devices" writeboost-free-cache 1
+run writeboost-free-cache 1 --drain
+[ -d $WB_SYSFS/caches/1 ] && die "cache 1 not freed after --drain"
+run dmsetup remove part
 # An open device is not removed.
 exec 3</dev/mapper/wb1
 bad 2 "is open" writeboost-remove 1

@@ -468,7 +468,7 @@ fn detach_locked(ctx: &Ctx, id: u8, o: &DrainOpts) -> Result<()> {
     // 1. While the device is in use: the bulk of the data.
     if let Err(e) = drain(ctx, cache, &dirty, &mut p, o, deadline, &stays) {
         p.finish();
-        force.restore()?;
+        drop(force); // restores force_migrate (or warns)
         return Err(e);
     }
 
@@ -478,7 +478,7 @@ fn detach_locked(ctx: &Ctx, id: u8, o: &DrainOpts) -> Result<()> {
     p.set_label(&format!("writing back {} (suspended)", dev.name));
     if let Err(e) = ctx.dm.suspend(&dev.name) {
         p.finish();
-        force.restore()?;
+        drop(force);
         return Err(e.context(stays));
     }
     let suspended_deadline = Some(deadline.map_or(Instant::now() + o.suspended_timeout, |d| d.min(Instant::now() + o.suspended_timeout)));
@@ -495,8 +495,9 @@ fn detach_locked(ctx: &Ctx, id: u8, o: &DrainOpts) -> Result<()> {
     })();
     p.finish();
     let resumed = ctx.dm.resume(&dev.name);
-    force.restore()?;
+    let restored = force.restore();
     switched?;
+    restored?;
     resumed.map_err(|e| e.context(format!("{} was detached but is still suspended: run dmsetup resume {}", dev.label(), dev.name)))?;
     let after = topology::device_by_id(&ctx.dm, &ctx.sys, id)?;
     if after.bound_cache() != 0 {
@@ -702,8 +703,10 @@ pub fn free_cache(ctx: &Ctx, id: u8, policy: DirtyPolicy, o: &DrainOpts) -> Resu
         let mut p = Progress::countdown(&format!("writing back cache {}", id), "dirty lines", dirty, ctx.quiet);
         let r = drain(ctx, id, &|| ctx.sys.cache_value(id, "nr_dirty_caches"), &mut p, o, o.timeout.map(|t| Instant::now() + t), &format!("cache {} stays resumed", id));
         p.finish();
-        force.restore()?;
+        let restored = force.restore();
         r?;
+        restored?;
+        println!("wrote back the {} dirty lines of removed devices in cache {}", dirty, id);
     }
     let s = MgrSession::open(ctx)?;
     s.switch_to(id)?;
