@@ -99,8 +99,10 @@ run writeboost-resume-cache 1 $WB_CACHE
 run dm_create part --table "0 4096 linear $WB_BACKING 600000"
 run writeboost-create wbx 7 /dev/mapper/part
 run writeboost-attach 7 1
-dd if=/dev/urandom of=/dev/mapper/wbx bs=4k count=64 oflag=direct 2>/dev/null
+run dd if=/dev/urandom of=/dev/mapper/wbx bs=4k count=64 oflag=direct
+assert_eq "$(cat $WB_SYSFS/devices/7/nr_dirty_caches)" 64 "dirty lines of wbx"
 run dmsetup remove wbx
+assert_eq "$(cat $WB_SYSFS/caches/1/nr_dirty_caches)" 64 "dirty lines left in cache 1 by the removed wbx"
 bad 2 "cache 1 holds 64 dirty lines of removed devices" writeboost-free-cache 1
 run writeboost-free-cache 1 --drain
 [ -d $WB_SYSFS/caches/1 ] && die "cache 1 not freed after --drain"

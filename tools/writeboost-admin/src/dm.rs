@@ -118,13 +118,30 @@ impl Dm {
         self.ensure_node(name)
     }
 
-    /// Makes sure `/dev/mapper/NAME` exists.
+    /// Makes sure `/dev/mapper/NAME` is the block node of device NAME.
+    /// Without udev, nodes of removed devices stay behind, so a node can
+    /// exist with the number of a device long gone: `dmsetup mknodes`
+    /// corrects it.
     pub fn ensure_node(&self, name: &str) -> Result<()> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
         let node = Path::new("/dev/mapper").join(name);
-        if !node.exists() {
+        let want = self.info(name)?.map(|i| (i.major, i.minor));
+        let have = std::fs::metadata(&node).ok().filter(|m| m.file_type().is_block_device()).map(|m| {
+            let r = m.rdev();
+            (nix::sys::stat::major(r) as u32, nix::sys::stat::minor(r) as u32)
+        });
+        if want.is_none() || have != want {
             self.run(&["mknodes", name], None)?;
         }
         Ok(())
+    }
+
+    /// After a removal: drops a node of `name` left behind (no udev).
+    pub fn forget_node(&self, name: &str) {
+        if Path::new("/dev/mapper").join(name).exists() {
+            // mknodes removes nodes of devices that no longer exist.
+            let _ = self.run(&["mknodes"], None);
+        }
     }
 
     /// `dmsetup load NAME --table TABLE` (an inactive table).
@@ -148,9 +165,11 @@ impl Dm {
         self.run(&["clear", name], None).map(drop)
     }
 
-    /// `dmsetup remove --retry NAME`.
+    /// `dmsetup remove --retry NAME`, and its node is gone afterwards.
     pub fn remove(&self, name: &str) -> Result<()> {
-        self.run(&["remove", "--retry", name], None).map(drop)
+        self.run(&["remove", "--retry", name], None)?;
+        self.forget_node(name);
+        Ok(())
     }
 
     /// `dmsetup message NAME 0 ARGS...`.
