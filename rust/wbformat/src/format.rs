@@ -656,6 +656,40 @@ pub fn encode_superblock(sb: &Superblock, out: &mut [u8]) -> Result<(), EncodeEr
     Ok(())
 }
 
+/// What is wrong with the preamble shared by every metadata block: the
+/// magic, the format version and (for self-checksummed blocks) the CRC.
+enum Preamble {
+    BadMagic,
+    UnsupportedVersion(u32),
+    BadChecksum { stored: u32, computed: u32 },
+}
+
+/// Checks a block's magic and version and, with `self_checksum`, its CRC
+/// over the block alone (superblock and record; a segment's CRC also
+/// covers its data and is checked separately).
+fn check_preamble(
+    b: &[u8],
+    magic: &[u8; 8],
+    version_off: usize,
+    self_checksum: bool,
+) -> Result<(), Preamble> {
+    if b.get(..8) != Some(&magic[..]) {
+        return Err(Preamble::BadMagic);
+    }
+    let version = get_u32(b, version_off);
+    if version != FORMAT_VERSION {
+        return Err(Preamble::UnsupportedVersion(version));
+    }
+    if self_checksum {
+        let stored = get_u32(b, CHECKSUM_OFFSET);
+        let computed = block_checksum(b, &[], super::crc32c::crc32c_raw_update);
+        if stored != computed {
+            return Err(Preamble::BadChecksum { stored, computed });
+        }
+    }
+    Ok(())
+}
+
 /// Decodes and validates the superblock in the first 4096 bytes of `block`.
 ///
 /// Checks, in this order: length, magic, version, CRC, geometry constants,
@@ -664,18 +698,13 @@ pub fn decode_superblock(block: &[u8]) -> Result<Superblock, SuperblockError> {
     let Some(b) = block_of(block) else {
         return Err(SuperblockError::Truncated { found: block.len() });
     };
-    if b.get(..8) != Some(&SUPERBLOCK_MAGIC[..]) {
-        return Err(SuperblockError::BadMagic);
-    }
-    let version = get_u32(b, SB_VERSION);
-    if version != FORMAT_VERSION {
-        return Err(SuperblockError::UnsupportedVersion(version));
-    }
-    let stored = get_u32(b, CHECKSUM_OFFSET);
-    let computed = block_checksum(b, &[], super::crc32c::crc32c_raw_update);
-    if stored != computed {
-        return Err(SuperblockError::BadChecksum { stored, computed });
-    }
+    check_preamble(b, &SUPERBLOCK_MAGIC, SB_VERSION, true).map_err(|e| match e {
+        Preamble::BadMagic => SuperblockError::BadMagic,
+        Preamble::UnsupportedVersion(v) => SuperblockError::UnsupportedVersion(v),
+        Preamble::BadChecksum { stored, computed } => {
+            SuperblockError::BadChecksum { stored, computed }
+        }
+    })?;
     let block_size = get_u32(b, SB_BLOCK_SIZE);
     let segment_sectors = get_u32(b, SB_SEGMENT_SECTORS);
     let lines_per_segment = get_u32(b, SB_LINES);
@@ -1162,18 +1191,11 @@ pub fn decode_record(block: &[u8]) -> Result<Record, RecordError> {
     let Some(b) = block_of(block) else {
         return Err(RecordError::Truncated { found: block.len() });
     };
-    if b.get(..8) != Some(&RECORD_MAGIC[..]) {
-        return Err(RecordError::BadMagic);
-    }
-    let version = get_u32(b, REC_VERSION);
-    if version != FORMAT_VERSION {
-        return Err(RecordError::UnsupportedVersion(version));
-    }
-    let stored = get_u32(b, CHECKSUM_OFFSET);
-    let computed = block_checksum(b, &[], super::crc32c::crc32c_raw_update);
-    if stored != computed {
-        return Err(RecordError::BadChecksum { stored, computed });
-    }
+    check_preamble(b, &RECORD_MAGIC, REC_VERSION, true).map_err(|e| match e {
+        Preamble::BadMagic => RecordError::BadMagic,
+        Preamble::UnsupportedVersion(v) => RecordError::UnsupportedVersion(v),
+        Preamble::BadChecksum { stored, computed } => RecordError::BadChecksum { stored, computed },
+    })?;
     let format_id = get_u64(b, REC_FORMAT_ID);
     if format_id == 0 {
         return Err(RecordError::ZeroFormatId);
@@ -1694,13 +1716,14 @@ fn decode_segment_impl(
             found: block.len(),
         });
     };
-    if b.get(..8) != Some(&SEGMENT_MAGIC[..]) {
-        return Err(SegmentError::BadMagic);
-    }
-    let version = get_u32(b, SEG_VERSION);
-    if version != FORMAT_VERSION {
-        return Err(SegmentError::UnsupportedVersion(version));
-    }
+    check_preamble(b, &SEGMENT_MAGIC, SEG_VERSION, false).map_err(|e| match e {
+        Preamble::BadMagic => SegmentError::BadMagic,
+        Preamble::UnsupportedVersion(v) => SegmentError::UnsupportedVersion(v),
+        // Not checked here: the segment CRC covers the data too.
+        Preamble::BadChecksum { stored, computed } => {
+            SegmentError::BadChecksum { stored, computed }
+        }
+    })?;
     let format_id = get_u64(b, SEG_FORMAT_ID);
     let id = get_u64(b, SEG_ID);
     if let Some((expected_format, expected_id)) = identity {
