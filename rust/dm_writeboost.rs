@@ -29,6 +29,7 @@ mod registry;
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
 mod wbformat {
     pub mod crc32c;
+    pub mod engine;
     pub mod format;
     pub mod index;
     pub mod recovery;

@@ -643,8 +643,6 @@ pub(crate) enum IoKind {
     Read,
     /// Write the buffer.
     Write,
-    /// Write with REQ_FUA.
-    WriteFua,
     /// Write with REQ_PREFLUSH | REQ_FUA.
     WriteFlushFua,
 }
@@ -654,7 +652,6 @@ impl IoKind {
         let f = match self {
             IoKind::Read => sys::wb_io_flags_WB_IO_READ,
             IoKind::Write => sys::wb_io_flags_WB_IO_WRITE,
-            IoKind::WriteFua => sys::wb_io_flags_WB_IO_WRITE | sys::wb_io_flags_WB_IO_FUA,
             IoKind::WriteFlushFua => {
                 sys::wb_io_flags_WB_IO_WRITE | sys::wb_io_flags_WB_IO_FUA | sys::wb_io_flags_WB_IO_PREFLUSH
             }

@@ -133,9 +133,9 @@ fn set_attr(c: &Cache, name: &str, value: &str) -> Result {
 pub(crate) fn cache_attr_show(c: &Arc<Cache>, attr: &str, out: &mut Out<'_>) -> Result {
     let v = match attr {
         "flush_current_buffer" | "commit_super_block" => 0,
-        "last_flushed_segment_id" => c.lock().last_flushed,
-        "last_migrated_segment_id" => c.lock().last_migrated,
-        "nr_dirty_caches" => c.lock().dirty.iter().sum(),
+        "last_flushed_segment_id" => c.lock().eng.last_flushed(),
+        "last_migrated_segment_id" => c.lock().eng.last_migrated(),
+        "nr_dirty_caches" => c.lock().eng.total_dirty(),
         _ => (tunable(attr).ok_or(EINVAL)?.get)(c),
     };
     writeln!(out, "{}", v).map_err(|_| EINVAL)
@@ -187,7 +187,8 @@ impl MgrTarget {
             pr_err!("writeboost-mgr: resume_cache: cache {} already exists (free_cache it first)\n", id);
             return Err(EEXIST);
         }
-        let c = cache::resume(id, path, &Present(t)).map_err(|m| {
+        let accept_loss = path_arg.len() == 3;
+        let c = cache::resume(id, path, &Present(t), accept_loss).map_err(|m| {
             pr_err!("writeboost-mgr: resume_cache {} on {}: {}\n", id, path_s, m.as_str());
             EINVAL
         })?;
@@ -298,7 +299,7 @@ impl TargetOps for MgrTarget {
                 "\nsizeof struct\nmetablock: {}\nmetablock_device: {}\nsegment_header: {}\nsegment_header_device: {} (<= 4096)",
                 core::mem::size_of::<LineMeta>(),
                 fmt::METABLOCK_SIZE,
-                core::mem::size_of::<cache::BufState>(),
+                core::mem::size_of::<crate::wbformat::format::SegmentHeader>(),
                 SEGMENT_HEADER_DEVICE_BYTES
             );
         } else if let Some(c) = c {
@@ -352,7 +353,15 @@ impl TargetOps for MgrTarget {
                 }
             })??;
         } else if parse::is(name, "resume_cache") {
-            one_arg("<cache device path>")?;
+            let ok = match (argc, args.str(2)) {
+                (2, _) => true,
+                (3, Some(o)) => parse::is(o, "accept_data_loss"),
+                _ => false,
+            };
+            if !ok {
+                pr_err!("writeboost-mgr: usage: resume_cache <cache device path> [accept_data_loss]\n");
+                return Err(EINVAL);
+            }
             registry::with(|t| Self::resume_cache(t, args))??;
         } else if parse::is(name, "free_cache") {
             no_arg()?;

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The flusher thread: writes sealed segments to the cache device in id
-//! order and completes the FLUSH/FUA bios waiting for them.
+//! The flusher thread: runs the engine's flusher jobs (write a sealed
+//! segment, flush the cache device for flush-only bios, fail held bios
+//! after an error) and completes the FLUSH/FUA bios waiting for them.
 //!
-//! A segment is one write of its header block and its lines. When bios wait
-//! for it, the write carries REQ_PREFLUSH | REQ_FUA: the preflush makes
-//! every earlier segment durable and the FUA this one, which is exactly
-//! what the waiting bios were promised. The flusher also seals the open
-//! segment when the oldest waiting barrier reaches `barrier_deadline_ms`,
-//! so several barriers share one partial segment.
+//! What to write and with which flags is the engine's decision
+//! ([`Engine::flusher_next`](crate::wbformat::engine::Engine::flusher_next)):
+//! a segment for which bios wait is written with REQ_PREFLUSH | REQ_FUA, which
+//! makes it and every earlier segment durable.
 
 use core::sync::atomic::Ordering;
 
@@ -18,7 +17,8 @@ use kernel::time::msecs_to_jiffies;
 
 use super::{Cache, BLOCK};
 use crate::ffi::{self, BioList, IoKind, ThreadBody};
-use crate::wbformat::format::{self as fmt, Metablock, SegmentHeader};
+use crate::wbformat::engine::FlusherJob;
+use crate::wbformat::format::{self as fmt, SegmentHeader};
 
 /// The flusher thread's state.
 pub(crate) struct Flusher {
@@ -29,15 +29,6 @@ impl Flusher {
     pub(crate) fn new(cache: Arc<Cache>) -> Result<Self> {
         Ok(Self { cache })
     }
-}
-
-enum Job {
-    /// Write segment `id` held in buffer `buf`.
-    Segment { buf: usize, id: u64, slot: u64, nr_lines: u32 },
-    /// Flush the cache device for these bios.
-    FlushOnly(BioList),
-    /// The cache failed: complete these bios with an error.
-    Fail(BioList),
 }
 
 /// A heap-allocated segment header (4 KiB: not for the stack).
@@ -64,81 +55,69 @@ impl ThreadBody for Flusher {
                     if ffi::should_stop() {
                         return;
                     }
-                    if g.error.is_some() {
-                        let mut fail = BioList::new();
-                        fail.append(&mut g.flush_only);
-                        for b in g.bufs.iter_mut() {
-                            fail.append(&mut b.barriers);
-                        }
-                        if !fail.is_empty() {
-                            break Job::Fail(fail);
-                        }
-                    } else {
-                        if let Some(d) = g.barrier_deadline {
-                            if ffi::now_ms() >= d {
-                                c.seal_locked(&mut g);
+                    let has_flush_only = !g.flush_only.is_empty();
+                    let job = g.eng.flusher_next(ffi::now_ms(), has_flush_only);
+                    match job {
+                        FlusherJob::Idle(ms) => {
+                            if g.eng.stopping() {
+                                return;
                             }
+                            let _ = c.flusher_cv.wait_interruptible_timeout(&mut g, msecs_to_jiffies(ms as u32));
                         }
-                        let next = g.last_flushed + 1;
-                        if next <= g.sealed_upto {
-                            if let Some(b) = g.bufs.iter().position(|x| x.seg_id == next) {
-                                let ready = g.bufs.get(b).is_some_and(|x| x.writers == 0);
-                                if ready {
-                                    let (slot, nr_lines) = g.bufs.get(b).map_or((0, 0), |x| (x.slot, x.nr_lines));
-                                    hdr.reset(c.format_id, next);
-                                    if let Some(x) = g.bufs.get_mut(b) {
-                                        for l in x.lines.iter().take(nr_lines as usize) {
-                                            let _ = hdr.push(Metablock { sector: l.sector, device_id: l.dev, dirty_bits: l.bits });
-                                        }
-                                        waiting.append(&mut x.barriers);
-                                    }
-                                    waiting.append(&mut g.flush_only);
-                                    break Job::Segment { buf: b, id: next, slot, nr_lines };
+                        FlusherJob::Segment { buf, id, durable, .. } => {
+                            g.eng.fill_header(buf, id, durable, &mut hdr);
+                            if durable {
+                                if let Some(l) = g.barriers.get_mut(buf) {
+                                    waiting.append(l);
                                 }
-                            } else {
-                                pr_err!("cache {}: sealed segment {} has no buffer (internal error)\n", c.id, next);
-                                g.error = Some(-5);
+                                waiting.append(&mut g.flush_only);
+                            }
+                            break job;
+                        }
+                        FlusherJob::FlushOnly { .. } => {
+                            waiting.append(&mut g.flush_only);
+                            break job;
+                        }
+                        FlusherJob::FailHeld => {
+                            waiting.append(&mut g.flush_only);
+                            for l in g.barriers.iter_mut() {
+                                waiting.append(l);
+                            }
+                            if waiting.is_empty() {
+                                if g.eng.stopping() {
+                                    return;
+                                }
+                                let _ = c.flusher_cv.wait_interruptible_timeout(&mut g, msecs_to_jiffies(1000));
                                 continue;
                             }
-                        }
-                        if !g.flush_only.is_empty() {
-                            let mut l = BioList::new();
-                            l.append(&mut g.flush_only);
-                            break Job::FlushOnly(l);
+                            break job;
                         }
                     }
-                    if g.stopping {
-                        return;
-                    }
-                    let wait_ms = match g.barrier_deadline {
-                        Some(d) => d.saturating_sub(ffi::now_ms()).clamp(1, 1000),
-                        None => 1000,
-                    };
-                    let _ = c.flusher_cv.wait_interruptible_timeout(&mut g, msecs_to_jiffies(wait_ms as u32));
                 }
             };
             match job {
-                Job::Fail(mut l) => l.end_all(Err(EIO)),
-                Job::FlushOnly(mut l) => {
+                FlusherJob::Idle(_) => {}
+                FlusherJob::FailHeld => waiting.end_all(Err(EIO)),
+                FlusherJob::FlushOnly { upto } => {
                     let r = c.dev.bdev().flush();
                     if let Err(e) = r {
                         pr_err!("cache {}: flush of the cache device failed (error {})\n", c.id, e.to_errno());
                     }
-                    l.end_all(r);
+                    c.lock().eng.flush_done(upto, r.is_ok());
+                    c.space.notify_all();
+                    waiting.end_all(r);
                 }
-                Job::Segment { buf, id, slot, nr_lines } => {
-                    let r = write_segment(c, &hdr, buf, slot, nr_lines, !waiting.is_empty());
-                    let mut g = c.lock();
+                FlusherJob::Segment { buf, id, slot, nr_lines, durable } => {
+                    let r = write_segment(c, &hdr, buf, slot, nr_lines, durable);
+                    c.lock().eng.segment_done(id, slot, nr_lines, durable, r.is_ok(), r.err().map_or(0, |e| e.to_errno()));
+                    c.space.notify_all();
+                    c.migrator_cv.notify_all();
                     match r {
                         Ok(()) => {
-                            g.last_flushed = id;
-                            if let Some(s) = g.seg_lines.get_mut(slot as usize) {
-                                *s = nr_lines as u8;
-                            }
-                            drop(g);
                             c.flushes.fetch_add(1, Ordering::Relaxed);
-                            c.space.notify_all();
-                            c.migrator_cv.notify_all();
+                            // Bios held for a segment written without
+                            // PREFLUSH stay held (the engine marks the next
+                            // write durable for them).
                             waiting.end_all(Ok(()));
                         }
                         Err(e) => {
@@ -148,9 +127,6 @@ impl ThreadBody for Flusher {
                                 id,
                                 e.to_errno()
                             );
-                            g.error = Some(e.to_errno());
-                            drop(g);
-                            c.space.notify_all();
                             waiting.end_all(Err(EIO));
                         }
                     }
@@ -162,20 +138,20 @@ impl ThreadBody for Flusher {
 
 /// Fills the header into the buffer and writes the segment; a failed write
 /// is retried twice.
-fn write_segment(c: &Cache, hdr: &SegmentHeader, b: usize, slot: u64, nr_lines: u32, barrier: bool) -> Result {
+fn write_segment(c: &Cache, hdr: &SegmentHeader, b: usize, slot: u32, nr_lines: u32, durable: bool) -> Result {
     let buf = c.bufs.get(b).ok_or(EINVAL)?;
     let data_len = nr_lines as usize * BLOCK;
     // SAFETY: block 0 of a buffer is only ever touched by this thread
     // (readers read line blocks, writers write line blocks).
     let head = unsafe { buf.slice_mut(0, BLOCK)? };
-    // SAFETY: the segment is sealed and has no writers (checked under the
-    // lock before this job was taken, and no writer can enter a sealed
-    // segment), so nobody writes its line blocks while this slice lives.
+    // SAFETY: the segment is sealed and has no writers (the engine hands
+    // out the job only then, and no writer can enter a sealed segment), so
+    // nobody writes its line blocks while this slice lives.
     let data = unsafe { buf.slice(BLOCK, data_len)? };
     fmt::encode_segment_header(hdr, head, data, ffi::crc32c_update).map_err(|_| EINVAL)?;
-    let sector = c.geo.segment_start_sector(slot as u32).map_err(|_| EINVAL)?;
+    let sector = c.geo.segment_start_sector(slot).map_err(|_| EINVAL)?;
     let sectors = fmt::segment_write_sectors(nr_lines).ok_or(EINVAL)?;
-    let kind = if barrier { IoKind::WriteFlushFua } else { IoKind::Write };
+    let kind = if durable { IoKind::WriteFlushFua } else { IoKind::Write };
     let mut r = Err(EIO);
     for attempt in 0..3u32 {
         r = buf.io(c.dev.bdev(), sector, sectors, 0, kind);

@@ -21,7 +21,10 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::time::msecs_to_jiffies;
 
-use super::{Cache, BLOCK, LINES, SEG_BYTES, SLOTS};
+use super::{Cache, BLOCK, SEG_BYTES, SLOTS};
+use crate::wbformat::engine::{MigEntry, MigratorJob};
+
+const LINES: u32 = crate::wbformat::format::LINES_PER_SEGMENT;
 use crate::ffi::{self, BdevFile, IoBatch, IoKind, ThreadBody};
 
 /// Largest batch the migrator accepts.
@@ -38,20 +41,9 @@ impl Migrator {
     }
 }
 
-#[derive(Clone, Copy, Default)]
-struct Entry {
-    line: u32,
-    /// Segment position within the batch.
-    seg: u32,
-    k: u32,
-    dev: u8,
-    sector: u64,
-    bits: u8,
-}
-
 struct Scratch {
     data: kernel::alloc::VVec<u8>,
-    entries: kernel::alloc::VVec<Entry>,
+    entries: kernel::alloc::VVec<MigEntry>,
     batch: u32,
 }
 
@@ -59,7 +51,7 @@ impl Scratch {
     fn new(batch: u32) -> Result<Self> {
         Ok(Self {
             data: kernel::alloc::VVec::from_elem(0u8, batch as usize * SEG_BYTES, GFP_KERNEL)?,
-            entries: kernel::alloc::VVec::from_elem(Entry::default(), (batch * LINES) as usize, GFP_KERNEL)?,
+            entries: kernel::alloc::VVec::from_elem(MigEntry::default(), (batch * LINES) as usize, GFP_KERNEL)?,
             batch,
         })
     }
@@ -74,7 +66,6 @@ impl ThreadBody for Migrator {
             if ffi::should_stop() {
                 return;
             }
-            // Decide what to do.
             let want = c.tun.nr_max_batched_migration.load(Ordering::Relaxed).clamp(1, MAX_BATCH);
             if scratch.as_ref().map_or(true, |s| s.batch != want) {
                 scratch = None;
@@ -88,78 +79,58 @@ impl ThreadBody for Migrator {
                 }
             }
             let Some(s) = scratch.as_mut() else { continue };
-            let (start, end, count, commit_only) = {
+            let (job, count) = {
                 let mut g = c.lock();
                 loop {
-                    if ffi::should_stop() || g.stopping {
+                    if ffi::should_stop() {
                         return;
                     }
-                    let allowed = c.tun.allow_migrate.load(Ordering::Relaxed) || c.tun.force_migrate.load(Ordering::Relaxed) || g.urgent;
-                    if backoff_ms == 0 && g.last_migrated < g.last_flushed && allowed {
-                        break;
+                    if backoff_ms > 0 {
+                        let _ = c.migrator_cv.wait_interruptible_timeout(&mut g, msecs_to_jiffies(backoff_ms));
+                        backoff_ms = 0;
+                        continue;
                     }
-                    if backoff_ms == 0 && g.record_migrated < g.last_migrated {
-                        break;
-                    }
-                    let t = if backoff_ms > 0 { backoff_ms } else { 1000 };
-                    let _ = c.migrator_cv.wait_interruptible_timeout(&mut g, msecs_to_jiffies(t));
-                    backoff_ms = 0;
-                }
-                if g.last_migrated >= g.last_flushed || !(c.tun.allow_migrate.load(Ordering::Relaxed) || c.tun.force_migrate.load(Ordering::Relaxed) || g.urgent) {
-                    (0, 0, 0, true)
-                } else {
-                    let start = g.last_migrated + 1;
-                    let end = g.last_flushed.min(g.last_migrated + u64::from(s.batch));
-                    let mut count = 0usize;
-                    for (i, id) in (start..=end).enumerate() {
-                        let Ok(slot) = c.geo.slot_of_id(id) else { continue };
-                        let lines = g.seg_lines.get(slot as usize).copied().unwrap_or(0);
-                        for k in 0..u32::from(lines) {
-                            let line = slot * LINES + k;
-                            let bits = g.index.dirty(line).unwrap_or(0);
-                            if bits == 0 {
-                                continue;
+                    let allowed = c.tun.allow_migrate.load(Ordering::Relaxed) || c.tun.force_migrate.load(Ordering::Relaxed);
+                    match g.eng.migrator_next(allowed, s.batch) {
+                        MigratorJob::Exit => return,
+                        MigratorJob::Idle { ms, wake_flusher } => {
+                            if wake_flusher {
+                                c.flusher_cv.notify_all();
                             }
-                            let Ok(Some(key)) = g.index.key_of(line) else { continue };
-                            if let Some(e) = s.entries.get_mut(count) {
-                                *e = Entry { line, seg: i as u32, k, dev: key.device_id, sector: key.block * 8, bits };
-                                count += 1;
-                            }
+                            let _ = c.migrator_cv.wait_interruptible_timeout(&mut g, msecs_to_jiffies(ms as u32));
+                        }
+                        MigratorJob::Record => break (MigratorJob::Record, 0),
+                        job @ MigratorJob::Round { start, end } => {
+                            let mut count = 0usize;
+                            let entries = &mut s.entries;
+                            g.eng.round_entries(start, end, |e| {
+                                if let Some(x) = entries.get_mut(count) {
+                                    *x = e;
+                                    count += 1;
+                                }
+                            });
+                            break (job, count);
                         }
                     }
-                    (start, end, count, false)
                 }
             };
-            if commit_only {
-                if let Err(e) = c.commit_record() {
-                    pr_err!("cache {}: writing the record failed (error {}); retrying\n", c.id, e.to_errno());
-                    backoff_ms = 1000;
-                }
-                continue;
-            }
-            match migrate_batch(c, s, start, end, count) {
-                Ok(()) => {
-                    let mut g = c.lock();
-                    if let Some(entries) = s.entries.get(..count) {
-                        for e in entries {
-                            if let Ok(o) = g.index.clean(e.line, e.bits) {
-                                Cache::account(&mut g, e.dev, o.dirty_delta());
-                            }
-                        }
-                    }
-                    g.last_migrated = end;
-                    g.migrate_error = None;
-                    drop(g);
-                    if let Err(e) = c.commit_record() {
-                        pr_err!("cache {}: writing the record failed (error {}); retrying\n", c.id, e.to_errno());
+            match job {
+                MigratorJob::Round { start, end } => {
+                    let r = migrate_batch(c, s, start, end, count);
+                    let entries = s.entries.get(..count).unwrap_or(&[]);
+                    c.lock().eng.round_done(start, end, entries, r.map_err(|e| e.to_errno()));
+                    if r.is_err() {
                         backoff_ms = 1000;
                     }
                     c.space.notify_all();
                 }
-                Err(e) => {
-                    c.lock().migrate_error = Some(e.to_errno());
-                    backoff_ms = 1000;
+                MigratorJob::Record => {
+                    if let Err(e) = c.commit_record() {
+                        pr_err!("cache {}: writing the record failed (error {}); retrying\n", c.id, e.to_errno());
+                        backoff_ms = 1000;
+                    }
                 }
+                _ => {}
             }
         }
     }

@@ -48,18 +48,20 @@ use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
 use kernel::{new_condvar, new_mutex, new_spinlock};
 
 use crate::ffi::{self, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, Msg, SharedBuf, SysfsDir};
-use crate::wbformat::format::{self as fmt, Geometry};
-use crate::wbformat::index::{Index, Key, LineMeta};
+use crate::wbformat::engine::{
+    self as eng, BufLine, DetachStep, DevMeta, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
+};
+use crate::wbformat::format::{self as fmt, Discard, Geometry};
+use crate::wbformat::index::LineMeta;
 
 pub(crate) use migrate::MAX_BATCH;
 pub(crate) use recover::{format_device, resume, Devices};
 
 /// RAM buffers per cache (1 MiB each).
-pub(crate) const NR_BUFS: usize = 8;
-const LINES: u32 = fmt::LINES_PER_SEGMENT as u32;
+pub(crate) const NR_BUFS: usize = eng::NR_BUFS;
 const SEG_BYTES: usize = fmt::SEGMENT_SECTORS as usize * 512;
 const BLOCK: usize = fmt::BLOCK_SIZE as usize;
-const SLOTS: usize = 128;
+const SLOTS: usize = fmt::REGISTRY_ENTRIES;
 
 /// Tunables, readable without the lock.
 pub(crate) struct Tunables {
@@ -72,80 +74,32 @@ pub(crate) struct Tunables {
     pub(crate) flush_current_buffer_interval: AtomicU32,
 }
 
-/// What the header of a buffered segment will say about one line.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct LineRec {
-    pub(crate) sector: u64,
-    pub(crate) dev: u8,
-    pub(crate) bits: u8,
+/// The engine's storage in the kernel: vmalloc'd vectors.
+pub(crate) struct KStore;
+
+impl eng::Storage for KStore {
+    type Lines = kernel::alloc::VVec<LineMeta>;
+    type Buckets = kernel::alloc::VVec<u32>;
+    type Slots = kernel::alloc::VVec<SlotMeta>;
+    type BufLines = kernel::alloc::VVec<BufLine>;
+    type Discards = kernel::alloc::VVec<Discard>;
+    type Devs = kernel::alloc::VVec<DevMeta>;
 }
 
-/// Bookkeeping of one RAM buffer.
-pub(crate) struct BufState {
-    /// Segment held (0 = none).
-    pub(crate) seg_id: u64,
-    pub(crate) slot: u64,
-    pub(crate) nr_lines: u32,
-    pub(crate) writers: u32,
-    pub(crate) readers: u32,
-    pub(crate) sealed: bool,
-    /// Per line: writes being copied in.
-    pub(crate) pending: KVec<u8>,
-    /// Per line: key and written bits, for the header.
-    pub(crate) lines: KVec<LineRec>,
-    /// FLUSH/FUA bios completed once this segment is durable.
-    pub(crate) barriers: BioList,
-}
-
-/// Everything guarded by the cache spinlock.
+/// Everything guarded by the cache spinlock: the engine (every decision)
+/// and the bios it holds.
+///
+/// # Invariants
+///
+/// `barriers[b]` is non-empty only while the engine's buffer `b` has
+/// `barriers` set or is being written by the flusher; `flush_only` holds
+/// the bios the engine answered [`FlushStep::FlushOnly`] for.
 pub(crate) struct State {
-    pub(crate) index: Index<kernel::alloc::VVec<LineMeta>, kernel::alloc::VVec<u32>>,
-    pub(crate) bufs: KVec<BufState>,
-    /// The buffer holding the open segment.
-    pub(crate) cur: Option<usize>,
-    /// Id of the newest segment opened.
-    pub(crate) last_id: u64,
-    /// Every segment id <= this is sealed.
-    pub(crate) sealed_upto: u64,
-    /// Every segment id <= this is on the cache device.
-    pub(crate) last_flushed: u64,
-    /// Every segment id <= this is written back and flushed (in memory).
-    pub(crate) last_migrated: u64,
-    /// What the on-disk record says about `last_migrated`.
-    pub(crate) record_migrated: u64,
-    /// Number of lines used by each segment slot (for migration reads).
-    pub(crate) seg_lines: KVVec<u8>,
-    /// Barrier bios needing only a cache-device flush (everything acked is
-    /// already written).
+    pub(crate) eng: Engine<KStore>,
+    /// FLUSH/FUA bios completed once buffer `b`'s segment is durable.
+    pub(crate) barriers: [BioList; NR_BUFS],
+    /// Bios needing only a cache-device flush.
     pub(crate) flush_only: BioList,
-    /// When the open segment must be sealed for its waiting barriers.
-    pub(crate) barrier_deadline: Option<u64>,
-    /// Devices whose writes this cache accepts.
-    pub(crate) attached: [bool; SLOTS],
-    /// Dirty lines per device.
-    pub(crate) dirty: [u64; SLOTS],
-    /// Writers are waiting for migration to free a segment slot.
-    pub(crate) urgent: bool,
-    /// A fatal cache-device write error: writes fail, reads still work.
-    pub(crate) error: Option<i32>,
-    /// A migration error being retried (for status).
-    pub(crate) migrate_error: Option<i32>,
-    /// Set by free_cache: the threads exit.
-    pub(crate) stopping: bool,
-    /// Statistics: index = write | hit << 1 | on_buffer << 2 | fullsize << 3.
-    pub(crate) stats: [u64; 16],
-    /// Global index of the line allocated last.
-    pub(crate) cursor: u64,
-    /// Partial segments written because of a barrier or a forced flush.
-    pub(crate) nr_partial_flushed: u64,
-}
-
-/// The on-disk record as this cache keeps it.
-pub(crate) struct RecordState {
-    pub(crate) generation: u64,
-    /// Registered backing size per device id (0 = not registered).
-    pub(crate) registry: [u64; SLOTS],
-    pub(crate) scratch: KVec<u8>,
 }
 
 /// The cache threads (stopped by [`Cache::shutdown`]).
@@ -155,6 +109,12 @@ struct Threads {
 }
 
 /// One cache.
+///
+/// # Invariants
+///
+/// `bufs[b]` is the RAM buffer of the engine's buffer `b`; `inflight[s]`
+/// counts reads remapped to slot `s` still in flight (decremented by the C
+/// `end_io`), and the engine never reuses a slot whose count is not 0.
 #[pin_data]
 pub(crate) struct Cache {
     pub(crate) id: u8,
@@ -172,8 +132,9 @@ pub(crate) struct Cache {
     /// The migrator's wake-up.
     #[pin]
     pub(crate) migrator_cv: CondVar,
+    /// Serialises record writes (and holds their scratch block).
     #[pin]
-    pub(crate) record: Mutex<RecordState>,
+    pub(crate) record: Mutex<KVec<u8>>,
     /// Backing devices of the devices with data in this cache.
     #[pin]
     pub(crate) backings: Mutex<[Option<Arc<BdevFile>>; SLOTS]>,
@@ -203,135 +164,32 @@ pub(crate) enum Routed {
     NotAttached(Bio, u64),
 }
 
-fn bits_of(off: u32, n: u32) -> u8 {
-    // off + n <= 8 by construction.
-    (((1u32 << n) - 1) << off) as u8
-}
+type Guard<'a> = kernel::sync::lock::Guard<'a, State, kernel::sync::lock::spinlock::SpinLockBackend>;
 
 impl Cache {
-    pub(crate) fn line_slot(line: u32) -> u64 {
-        u64::from(line / LINES)
-    }
-
-    pub(crate) fn lock(&self) -> kernel::sync::lock::Guard<'_, State, kernel::sync::lock::spinlock::SpinLockBackend> {
+    pub(crate) fn lock(&self) -> Guard<'_> {
         self.state.lock()
     }
 
-    /// The buffer holding segment slot `slot`, if any.
-    fn buf_of_slot(st: &State, slot: u64) -> Option<usize> {
-        st.bufs.iter().position(|b| b.seg_id != 0 && b.slot == slot)
+    fn slot_busy(&self) -> impl Fn(u32) -> bool + '_ {
+        move |slot| self.inflight.get(slot as usize).map_or(0, |c| c.load(Ordering::Acquire)) > 0
     }
 
-    pub(crate) fn account(st: &mut State, dev: u8, delta: i32) {
-        Self::account_dirty(&mut st.dirty, dev, delta);
+    fn deadline_ms(&self) -> u64 {
+        u64::from(self.tun.barrier_deadline_ms.load(Ordering::Relaxed))
     }
 
-    /// Applies a change of the number of dirty lines of `dev`.
-    pub(crate) fn account_dirty(dirty: &mut [u64; SLOTS], dev: u8, delta: i32) {
-        if let Some(d) = dirty.get_mut(dev as usize) {
-            *d = if delta >= 0 { d.saturating_add(delta as u64) } else { d.saturating_sub(u64::from(delta.unsigned_abs())) };
-        }
-    }
-
-    /// Seals the open segment (if it holds anything) so the flusher writes it.
-    pub(crate) fn seal_locked(&self, st: &mut State) {
-        let Some(b) = st.cur else { return };
-        let Some(buf) = st.bufs.get_mut(b) else { return };
-        if buf.nr_lines == 0 {
-            return;
-        }
-        if buf.nr_lines < LINES {
-            st.nr_partial_flushed += 1;
-        }
-        buf.sealed = true;
-        st.sealed_upto = buf.seg_id;
-        st.cur = None;
-        st.barrier_deadline = None;
+    /// Waits as the engine asked: on `space` with the lock, or a short sleep
+    /// without it. The migrator is woken (a full log makes it urgent).
+    fn wait<'a>(&'a self, mut g: Guard<'a>, w: Wait) -> Guard<'a> {
+        self.migrator_cv.notify_all();
         self.flusher_cv.notify_all();
-    }
-
-    /// Opens a new segment. `Err(wait_ms)` says the caller must wait (for a
-    /// buffer, a free slot, or reads in flight) and retry.
-    fn open_segment(&self, st: &mut State) -> core::result::Result<(), Option<u32>> {
-        let next_id = st.last_id + 1;
-        let nr = u64::from(self.geo.nr_segments());
-        let slot = (next_id - 1) % nr;
-        if next_id > nr && st.record_migrated < next_id - nr {
-            st.urgent = true;
-            self.migrator_cv.notify_all();
-            return Err(None);
-        }
-        if self.inflight.get(slot as usize).map_or(0, |c| c.load(Ordering::Acquire)) > 0 {
-            return Err(Some(1));
-        }
-        let reusable = |b: &BufState, lf: u64| b.seg_id == 0 || (b.seg_id <= lf && b.writers == 0 && b.readers == 0);
-        // A buffer still holding this slot from an older lap must go.
-        if let Some(old) = Self::buf_of_slot(st, slot) {
-            let lf = st.last_flushed;
-            if !st.bufs.get(old).is_some_and(|b| reusable(b, lf)) {
-                return Err(None);
-            }
-            if let Some(b) = st.bufs.get_mut(old) {
-                b.seg_id = 0;
-            }
-        }
-        // Prefer an empty buffer, else the one holding the oldest segment.
-        let lf = st.last_flushed;
-        let mut pick: Option<usize> = None;
-        for (i, b) in st.bufs.iter().enumerate() {
-            if Some(i) == st.cur || !reusable(b, lf) {
-                continue;
-            }
-            let better = match pick.and_then(|p| st.bufs.get(p)) {
-                None => true,
-                Some(p) => b.seg_id < p.seg_id,
-            };
-            if better {
-                pick = Some(i);
-            }
-        }
-        let Some(b) = pick else { return Err(None) };
-        // The slot's lines were all migrated: make sure the index agrees.
-        for k in 0..LINES {
-            let _ = st.index.release(slot as u32 * LINES + k);
-        }
-        if let Some(sl) = st.seg_lines.get_mut(slot as usize) {
-            *sl = 0;
-        }
-        let buf = match st.bufs.get_mut(b) {
-            Some(x) => x,
-            None => return Err(None),
-        };
-        buf.seg_id = next_id;
-        buf.slot = slot;
-        buf.nr_lines = 0;
-        buf.writers = 0;
-        buf.readers = 0;
-        buf.sealed = false;
-        for p in buf.pending.iter_mut() {
-            *p = 0;
-        }
-        for l in buf.lines.iter_mut() {
-            *l = LineRec::default();
-        }
-        st.cur = Some(b);
-        st.last_id = next_id;
-        st.urgent = false;
-        Ok(())
-    }
-
-    /// Waits on `space` with the lock, or sleeps `ms` without it.
-    fn wait_space<'a>(
-        &'a self,
-        mut g: kernel::sync::lock::Guard<'a, State, kernel::sync::lock::spinlock::SpinLockBackend>,
-        ms: Option<u32>,
-    ) -> kernel::sync::lock::Guard<'a, State, kernel::sync::lock::spinlock::SpinLockBackend> {
-        match ms {
-            None => {
+        match w {
+            Wait::Space => {
                 self.space.wait(&mut g);
                 g
             }
-            Some(ms) => {
+            Wait::Sleep(ms) => {
                 drop(g);
                 ffi::msleep(ms);
                 self.lock()
@@ -339,8 +197,16 @@ impl Cache {
         }
     }
 
+    /// Seals the open segment (if it holds anything) so the flusher writes it.
+    pub(crate) fn seal_locked(&self, st: &mut State) {
+        if st.eng.seal() {
+            self.flusher_cv.notify_all();
+        }
+    }
+
     // -----------------------------------------------------------------------
-    // map()
+    // map(): classify, then act. The engine decides; this code moves bytes
+    // and completes bios.
     // -----------------------------------------------------------------------
 
     /// Handles a write of device `dev` at device-relative `sector`.
@@ -352,122 +218,44 @@ impl Cache {
             return Routed::Done;
         }
         bio.accept_partial(n);
-        let key = Key { device_id: dev, block: sector / 8 };
-        let bits = bits_of(off, n);
         let barrier = bio.is_fua() || bio.is_preflush();
         let mut g = self.lock();
-        let (b, k, hit, on_buffer) = loop {
-            if g.error.is_some() {
-                drop(g);
-                bio.end(Err(EIO));
-                return Routed::Done;
-            }
-            if !g.attached.get(dev as usize).copied().unwrap_or(false) {
-                return Routed::NotAttached(bio, sector);
-            }
-            let head = g.index.lookup(key);
-            if let (Some(h), Some(c)) = (head, g.cur) {
-                if g.bufs.get(c).is_some_and(|x| x.slot == Self::line_slot(h)) {
-                    break (c, h % LINES, true, true);
+        let t = loop {
+            match g.eng.begin_write(dev, sector, n, &self.slot_busy()) {
+                WriteStep::Go(t) => break t,
+                WriteStep::Wait(w) => g = self.wait(g, w),
+                WriteStep::NotAttached => return Routed::NotAttached(bio, sector),
+                WriteStep::Fail => {
+                    drop(g);
+                    bio.end(Err(EIO));
+                    return Routed::Done;
                 }
-            }
-            if let Some(c) = g.cur {
-                let cursor_base;
-                let reserved = match g.bufs.get_mut(c) {
-                    Some(x) if x.nr_lines < LINES => {
-                        let k = x.nr_lines;
-                        x.nr_lines += 1;
-                        if let Some(l) = x.lines.get_mut(k as usize) {
-                            *l = LineRec { sector: key.block * 8, dev, bits: 0 };
-                        }
-                        cursor_base = x.slot * u64::from(LINES);
-                        Some(k)
-                    }
-                    _ => {
-                        cursor_base = 0;
-                        None
-                    }
-                };
-                if let Some(k) = reserved {
-                    g.cursor = cursor_base + u64::from(k);
-                    break (c, k, head.is_some(), false);
-                }
-                self.seal_locked(&mut g);
-            }
-            match self.open_segment(&mut g) {
-                Ok(()) => continue,
-                Err(ms) => g = self.wait_space(g, ms),
             }
         };
-        let slot = g.bufs.get(b).map_or(0, |x| x.slot);
-        let line = slot as u32 * LINES + k;
-        // Publish now, in allocation order (see the module docs); readers
-        // of this line wait for `pending` before reading the buffer.
-        match g.index.write(line, key, bits) {
-            Ok(o) => Self::account(&mut g, dev, o.dirty_delta()),
-            Err(_) => {
-                // An index invariant is broken: refuse to go on silently.
-                pr_err!("cache {}: index refused line {} (internal error)\n", self.id, line);
-                g.error = Some(-5);
-                drop(g);
-                bio.end(Err(EIO));
-                return Routed::Done;
-            }
-        }
-        let st_idx = 1 | ((hit as usize) << 1) | ((on_buffer as usize) << 2) | (((n == 8) as usize) << 3);
-        if let Some(s) = g.stats.get_mut(st_idx) {
-            *s += 1;
-        }
-        if let Some(x) = g.bufs.get_mut(b) {
-            if let Some(l) = x.lines.get_mut(k as usize) {
-                l.bits |= bits;
-            }
-            if let Some(p) = x.pending.get_mut(k as usize) {
-                *p = p.saturating_add(1);
-            }
-            x.writers += 1;
-        }
         drop(g);
-
-        let copied = match self.bufs.get(b) {
-            Some(buf) => buf.fill_from_bio((k as usize + 1) * BLOCK + off as usize * 512, &bio),
+        let copied = match self.bufs.get(t.buf) {
+            Some(buf) => buf.fill_from_bio(t.byte_off, &bio),
             None => Err(EINVAL),
         };
-
-        let mut g = self.lock();
         if copied.is_err() {
             pr_err!("cache {}: copy into RAM buffer failed (internal error)\n", self.id);
-            g.error = Some(-5);
         }
-        let is_cur = g.cur == Some(b);
-        let Some(x) = g.bufs.get_mut(b) else {
-            drop(g);
-            bio.end(Err(EIO));
-            return Routed::Done;
-        };
-        if let Some(p) = x.pending.get_mut(k as usize) {
-            *p = p.saturating_sub(1);
-        }
-        x.writers -= 1;
-        let wake_flusher = x.writers == 0 && x.sealed;
-        // A FUA (or preflush) write completes once its segment is durable.
-        let hold = barrier && copied.is_ok();
-        let bio = if hold {
-            x.barriers.push(bio);
+        let mut g = self.lock();
+        let done = g.eng.end_write(t, copied.is_ok(), barrier, ffi::now_ms(), self.deadline_ms());
+        let bio = if done.hold {
+            if let Some(l) = g.barriers.get_mut(t.buf) {
+                l.push(bio);
+            }
             None
         } else {
             Some(bio)
         };
-        if hold && is_cur && g.barrier_deadline.is_none() {
-            let deadline_ms = u64::from(self.tun.barrier_deadline_ms.load(Ordering::Relaxed));
-            g.barrier_deadline = Some(ffi::now_ms() + deadline_ms);
-            self.flusher_cv.notify_all();
-        }
-        if wake_flusher {
-            self.flusher_cv.notify_all();
-        }
-        self.space.notify_all();
         drop(g);
+        if done.wake_flusher {
+            self.flusher_cv.notify_all();
+        }
+        // Readers may wait for this line's copy.
+        self.space.notify_all();
         if let Some(bio) = bio {
             bio.end(copied.map_err(|_| EIO));
         }
@@ -482,88 +270,67 @@ impl Cache {
             bio.end(Err(EIO));
             return Routed::Done;
         }
-        let key = Key { device_id: dev, block: sector / 8 };
         let mut g = self.lock();
         loop {
-            let (owner, run) = g.index.read_run(key, off as u8, n as u8);
-            let run = u32::from(run).clamp(1, n);
-            let Some(line) = owner else {
-                let idx = ((n == 8) as usize) << 3;
-                if let Some(s) = g.stats.get_mut(idx) {
-                    *s += 1;
+            match g.eng.begin_read(dev, sector, n) {
+                ReadStep::WaitPending => self.space.wait(&mut g),
+                ReadStep::Backing { run } => {
+                    drop(g);
+                    bio.accept_partial(run);
+                    return Routed::Backing(bio, sector);
                 }
-                drop(g);
-                bio.accept_partial(run);
-                return Routed::Backing(bio, sector);
-            };
-            let slot = Self::line_slot(line);
-            let k = line % LINES;
-            if let Some(b) = Self::buf_of_slot(&g, slot) {
-                let pending = g.bufs.get(b).and_then(|x| x.pending.get(k as usize).copied()).unwrap_or(0);
-                if pending > 0 {
-                    self.space.wait(&mut g);
-                    continue;
+                ReadStep::Buffer { buf, byte_off, run } => {
+                    drop(g);
+                    bio.accept_partial(run);
+                    let r = match self.bufs.get(buf) {
+                        Some(b) => b.copy_to_bio(byte_off, &mut bio),
+                        None => Err(EIO),
+                    };
+                    self.lock().eng.end_buffer_read(buf);
+                    self.space.notify_all();
+                    bio.end(r);
+                    return Routed::Done;
                 }
-                let idx = 2 | (1 << 2) | (((n == 8) as usize) << 3);
-                if let Some(s) = g.stats.get_mut(idx) {
-                    *s += 1;
+                ReadStep::Cache { slot, sector: target, run } => {
+                    let Some(counter) = self.inflight.get(slot as usize) else {
+                        drop(g);
+                        bio.end(Err(EIO));
+                        return Routed::Done;
+                    };
+                    // Counted under the lock: the engine cannot reuse the
+                    // slot from now on.
+                    counter.fetch_add(1, Ordering::AcqRel);
+                    drop(g);
+                    bio.accept_partial(run);
+                    // A cache is freed only after its devices are detached and their
+                    // I/O completed; a slot is reused only when its counter is 0.
+                    // SAFETY: so `counter` (in `self.inflight`) outlives this bio.
+                    unsafe { bio.set_inflight(counter) };
+                    bio.remap(self.dev.bdev(), target);
+                    return Routed::Remapped(bio);
                 }
-                if let Some(x) = g.bufs.get_mut(b) {
-                    x.readers += 1;
-                }
-                drop(g);
-                bio.accept_partial(run);
-                let r = match self.bufs.get(b) {
-                    Some(buf) => buf.copy_to_bio((k as usize + 1) * BLOCK + off as usize * 512, &mut bio),
-                    None => Err(EIO),
-                };
-                let mut g = self.lock();
-                if let Some(x) = g.bufs.get_mut(b) {
-                    x.readers -= 1;
-                }
-                self.space.notify_all();
-                drop(g);
-                bio.end(r);
-                return Routed::Done;
             }
-            let idx = 2 | (((n == 8) as usize) << 3);
-            if let Some(s) = g.stats.get_mut(idx) {
-                *s += 1;
-            }
-            let Some(counter) = self.inflight.get(slot as usize) else {
-                drop(g);
-                bio.end(Err(EIO));
-                return Routed::Done;
-            };
-            counter.fetch_add(1, Ordering::AcqRel);
-            drop(g);
-            bio.accept_partial(run);
-            let target = self.geo.line_sector(slot as u32, k).unwrap_or(0) + u64::from(off);
-            // A cache is freed only after its devices are detached and their
-            // I/O completed; a slot is reused only when its counter is 0.
-            // SAFETY: so `counter` (in `self.inflight`) outlives this bio.
-            unsafe { bio.set_inflight(counter) };
-            bio.remap(self.dev.bdev(), target);
-            return Routed::Remapped(bio);
         }
     }
 
-    /// Handles a discard: drops cached data of the range, then passes it on.
+    /// Handles a discard: drops cached data of the range (logging the drop
+    /// when older segments held it), then passes it on.
     pub(crate) fn map_discard(&self, dev: u8, sector: u64, mut bio: Bio) -> Routed {
         // At most 1 MiB per call; DM resubmits the rest.
-        let n = bio.sectors().min(2048 - (sector % 2048) as u32).max(1);
+        let max = fmt::MAX_DISCARD_SECTORS;
+        let n = bio.sectors().min(max - (sector % u64::from(max)) as u32).max(1);
         bio.accept_partial(n);
         let mut g = self.lock();
-        let mut s = sector;
-        let end = sector + u64::from(n);
-        while s < end {
-            let off = (s % 8) as u32;
-            let cnt = (8 - off).min((end - s) as u32);
-            let key = Key { device_id: dev, block: s / 8 };
-            if let Ok(o) = g.index.discard(key, bits_of(off, cnt)) {
-                Self::account(&mut g, dev, o.dirty_delta());
+        loop {
+            match g.eng.discard(dev, sector, n, &self.slot_busy()) {
+                DiscardStep::Pass => break,
+                DiscardStep::Wait(w) => g = self.wait(g, w),
+                DiscardStep::Fail => {
+                    drop(g);
+                    bio.end(Err(EIO));
+                    return Routed::Done;
+                }
             }
-            s += u64::from(cnt);
         }
         drop(g);
         Routed::Backing(bio, sector)
@@ -573,28 +340,28 @@ impl Cache {
     /// before it is durable on the cache device.
     pub(crate) fn map_flush(&self, bio: Bio) -> Routed {
         let mut g = self.lock();
-        if g.error.is_some() {
-            drop(g);
-            bio.end(Err(EIO));
-            return Routed::Done;
-        }
-        let deadline_ms = u64::from(self.tun.barrier_deadline_ms.load(Ordering::Relaxed));
-        // The newest segment holding acknowledged data.
-        let open_has_data = g.cur.and_then(|c| g.bufs.get(c)).is_some_and(|x| x.nr_lines > 0);
-        let need = if open_has_data { g.last_id } else { g.sealed_upto };
-        if need <= g.last_flushed {
-            g.flush_only.push(bio);
-        } else if let Some(b) = g.bufs.iter().position(|x| x.seg_id == need) {
-            if let Some(x) = g.bufs.get_mut(b) {
-                x.barriers.push(bio);
+        match g.eng.begin_flush(ffi::now_ms(), self.deadline_ms()) {
+            FlushStep::Done => {
+                drop(g);
+                bio.end(Ok(()));
             }
-            if open_has_data && g.barrier_deadline.is_none() {
-                g.barrier_deadline = Some(ffi::now_ms() + deadline_ms);
+            FlushStep::Fail => {
+                drop(g);
+                bio.end(Err(EIO));
             }
-        } else {
-            g.flush_only.push(bio);
+            FlushStep::FlushOnly => {
+                g.flush_only.push(bio);
+                drop(g);
+                self.flusher_cv.notify_all();
+            }
+            FlushStep::Held(b) => {
+                if let Some(l) = g.barriers.get_mut(b) {
+                    l.push(bio);
+                }
+                drop(g);
+                self.flusher_cv.notify_all();
+            }
         }
-        self.flusher_cv.notify_all();
         Routed::Done
     }
 
@@ -602,21 +369,29 @@ impl Cache {
     // Control
     // -----------------------------------------------------------------------
 
-    /// Seals the open segment and waits until everything sealed is on the
-    /// cache device (used by suspend, flush_current_buffer and free_cache).
+    /// Seals the open segment and waits until everything acknowledged is
+    /// durable on the cache device (suspend, flush_current_buffer,
+    /// free_cache, detach).
     pub(crate) fn flush_all(&self) -> Result {
         let mut g = self.lock();
         self.seal_locked(&mut g);
-        let target = g.sealed_upto;
-        while g.last_flushed < target {
-            if let Some(e) = g.error {
+        let target = g.eng.sealed_upto();
+        while g.eng.last_flushed() < target {
+            if let Some(e) = g.eng.error() {
                 return Err(Error::from_errno(e));
             }
-            if g.stopping {
+            if g.eng.stopping() {
                 return Err(EIO);
             }
             self.flusher_cv.notify_all();
             self.space.wait(&mut g);
+        }
+        if g.eng.durable_upto() < target {
+            let upto = g.eng.last_flushed();
+            drop(g);
+            let r = self.dev.bdev().flush();
+            self.lock().eng.flush_done(upto, r.is_ok());
+            r?;
         }
         Ok(())
     }
@@ -646,53 +421,53 @@ impl Cache {
                 }
             }
         }
-        let registered = {
-            let r = self.record.lock();
-            r.registry.get(dev as usize).copied().unwrap_or(0)
-        };
-        if registered != sectors {
-            {
-                let mut r = self.record.lock();
-                if let Some(e) = r.registry.get_mut(dev as usize) {
-                    *e = sectors;
-                }
-            }
+        // Writes that went straight to the backing device must be durable
+        // before this device's flushes only cover the cache.
+        if let Some(f) = self.backings.lock().get(dev as usize).and_then(|x| x.clone()) {
+            f.bdev().flush().map_err(|e| Msg::new(format_args!("cannot flush backing device {} (error {})", ffi::DevT(devt), e.to_errno())))?;
+        }
+        let changed = self.lock().eng.register(dev, sectors).map_err(|_| Msg::new(format_args!("bad device id {}", dev)))?;
+        if changed {
             self.commit_record().map_err(|e| Msg::new(format_args!("cannot write the cache record (error {})", e.to_errno())))?;
         }
-        let mut g = self.lock();
-        if let Some(a) = g.attached.get_mut(dev as usize) {
-            *a = true;
-        }
+        self.lock().eng.set_attached(dev, true);
         Ok(())
     }
 
     /// Stops accepting writes of `dev`. With `require_clean`, refuses (and
-    /// changes nothing) while the device has dirty data here; on success the
-    /// device is unregistered.
+    /// changes nothing) while the device has dirty data here; a clean
+    /// device is unregistered, and stays attached if that record cannot be
+    /// written.
     pub(crate) fn detach(&self, dev: u8, require_clean: bool) -> core::result::Result<(), Msg> {
-        let dirty = {
+        let registered = self.lock().eng.registered(dev);
+        let mut tries = 0u32;
+        let commit = loop {
             let mut g = self.lock();
-            let d = g.dirty.get(dev as usize).copied().unwrap_or(0);
-            if require_clean && d > 0 {
-                return Err(Msg::new(format_args!(
-                    "device_id {} still has {} dirty lines in cache {}: allow migration and wait for nr_dirty_caches to reach 0",
-                    dev, d, self.id
-                )));
-            }
-            if let Some(a) = g.attached.get_mut(dev as usize) {
-                *a = false;
-            }
-            d
-        };
-        if dirty == 0 {
-            {
-                let mut r = self.record.lock();
-                if let Some(e) = r.registry.get_mut(dev as usize) {
-                    *e = 0;
+            match g.eng.detach(dev, require_clean) {
+                DetachStep::Dirty(d) => {
+                    return Err(Msg::new(format_args!(
+                        "device_id {} still has {} dirty lines in cache {}: allow migration and wait for nr_dirty_caches to reach 0",
+                        dev, d, self.id
+                    )));
+                }
+                DetachStep::Done { commit } => break commit,
+                DetachStep::WaitRound => {
+                    let _ = self.space.wait_interruptible_timeout(&mut g, kernel::time::msecs_to_jiffies(100));
+                }
+                DetachStep::NeedFlush => {
+                    drop(g);
+                    self.flush_all().map_err(|e| Msg::new(format_args!("cannot make the cache log durable (error {})", e.to_errno())))?;
                 }
             }
+            tries += 1;
+            if tries > 600 {
+                return Err(Msg::new(format_args!("device_id {}: timed out waiting for the cache to settle", dev)));
+            }
+        };
+        if commit {
             if let Err(e) = self.commit_record() {
-                pr_err!("cache {}: cannot write the record after detaching device {} (error {})\n", self.id, dev, e.to_errno());
+                self.lock().eng.undo_detach(dev, registered);
+                return Err(Msg::new(format_args!("cannot write the cache record (error {}): device_id {} stays attached", e.to_errno(), dev)));
             }
             if let Some(s) = self.backings.lock().get_mut(dev as usize) {
                 *s = None;
@@ -703,45 +478,43 @@ impl Cache {
 
     /// Whether `dev` has dirty data here.
     pub(crate) fn dirty_of(&self, dev: u8) -> u64 {
-        self.lock().dirty.get(dev as usize).copied().unwrap_or(0)
+        self.lock().eng.dirty_of(dev)
     }
 
-    /// Writes the on-disk record (last migrated id and device registry).
+    /// Writes the on-disk record (the engine says what it holds) with
+    /// REQ_PREFLUSH | REQ_FUA: every segment written before it, which the
+    /// record may depend on, is durable with it.
     pub(crate) fn commit_record(&self) -> Result {
-        let mut r = self.record.lock();
-        let last_migrated = self.lock().last_migrated;
-        let generation = r.generation + 1;
+        let mut scratch = self.record.lock();
+        let (snap, registry) = {
+            let g = self.lock();
+            let mut registry = [0u64; SLOTS];
+            for (i, r) in registry.iter_mut().enumerate() {
+                *r = g.eng.registered(i as u8);
+            }
+            (g.eng.record_snapshot(), registry)
+        };
         let mut rec = fmt::Record::new(self.format_id);
-        rec.generation = generation;
-        rec.last_migrated_segment_id = last_migrated;
-        for (i, &s) in r.registry.iter().enumerate() {
+        rec.generation = snap.generation;
+        rec.last_migrated_segment_id = snap.last_migrated;
+        for (i, &s) in registry.iter().enumerate() {
             if s != 0 {
                 rec.register(i as u8, s).map_err(|_| EINVAL)?;
             }
         }
-        let RecordState { scratch, .. } = &mut *r;
-        fmt::encode_record(&rec, scratch).map_err(|_| EINVAL)?;
-        let sector = rec.sector();
-        ffi::sync_io(self.dev.bdev(), sector, 8, scratch, IoKind::WriteFua)?;
-        r.generation = generation;
-        drop(r);
-        let mut g = self.lock();
-        if g.record_migrated < last_migrated {
-            g.record_migrated = last_migrated;
-        }
-        drop(g);
+        fmt::encode_record(&rec, &mut scratch).map_err(|_| EINVAL)?;
+        let r = ffi::sync_io(self.dev.bdev(), rec.sector(), 8, &mut scratch, IoKind::WriteFlushFua);
+        self.lock().eng.record_done(snap, r.is_ok());
+        drop(scratch);
         self.space.notify_all();
-        Ok(())
+        r
     }
 
     /// Flushes, stops the threads and writes the record: the cache can be
     /// dropped afterwards. Dirty data stays in the log for a later resume.
     pub(crate) fn shutdown(&self) -> Result {
         let flushed = self.flush_all();
-        {
-            let mut g = self.lock();
-            g.stopping = true;
-        }
+        self.lock().eng.stop();
         self.flusher_cv.notify_all();
         self.migrator_cv.notify_all();
         self.space.notify_all();
@@ -752,8 +525,8 @@ impl Cache {
         let mut g = self.lock();
         let mut held = BioList::new();
         held.append(&mut g.flush_only);
-        for b in g.bufs.iter_mut() {
-            held.append(&mut b.barriers);
+        for b in g.barriers.iter_mut() {
+            held.append(b);
         }
         drop(g);
         held.end_all(Err(EIO));
@@ -762,24 +535,23 @@ impl Cache {
 
     /// Clears the statistics.
     pub(crate) fn clear_stats(&self) {
-        let mut g = self.lock();
-        g.stats = [0; 16];
-        g.nr_partial_flushed = 0;
+        self.lock().eng.clear_stats();
     }
 
     /// Approximate static memory use in bytes.
     pub(crate) fn static_ram(&self) -> u64 {
-        let lines = u64::from(self.geo.nr_segments()) * u64::from(LINES);
+        let lines = u64::from(self.geo.nr_segments()) * u64::from(fmt::LINES_PER_SEGMENT);
         lines * core::mem::size_of::<LineMeta>() as u64
             + lines.next_power_of_two() * 4
             + (NR_BUFS * SEG_BYTES) as u64
-            + u64::from(self.geo.nr_segments()) * 5
+            + u64::from(self.geo.nr_segments()) * (core::mem::size_of::<SlotMeta>() + 4) as u64
     }
 
     /// Writes the manager status of this cache.
     pub(crate) fn status(&self, out: &mut ffi::Out<'_>) {
         use core::fmt::Write;
         let g = self.lock();
+        let e = &g.eng;
         // The seed's exact sequence first; additions after the counters.
         let _ = write!(
             out,
@@ -787,20 +559,22 @@ impl Cache {
             self.static_ram(),
             self.tun.allow_migrate.load(Ordering::Relaxed) as u8,
             self.geo.nr_segments(),
-            g.last_migrated,
-            g.last_flushed,
-            g.last_id,
-            g.cursor,
+            e.last_migrated(),
+            e.last_flushed(),
+            e.last_id(),
+            e.cursor(),
         );
-        for (i, c) in g.stats.iter().enumerate() {
+        for (i, c) in e.stats().iter().enumerate() {
             let _ = write!(out, "\n{} {} {} {} {}", i & 1, (i >> 1) & 1, (i >> 2) & 1, (i >> 3) & 1, c);
         }
         let _ = write!(
             out,
-            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}",
-            g.dirty.iter().sum::<u64>(),
-            g.nr_partial_flushed,
-            g.error.or(g.migrate_error).unwrap_or(0),
+            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}",
+            e.total_dirty(),
+            e.nr_partial_flushed(),
+            e.error().or(e.migrate_error()).unwrap_or(0),
+            e.record_migrated(),
+            e.durable_upto(),
         );
     }
 
@@ -819,61 +593,31 @@ impl Cache {
 }
 
 /// Builds a cache object around an opened, validated device. Recovery fills
-/// the index afterwards, then [`start`] launches the threads.
-pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, generation: u64, registry: [u64; SLOTS]) -> Result<Arc<Cache>> {
+/// the engine afterwards, then [`start`] launches the threads.
+pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, generation: u64) -> Result<Arc<Cache>> {
+    use kernel::alloc::VVec;
     let nr_lines = geo.nr_lines() as usize;
-    let lines = kernel::alloc::VVec::from_elem(LineMeta::EMPTY, nr_lines, GFP_KERNEL)?;
-    let buckets = kernel::alloc::VVec::from_elem(0u32, crate::wbformat::index::buckets_for(nr_lines), GFP_KERNEL)?;
-    let index = Index::new(lines, buckets).map_err(|_| ENOMEM)?;
-    let mut bufs_state = KVec::with_capacity(NR_BUFS, GFP_KERNEL)?;
+    let nr_slots = geo.nr_segments() as usize;
+    let parts = Parts::<KStore> {
+        lines: VVec::from_elem(LineMeta::EMPTY, nr_lines, GFP_KERNEL)?,
+        buckets: VVec::from_elem(0u32, crate::wbformat::index::buckets_for(nr_lines), GFP_KERNEL)?,
+        slots: VVec::from_elem(SlotMeta::default(), nr_slots, GFP_KERNEL)?,
+        buf_lines: VVec::from_elem(BufLine::default(), NR_BUFS * fmt::LINES_PER_SEGMENT as usize, GFP_KERNEL)?,
+        discards: VVec::from_elem(Discard::EMPTY, NR_BUFS * fmt::MAX_DISCARDS, GFP_KERNEL)?,
+        devs: VVec::from_elem(DevMeta::default(), SLOTS, GFP_KERNEL)?,
+    };
+    let engine = Engine::new(geo, format_id, generation, parts).map_err(|_| ENOMEM)?;
     let mut bufs = KVec::with_capacity(NR_BUFS, GFP_KERNEL)?;
     for _ in 0..NR_BUFS {
-        bufs_state.push(
-            BufState {
-                seg_id: 0,
-                slot: 0,
-                nr_lines: 0,
-                writers: 0,
-                readers: 0,
-                sealed: false,
-                pending: KVec::from_elem(0u8, LINES as usize, GFP_KERNEL)?,
-                lines: KVec::from_elem(LineRec::default(), LINES as usize, GFP_KERNEL)?,
-                barriers: BioList::new(),
-            },
-            GFP_KERNEL,
-        )?;
         bufs.push(SharedBuf::new(SEG_BYTES)?, GFP_KERNEL)?;
     }
-    let nr_slots = geo.nr_segments() as usize;
     let mut inflight = KVVec::with_capacity(nr_slots, GFP_KERNEL)?;
     for _ in 0..nr_slots {
         inflight.push(AtomicI32::new(0), GFP_KERNEL)?;
     }
-    let seg_lines = KVVec::from_elem(0u8, nr_slots, GFP_KERNEL)?;
     let scratch = KVec::from_elem(0u8, BLOCK, GFP_KERNEL)?;
     let module = ModuleRef::get()?;
-    let state = State {
-        index,
-        bufs: bufs_state,
-        cur: None,
-        last_id: 0,
-        sealed_upto: 0,
-        last_flushed: 0,
-        last_migrated: 0,
-        record_migrated: 0,
-        seg_lines,
-        flush_only: BioList::new(),
-        barrier_deadline: None,
-        attached: [false; SLOTS],
-        dirty: [0; SLOTS],
-        urgent: false,
-        error: None,
-        migrate_error: None,
-        stopping: false,
-        stats: [0; 16],
-        cursor: 0,
-        nr_partial_flushed: 0,
-    };
+    let state = State { eng: engine, barriers: [const { BioList::new() }; NR_BUFS], flush_only: BioList::new() };
     Arc::pin_init(
         pin_init!(Cache {
             id,
@@ -884,7 +628,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, ge
             space <- new_condvar!("writeboost_space"),
             flusher_cv <- new_condvar!("writeboost_flusher"),
             migrator_cv <- new_condvar!("writeboost_migrator"),
-            record <- new_mutex!(RecordState { generation, registry, scratch }, "writeboost_record"),
+            record <- new_mutex!(scratch, "writeboost_record"),
             backings <- new_mutex!([const { None }; SLOTS], "writeboost_backings"),
             threads <- new_mutex!(None, "writeboost_threads"),
             sysfs <- new_mutex!(None, "writeboost_sysfs"),

@@ -82,7 +82,11 @@ pub(crate) trait Devices {
 
 /// Builds cache `id` from the device at `path`. The returned cache has its
 /// index replayed and its backing devices opened, but no threads yet.
-pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result::Result<Arc<Cache>, Msg> {
+///
+/// With `accept_loss`, a log that ends at a corrupt segment although a
+/// later segment proves it was durable is resumed anyway (the lost
+/// segment's data is gone); otherwise that refuses the resume.
+pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bool) -> core::result::Result<Arc<Cache>, Msg> {
     let dev = open_exclusive(path)?;
     let bdev = dev.bdev();
     let oom = |_: kernel::alloc::AllocError| msg(format_args!("out of memory"));
@@ -101,7 +105,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result
     }
     let geo = sb.geometry();
     let format_id = sb.format_id();
-    let cache = new_cache(id, dev, geo, format_id, rec.generation, registry).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
+    let cache = new_cache(id, dev, geo, format_id, rec.generation).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
     let mut hdr = new_header().map_err(|_| msg(format_args!("out of memory")))?;
 
     // Walk and replay the log: the decisions are wbformat's (LogScan,
@@ -134,15 +138,20 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result
             scan.stop(e);
             break;
         }
+        let mut deltas = [0i32; SLOTS];
         let mut g = cache.lock();
-        let st = &mut *g;
-        let replayed = recovery::replay_segment(&mut st.index, &geo, cand.slot, &hdr, |dev, delta| {
-            Cache::account_dirty(&mut st.dirty, dev, delta);
+        let replayed = recovery::replay_segment(&mut g.eng.index, &geo, cand.slot, &hdr, |dev, delta| {
+            if let Some(d) = deltas.get_mut(dev as usize) {
+                *d = d.saturating_add(delta);
+            }
             Ok(())
         });
-        if let Some(sl) = st.seg_lines.get_mut(cand.slot as usize) {
-            *sl = nr_lines as u8;
+        for (i, &d) in deltas.iter().enumerate() {
+            if d != 0 {
+                g.eng.account(i as u8, d);
+            }
         }
+        g.eng.replayed(cand.id, cand.slot, &hdr);
         drop(g);
         replayed.map_err(|e| msg(format_args!("segment {}: replay failed: {}", cand.id, e)))?;
         scan.accept(&hdr).map_err(|e| msg(format_args!("segment {}: {}", cand.id, e)))?;
@@ -154,8 +163,30 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result
     // It must not survive: after the next crash it would be replayed after a
     // rewritten, newer segment. Invalidate every header that still decodes
     // as the segment its slot would hold, then flush, before any new write.
-    let mut zapped = 0u32;
+    // A valid segment there that knew the segment where the log ended was
+    // already durable proves that segment is corrupt, not torn: acknowledged
+    // data would be lost. Refuse (changing nothing) unless told otherwise.
+    let end_id = last_valid + 1;
+    let mut stale = 0u32;
     for cand in scan.beyond_end() {
+        ffi::sync_io(bdev_of(&cache), cand.start_sector, 8, &mut block, IoKind::Read)
+            .map_err(|e| msg(format_args!("segment slot {}: read error {}: cannot resume", cand.slot, e.to_errno())))?;
+        if fmt::decode_segment_header_into(&block, format_id, cand.id, &mut hdr).is_ok() {
+            stale += 1;
+            if recovery::proves_loss(end_id, &hdr) && !accept_loss {
+                return Err(msg(format_args!(
+                    "segment {} (slot {}) is corrupt, but segment {} was written after it was durable: acknowledged data is lost; run writeboost-check, or resume_cache {} accept_data_loss to drop segments {}.. and go on",
+                    end_id,
+                    geo.slot_of_id(end_id).unwrap_or(0),
+                    cand.id,
+                    path.to_str().unwrap_or("?"),
+                    end_id
+                )));
+            }
+        }
+    }
+    let mut zapped = 0u32;
+    for cand in scan.beyond_end().filter(|_| stale > 0) {
         ffi::sync_io(bdev_of(&cache), cand.start_sector, 8, &mut block, IoKind::Read)
             .map_err(|e| msg(format_args!("segment slot {}: read error {}: cannot resume", cand.slot, e.to_errno())))?;
         if fmt::decode_segment_header_into(&block, format_id, cand.id, &mut hdr).is_ok() {
@@ -169,17 +200,23 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices) -> core::result
         bdev_of(&cache).flush().map_err(|e| msg(format_args!("flushing the cache device failed (error {})", e.to_errno())))?;
         pr_info!("cache {}: invalidated {} segments written past the end of the log\n", id, zapped);
     }
-    {
-        let mut g = cache.lock();
-        g.last_id = last_valid;
-        g.sealed_upto = last_valid;
-        g.last_flushed = last_valid;
-        g.last_migrated = last_migrated;
-        g.record_migrated = last_migrated;
+    cache.lock().eng.resumed(last_migrated, last_valid, &registry);
+    if let Some((dev_id, sector)) = cache.lock().eng.out_of_bounds() {
+        return Err(msg(format_args!(
+            "device_id {} has a dirty line at sector {} beyond its registered size {}: corrupt log or record; run writeboost-check",
+            dev_id,
+            sector,
+            rec.registered(dev_id).unwrap_or(0)
+        )));
     }
 
     // Every device that owns dirty data must be there, as registered.
-    let dirty = cache.lock().dirty;
+    let mut dirty = [0u64; SLOTS];
+    for (i, d) in cache.lock().eng.dirty_devices() {
+        if let Some(x) = dirty.get_mut(i as usize) {
+            *x = d;
+        }
+    }
     for (i, &d) in dirty.iter().enumerate() {
         if d == 0 {
             continue;

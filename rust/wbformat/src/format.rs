@@ -27,7 +27,7 @@ pub const LINES_PER_SEGMENT: u32 = 255;
 /// Sectors of the superblock region at the start of the device.
 pub const SUPERBLOCK_REGION_SECTORS: u64 = 2048;
 /// The format version this crate reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Highest valid device id. Valid ids are `1..=MAX_DEVICE_ID`; 0 never owns
 /// a line.
 pub const MAX_DEVICE_ID: u8 = 127;
@@ -86,11 +86,24 @@ const SEG_VERSION: usize = 8;
 const SEG_FORMAT_ID: usize = 16;
 const SEG_ID: usize = 24;
 const SEG_NR_LINES: usize = 32;
-const SEG_RESERVED: usize = 36;
+const SEG_DURABLE_UPTO: usize = 36;
+const SEG_NR_DISCARDS: usize = 44;
+const SEG_RESERVED: usize = 48;
 const SEG_METABLOCKS: usize = 64;
 /// Size in bytes of one on-disk metablock entry.
 pub const METABLOCK_SIZE: usize = 12;
 const SEG_END: usize = SEG_METABLOCKS + METABLOCK_SIZE * LINES_PER_SEGMENT as usize; // 3124
+/// Size in bytes of one on-disk discard entry.
+pub const DISCARD_ENTRY_SIZE: usize = 16;
+/// Most discard entries one segment header holds.
+pub const MAX_DISCARDS: usize = 60;
+/// Most sectors one discard entry covers (1 MiB): bounds the replay cost.
+pub const MAX_DISCARD_SECTORS: u32 = 2048;
+/// Largest segment id a record may name (far beyond any real log; keeps all
+/// id arithmetic clear of overflow on crafted records).
+pub const MAX_SEGMENT_ID: u64 = 1 << 62;
+const SEG_DISCARDS: usize = SEG_END;
+const SEG_DISCARDS_END: usize = SEG_DISCARDS + DISCARD_ENTRY_SIZE * MAX_DISCARDS; // 4084
 
 // ---------------------------------------------------------------------------
 // Little-endian helpers. Callers check the buffer length first; the
@@ -931,6 +944,12 @@ pub enum RecordError {
         /// Offset of the first nonzero reserved byte.
         offset: usize,
     },
+    /// `last_migrated_segment_id` or the generation is beyond
+    /// [`MAX_SEGMENT_ID`] (a crafted or corrupt record).
+    ImplausibleCounter {
+        /// The value found.
+        value: u64,
+    },
 }
 
 impl fmt::Display for RecordError {
@@ -962,6 +981,9 @@ impl fmt::Display for RecordError {
             }
             Self::NonZeroReserved { offset } => {
                 write!(f, "record reserved byte at offset {offset} is not zero")
+            }
+            Self::ImplausibleCounter { value } => {
+                write!(f, "record counter {value} is implausibly large (corrupt record)")
             }
         }
     }
@@ -1229,6 +1251,11 @@ pub fn decode_record(block: &[u8]) -> Result<Record, RecordError> {
     if let Some(offset) = first_nonzero(b, REC_END, BLOCK_SIZE) {
         return Err(RecordError::NonZeroReserved { offset });
     }
+    for value in [get_u64(b, REC_GENERATION), get_u64(b, REC_LAST_MIGRATED)] {
+        if value > MAX_SEGMENT_ID {
+            return Err(RecordError::ImplausibleCounter { value });
+        }
+    }
     Ok(Record {
         format_id,
         generation: get_u64(b, REC_GENERATION),
@@ -1384,6 +1411,8 @@ pub enum MetablockFault {
     NonZeroReserved,
     /// An entry at or past `nr_lines` is not all zero.
     UnusedNotZero,
+    /// A discard entry with an empty or overflowing range.
+    BadRange,
 }
 
 impl fmt::Display for MetablockFault {
@@ -1398,7 +1427,45 @@ impl fmt::Display for MetablockFault {
             Self::UnalignedSector(s) => write!(f, "dirty line at sector {s}, not a multiple of 8"),
             Self::NonZeroReserved => write!(f, "reserved field is not zero"),
             Self::UnusedNotZero => write!(f, "entry past nr_lines is not all zero"),
+            Self::BadRange => write!(f, "discard entry with an empty or overflowing range"),
         }
+    }
+}
+
+/// A logged discard: sectors `sector .. sector + nr_sectors` of device
+/// `device_id` were discarded before this segment was written. On replay it
+/// removes those sectors from every line of *earlier* segments (lines of
+/// the same segment already carry only what survived the discard).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Discard {
+    /// First backing sector discarded.
+    pub sector: u64,
+    /// Number of sectors (`1..`).
+    pub nr_sectors: u32,
+    /// Device id (`1..=127`).
+    pub device_id: u8,
+}
+
+impl Discard {
+    /// An all-zero entry.
+    pub const EMPTY: Discard = Discard {
+        sector: 0,
+        nr_sectors: 0,
+        device_id: 0,
+    };
+
+    /// Checks a used entry.
+    pub fn validate(&self) -> Result<(), MetablockFault> {
+        if self.device_id == 0 || self.device_id > MAX_DEVICE_ID {
+            return Err(MetablockFault::InvalidDeviceId(self.device_id));
+        }
+        if self.nr_sectors == 0
+            || self.nr_sectors > MAX_DISCARD_SECTORS
+            || self.sector.checked_add(u64::from(self.nr_sectors)).is_none()
+        {
+            return Err(MetablockFault::BadRange);
+        }
+        Ok(())
     }
 }
 
@@ -1433,6 +1500,15 @@ pub enum SegmentError {
     },
     /// `nr_lines` is larger than 255.
     TooManyLines(u32),
+    /// `nr_discards` is larger than [`MAX_DISCARDS`].
+    TooManyDiscards(u32),
+    /// A discard entry is invalid.
+    BadDiscard {
+        /// Entry number.
+        index: u32,
+        /// What is wrong.
+        reason: MetablockFault,
+    },
     /// A metablock entry is invalid.
     BadMetablock {
         /// Entry number `k`.
@@ -1477,6 +1553,10 @@ impl fmt::Display for SegmentError {
                 write!(f, "segment header claims {n} lines, at most {LINES_PER_SEGMENT}")
             }
             Self::BadMetablock { index, reason } => write!(f, "metablock {index} is invalid: {reason}"),
+            Self::TooManyDiscards(n) => {
+                write!(f, "segment header claims {n} discard entries, at most {MAX_DISCARDS}")
+            }
+            Self::BadDiscard { index, reason } => write!(f, "discard entry {index} is invalid: {reason}"),
             Self::NonZeroReserved { offset } => {
                 write!(f, "segment header reserved byte at offset {offset} is not zero")
             }
@@ -1505,6 +1585,14 @@ pub struct SegmentHeader {
     pub id: u64,
     /// Number of lines written (`0..=255`).
     pub nr_lines: u32,
+    /// Every segment id `<=` this was durable on the cache device when this
+    /// segment was written (the writer's knowledge; 0 = none). Recovery uses
+    /// it to tell a torn tail from a corrupt segment that was promised.
+    pub durable_upto: u64,
+    /// Number of discard entries (`0..=MAX_DISCARDS`).
+    pub nr_discards: u32,
+    /// Discard entry `i` (only `0..nr_discards` are meaningful).
+    pub discards: [Discard; MAX_DISCARDS],
     /// CRC stored in the header (filled by the decoder; ignored by the
     /// encoders, which compute it).
     pub checksum: u32,
@@ -1519,6 +1607,9 @@ impl SegmentHeader {
             format_id,
             id,
             nr_lines: 0,
+            durable_upto: 0,
+            nr_discards: 0,
+            discards: [Discard::EMPTY; MAX_DISCARDS],
             checksum: 0,
             metablocks: [Metablock::EMPTY; LINES_PER_SEGMENT as usize],
         }
@@ -1529,8 +1620,31 @@ impl SegmentHeader {
         self.format_id = format_id;
         self.id = id;
         self.nr_lines = 0;
+        self.durable_upto = 0;
+        self.nr_discards = 0;
+        self.discards = [Discard::EMPTY; MAX_DISCARDS];
         self.checksum = 0;
         self.metablocks = [Metablock::EMPTY; LINES_PER_SEGMENT as usize];
+    }
+
+    /// The used discard entries.
+    pub fn discard_entries(&self) -> &[Discard] {
+        self.discards
+            .get(..self.nr_discards as usize)
+            .unwrap_or(&self.discards)
+    }
+
+    /// Appends a discard entry; returns its number.
+    pub fn push_discard(&mut self, d: Discard) -> Result<u32, SegmentError> {
+        let i = self.nr_discards;
+        match self.discards.get_mut(i as usize) {
+            Some(slot) => {
+                *slot = d;
+                self.nr_discards = i + 1;
+                Ok(i)
+            }
+            None => Err(SegmentError::TooManyDiscards(i.saturating_add(1))),
+        }
     }
 
     /// The used metablocks (`0..nr_lines`, or all 255 if `nr_lines` is out
@@ -1584,6 +1698,21 @@ impl SegmentHeader {
                 return Err(SegmentError::BadMetablock { index: k, reason });
             }
         }
+        if self.nr_discards as usize > MAX_DISCARDS {
+            return Err(SegmentError::TooManyDiscards(self.nr_discards));
+        }
+        for (i, d) in (0..MAX_DISCARDS as u32).zip(self.discards.iter()) {
+            let r = if i < self.nr_discards {
+                d.validate()
+            } else if *d != Discard::EMPTY {
+                Err(MetablockFault::UnusedNotZero)
+            } else {
+                Ok(())
+            };
+            if let Err(reason) = r {
+                return Err(SegmentError::BadDiscard { index: i, reason });
+            }
+        }
         Ok(())
     }
 }
@@ -1619,12 +1748,21 @@ pub fn encode_segment_header_fields(h: &SegmentHeader, out: &mut [u8]) -> Result
     put_u64(b, SEG_FORMAT_ID, h.format_id);
     put_u64(b, SEG_ID, h.id);
     put_u32(b, SEG_NR_LINES, h.nr_lines);
+    put_u64(b, SEG_DURABLE_UPTO, h.durable_upto);
+    put_u32(b, SEG_NR_DISCARDS, h.nr_discards);
     let mut off = SEG_METABLOCKS;
     for mb in h.lines() {
         put_u64(b, off, mb.sector);
         put_u8(b, off + 8, mb.device_id);
         put_u8(b, off + 9, mb.dirty_bits);
         off += METABLOCK_SIZE;
+    }
+    let mut off = SEG_DISCARDS;
+    for d in h.discard_entries() {
+        put_u64(b, off, d.sector);
+        put_u32(b, off + 8, d.nr_sectors);
+        put_u8(b, off + 12, d.device_id);
+        off += DISCARD_ENTRY_SIZE;
     }
     Ok(())
 }
@@ -1744,12 +1882,18 @@ fn decode_segment_impl(
     if nr_lines > LINES_PER_SEGMENT {
         return Err(SegmentError::TooManyLines(nr_lines));
     }
+    let nr_discards = get_u32(b, SEG_NR_DISCARDS);
+    if nr_discards as usize > MAX_DISCARDS {
+        return Err(SegmentError::TooManyDiscards(nr_discards));
+    }
     if let Some(offset) = first_nonzero(b, SEG_RESERVED, SEG_METABLOCKS) {
         return Err(SegmentError::NonZeroReserved { offset });
     }
     out.format_id = format_id;
     out.id = id;
     out.nr_lines = nr_lines;
+    out.durable_upto = get_u64(b, SEG_DURABLE_UPTO);
+    out.nr_discards = nr_discards;
     out.checksum = get_u32(b, CHECKSUM_OFFSET);
     let mut off = SEG_METABLOCKS;
     for (k, slot) in (0..LINES_PER_SEGMENT).zip(out.metablocks.iter_mut()) {
@@ -1776,7 +1920,32 @@ fn decode_segment_impl(
         *slot = mb;
         off += METABLOCK_SIZE;
     }
-    if let Some(offset) = first_nonzero(b, SEG_END, BLOCK_SIZE) {
+    let mut off = SEG_DISCARDS;
+    for (i, slot) in (0..MAX_DISCARDS as u32).zip(out.discards.iter_mut()) {
+        let d = Discard {
+            sector: get_u64(b, off),
+            nr_sectors: get_u32(b, off + 8),
+            device_id: get_u8(b, off + 12),
+        };
+        let reserved = first_nonzero(b, off + 13, off + DISCARD_ENTRY_SIZE).is_some();
+        let fault = if i < nr_discards {
+            if reserved {
+                Err(MetablockFault::NonZeroReserved)
+            } else {
+                d.validate()
+            }
+        } else if reserved || d != Discard::EMPTY {
+            Err(MetablockFault::UnusedNotZero)
+        } else {
+            Ok(())
+        };
+        if let Err(reason) = fault {
+            return Err(SegmentError::BadDiscard { index: i, reason });
+        }
+        *slot = d;
+        off += DISCARD_ENTRY_SIZE;
+    }
+    if let Some(offset) = first_nonzero(b, SEG_DISCARDS_END, BLOCK_SIZE) {
         return Err(SegmentError::NonZeroReserved { offset });
     }
     Ok(())
@@ -1889,6 +2058,7 @@ mod tests {
     fn layout_constants() {
         assert_eq!(REC_END, 2112);
         assert_eq!(SEG_END, 3124);
+        assert_eq!(SEG_DISCARDS_END, 4084);
         assert_eq!(SECTORS_PER_BLOCK as usize * SECTOR_SIZE, BLOCK_SIZE);
         assert_eq!(
             BLOCKS_PER_SEGMENT as u64 * SECTORS_PER_BLOCK,

@@ -15,6 +15,7 @@
 extern crate std;
 
 pub mod crc32c;
+pub mod engine;
 pub mod format;
 pub mod index;
 pub mod recovery;

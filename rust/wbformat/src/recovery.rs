@@ -304,6 +304,14 @@ impl LogScan {
     }
 }
 
+/// Whether `later`, a header found valid past the end of the log (one of
+/// [`LogScan::beyond_end`]), proves that the log's end is not a torn tail
+/// but lost data: its writer knew every segment up to `durable_upto` was
+/// durable, and the segment where the log ended (`end_id`) is among them.
+pub fn proves_loss(end_id: u64, later: &SegmentHeader) -> bool {
+    later.id > end_id && later.durable_upto >= end_id
+}
+
 /// Per-device dirty-line counters, fed by [`replay_segment`]'s callback (or by
 /// the index outcomes during normal operation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -400,6 +408,15 @@ where
         });
     }
     let mut stats = ReplayStats::default();
+    // Discards logged in this segment apply to older segments only; this
+    // segment's own lines carry what survived them.
+    for d in header.discard_entries() {
+        let out = discard_range(index, d.device_id, d.sector, u64::from(d.nr_sectors))?;
+        stats.lines_superseded = stats.lines_superseded.saturating_add(out.1);
+        if out.0 != 0 {
+            on_dirty(d.device_id, out.0)?;
+        }
+    }
     for (k, mb) in (0..LINES_PER_SEGMENT).zip(header.lines().iter()) {
         if mb.dirty_bits == 0 {
             continue;
@@ -420,6 +437,38 @@ where
         }
     }
     Ok(stats)
+}
+
+/// Removes sectors `sector .. sector + nr` of `device_id` from the index (a
+/// discard). Returns the net change of the device's dirty-line count and the
+/// number of lines that became clean. O(nr / 8) index operations.
+pub fn discard_range<L, B>(
+    index: &mut Index<L, B>,
+    device_id: u8,
+    sector: u64,
+    nr: u64,
+) -> Result<(i32, u32), IndexError>
+where
+    L: DerefMut<Target = [LineMeta]>,
+    B: DerefMut<Target = [u32]>,
+{
+    let mut delta = 0i32;
+    let mut cleaned = 0u32;
+    let end = sector.saturating_add(nr);
+    let mut s = sector;
+    while s < end {
+        let off = (s % SECTORS_PER_BLOCK) as u32;
+        let cnt = (SECTORS_PER_BLOCK as u32)
+            .saturating_sub(off)
+            .min(end.saturating_sub(s).min(8) as u32)
+            .max(1);
+        let bits = ((0xffu32 >> (8 - cnt.min(8))) << off.min(7)) as u8;
+        let o = index.discard(Key::from_sector(device_id, s), bits)?;
+        delta = delta.saturating_add(o.dirty_delta());
+        cleaned = cleaned.saturating_add(o.cleaned.len() as u32);
+        s = s.saturating_add(u64::from(cnt));
+    }
+    Ok((delta, cleaned))
 }
 
 /// Checks that every device owning dirty data after replay is registered in

@@ -49,7 +49,7 @@ fn superblock_every_bit_flip() {
                 8..=11 => assert_eq!(
                     r,
                     Err(SuperblockError::UnsupportedVersion(
-                        1 ^ (1 << (bit + 8 * (off as u8 - 8)))
+                        FORMAT_VERSION ^ (1 << (bit + 8 * (off as u8 - 8)))
                     ))
                 ),
                 _ => assert!(
@@ -70,7 +70,7 @@ fn superblock_field_violations() {
         fix_crc(&mut c);
         assert_eq!(decode_superblock(&c), Err(expect));
     };
-    check(&|c| put32(c, 8, 2), SuperblockError::UnsupportedVersion(2));
+    check(&|c| put32(c, 8, 3), SuperblockError::UnsupportedVersion(3));
     check(&|c| put32(c, 8, 0), SuperblockError::UnsupportedVersion(0));
     let geo = |bs, ss, l| SuperblockError::BadGeometry {
         block_size: bs,
@@ -330,7 +330,20 @@ fn expected_header_flip(orig: &[u8], off: usize, bit: u8, id: u64) -> SegmentErr
                 checksum()
             }
         }
-        36..=63 => SegmentError::NonZeroReserved { offset: off },
+        // durable_upto: any value is valid, the CRC catches it.
+        36..=43 => checksum(),
+        44..=47 => {
+            let n = u32_at(44);
+            if n as usize > MAX_DISCARDS {
+                SegmentError::TooManyDiscards(n)
+            } else {
+                SegmentError::BadDiscard {
+                    index: 0,
+                    reason: MetablockFault::InvalidDeviceId(0),
+                }
+            }
+        }
+        48..=63 => SegmentError::NonZeroReserved { offset: off },
         64..=3123 => {
             let k = ((off - 64) / 12) as u32;
             let field = (off - 64) % 12;
@@ -360,6 +373,10 @@ fn expected_header_flip(orig: &[u8], off: usize, bit: u8, id: u64) -> SegmentErr
                 _ => checksum(),
             }
         }
+        3124..=4083 => SegmentError::BadDiscard {
+            index: ((off - 3124) / 16) as u32,
+            reason: MetablockFault::UnusedNotZero,
+        },
         _ => SegmentError::NonZeroReserved { offset: off },
     }
 }

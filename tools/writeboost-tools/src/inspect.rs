@@ -490,6 +490,8 @@ fn classify_end(end: &LogEnd) -> (&'static str, bool) {
             | SegmentError::Truncated { .. }
             | SegmentError::TooManyLines(_)
             | SegmentError::BadMetablock { .. }
+            | SegmentError::TooManyDiscards(_)
+            | SegmentError::BadDiscard { .. }
             | SegmentError::NonZeroReserved { .. } => ("torn", false),
         },
     }
@@ -601,6 +603,19 @@ fn walk_log(
         dev.read_at(c.start_sector, &mut hb)?;
         if decode_segment_header_into(&hb, fid, c.id, &mut header).is_err() {
             continue;
+        }
+        if wbformat::recovery::proves_loss(last + 1, &header) {
+            rep.problem(
+                "lost-durable-segment",
+                format!(
+                    "Segment {} is unreadable or corrupt, but segment {} (slot {}) was written after segments up to {}                      were durable: acknowledged data in segment {} is lost (media corruption, not a torn write).                      The kernel refuses to resume; `resume_cache <dev> accept_data_loss` resumes without it.",
+                    last + 1,
+                    c.id,
+                    c.slot,
+                    header.durable_upto,
+                    last + 1
+                ),
+            );
         }
         let len = header.nr_lines as usize * BLOCK_SIZE;
         if len > 0 {

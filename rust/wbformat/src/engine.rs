@@ -1,0 +1,1295 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The cache engine: every decision of the data path, as a state machine
+//! that does no I/O.
+//!
+//! The kernel module (`rust/cache/`) and the host simulator
+//! (`tests/sim.rs`) drive the same [`Engine`]: they call it under one lock
+//! with *events* (a write, a read, a flush, a discard, an I/O that completed
+//! or failed, a tick) and it answers with what to do (copy into buffer X
+//! line K, write segment S with these flags, flush the cache device, write
+//! back these lines, write the record, complete or hold this bio). The
+//! callers only move bytes, run threads and complete bios.
+//!
+//! # Durability rules (see `Documentation/design.md`, "The contract")
+//!
+//! * `last_flushed`: every segment id `<=` it has been written (completed)
+//!   to the cache device; `durable_upto`: every id `<=` it is known durable
+//!   (covered by a completed `REQ_PREFLUSH`). A FLUSH/FUA bio completes only
+//!   once the newest segment holding acknowledged data is durable.
+//! * A write (or a logged discard) that takes sectors away from a line of an
+//!   older segment makes that segment *depend* on the newer one
+//!   ([`SlotMeta::dep`]): migration skips the superseded sectors, so the
+//!   record may move past the older segment only once the newer one is
+//!   written; the record write carries `REQ_PREFLUSH`, which makes it
+//!   durable. Otherwise a crash could lose both copies (the older one no
+//!   longer replayed, the newer one never written).
+//! * The record never names a segment before the backing devices were
+//!   flushed for it (the caller flushes them at the end of a round).
+//! * A discard that drops data of older segments is logged in the open
+//!   segment, so replay drops the same data; a device detaches only once
+//!   everything it logged is durable.
+//!
+//! # Invariants
+//!
+//! * `durable_upto <= last_flushed <= sealed_upto <= last_id`, and
+//!   `record_migrated <= last_migrated <= last_flushed`.
+//! * Segment id `g` is in slot `(g - 1) % nr_segments`; it is opened only
+//!   once `record_migrated >= g - nr_segments`.
+//! * At most one buffer is open (`cur`); a sealed buffer gets no new writer.
+//! * A buffer holds one segment id; it is reused only once that segment is
+//!   written and it has no writers and no readers.
+
+use super::format::{
+    Discard, Geometry, Metablock, SegmentHeader, LINES_PER_SEGMENT, MAX_DEVICE_ID,
+    MAX_DISCARDS, MAX_DISCARD_SECTORS, REGISTRY_ENTRIES, SECTORS_PER_BLOCK,
+};
+use super::index::{Index, IndexError, Key, LineMeta};
+use core::ops::DerefMut;
+
+/// RAM buffers per cache (1 MiB each).
+pub const NR_BUFS: usize = 8;
+const LINES: u32 = LINES_PER_SEGMENT;
+/// Bytes of one 4 KiB line.
+pub const LINE_BYTES: usize = 4096;
+
+/// Per segment slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotMeta {
+    /// Lines the segment in this slot was written with.
+    pub nr_lines: u8,
+    /// The newest segment id that took sectors away from a line of this
+    /// segment (0 = none): it must be written before the record passes this
+    /// segment.
+    pub dep: u64,
+}
+
+/// Per line of a RAM buffer: what the header will say, and copies in
+/// progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufLine {
+    /// Backing sector of the block (a multiple of 8).
+    pub sector: u64,
+    /// Owner device.
+    pub dev: u8,
+    /// Sectors written into the line (cleared again by a discard).
+    pub bits: u8,
+    /// Writers copying into the line right now.
+    pub pending: u16,
+}
+
+/// Per device id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DevMeta {
+    /// Writes of this device are accepted.
+    pub attached: bool,
+    /// Dirty lines.
+    pub dirty: u64,
+    /// Registered backing size in sectors (0 = not registered), as the next
+    /// record will say.
+    pub registered: u64,
+    /// Newest segment id holding a write or a logged discard of the device.
+    pub last_seg: u64,
+}
+
+/// Bookkeeping of one RAM buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufMeta {
+    /// Segment held (0 = none).
+    pub seg_id: u64,
+    /// Its slot.
+    pub slot: u32,
+    /// Lines reserved.
+    pub nr_lines: u32,
+    /// Discard entries logged.
+    pub nr_discards: u32,
+    /// Writers copying in.
+    pub writers: u32,
+    /// Readers copying out.
+    pub readers: u32,
+    /// No new writer may enter.
+    pub sealed: bool,
+    /// FLUSH/FUA bios are held for this segment (the caller holds them).
+    pub barriers: bool,
+    /// The flusher is writing the segment.
+    pub writing: bool,
+}
+
+/// The storage an engine works in, allocated by the caller (the kernel with
+/// `vmalloc`, the host with `Vec`). Lengths: `Lines` one per cache line,
+/// `Buckets` a power of two, `Slots` one per segment slot, `BufLines`
+/// `NR_BUFS * 255`, `Discards` `NR_BUFS * MAX_DISCARDS`, `Devs`
+/// `REGISTRY_ENTRIES`.
+pub trait Storage {
+    /// Index line table.
+    type Lines: DerefMut<Target = [LineMeta]>;
+    /// Index hash buckets.
+    type Buckets: DerefMut<Target = [u32]>;
+    /// Per-slot metadata.
+    type Slots: DerefMut<Target = [SlotMeta]>;
+    /// Per-buffer-line metadata.
+    type BufLines: DerefMut<Target = [BufLine]>;
+    /// Per-buffer discard entries.
+    type Discards: DerefMut<Target = [Discard]>;
+    /// Per-device metadata.
+    type Devs: DerefMut<Target = [DevMeta]>;
+}
+
+/// The storage handed to [`Engine::new`].
+pub struct Parts<S: Storage> {
+    /// See [`Storage`].
+    pub lines: S::Lines,
+    /// See [`Storage`].
+    pub buckets: S::Buckets,
+    /// See [`Storage`].
+    pub slots: S::Slots,
+    /// See [`Storage`].
+    pub buf_lines: S::BufLines,
+    /// See [`Storage`].
+    pub discards: S::Discards,
+    /// See [`Storage`].
+    pub devs: S::Devs,
+}
+
+/// Why an engine could not be built or refuses an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineError {
+    /// A storage slice has the wrong length.
+    BadStorage,
+    /// The index refused (a broken invariant or a bad log).
+    Index(IndexError),
+    /// A device id out of range.
+    BadDevice(u8),
+}
+
+impl From<IndexError> for EngineError {
+    fn from(e: IndexError) -> Self {
+        Self::Index(e)
+    }
+}
+
+impl core::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::BadStorage => write!(f, "engine storage has the wrong size"),
+            Self::Index(e) => write!(f, "index: {e}"),
+            Self::BadDevice(d) => write!(f, "invalid device id {d}"),
+        }
+    }
+}
+
+/// What a caller must wait for before retrying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Until the flusher or the migrator frees a buffer or a slot (a wake-up
+    /// on the caller's "space" condition).
+    Space,
+    /// A short sleep (reads remapped to the slot are still in flight).
+    Sleep(u32),
+}
+
+/// Where a write copies its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteTicket {
+    /// The buffer.
+    pub buf: usize,
+    /// The line in it.
+    pub k: u32,
+    /// Byte offset of the first sector in the buffer.
+    pub byte_off: usize,
+}
+
+/// Answer to [`Engine::begin_write`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteStep {
+    /// Copy the data at the ticket, then call [`Engine::end_write`].
+    Go(WriteTicket),
+    /// Wait, then ask again.
+    Wait(Wait),
+    /// The device is not attached: send the bio to the backing device.
+    NotAttached,
+    /// Fail the bio with EIO (the cache is in error).
+    Fail,
+}
+
+/// Answer to [`Engine::end_write`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteDone {
+    /// Hold the bio until the buffer's segment is durable (FUA/PREFLUSH).
+    pub hold: bool,
+    /// Wake the flusher.
+    pub wake_flusher: bool,
+}
+
+/// Answer to [`Engine::begin_read`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadStep {
+    /// The backing device has the newest data of the first `run` sectors.
+    Backing {
+        /// Sectors.
+        run: u32,
+    },
+    /// Copy `run` sectors from buffer `buf` at `byte_off`, then call
+    /// [`Engine::end_buffer_read`].
+    Buffer {
+        /// The buffer.
+        buf: usize,
+        /// Byte offset in it.
+        byte_off: usize,
+        /// Sectors.
+        run: u32,
+    },
+    /// Remap `run` sectors to the cache device at `sector`; the read holds
+    /// slot `slot` (the caller counts reads in flight per slot).
+    Cache {
+        /// The slot.
+        slot: u32,
+        /// Cache-device sector.
+        sector: u64,
+        /// Sectors.
+        run: u32,
+    },
+    /// A write into that line is being copied: wait for space, retry.
+    WaitPending,
+}
+
+/// Answer to [`Engine::begin_flush`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushStep {
+    /// Everything acknowledged is durable: complete now.
+    Done,
+    /// A cache-device flush suffices: queue it for the flusher.
+    FlushOnly,
+    /// Hold the bio with buffer `0` until its segment is durable.
+    Held(usize),
+    /// Fail it (cache in error).
+    Fail,
+}
+
+/// Answer to [`Engine::discard`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiscardStep {
+    /// Pass the discard to the backing device.
+    Pass,
+    /// Wait, then ask again (a segment must be opened to log it).
+    Wait(Wait),
+    /// Fail it (cache in error).
+    Fail,
+}
+
+/// The flusher's next job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlusherJob {
+    /// Fill the header with [`Engine::fill_header`], write the segment
+    /// (`nr_lines + 1` blocks from the start of `slot`), then call
+    /// [`Engine::segment_done`]. With `durable` the write carries
+    /// `REQ_PREFLUSH | REQ_FUA`: take the buffer's held bios and the
+    /// flush-only bios, and complete them after it.
+    Segment {
+        /// Buffer.
+        buf: usize,
+        /// Segment id.
+        id: u64,
+        /// Its slot.
+        slot: u32,
+        /// Lines.
+        nr_lines: u32,
+        /// `REQ_PREFLUSH | REQ_FUA`.
+        durable: bool,
+    },
+    /// Flush the cache device for the queued flush-only bios, then call
+    /// [`Engine::flush_done`] with `upto`.
+    FlushOnly {
+        /// Every id `<=` this is durable once the flush completes.
+        upto: u64,
+    },
+    /// The cache failed: complete every held bio with EIO.
+    FailHeld,
+    /// Nothing to do; sleep at most this long (ms).
+    Idle(u64),
+}
+
+/// The migrator's next job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigratorJob {
+    /// Write back segments `start..=end`: collect [`Engine::round_entries`],
+    /// read, write back, flush the backing devices, then
+    /// [`Engine::round_done`].
+    Round {
+        /// First id.
+        start: u64,
+        /// Last id.
+        end: u64,
+    },
+    /// Write the record ([`Engine::record_snapshot`], then
+    /// [`Engine::record_done`]).
+    Record,
+    /// Nothing to do; sleep at most this long (ms). `wake_flusher`: a
+    /// segment was sealed for the record.
+    Idle {
+        /// Milliseconds.
+        ms: u64,
+        /// Wake the flusher.
+        wake_flusher: bool,
+    },
+    /// The cache is stopping.
+    Exit,
+}
+
+/// A dirty line to write back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MigEntry {
+    /// Global line index.
+    pub line: u32,
+    /// Position of its segment in the round (0 = `start`).
+    pub seg: u32,
+    /// Line within the segment.
+    pub k: u32,
+    /// Device.
+    pub dev: u8,
+    /// Backing sector of the block.
+    pub sector: u64,
+    /// Dirty sectors.
+    pub bits: u8,
+}
+
+/// What the next record says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordSnap {
+    /// Generation to write.
+    pub generation: u64,
+    /// `last_migrated_segment_id`.
+    pub last_migrated: u64,
+    /// Registry version it carries.
+    pub version: u64,
+    /// `last_flushed` when it was taken: the record's `REQ_PREFLUSH` makes
+    /// every segment up to it durable.
+    pub flushed: u64,
+}
+
+/// Answer to [`Engine::detach`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DetachStep {
+    /// The device still has this many dirty lines.
+    Dirty(u64),
+    /// A migration round is in flight: wait for space, retry.
+    WaitRound,
+    /// What the device logged is not durable yet: seal, write and flush the
+    /// log ([`Engine::seal`], wait for the flusher, flush the cache device,
+    /// [`Engine::flush_done`]), then retry.
+    NeedFlush,
+    /// Detached. With `commit`, the device was unregistered: write the
+    /// record; if that fails, call [`Engine::undo_detach`].
+    Done {
+        /// Write the record.
+        commit: bool,
+    },
+}
+
+fn bits_of(off: u32, n: u32) -> u8 {
+    if off >= 8 || n == 0 {
+        return 0;
+    }
+    let n = n.min(8 - off);
+    ((((1u32 << n) - 1) << off) & 0xff) as u8
+}
+
+/// One cache's state and decisions. See the module documentation.
+pub struct Engine<S: Storage> {
+    geo: Geometry,
+    format_id: u64,
+    /// The metablock index.
+    pub index: Index<S::Lines, S::Buckets>,
+    slots: S::Slots,
+    buf_lines: S::BufLines,
+    discards: S::Discards,
+    devs: S::Devs,
+    bufs: [BufMeta; NR_BUFS],
+    cur: Option<usize>,
+    last_id: u64,
+    sealed_upto: u64,
+    last_flushed: u64,
+    durable_upto: u64,
+    last_migrated: u64,
+    record_migrated: u64,
+    generation: u64,
+    registry_version: u64,
+    record_version: u64,
+    round: Option<(u64, u64)>,
+    barrier_deadline: Option<u64>,
+    urgent: bool,
+    error: Option<i32>,
+    migrate_error: Option<i32>,
+    stopping: bool,
+    stats: [u64; 16],
+    cursor: u64,
+    nr_partial_flushed: u64,
+}
+
+impl<S: Storage> Engine<S> {
+    /// An empty engine for a cache of geometry `geo` and format `format_id`
+    /// whose record has `generation`.
+    pub fn new(geo: Geometry, format_id: u64, generation: u64, mut p: Parts<S>) -> Result<Self, EngineError> {
+        let nr_slots = geo.nr_segments() as usize;
+        if p.lines.len() != geo.nr_lines() as usize
+            || p.slots.len() != nr_slots
+            || p.buf_lines.len() != NR_BUFS * LINES as usize
+            || p.discards.len() != NR_BUFS * MAX_DISCARDS
+            || p.devs.len() != REGISTRY_ENTRIES
+        {
+            return Err(EngineError::BadStorage);
+        }
+        p.slots.fill(SlotMeta::default());
+        p.buf_lines.fill(BufLine::default());
+        p.discards.fill(Discard::EMPTY);
+        p.devs.fill(DevMeta::default());
+        let index = Index::new(p.lines, p.buckets)?;
+        Ok(Self {
+            geo,
+            format_id,
+            index,
+            slots: p.slots,
+            buf_lines: p.buf_lines,
+            discards: p.discards,
+            devs: p.devs,
+            bufs: [BufMeta::default(); NR_BUFS],
+            cur: None,
+            last_id: 0,
+            sealed_upto: 0,
+            last_flushed: 0,
+            durable_upto: 0,
+            last_migrated: 0,
+            record_migrated: 0,
+            generation,
+            registry_version: 0,
+            record_version: 0,
+            round: None,
+            barrier_deadline: None,
+            urgent: false,
+            error: None,
+            migrate_error: None,
+            stopping: false,
+            stats: [0; 16],
+            cursor: 0,
+            nr_partial_flushed: 0,
+        })
+    }
+
+    // -------------------------------------------------------------------
+    // Recovery
+
+    /// Recovery: adds `delta` dirty lines to `dev` (from
+    /// [`replay_segment`](super::recovery::replay_segment)'s callback).
+    pub fn account(&mut self, dev: u8, delta: i32) {
+        if let Some(d) = self.devs.get_mut(dev as usize) {
+            d.dirty = if delta >= 0 {
+                d.dirty.saturating_add(delta as u64)
+            } else {
+                d.dirty.saturating_sub(u64::from(delta.unsigned_abs()))
+            };
+        }
+    }
+
+    /// Recovery: segment `id` in `slot` was replayed with `nr_lines` lines
+    /// and touched these devices.
+    pub fn replayed(&mut self, id: u64, slot: u32, header: &SegmentHeader) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.nr_lines = header.nr_lines.min(LINES) as u8;
+            s.dep = 0;
+        }
+        for mb in header.lines().iter().filter(|m| m.dirty_bits != 0) {
+            if let Some(d) = self.devs.get_mut(mb.device_id as usize) {
+                d.last_seg = id;
+            }
+        }
+        for dc in header.discard_entries() {
+            if let Some(d) = self.devs.get_mut(dc.device_id as usize) {
+                d.last_seg = id;
+            }
+        }
+    }
+
+    /// Recovery: the log is `last_migrated + 1 ..= last_valid` (all of it
+    /// durable, it was read back), the record registers `registry[i]`
+    /// sectors for device `i`.
+    pub fn resumed(&mut self, last_migrated: u64, last_valid: u64, registry: &[u64]) {
+        self.last_id = last_valid;
+        self.sealed_upto = last_valid;
+        self.last_flushed = last_valid;
+        self.durable_upto = last_valid;
+        self.last_migrated = last_migrated;
+        self.record_migrated = last_migrated;
+        for (d, &r) in self.devs.iter_mut().zip(registry.iter()) {
+            d.registered = r;
+        }
+    }
+
+    /// The first dirty line whose block lies outside its device's registered
+    /// size: `(device, sector)`. O(lines).
+    pub fn out_of_bounds(&self) -> Option<(u8, u64)> {
+        for line in 0..self.geo.nr_lines() {
+            let Ok(Some(key)) = self.index.key_of(line) else { continue };
+            let size = self.devs.get(key.device_id as usize).map_or(0, |d| d.registered);
+            let sector = key.block.saturating_mul(SECTORS_PER_BLOCK);
+            if sector.saturating_add(SECTORS_PER_BLOCK) > size {
+                return Some((key.device_id, sector));
+            }
+        }
+        None
+    }
+
+    // -------------------------------------------------------------------
+    // Accessors
+
+    /// The geometry.
+    pub fn geometry(&self) -> Geometry {
+        self.geo
+    }
+    /// Buffer bookkeeping.
+    pub fn buf(&self, b: usize) -> Option<&BufMeta> {
+        self.bufs.get(b)
+    }
+    /// Per-device state.
+    pub fn dev(&self, dev: u8) -> DevMeta {
+        self.devs.get(dev as usize).copied().unwrap_or_default()
+    }
+    /// Dirty lines of `dev`.
+    pub fn dirty_of(&self, dev: u8) -> u64 {
+        self.dev(dev).dirty
+    }
+    /// Dirty lines of every device.
+    pub fn total_dirty(&self) -> u64 {
+        self.devs.iter().map(|d| d.dirty).sum()
+    }
+    /// Device ids with dirty lines.
+    pub fn dirty_devices(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
+        self.devs.iter().enumerate().filter(|(_, d)| d.dirty > 0).map(|(i, d)| (i as u8, d.dirty))
+    }
+    /// Registered size of `dev` (0 = none).
+    pub fn registered(&self, dev: u8) -> u64 {
+        self.dev(dev).registered
+    }
+    /// Newest segment opened.
+    pub fn last_id(&self) -> u64 {
+        self.last_id
+    }
+    /// Every id `<=` this is sealed.
+    pub fn sealed_upto(&self) -> u64 {
+        self.sealed_upto
+    }
+    /// Every id `<=` this is written.
+    pub fn last_flushed(&self) -> u64 {
+        self.last_flushed
+    }
+    /// Every id `<=` this is durable.
+    pub fn durable_upto(&self) -> u64 {
+        self.durable_upto
+    }
+    /// Every id `<=` this is written back (in memory).
+    pub fn last_migrated(&self) -> u64 {
+        self.last_migrated
+    }
+    /// What the on-disk record says.
+    pub fn record_migrated(&self) -> u64 {
+        self.record_migrated
+    }
+    /// Fatal cache-device error.
+    pub fn error(&self) -> Option<i32> {
+        self.error
+    }
+    /// Sets the fatal error (the caller saw an internal failure).
+    pub fn set_error(&mut self, e: i32) {
+        self.error = Some(e);
+    }
+    /// Migration error being retried.
+    pub fn migrate_error(&self) -> Option<i32> {
+        self.migrate_error
+    }
+    /// Whether the cache is stopping.
+    pub fn stopping(&self) -> bool {
+        self.stopping
+    }
+    /// Stop the threads.
+    pub fn stop(&mut self) {
+        self.stopping = true;
+    }
+    /// Writers wait for migration (the log is full).
+    pub fn urgent(&self) -> bool {
+        self.urgent
+    }
+    /// The 16 counters: index = write | hit << 1 | on_buffer << 2 | fullsize << 3.
+    pub fn stats(&self) -> &[u64; 16] {
+        &self.stats
+    }
+    /// Global index of the line allocated last.
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+    /// Partial segments sealed.
+    pub fn nr_partial_flushed(&self) -> u64 {
+        self.nr_partial_flushed
+    }
+    /// Clears the counters.
+    pub fn clear_stats(&mut self) {
+        self.stats = [0; 16];
+        self.nr_partial_flushed = 0;
+    }
+    /// Lines the segment in `slot` was written with.
+    pub fn slot_lines(&self, slot: u32) -> u32 {
+        self.slots.get(slot as usize).map_or(0, |s| u32::from(s.nr_lines))
+    }
+    /// When the open segment must be sealed for its held barriers (ms).
+    pub fn barrier_deadline(&self) -> Option<u64> {
+        self.barrier_deadline
+    }
+    /// Whether a migration round is in flight.
+    pub fn round_in_flight(&self) -> bool {
+        self.round.is_some()
+    }
+
+    fn buf_line(&mut self, b: usize, k: u32) -> Option<&mut BufLine> {
+        self.buf_lines.get_mut(b * LINES as usize + k as usize)
+    }
+
+    fn buf_of_slot(&self, slot: u32) -> Option<usize> {
+        self.bufs.iter().position(|b| b.seg_id != 0 && b.slot == slot)
+    }
+
+    fn open_has_data(&self) -> bool {
+        self.cur.and_then(|c| self.bufs.get(c)).is_some_and(|x| x.nr_lines > 0 || x.nr_discards > 0)
+    }
+
+    fn set_dep(&mut self, line: u32, newer: u64) {
+        let slot = line / LINES;
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            if s.dep < newer {
+                s.dep = newer;
+            }
+        }
+    }
+
+    fn touch_dev(&mut self, dev: u8, id: u64) {
+        if let Some(d) = self.devs.get_mut(dev as usize) {
+            d.last_seg = d.last_seg.max(id);
+        }
+    }
+
+    // -------------------------------------------------------------------
+    // Segments
+
+    /// Seals the open segment (if it holds anything) so the flusher writes
+    /// it. Returns whether it did.
+    pub fn seal(&mut self) -> bool {
+        let Some(b) = self.cur else { return false };
+        let Some(buf) = self.bufs.get_mut(b) else { return false };
+        if buf.nr_lines == 0 && buf.nr_discards == 0 {
+            return false;
+        }
+        if buf.nr_lines < LINES {
+            self.nr_partial_flushed += 1;
+        }
+        buf.sealed = true;
+        self.sealed_upto = buf.seg_id;
+        self.cur = None;
+        self.barrier_deadline = None;
+        true
+    }
+
+    /// Opens the next segment. `slot_busy(slot)`: reads remapped to that
+    /// slot are in flight.
+    fn open_segment(&mut self, slot_busy: &dyn Fn(u32) -> bool) -> Result<(), Wait> {
+        let next_id = self.last_id + 1;
+        let nr = u64::from(self.geo.nr_segments());
+        let Ok(slot) = self.geo.slot_of_id(next_id) else { return Err(Wait::Space) };
+        if next_id > nr && self.record_migrated < next_id - nr {
+            self.urgent = true;
+            return Err(Wait::Space);
+        }
+        if slot_busy(slot) {
+            return Err(Wait::Sleep(1));
+        }
+        let lf = self.last_flushed;
+        let reusable = |b: &BufMeta| b.seg_id == 0 || (b.seg_id <= lf && b.writers == 0 && b.readers == 0);
+        if let Some(old) = self.buf_of_slot(slot) {
+            if !self.bufs.get(old).is_some_and(reusable) {
+                return Err(Wait::Space);
+            }
+            if let Some(b) = self.bufs.get_mut(old) {
+                b.seg_id = 0;
+            }
+        }
+        let mut pick: Option<usize> = None;
+        for (i, b) in self.bufs.iter().enumerate() {
+            if Some(i) == self.cur || !reusable(b) {
+                continue;
+            }
+            if pick.and_then(|p| self.bufs.get(p)).map_or(true, |p| b.seg_id < p.seg_id) {
+                pick = Some(i);
+            }
+        }
+        let Some(b) = pick else { return Err(Wait::Space) };
+        // The slot's previous segment is migrated and on record: its lines
+        // are clean.
+        for k in 0..LINES {
+            let _ = self.index.release(slot * LINES + k);
+        }
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            *s = SlotMeta::default();
+        }
+        let base = b * LINES as usize;
+        if let Some(ls) = self.buf_lines.get_mut(base..base + LINES as usize) {
+            ls.fill(BufLine::default());
+        }
+        let base = b * MAX_DISCARDS;
+        if let Some(ds) = self.discards.get_mut(base..base + MAX_DISCARDS) {
+            ds.fill(Discard::EMPTY);
+        }
+        if let Some(buf) = self.bufs.get_mut(b) {
+            *buf = BufMeta { seg_id: next_id, slot, ..BufMeta::default() };
+        }
+        self.cur = Some(b);
+        self.last_id = next_id;
+        self.urgent = false;
+        Ok(())
+    }
+
+    // -------------------------------------------------------------------
+    // Writes
+
+    /// A write of `n` sectors (`1..=8 - sector % 8`) of device `dev` at
+    /// device sector `sector`.
+    pub fn begin_write(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> WriteStep {
+        let off = (sector % SECTORS_PER_BLOCK) as u32;
+        let bits = bits_of(off, n);
+        let key = Key::from_sector(dev, sector);
+        if bits == 0 || dev == 0 || dev > MAX_DEVICE_ID {
+            return WriteStep::Fail;
+        }
+        loop {
+            if self.error.is_some() {
+                return WriteStep::Fail;
+            }
+            if !self.dev(dev).attached {
+                return WriteStep::NotAttached;
+            }
+            let head = self.index.lookup(key);
+            if let (Some(h), Some(c)) = (head, self.cur) {
+                if self.bufs.get(c).is_some_and(|x| x.slot == h / LINES) {
+                    return self.publish(dev, key, bits, off, n, c, h % LINES, true, true);
+                }
+            }
+            if let Some(c) = self.cur {
+                let reserved = match self.bufs.get_mut(c) {
+                    Some(x) if x.nr_lines < LINES => {
+                        x.nr_lines += 1;
+                        Some((x.nr_lines - 1, x.slot))
+                    }
+                    _ => None,
+                };
+                if let Some((k, slot)) = reserved {
+                    if let Some(l) = self.buf_line(c, k) {
+                        *l = BufLine { sector: key.block * SECTORS_PER_BLOCK, dev, bits: 0, pending: 0 };
+                    }
+                    self.cursor = u64::from(slot) * u64::from(LINES) + u64::from(k);
+                    return self.publish(dev, key, bits, off, n, c, k, head.is_some(), false);
+                }
+                self.seal();
+            }
+            if let Err(w) = self.open_segment(slot_busy) {
+                return WriteStep::Wait(w);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn publish(&mut self, dev: u8, key: Key, bits: u8, off: u32, n: u32, b: usize, k: u32, hit: bool, on_buffer: bool) -> WriteStep {
+        let Some(buf) = self.bufs.get(b).copied() else { return WriteStep::Fail };
+        let line = buf.slot * LINES + k;
+        // Older lines losing sectors to this write: their segments depend
+        // on this one (see the module docs).
+        let chain = self.index.chain(key);
+        for &l in chain.as_slice() {
+            if l != line && self.index.dirty(l).unwrap_or(0) & bits != 0 {
+                self.set_dep(l, buf.seg_id);
+            }
+        }
+        match self.index.write(line, key, bits) {
+            Ok(o) => self.account(dev, o.dirty_delta()),
+            Err(_) => {
+                self.error = Some(-5);
+                return WriteStep::Fail;
+            }
+        }
+        self.touch_dev(dev, buf.seg_id);
+        let idx = 1 | ((hit as usize) << 1) | ((on_buffer as usize) << 2) | (((n == 8) as usize) << 3);
+        if let Some(s) = self.stats.get_mut(idx) {
+            *s += 1;
+        }
+        if let Some(l) = self.buf_line(b, k) {
+            l.bits |= bits;
+            l.pending = l.pending.saturating_add(1);
+        }
+        if let Some(x) = self.bufs.get_mut(b) {
+            x.writers += 1;
+        }
+        WriteStep::Go(WriteTicket { buf: b, k, byte_off: (k as usize + 1) * LINE_BYTES + off as usize * 512 })
+    }
+
+    /// The copy of `t` finished (`ok` = it worked). `barrier`: the bio is
+    /// FUA or PREFLUSH.
+    pub fn end_write(&mut self, t: WriteTicket, ok: bool, barrier: bool, now_ms: u64, deadline_ms: u64) -> WriteDone {
+        if !ok {
+            self.error = Some(-5);
+        }
+        let is_cur = self.cur == Some(t.buf);
+        if let Some(l) = self.buf_line(t.buf, t.k) {
+            l.pending = l.pending.saturating_sub(1);
+        }
+        let Some(x) = self.bufs.get_mut(t.buf) else {
+            return WriteDone { hold: false, wake_flusher: false };
+        };
+        x.writers = x.writers.saturating_sub(1);
+        let mut wake = x.writers == 0 && x.sealed;
+        let hold = barrier && ok;
+        if hold {
+            x.barriers = true;
+            if is_cur && self.barrier_deadline.is_none() {
+                self.barrier_deadline = Some(now_ms.saturating_add(deadline_ms));
+            }
+            wake = true;
+        }
+        WriteDone { hold, wake_flusher: wake }
+    }
+
+    // -------------------------------------------------------------------
+    // Reads
+
+    /// A read of `n` sectors (`1..=8 - sector % 8`) of `dev` at `sector`.
+    pub fn begin_read(&mut self, dev: u8, sector: u64, n: u32) -> ReadStep {
+        let off = (sector % SECTORS_PER_BLOCK) as u32;
+        let key = Key::from_sector(dev, sector);
+        let n = n.clamp(1, 8 - off);
+        let full = ((n == 8) as usize) << 3;
+        let (owner, run) = self.index.read_run(key, off as u8, n as u8);
+        let run = u32::from(run).clamp(1, n);
+        let Some(line) = owner else {
+            if let Some(s) = self.stats.get_mut(full) {
+                *s += 1;
+            }
+            return ReadStep::Backing { run };
+        };
+        let slot = line / LINES;
+        let k = line % LINES;
+        if let Some(b) = self.buf_of_slot(slot) {
+            if self.buf_line(b, k).map_or(0, |l| l.pending) > 0 {
+                return ReadStep::WaitPending;
+            }
+            if let Some(s) = self.stats.get_mut(2 | 4 | full) {
+                *s += 1;
+            }
+            if let Some(x) = self.bufs.get_mut(b) {
+                x.readers += 1;
+            }
+            return ReadStep::Buffer { buf: b, byte_off: (k as usize + 1) * LINE_BYTES + off as usize * 512, run };
+        }
+        if let Some(s) = self.stats.get_mut(2 | full) {
+            *s += 1;
+        }
+        let sector = self.geo.line_sector(slot, k).unwrap_or(0) + u64::from(off);
+        ReadStep::Cache { slot, sector, run }
+    }
+
+    /// The copy out of buffer `b` finished.
+    pub fn end_buffer_read(&mut self, b: usize) {
+        if let Some(x) = self.bufs.get_mut(b) {
+            x.readers = x.readers.saturating_sub(1);
+        }
+    }
+
+    // -------------------------------------------------------------------
+    // Flush and discard
+
+    /// An empty flush bio.
+    pub fn begin_flush(&mut self, now_ms: u64, deadline_ms: u64) -> FlushStep {
+        if self.error.is_some() {
+            return FlushStep::Fail;
+        }
+        let open = self.open_has_data();
+        let need = if open { self.last_id } else { self.sealed_upto };
+        if need <= self.durable_upto {
+            return FlushStep::Done;
+        }
+        if need <= self.last_flushed {
+            return FlushStep::FlushOnly;
+        }
+        match self.bufs.iter().position(|x| x.seg_id == need) {
+            // Being written without PREFLUSH: a flush queued behind it
+            // covers it.
+            Some(b) if self.bufs.get(b).is_some_and(|x| x.writing) => FlushStep::FlushOnly,
+            Some(b) => {
+                if let Some(x) = self.bufs.get_mut(b) {
+                    x.barriers = true;
+                }
+                if open && self.barrier_deadline.is_none() {
+                    self.barrier_deadline = Some(now_ms.saturating_add(deadline_ms));
+                }
+                FlushStep::Held(b)
+            }
+            None => FlushStep::FlushOnly,
+        }
+    }
+
+    /// A discard of `n` sectors (`1..=MAX_DISCARD_SECTORS`) of `dev` at
+    /// `sector`: drops the cached data of the range, logging the drop when
+    /// it removes data of older segments.
+    pub fn discard(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> DiscardStep {
+        let n = n.clamp(1, MAX_DISCARD_SECTORS);
+        let end = sector.saturating_add(u64::from(n));
+        // Anything cached at all?
+        let mut any = false;
+        let mut b = sector / SECTORS_PER_BLOCK;
+        while b * SECTORS_PER_BLOCK < end {
+            if self.index.lookup(Key::new(dev, b)).is_some() {
+                any = true;
+                break;
+            }
+            b += 1;
+        }
+        if !any {
+            return DiscardStep::Pass;
+        }
+        // A discard entry must fit in the open segment.
+        loop {
+            if self.error.is_some() {
+                return DiscardStep::Fail;
+            }
+            if let Some(c) = self.cur {
+                if self.bufs.get(c).is_some_and(|x| (x.nr_discards as usize) < MAX_DISCARDS) {
+                    break;
+                }
+                self.seal();
+            }
+            if let Err(w) = self.open_segment(slot_busy) {
+                return DiscardStep::Wait(w);
+            }
+        }
+        let Some(c) = self.cur else { return DiscardStep::Fail };
+        let Some(cb) = self.bufs.get(c).copied() else { return DiscardStep::Fail };
+        let mut logged = false;
+        let mut s = sector;
+        while s < end {
+            let off = (s % SECTORS_PER_BLOCK) as u32;
+            let cnt = (8 - off).min((end - s) as u32);
+            let bits = bits_of(off, cnt);
+            let key = Key::from_sector(dev, s);
+            let chain = self.index.chain(key);
+            for &l in chain.as_slice() {
+                if self.index.dirty(l).unwrap_or(0) & bits == 0 {
+                    continue;
+                }
+                if l / LINES == cb.slot {
+                    // A line of the open segment: its header entry loses
+                    // the sectors directly.
+                    if let Some(bl) = self.buf_line(c, l % LINES) {
+                        bl.bits &= !bits;
+                    }
+                } else {
+                    self.set_dep(l, cb.seg_id);
+                    logged = true;
+                }
+            }
+            match self.index.discard(key, bits) {
+                Ok(o) => self.account(dev, o.dirty_delta()),
+                Err(_) => {
+                    self.error = Some(-5);
+                    return DiscardStep::Fail;
+                }
+            }
+            s += u64::from(cnt);
+        }
+        if logged {
+            if let Some(x) = self.bufs.get_mut(c) {
+                let i = c * MAX_DISCARDS + x.nr_discards as usize;
+                x.nr_discards += 1;
+                if let Some(d) = self.discards.get_mut(i) {
+                    *d = Discard { sector, nr_sectors: n, device_id: dev };
+                }
+            }
+            self.touch_dev(dev, cb.seg_id);
+        }
+        DiscardStep::Pass
+    }
+
+    // -------------------------------------------------------------------
+    // Flusher
+
+    /// The flusher's next job. `has_flush_only`: flush-only bios are queued.
+    pub fn flusher_next(&mut self, now_ms: u64, has_flush_only: bool) -> FlusherJob {
+        if self.error.is_some() {
+            return FlusherJob::FailHeld;
+        }
+        if let Some(d) = self.barrier_deadline {
+            if now_ms >= d {
+                self.seal();
+            }
+        }
+        let next = self.last_flushed + 1;
+        if next <= self.sealed_upto {
+            match self.bufs.iter().position(|x| x.seg_id == next) {
+                Some(b) => {
+                    if let Some(x) = self.bufs.get_mut(b) {
+                        if x.writers == 0 {
+                            let durable = x.barriers || has_flush_only;
+                            x.barriers = false;
+                            x.writing = true;
+                            return FlusherJob::Segment { buf: b, id: next, slot: x.slot, nr_lines: x.nr_lines, durable };
+                        }
+                    }
+                }
+                None => {
+                    self.error = Some(-5);
+                    return FlusherJob::FailHeld;
+                }
+            }
+        }
+        if has_flush_only {
+            return FlusherJob::FlushOnly { upto: self.last_flushed };
+        }
+        let ms = match self.barrier_deadline {
+            Some(d) => d.saturating_sub(now_ms).clamp(1, 1000),
+            None => 1000,
+        };
+        FlusherJob::Idle(ms)
+    }
+
+    /// Fills `hdr` for segment job `id` in buffer `b`.
+    pub fn fill_header(&self, b: usize, id: u64, durable: bool, hdr: &mut SegmentHeader) {
+        hdr.reset(self.format_id, id);
+        hdr.durable_upto = if durable { id - 1 } else { self.durable_upto };
+        let Some(x) = self.bufs.get(b) else { return };
+        let base = b * LINES as usize;
+        for l in self.buf_lines.get(base..base + x.nr_lines as usize).unwrap_or(&[]) {
+            let mb = if l.bits == 0 { Metablock::EMPTY } else { Metablock { sector: l.sector, device_id: l.dev, dirty_bits: l.bits } };
+            let _ = hdr.push(mb);
+        }
+        let base = b * MAX_DISCARDS;
+        for d in self.discards.get(base..base + x.nr_discards as usize).unwrap_or(&[]) {
+            let _ = hdr.push_discard(*d);
+        }
+    }
+
+    /// Segment `id` (slot `slot`, `nr_lines` lines) was written (`ok`) or
+    /// failed for good. `durable`: the write carried PREFLUSH|FUA.
+    pub fn segment_done(&mut self, id: u64, slot: u32, nr_lines: u32, durable: bool, ok: bool, errno: i32) {
+        if let Some(x) = self.bufs.iter_mut().find(|x| x.seg_id == id) {
+            x.writing = false;
+        }
+        if !ok {
+            self.error = Some(errno);
+            return;
+        }
+        self.last_flushed = id;
+        if durable {
+            self.durable_upto = id;
+        }
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.nr_lines = nr_lines.min(LINES) as u8;
+        }
+    }
+
+    /// A cache-device flush issued when `last_flushed` was `upto` completed.
+    pub fn flush_done(&mut self, upto: u64, ok: bool) {
+        if ok && upto > self.durable_upto && upto <= self.last_flushed {
+            self.durable_upto = upto;
+        }
+    }
+
+    // -------------------------------------------------------------------
+    // Migration and the record
+
+    /// How far the record may go: the highest id `R <= last_migrated` such
+    /// that every segment up to `R` only depends on written segments, and
+    /// the first blocking dependency.
+    pub fn record_target(&self) -> (u64, Option<u64>) {
+        let mut r = self.record_migrated;
+        while r < self.last_migrated {
+            let id = r + 1;
+            let dep = match self.geo.slot_of_id(id) {
+                Ok(slot) => self.slots.get(slot as usize).map_or(0, |s| s.dep),
+                Err(_) => return (r, None),
+            };
+            if dep > self.last_flushed {
+                return (r, Some(dep));
+            }
+            r = id;
+        }
+        (r, None)
+    }
+
+    /// The migrator's next job. `allowed`: `allow_migrate` or
+    /// `force_migrate`; `batch`: segments per round.
+    pub fn migrator_next(&mut self, allowed: bool, batch: u32) -> MigratorJob {
+        if self.stopping {
+            return MigratorJob::Exit;
+        }
+        let (target, blocker) = self.record_target();
+        if target > self.record_migrated || self.registry_version != self.record_version {
+            return MigratorJob::Record;
+        }
+        let mut wake_flusher = false;
+        if let Some(dep) = blocker {
+            // The segment the record waits for must be written: seal it if
+            // it is still open.
+            if self.cur.is_some() && dep >= self.last_id {
+                wake_flusher = self.seal();
+            } else {
+                wake_flusher = true;
+            }
+        }
+        if self.round.is_none() && (allowed || self.urgent) && self.last_migrated < self.last_flushed {
+            let start = self.last_migrated + 1;
+            let end = self.last_flushed.min(self.last_migrated + u64::from(batch.max(1)));
+            self.round = Some((start, end));
+            return MigratorJob::Round { start, end };
+        }
+        MigratorJob::Idle { ms: if blocker.is_some() { 10 } else { 1000 }, wake_flusher }
+    }
+
+    /// The dirty lines of round `start..=end`, in log order.
+    pub fn round_entries(&self, start: u64, end: u64, mut f: impl FnMut(MigEntry)) {
+        for (i, id) in (start..=end).enumerate() {
+            let Ok(slot) = self.geo.slot_of_id(id) else { continue };
+            for k in 0..self.slot_lines(slot) {
+                let line = slot * LINES + k;
+                let bits = self.index.dirty(line).unwrap_or(0);
+                if bits == 0 {
+                    continue;
+                }
+                let Ok(Some(key)) = self.index.key_of(line) else { continue };
+                f(MigEntry { line, seg: i as u32, k, dev: key.device_id, sector: key.block * SECTORS_PER_BLOCK, bits });
+            }
+        }
+    }
+
+    /// Round `start..=end` ended: with `Ok`, `entries` were written back and
+    /// the backing devices flushed.
+    pub fn round_done(&mut self, start: u64, end: u64, entries: &[MigEntry], result: Result<(), i32>) {
+        self.round = None;
+        match result {
+            Ok(()) => {
+                for e in entries {
+                    if let Ok(o) = self.index.clean(e.line, e.bits) {
+                        self.account(e.dev, o.dirty_delta());
+                    }
+                }
+                if start == self.last_migrated + 1 && end > self.last_migrated {
+                    self.last_migrated = end;
+                }
+                self.migrate_error = None;
+            }
+            Err(e) => self.migrate_error = Some(e),
+        }
+    }
+
+    /// What the next record says (its write must carry `REQ_PREFLUSH |
+    /// REQ_FUA`).
+    pub fn record_snapshot(&self) -> RecordSnap {
+        RecordSnap {
+            generation: self.generation + 1,
+            last_migrated: self.record_target().0,
+            version: self.registry_version,
+            flushed: self.last_flushed,
+        }
+    }
+
+    /// The record `snap` was written (`ok`) or not.
+    pub fn record_done(&mut self, snap: RecordSnap, ok: bool) {
+        if !ok {
+            return;
+        }
+        self.generation = snap.generation;
+        if snap.last_migrated > self.record_migrated {
+            self.record_migrated = snap.last_migrated;
+        }
+        if snap.version > self.record_version {
+            self.record_version = snap.version;
+        }
+        self.flush_done(snap.flushed, true);
+    }
+
+    /// The record generation last written.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    // -------------------------------------------------------------------
+    // Devices
+
+    /// Registers `dev` with `sectors` for the next record; returns whether
+    /// the registry changed (the caller then writes the record).
+    pub fn register(&mut self, dev: u8, sectors: u64) -> Result<bool, EngineError> {
+        if dev == 0 || dev > MAX_DEVICE_ID {
+            return Err(EngineError::BadDevice(dev));
+        }
+        let d = self.devs.get_mut(dev as usize).ok_or(EngineError::BadDevice(dev))?;
+        if d.registered == sectors {
+            return Ok(false);
+        }
+        d.registered = sectors;
+        self.registry_version += 1;
+        Ok(true)
+    }
+
+    /// Accepts (or stops accepting, without any check) writes of `dev`.
+    pub fn set_attached(&mut self, dev: u8, attached: bool) {
+        if let Some(d) = self.devs.get_mut(dev as usize) {
+            d.attached = attached;
+        }
+    }
+
+    /// Detaches `dev`. With `require_clean`, refuses while it has dirty
+    /// lines; a clean device is unregistered.
+    pub fn detach(&mut self, dev: u8, require_clean: bool) -> DetachStep {
+        let d = self.dev(dev);
+        if d.dirty > 0 && require_clean {
+            return DetachStep::Dirty(d.dirty);
+        }
+        if d.dirty > 0 {
+            self.set_attached(dev, false);
+            return DetachStep::Done { commit: false };
+        }
+        if self.round.is_some() {
+            return DetachStep::WaitRound;
+        }
+        // Data of the device (dropped by discards) must not come back in a
+        // replay once writes go straight to the backing device.
+        if d.last_seg > self.record_migrated && d.last_seg > self.durable_upto {
+            return DetachStep::NeedFlush;
+        }
+        self.set_attached(dev, false);
+        let commit = d.registered != 0;
+        if commit {
+            if let Some(m) = self.devs.get_mut(dev as usize) {
+                m.registered = 0;
+            }
+            self.registry_version += 1;
+        }
+        DetachStep::Done { commit }
+    }
+
+    /// The record after a detach of `dev` (registered with `sectors`) could
+    /// not be written: the device stays attached and registered.
+    pub fn undo_detach(&mut self, dev: u8, sectors: u64) {
+        if let Some(m) = self.devs.get_mut(dev as usize) {
+            m.registered = sectors;
+            m.attached = true;
+        }
+        self.registry_version += 1;
+    }
+
+    /// Whether everything acknowledged is durable (for suspend and
+    /// shutdown): nothing open, nothing sealed unwritten, all durable.
+    pub fn all_durable(&self) -> bool {
+        !self.open_has_data() && self.sealed_upto <= self.durable_upto
+    }
+}

@@ -1,0 +1,1052 @@
+//! The deterministic crash simulator.
+//!
+//! Drives the real [`Engine`] (the code the kernel runs) with a seeded
+//! workload on two devices sharing one cache, against simulated disks with
+//! volatile write caches, injected I/O errors and power cuts at random
+//! points. After every cut it recovers with the real recovery code
+//! (`select_record`, `LogScan`, `check_segment`, `replay_segment`,
+//! `proves_loss`) from the simulated media and checks every sector of both
+//! devices against a reference model of the contract in
+//! `Documentation/design.md`.
+//!
+//! `WB_SIM_SEEDS=N` (default 64) seeds, `WB_SIM_STEPS=N` steps per seed,
+//! `WB_SIM_SEED=S` one seed with a trace (`make sim SEEDS=N`).
+
+use std::collections::VecDeque;
+use wbformat::crc32c::crc32c_raw_update;
+use wbformat::engine::*;
+use wbformat::format::*;
+use wbformat::index::{buckets_for, LineMeta};
+use wbformat::recovery::{proves_loss, replay_segment, LogScan};
+
+// ---------------------------------------------------------------------------
+// Randomness
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A disk with a volatile write cache
+
+const SEC: usize = 512;
+
+struct Disk {
+    cur: Vec<u8>,
+    durable: Vec<u8>,
+    dirty: Vec<bool>,
+    dirty_list: Vec<u64>,
+    /// Per mille of writes that fail.
+    fail: u64,
+}
+
+impl Disk {
+    fn new(sectors: u64, fail: u64) -> Self {
+        Self {
+            cur: vec![0; sectors as usize * SEC],
+            durable: vec![0; sectors as usize * SEC],
+            dirty: vec![false; sectors as usize],
+            dirty_list: Vec::new(),
+            fail,
+        }
+    }
+    fn read(&self, sector: u64, buf: &mut [u8]) {
+        let o = sector as usize * SEC;
+        buf.copy_from_slice(&self.cur[o..o + buf.len()]);
+    }
+    fn flush(&mut self) {
+        for &s in &self.dirty_list {
+            let o = s as usize * SEC;
+            let (c, d) = (&self.cur[o..o + SEC], &mut self.durable[o..o + SEC]);
+            d.copy_from_slice(c);
+            self.dirty[s as usize] = false;
+        }
+        self.dirty_list.clear();
+    }
+    /// A write; `Err` if injected to fail (nothing written).
+    fn write(&mut self, rng: &mut Rng, sector: u64, data: &[u8], preflush: bool, fua: bool) -> Result<(), ()> {
+        if self.fail > 0 && rng.chance(self.fail) {
+            return Err(());
+        }
+        if preflush {
+            self.flush();
+        }
+        let o = sector as usize * SEC;
+        self.cur[o..o + data.len()].copy_from_slice(data);
+        let n = (data.len() / SEC) as u64;
+        for s in sector..sector + n {
+            if fua {
+                let so = s as usize * SEC;
+                let (c, d) = (&self.cur[so..so + SEC], &mut self.durable[so..so + SEC]);
+                d.copy_from_slice(c);
+                // Stays in dirty_list if it was; harmless.
+                self.dirty[s as usize] = false;
+            } else if !self.dirty[s as usize] {
+                self.dirty[s as usize] = true;
+                self.dirty_list.push(s);
+            }
+        }
+        Ok(())
+    }
+    fn flush_cmd(&mut self, rng: &mut Rng) -> Result<(), ()> {
+        if self.fail > 0 && rng.chance(self.fail) {
+            return Err(());
+        }
+        self.flush();
+        Ok(())
+    }
+    /// Power cut: every sector written since its last flush keeps its new
+    /// content or reverts, independently.
+    fn crash(&mut self, rng: &mut Rng) {
+        for &s in &self.dirty_list {
+            if !self.dirty[s as usize] {
+                continue;
+            }
+            let o = s as usize * SEC;
+            if rng.chance(500) {
+                let (c, d) = (&self.cur[o..o + SEC], &mut self.durable[o..o + SEC]);
+                d.copy_from_slice(c);
+            }
+            self.dirty[s as usize] = false;
+        }
+        self.dirty_list.clear();
+        self.cur.copy_from_slice(&self.durable);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Sector stamps: every sector written identifies (op, device, sector).
+
+fn stamp(op: u64, dev: u8, sector: u64, out: &mut [u8]) {
+    out[..8].copy_from_slice(&op.to_le_bytes());
+    out[8..16].copy_from_slice(&((u64::from(dev) << 56) | sector).to_le_bytes());
+    let mut x = op ^ sector.rotate_left(17) ^ u64::from(dev) << 40;
+    for c in out[16..].chunks_mut(8) {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
+    }
+}
+
+/// The op whose data this is (0 = zeroes); `None` = garbage or another
+/// sector's data.
+fn decode(dev: u8, sector: u64, data: &[u8]) -> Option<u64> {
+    if data.iter().all(|&b| b == 0) {
+        return Some(0);
+    }
+    let op = u64::from_le_bytes(data[..8].try_into().ok()?);
+    let mut want = [0u8; SEC];
+    stamp(op, dev, sector, &mut want);
+    (want[..] == data[..]).then_some(op)
+}
+
+// ---------------------------------------------------------------------------
+// The reference model of the contract
+
+#[derive(Clone, Default)]
+struct SectorModel {
+    /// Last durable write (0 = the initial zeroes).
+    floor: u64,
+    /// Writes issued after `floor` (completed or not), oldest first, with
+    /// their completion sequence number.
+    after: Vec<(u64, Option<u64>)>,
+    /// Last completed write (what a read must return, if no write is in
+    /// flight).
+    last_done: u64,
+    /// Op id of the last completed discard (0 = none).
+    discard: u64,
+    /// Every value the sector ever held (for discards).
+    history: Vec<u64>,
+}
+
+struct Model {
+    devs: Vec<Vec<SectorModel>>,
+}
+
+impl Model {
+    fn new(nr_devs: usize, sectors: u64) -> Self {
+        Self { devs: vec![vec![SectorModel { history: vec![0], ..Default::default() }; sectors as usize]; nr_devs] }
+    }
+    fn sector(&mut self, dev: u8, s: u64) -> &mut SectorModel {
+        &mut self.devs[dev as usize - 1][s as usize]
+    }
+    fn issue(&mut self, dev: u8, s: u64, op: u64) {
+        let m = self.sector(dev, s);
+        m.after.push((op, None));
+        m.history.push(op);
+    }
+    fn complete(&mut self, dev: u8, s: u64, op: u64, seq: u64, fua: bool) {
+        let m = self.sector(dev, s);
+        if let Some(e) = m.after.iter_mut().find(|e| e.0 == op) {
+            e.1 = Some(seq);
+        }
+        m.last_done = op;
+        if fua {
+            Self::promote(m, op);
+        }
+    }
+    fn promote(m: &mut SectorModel, op: u64) {
+        if op > m.floor {
+            m.floor = op;
+            m.after.retain(|e| e.0 > op);
+        }
+        if m.floor > m.discard {
+            m.discard = 0;
+        }
+    }
+    /// A flush of `dev` issued at `flush_seq` completed.
+    fn flushed(&mut self, dev: u8, flush_seq: u64) {
+        for m in self.devs[dev as usize - 1].iter_mut() {
+            let best = m.after.iter().filter(|e| e.1.is_some_and(|c| c < flush_seq)).map(|e| e.0).max();
+            if let Some(op) = best {
+                Self::promote(m, op);
+            }
+        }
+    }
+    fn discarded(&mut self, dev: u8, s: u64, op: u64) {
+        let m = self.sector(dev, s);
+        m.discard = op;
+        m.last_done = 0;
+    }
+    /// After a crash: is `v` allowed?
+    fn crash_ok(m: &SectorModel, v: u64) -> bool {
+        v == m.floor || m.after.iter().any(|e| e.0 == v) || (m.discard != 0 && (v == 0 || m.history.contains(&v)))
+    }
+    /// In normal operation: is `v` allowed (no crash)?
+    fn read_ok(m: &SectorModel, v: u64) -> bool {
+        v == m.last_done
+            || m.after.iter().any(|e| e.0 == v && e.1.is_none())
+            || (m.discard != 0 && (v == 0 || m.history.contains(&v)))
+    }
+    /// The state after recovery becomes the new durable base.
+    fn rebase(&mut self, dev: u8, s: u64, v: u64) {
+        let m = self.sector(dev, s);
+        m.floor = v;
+        m.after.clear();
+        m.last_done = v;
+        if v != 0 && m.discard != 0 {
+            // Keep the discard allowance only while nothing newer is durable.
+            m.discard = if v > m.discard { 0 } else { m.discard };
+        } else if v == 0 {
+            // Zeroes after a discard: the discard still holds.
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The system under test: an engine over simulated disks
+
+struct HostStore;
+impl Storage for HostStore {
+    type Lines = Vec<LineMeta>;
+    type Buckets = Vec<u32>;
+    type Slots = Vec<SlotMeta>;
+    type BufLines = Vec<BufLine>;
+    type Discards = Vec<Discard>;
+    type Devs = Vec<DevMeta>;
+}
+
+const FORMAT: u64 = 0xfeed_5eed_0000_0001;
+const NR_DEVS: usize = 2;
+const BUF_BYTES: usize = 2048 * SEC;
+
+fn new_engine(geo: Geometry, generation: u64) -> Engine<HostStore> {
+    let n = geo.nr_lines() as usize;
+    let parts = Parts::<HostStore> {
+        lines: vec![LineMeta::EMPTY; n],
+        buckets: vec![0; buckets_for(n)],
+        slots: vec![SlotMeta::default(); geo.nr_segments() as usize],
+        buf_lines: vec![BufLine::default(); NR_BUFS * LINES_PER_SEGMENT as usize],
+        discards: vec![Discard::EMPTY; NR_BUFS * MAX_DISCARDS],
+        devs: vec![DevMeta::default(); REGISTRY_ENTRIES],
+    };
+    Engine::new(geo, FORMAT, generation, parts).expect("engine")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Write { fua: bool },
+    Read,
+    Flush,
+    Discard,
+}
+
+#[derive(Clone, Debug)]
+struct Op {
+    id: u64,
+    kind: Kind,
+    dev: u8,
+    sector: u64,
+    nr: u64,
+    /// Next sector to map.
+    next: u64,
+    /// Pieces held by the cache until durable.
+    held: u32,
+    /// Issue sequence (for flushes).
+    seq: u64,
+    mapped: bool,
+    failed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum FlusherState {
+    Idle,
+    Taken(FlusherJob),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum MigState {
+    Idle,
+    Collected { start: u64, end: u64, entries: Vec<MigEntry> },
+    Written { start: u64, end: u64, entries: Vec<MigEntry>, ok: bool },
+}
+
+struct Sim {
+    rng: Rng,
+    geo: Geometry,
+    cache: Disk,
+    backing: Vec<Disk>,
+    eng: Engine<HostStore>,
+    bufs: Vec<Vec<u8>>,
+    model: Model,
+    ops: VecDeque<Op>,
+    /// Ops held per buffer, and flush-only.
+    held: Vec<Vec<u64>>,
+    flush_only: Vec<u64>,
+    flusher: FlusherState,
+    flusher_waiting: Vec<u64>,
+    mig: MigState,
+    allowed: bool,
+    detached: [bool; NR_DEVS + 1],
+    seq: u64,
+    next_op: u64,
+    dev_sectors: u64,
+    trace: bool,
+    log: VecDeque<String>,
+    stats: Stats,
+    hdr: Box<SegmentHeader>,
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+struct Stats {
+    ops: u64,
+    crashes: u64,
+    steps: u64,
+}
+
+impl Sim {
+    fn new(seed: u64, trace: bool) -> Self {
+        let mut rng = Rng(seed);
+        let nr_segments = 3 + rng.below(5) as u32;
+        let geo = Geometry::from_nr_segments(u64::from(nr_segments)).unwrap();
+        let cache_fail = if rng.chance(300) { 5 + rng.below(20) } else { 0 };
+        let back_fail = if rng.chance(300) { 5 + rng.below(50) } else { 0 };
+        let dev_sectors = 2048 + 512 * rng.below(4);
+        let cache = Disk::new(geo.used_sectors() + 2048, cache_fail);
+        let backing = (0..NR_DEVS).map(|_| Disk::new(dev_sectors, back_fail)).collect();
+        let mut s = Self {
+            rng,
+            geo,
+            cache,
+            backing,
+            eng: new_engine(geo, 1),
+            bufs: vec![vec![0; BUF_BYTES]; NR_BUFS],
+            model: Model::new(NR_DEVS, dev_sectors),
+            ops: VecDeque::new(),
+            held: vec![Vec::new(); NR_BUFS],
+            flush_only: Vec::new(),
+            flusher: FlusherState::Idle,
+            flusher_waiting: Vec::new(),
+            mig: MigState::Idle,
+            allowed: false,
+            detached: [false; NR_DEVS + 1],
+            seq: 1,
+            next_op: 1,
+            dev_sectors,
+            trace,
+            log: VecDeque::new(),
+            stats: Stats::default(),
+            hdr: Box::new(SegmentHeader::new(0, 0)),
+        };
+        s.format();
+        s.recover().expect("fresh cache recovers");
+        for d in 1..=NR_DEVS as u8 {
+            s.attach(d);
+        }
+        s
+    }
+
+    fn note(&mut self, msg: String) {
+        if self.trace {
+            eprintln!("{msg}");
+        }
+        self.log.push_back(msg);
+        if self.log.len() > 60 {
+            self.log.pop_front();
+        }
+    }
+
+    fn format(&mut self) {
+        let mut block = vec![0u8; 4096];
+        let mut rec = Record::new(FORMAT);
+        for _ in 0..2 {
+            encode_record(&rec, &mut block).unwrap();
+            self.cache.write(&mut Rng(0), rec.sector(), &block, false, false).ok();
+            rec = rec.next_generation().unwrap();
+        }
+        self.cache.flush();
+    }
+
+    fn slot_busy(_slot: u32) -> bool {
+        false
+    }
+
+    // ----- record (what Cache::commit_record does) -----
+    fn commit_record(&mut self) -> bool {
+        let snap = self.eng.record_snapshot();
+        let mut rec = Record::new(FORMAT);
+        rec.generation = snap.generation;
+        rec.last_migrated_segment_id = snap.last_migrated;
+        for d in 1..=MAX_DEVICE_ID {
+            let r = self.eng.registered(d);
+            if r != 0 {
+                rec.register(d, r).unwrap();
+            }
+        }
+        let mut block = vec![0u8; 4096];
+        encode_record(&rec, &mut block).unwrap();
+        let ok = self.cache.write(&mut self.rng, rec.sector(), &block, true, true).is_ok();
+        self.eng.record_done(snap, ok);
+        self.note(format!("record gen {} last_migrated {} ok {ok}", snap.generation, snap.last_migrated));
+        ok
+    }
+
+    fn attach(&mut self, dev: u8) {
+        // Writes that went straight to the backing device must be durable
+        // before flushes go to the cache only (what Cache::attach does).
+        // A failed attach leaves the device in pass-through.
+        self.detached[dev as usize] = true;
+        if self.backing[dev as usize - 1].flush_cmd(&mut self.rng).is_err() {
+            return;
+        }
+        if self.eng.register(dev, self.dev_sectors).unwrap() && !self.commit_record() {
+            return;
+        }
+        self.eng.set_attached(dev, true);
+        self.detached[dev as usize] = false;
+    }
+
+    // ----- recovery (what cache::resume does) -----
+    fn recover(&mut self) -> Result<(), String> {
+        let mut b1 = vec![0u8; 4096];
+        let mut b2 = vec![0u8; 4096];
+        self.cache.read(8, &mut b1);
+        self.cache.read(16, &mut b2);
+        let rec = select_record(&b1, &b2, FORMAT).map_err(|e| format!("record: {e}"))?.record;
+        let mut eng = new_engine(self.geo, rec.generation);
+        let mut scan = LogScan::new(self.geo, rec.last_migrated_segment_id);
+        let mut seg = vec![0u8; BUF_BYTES];
+        while let Some(c) = scan.next_candidate() {
+            self.cache.read(c.start_sector, &mut seg);
+            let (head, data) = seg.split_at(4096);
+            if let Err(e) = check_segment(head, data, FORMAT, c.id, crc32c_raw_update, &mut self.hdr) {
+                scan.stop(e);
+                break;
+            }
+            let mut deltas = vec![0i32; REGISTRY_ENTRIES];
+            replay_segment(&mut eng.index, &self.geo, c.slot, &self.hdr, |d, x| {
+                deltas[d as usize] += x;
+                Ok(())
+            })
+            .map_err(|e| format!("replay of segment {}: {e}", c.id))?;
+            for (d, &x) in deltas.iter().enumerate() {
+                if x != 0 {
+                    eng.account(d as u8, x);
+                }
+            }
+            eng.replayed(c.id, c.slot, &self.hdr);
+            scan.accept(&self.hdr).map_err(|e| format!("{e}"))?;
+        }
+        let last_valid = scan.last_valid_id();
+        let mut head = vec![0u8; 4096];
+        let mut zap = Vec::new();
+        for c in scan.beyond_end() {
+            self.cache.read(c.start_sector, &mut head);
+            if decode_segment_header_into(&head, FORMAT, c.id, &mut self.hdr).is_ok() {
+                if proves_loss(last_valid + 1, &self.hdr) {
+                    return Err(format!("segment {} lost although segment {} proves it durable", last_valid + 1, c.id));
+                }
+                zap.push(c.start_sector);
+            }
+        }
+        for s in zap {
+            self.cache.write(&mut Rng(0), s, &[0u8; 4096], false, false).ok();
+        }
+        self.cache.flush();
+        let mut registry = [0u64; REGISTRY_ENTRIES];
+        for (i, r) in registry.iter_mut().enumerate() {
+            *r = rec.registered(i as u8).unwrap_or(0);
+        }
+        eng.resumed(rec.last_migrated_segment_id, last_valid, &registry);
+        if let Some((d, s)) = eng.out_of_bounds() {
+            return Err(format!("dirty line of device {d} at sector {s} out of bounds"));
+        }
+        for (d, n) in eng.dirty_devices() {
+            if registry[d as usize] == 0 {
+                return Err(format!("device {d} owns {n} dirty lines but is not registered"));
+            }
+        }
+        self.note(format!("recovered: record {} log ..{}", rec.last_migrated_segment_id, last_valid));
+        self.eng = eng;
+        Ok(())
+    }
+
+    // ----- user side -----
+    fn overlaps(&self, dev: u8, sector: u64, nr: u64) -> bool {
+        self.ops.iter().any(|o| {
+            o.dev == dev && matches!(o.kind, Kind::Write { .. } | Kind::Discard) && o.sector < sector + nr && sector < o.sector + o.nr
+        })
+    }
+
+    fn new_op(&mut self) {
+        let dev = 1 + self.rng.below(NR_DEVS as u64) as u8;
+        let r = self.rng.below(100);
+        let kind = if r < 55 {
+            Kind::Write { fua: self.rng.chance(100) }
+        } else if r < 75 {
+            Kind::Read
+        } else if r < 90 {
+            Kind::Flush
+        } else {
+            Kind::Discard
+        };
+        let sizes = [1u64, 1, 2, 7, 8, 8, 8, 16, 64, 128];
+        let mut nr = sizes[self.rng.below(sizes.len() as u64) as usize];
+        if kind == Kind::Discard {
+            nr = 8 * (1 + self.rng.below(64));
+        }
+        let sector = if self.rng.chance(700) {
+            self.rng.below(self.dev_sectors / 4)
+        } else {
+            self.rng.below(self.dev_sectors)
+        };
+        let nr = nr.min(self.dev_sectors - sector).max(1);
+        if matches!(kind, Kind::Write { .. } | Kind::Discard) && self.overlaps(dev, sector, nr) {
+            return;
+        }
+        let id = self.next_op;
+        self.next_op += 1;
+        let seq = self.seq;
+        self.seq += 1;
+        match kind {
+            Kind::Write { .. } => {
+                for s in sector..sector + nr {
+                    self.model.issue(dev, s, id);
+                }
+            }
+            // A discard in flight leaves its sectors undefined (zeroes or
+            // earlier content) until rewritten.
+            Kind::Discard => {
+                for s in sector..sector + nr {
+                    self.model.discarded(dev, s, id);
+                }
+            }
+            _ => {}
+        }
+        self.note(format!("op {id}: {kind:?} dev {dev} sectors {sector}+{nr}"));
+        self.ops.push_back(Op { id, kind, dev, sector, nr, next: sector, held: 0, seq, mapped: false, failed: false });
+        self.stats.ops += 1;
+    }
+
+    /// Advances op `i` by one piece; returns whether it is finished.
+    fn step_op(&mut self, i: usize) -> Result<bool, String> {
+        let mut op = self.ops[i].clone();
+        let r = self.step_op_inner(&mut op);
+        self.ops[i] = op;
+        r
+    }
+
+    fn step_op_inner(&mut self, op: &mut Op) -> Result<bool, String> {
+        let dev = op.dev;
+        match op.kind {
+            Kind::Flush => {
+                if op.mapped {
+                    return Ok(false);
+                }
+                op.mapped = true;
+                if self.detached[dev as usize] {
+                    let ok = self.backing[dev as usize - 1].flush_cmd(&mut self.rng).is_ok();
+                    return Ok(self.finish(op, ok));
+                }
+                match self.eng.begin_flush(self.seq, 3) {
+                    FlushStep::Done => Ok(self.finish(op, true)),
+                    FlushStep::Fail => Ok(self.finish(op, false)),
+                    FlushStep::FlushOnly => {
+                        self.flush_only.push(op.id);
+                        op.held = 1;
+                        Ok(false)
+                    }
+                    FlushStep::Held(b) => {
+                        self.held[b].push(op.id);
+                        op.held = 1;
+                        Ok(false)
+                    }
+                }
+            }
+            _ if op.next >= op.sector + op.nr => Ok(op.held == 0 && self.finish_if_done(op)),
+            Kind::Discard => {
+                let n = (op.sector + op.nr - op.next).min(u64::from(MAX_DISCARD_SECTORS) - op.next % u64::from(MAX_DISCARD_SECTORS));
+                if !self.detached[dev as usize] {
+                    match self.eng.discard(dev, op.next, n as u32, &Self::slot_busy) {
+                        DiscardStep::Pass => {}
+                        DiscardStep::Wait(_) => return Ok(false),
+                        DiscardStep::Fail => {
+                            op.failed = true;
+                            op.next += n;
+                            return Ok(false);
+                        }
+                    }
+                }
+                let zero = vec![0u8; n as usize * SEC];
+                if self.backing[dev as usize - 1].write(&mut self.rng, op.next, &zero, false, false).is_err() {
+                    op.failed = true;
+                }
+                op.next += n;
+                Ok(false)
+            }
+            Kind::Read => {
+                let off = op.next % 8;
+                let n = (8 - off).min(op.sector + op.nr - op.next) as u32;
+                let mut data = vec![0u8; n as usize * SEC];
+                let got = if self.detached[dev as usize] {
+                    self.backing[dev as usize - 1].read(op.next, &mut data);
+                    n
+                } else {
+                    match self.read_piece(dev, op.next, n, &mut data) {
+                        Some(r) => r,
+                        None => return Ok(false),
+                    }
+                };
+                for j in 0..got as u64 {
+                    let s = op.next + j;
+                    let chunk = &data[j as usize * SEC..(j as usize + 1) * SEC];
+                    let v = decode(dev, s, chunk);
+                    let m = self.model.sector(dev, s).clone();
+                    match v {
+                        Some(v) if Model::read_ok(&m, v) => {}
+                        _ => {
+                            return Err(format!(
+                                "read op {} dev {dev} sector {s}: found {v:?}, expected {} (in flight {:?}, discard {})",
+                                op.id, m.last_done, m.after, m.discard
+                            ))
+                        }
+                    }
+                }
+                op.next += u64::from(got);
+                Ok(false)
+            }
+            Kind::Write { fua } => {
+                let off = op.next % 8;
+                let n = (8 - off).min(op.sector + op.nr - op.next) as u32;
+                let mut data = vec![0u8; n as usize * SEC];
+                for j in 0..n as u64 {
+                    stamp(op.id, dev, op.next + j, &mut data[j as usize * SEC..(j as usize + 1) * SEC]);
+                }
+                if self.detached[dev as usize] {
+                    if self.backing[dev as usize - 1].write(&mut self.rng, op.next, &data, false, fua).is_err() {
+                        op.failed = true;
+                    }
+                    op.next += u64::from(n);
+                    return Ok(false);
+                }
+                match self.eng.begin_write(dev, op.next, n, &Self::slot_busy) {
+                    WriteStep::Go(t) => {
+                        self.bufs[t.buf][t.byte_off..t.byte_off + data.len()].copy_from_slice(&data);
+                        let d = self.eng.end_write(t, true, fua, self.seq, 3);
+                        if d.hold {
+                            self.held[t.buf].push(op.id);
+                            op.held += 1;
+                        }
+                    }
+                    WriteStep::Wait(_) => return Ok(false),
+                    WriteStep::NotAttached => return Err(format!("op {}: device {dev} not attached in the engine", op.id)),
+                    WriteStep::Fail => op.failed = true,
+                }
+                op.next += u64::from(n);
+                Ok(false)
+            }
+        }
+    }
+
+    fn read_piece(&mut self, dev: u8, sector: u64, n: u32, data: &mut [u8]) -> Option<u32> {
+        match self.eng.begin_read(dev, sector, n) {
+            ReadStep::WaitPending => None,
+            ReadStep::Backing { run } => {
+                self.backing[dev as usize - 1].read(sector, &mut data[..run as usize * SEC]);
+                Some(run)
+            }
+            ReadStep::Buffer { buf, byte_off, run } => {
+                data[..run as usize * SEC].copy_from_slice(&self.bufs[buf][byte_off..byte_off + run as usize * SEC]);
+                self.eng.end_buffer_read(buf);
+                Some(run)
+            }
+            ReadStep::Cache { sector: cs, run, .. } => {
+                self.cache.read(cs, &mut data[..run as usize * SEC]);
+                Some(run)
+            }
+        }
+    }
+
+    fn finish_if_done(&mut self, op: &mut Op) -> bool {
+        let ok = !op.failed;
+        self.finish(op, ok)
+    }
+
+    /// Completes `op` towards the user.
+    fn finish(&mut self, op: &mut Op, ok: bool) -> bool {
+        let seq = self.seq;
+        self.seq += 1;
+        if ok {
+            match op.kind {
+                Kind::Write { fua } => {
+                    for s in op.sector..op.sector + op.nr {
+                        self.model.complete(op.dev, s, op.id, seq, fua);
+                    }
+                }
+                Kind::Flush => self.model.flushed(op.dev, op.seq),
+                Kind::Discard => {
+                    for s in op.sector..op.sector + op.nr {
+                        self.model.discarded(op.dev, s, op.id);
+                    }
+                }
+                Kind::Read => {}
+            }
+        } else if let Kind::Discard = op.kind {
+            for s in op.sector..op.sector + op.nr {
+                self.model.discarded(op.dev, s, op.id);
+            }
+        }
+        self.note(format!("op {} done ok {ok}", op.id));
+        true
+    }
+
+    /// Bios held for `ids` completed (`ok`).
+    fn release(&mut self, ids: Vec<u64>, ok: bool) {
+        for id in ids {
+            if let Some(op) = self.ops.iter_mut().find(|o| o.id == id) {
+                op.held = op.held.saturating_sub(1);
+                if !ok {
+                    op.failed = true;
+                }
+                if op.kind == Kind::Flush {
+                    let mut o = op.clone();
+                    self.finish(&mut o, ok);
+                    self.ops.retain(|x| x.id != id);
+                }
+            }
+        }
+    }
+
+    // ----- flusher thread -----
+    fn step_flusher(&mut self) {
+        match self.flusher {
+            FlusherState::Idle => {
+                let job = self.eng.flusher_next(self.seq, !self.flush_only.is_empty());
+                match job {
+                    FlusherJob::Idle(_) => {
+                        if self.rng.chance(300) {
+                            // The deadline passes.
+                            self.eng.seal();
+                        }
+                    }
+                    FlusherJob::Segment { buf, id, durable, .. } => {
+                        self.eng.fill_header(buf, id, durable, &mut self.hdr);
+                        let (head, data) = self.bufs[buf].split_at_mut(4096);
+                        encode_segment_header(&self.hdr, head, data, crc32c_raw_update).expect("encode");
+                        let mut w = Vec::new();
+                        if durable {
+                            w.append(&mut self.held[buf]);
+                            w.append(&mut self.flush_only);
+                        }
+                        self.flusher_waiting = w;
+                        self.flusher = FlusherState::Taken(job);
+                    }
+                    FlusherJob::FlushOnly { .. } => {
+                        self.flusher_waiting = std::mem::take(&mut self.flush_only);
+                        self.flusher = FlusherState::Taken(job);
+                    }
+                    FlusherJob::FailHeld => {
+                        let mut w = std::mem::take(&mut self.flush_only);
+                        for h in self.held.iter_mut() {
+                            w.append(h);
+                        }
+                        self.release(w, false);
+                    }
+                }
+            }
+            FlusherState::Taken(job) => {
+                self.flusher = FlusherState::Idle;
+                let waiting = std::mem::take(&mut self.flusher_waiting);
+                match job {
+                    FlusherJob::Segment { buf, id, slot, nr_lines, durable } => {
+                        let sector = self.geo.segment_start_sector(slot).unwrap();
+                        let len = (nr_lines as usize + 1) * 4096;
+                        let data = self.bufs[buf][..len].to_vec();
+                        let mut ok = false;
+                        for _ in 0..3 {
+                            if self.cache.write(&mut self.rng, sector, &data, durable, durable).is_ok() {
+                                ok = true;
+                                break;
+                            }
+                        }
+                        self.eng.segment_done(id, slot, nr_lines, durable, ok, -5);
+                        self.note(format!("flusher: segment {id} slot {slot} lines {nr_lines} durable {durable} ok {ok}"));
+                        self.release(waiting, ok);
+                    }
+                    FlusherJob::FlushOnly { upto } => {
+                        let ok = self.cache.flush_cmd(&mut self.rng).is_ok();
+                        self.eng.flush_done(upto, ok);
+                        self.note(format!("flusher: flush upto {upto} ok {ok}"));
+                        self.release(waiting, ok);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    // ----- migrator thread -----
+    fn step_migrator(&mut self) {
+        match std::mem::replace(&mut self.mig, MigState::Idle) {
+            MigState::Idle => match self.eng.migrator_next(self.allowed, 1 + self.rng.below(4) as u32) {
+                MigratorJob::Round { start, end } => {
+                    let mut entries = Vec::new();
+                    self.eng.round_entries(start, end, |e| entries.push(e));
+                    self.note(format!("migrate: round {start}..{end}, {} lines", entries.len()));
+                    self.mig = MigState::Collected { start, end, entries };
+                }
+                MigratorJob::Record => {
+                    self.commit_record();
+                }
+                _ => {}
+            },
+            MigState::Collected { start, end, mut entries } => {
+                entries.sort_by_key(|e| (e.dev, e.sector));
+                let mut ok = true;
+                for e in &entries {
+                    let slot = self.geo.slot_of_id(start + u64::from(e.seg)).unwrap();
+                    let mut line = vec![0u8; 4096];
+                    self.cache.read(self.geo.line_sector(slot, e.k).unwrap(), &mut line);
+                    for j in 0..8u64 {
+                        if e.bits & (1 << j) != 0 {
+                            let d = &line[j as usize * SEC..(j as usize + 1) * SEC];
+                            if self.backing[e.dev as usize - 1].write(&mut self.rng, e.sector + j, d, false, false).is_err() {
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+                self.mig = MigState::Written { start, end, entries, ok };
+            }
+            MigState::Written { start, end, entries, mut ok } => {
+                for d in 1..=NR_DEVS as u8 {
+                    if entries.iter().any(|e| e.dev == d) && self.backing[d as usize - 1].flush_cmd(&mut self.rng).is_err() {
+                        ok = false;
+                    }
+                }
+                self.eng.round_done(start, end, &entries, if ok { Ok(()) } else { Err(-5) });
+                self.note(format!("migrate: round {start}..{end} done ok {ok}"));
+            }
+        }
+    }
+
+    // ----- admin -----
+    fn step_admin(&mut self) {
+        let dev = 1 + self.rng.below(NR_DEVS as u64) as u8;
+        if self.ops.iter().any(|o| o.dev == dev) {
+            return;
+        }
+        if self.detached[dev as usize] {
+            self.note(format!("admin: attach {dev}"));
+            self.attach(dev);
+            return;
+        }
+        let registered = self.eng.registered(dev);
+        match self.eng.detach(dev, true) {
+            DetachStep::Done { commit } => {
+                if commit && !self.commit_record() {
+                    self.eng.undo_detach(dev, registered);
+                    self.note(format!("admin: detach {dev} undone (record failed)"));
+                    return;
+                }
+                self.detached[dev as usize] = true;
+                self.note(format!("admin: detached {dev}"));
+            }
+            DetachStep::NeedFlush => {
+                self.eng.seal();
+            }
+            _ => {}
+        }
+    }
+
+    // ----- crash and check -----
+    fn crash_and_check(&mut self) -> Result<(), String> {
+        self.stats.crashes += 1;
+        self.note("CRASH".into());
+        self.cache.crash(&mut self.rng);
+        for b in self.backing.iter_mut() {
+            b.crash(&mut self.rng);
+        }
+        self.ops.clear();
+        self.held.iter_mut().for_each(|h| h.clear());
+        self.flush_only.clear();
+        self.flusher = FlusherState::Idle;
+        self.flusher_waiting.clear();
+        self.mig = MigState::Idle;
+        self.recover()?;
+        // Devices owning dirty data are bound at once; the others come back
+        // as they were (attached again, or pass-through).
+        for d in 1..=NR_DEVS as u8 {
+            if self.eng.dirty_of(d) > 0 {
+                self.eng.set_attached(d, true);
+                self.detached[d as usize] = false;
+            } else if !self.detached[d as usize] {
+                self.attach(d);
+            }
+        }
+        // Every sector of every device, through the cache.
+        for d in 1..=NR_DEVS as u8 {
+            let mut s = 0;
+            while s < self.dev_sectors {
+                let n = (8 - s % 8) as u32;
+                let mut data = vec![0u8; n as usize * SEC];
+                let got = if self.detached[d as usize] {
+                    self.backing[d as usize - 1].read(s, &mut data);
+                    n
+                } else {
+                    self.read_piece(d, s, n, &mut data).ok_or("read waits after recovery")?
+                };
+                for j in 0..u64::from(got) {
+                    let sec = s + j;
+                    let v = decode(d, sec, &data[j as usize * SEC..(j as usize + 1) * SEC]);
+                    let m = self.model.sector(d, sec).clone();
+                    match v {
+                        Some(v) if Model::crash_ok(&m, v) => self.model.rebase(d, sec, v),
+                        _ => {
+                            return Err(format!(
+                                "after crash {}: device {d} sector {sec} reads {v:?}; durable was op {}, later writes {:?}, discard {}",
+                                self.stats.crashes, m.floor, m.after, m.discard
+                            ))
+                        }
+                    }
+                }
+                s += u64::from(got);
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<(), String> {
+        self.stats.steps += 1;
+        let r = self.rng.below(1000);
+        if r < 4 {
+            return self.crash_and_check();
+        }
+        if self.eng.error().is_some() && self.rng.chance(50) {
+            // A dead cache device: power-cycle it.
+            return self.crash_and_check();
+        }
+        if r < 250 {
+            if self.ops.len() < 6 {
+                self.new_op();
+            }
+        } else if r < 600 {
+            if !self.ops.is_empty() {
+                let i = self.rng.below(self.ops.len() as u64) as usize;
+                if self.step_op(i)? {
+                    self.ops.remove(i);
+                }
+            }
+        } else if r < 780 {
+            self.step_flusher();
+        } else if r < 960 {
+            self.step_migrator();
+        } else if r < 990 {
+            self.allowed = !self.allowed;
+        } else {
+            self.step_admin();
+        }
+        Ok(())
+    }
+}
+
+fn run_seed(seed: u64, steps: u64, trace: bool) -> Result<Stats, String> {
+    let mut sim = Sim::new(seed, trace);
+    for _ in 0..steps {
+        if let Err(e) = sim.step() {
+            let tail: Vec<String> = sim.log.iter().cloned().collect();
+            return Err(format!(
+                "seed {seed}: {e}\nlast events:\n  {}\nrerun: WB_SIM_SEED={seed} cargo test -p wbformat --test sim -- --nocapture",
+                tail.join("\n  ")
+            ));
+        }
+    }
+    Ok(sim.stats)
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn simulator() {
+    if let Ok(s) = std::env::var("WB_SIM_SEED") {
+        let seed: u64 = s.parse().expect("WB_SIM_SEED");
+        let st = run_seed(seed, env("WB_SIM_STEPS", 20_000), true).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("seed {seed}: {st:?}");
+        return;
+    }
+    let seeds = env("WB_SIM_SEEDS", 64);
+    let steps = env("WB_SIM_STEPS", 20_000);
+    let first = env("WB_SIM_FIRST", 1);
+    let t = std::time::Instant::now();
+    let mut total = Stats::default();
+    let mut failures = Vec::new();
+    for seed in first..first + seeds {
+        match run_seed(seed, steps, false) {
+            Ok(s) => {
+                total.ops += s.ops;
+                total.crashes += s.crashes;
+                total.steps += s.steps;
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    eprintln!(
+        "simulator: {seeds} seeds, {} steps, {} operations, {} crashes checked, {} failing seeds, {:.1} s",
+        total.steps,
+        total.ops,
+        total.crashes,
+        failures.len(),
+        t.elapsed().as_secs_f64()
+    );
+    if let Some(f) = failures.first() {
+        panic!("{} of {seeds} seeds failed; first:\n{f}", failures.len());
+    }
+}
