@@ -26,7 +26,8 @@ pub(crate) struct MgrTarget {
 }
 
 /// Bytes of a segment header block actually used (fields and metablocks).
-const SEGMENT_HEADER_DEVICE_BYTES: usize = 64 + fmt::LINES_PER_SEGMENT as usize * fmt::METABLOCK_SIZE;
+const SEGMENT_HEADER_DEVICE_BYTES: usize =
+    64 + fmt::LINES_PER_SEGMENT as usize * fmt::METABLOCK_SIZE + fmt::MAX_DISCARDS * fmt::DISCARD_ENTRY_SIZE;
 
 /// A tunable of a cache: name, range, and how to read and write it.
 struct Tunable {
