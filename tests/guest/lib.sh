@@ -130,3 +130,60 @@ wait_clean() {
 mgr_status_value() {
     dmsetup status writeboost-mgr | sed -n "s/^$1: //p"
 }
+
+# mkfill <char> <bytes> <file>: a file of <bytes> copies of one character.
+mkfill() {
+    head -c "$2" /dev/zero | tr '\000' "$1" > "$3"
+}
+
+# sector_summary <file>: what a file holds, as runs of equal 512-byte
+# sectors, e.g. "sectors: 3 x 41, 1 x 00, 4 x 41" (3 sectors of 0x41 bytes,
+# one of zeroes, ...; "mixed" for a sector of several byte values). For
+# messages about what a read returned.
+sector_summary() {
+    od -An -v -tx1 -w512 "$1" | uniq -c | awk '{
+        n = $1; v = $2
+        for (i = 3; i <= NF; i++) if ($i != v) { v = "mixed"; break }
+        printf "%s%s x %s", s, n, v; s = ", "
+    } END { print "" }' | sed 's/^/sectors: /'
+}
+
+# read_blocks <dev> <first 4 KiB block> <count> <file> (O_DIRECT).
+read_blocks() {
+    dd if="$1" of="$4" bs=4k skip="$2" count="$3" iflag=direct 2>/dev/null
+}
+
+# same_as_one_of <file> <expected>...: the file equals one of the others.
+same_as_one_of() {
+    _f=$1
+    shift
+    for _e in "$@"; do
+        cmp -s "$_f" "$_e" && return 0
+    done
+    return 1
+}
+
+# cache_value <cache_id> <node>: a sysfs value of a cache.
+cache_value() {
+    cat $WB_SYSFS/caches/$1/$2
+}
+
+# wait_migrated <cache_id> <segment_id> [seconds]: wait until the cache's
+# last_migrated_segment_id reaches <segment_id>. Returns 1 on timeout
+# (not a failure in itself: the contract does not promise migration).
+wait_migrated() {
+    _i=0
+    while [ "$(cache_value $1 last_migrated_segment_id)" -lt "$2" ]; do
+        _i=$((_i + 1))
+        [ $_i -lt $((${3:-30} * 5)) ] || return 1
+        sleep 0.2
+    done
+}
+
+# wb_set_cache <name> <cache_id>: reload writeboost device <name> with
+# another cache_id (0 = detach), then suspend and resume it.
+wb_set_cache() {
+    dmsetup table "$1" | sed "s/ [0-9]*\$/ $2/" | dmsetup load "$1" || return 1
+    dmsetup suspend "$1" || return 1
+    dmsetup resume "$1"
+}
