@@ -386,12 +386,20 @@ pub enum DetachStep {
     },
 }
 
+const BUF_LINES_LEN: usize = NR_BUFS * LINES as usize;
+const DISCARDS_LEN: usize = NR_BUFS * MAX_DISCARDS;
+
+/// Byte offset in a RAM buffer of sector `off` of line `k`.
+fn line_offset(k: u32, off: u32) -> usize {
+    (k as usize).saturating_add(1).saturating_mul(LINE_BYTES).saturating_add((off as usize).saturating_mul(512))
+}
+
 fn bits_of(off: u32, n: u32) -> u8 {
     if off >= 8 || n == 0 {
         return 0;
     }
-    let n = n.min(8 - off);
-    ((((1u32 << n) - 1) << off) & 0xff) as u8
+    let n = n.min(8u32.saturating_sub(off));
+    ((0xffu32 >> (8 - n.min(8))) << off.min(7)) as u8
 }
 
 /// One cache's state and decisions. See the module documentation.
@@ -433,8 +441,8 @@ impl<S: Storage> Engine<S> {
         let nr_slots = geo.nr_segments() as usize;
         if p.lines.len() != geo.nr_lines() as usize
             || p.slots.len() != nr_slots
-            || p.buf_lines.len() != NR_BUFS * LINES as usize
-            || p.discards.len() != NR_BUFS * MAX_DISCARDS
+            || p.buf_lines.len() != BUF_LINES_LEN
+            || p.discards.len() != DISCARDS_LEN
             || p.devs.len() != REGISTRY_ENTRIES
         {
             return Err(EngineError::BadStorage);
@@ -559,11 +567,11 @@ impl<S: Storage> Engine<S> {
     }
     /// Dirty lines of every device.
     pub fn total_dirty(&self) -> u64 {
-        self.devs.iter().map(|d| d.dirty).sum()
+        self.devs.iter().fold(0u64, |a, d| a.saturating_add(d.dirty))
     }
     /// Device ids with dirty lines.
     pub fn dirty_devices(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
-        self.devs.iter().enumerate().filter(|(_, d)| d.dirty > 0).map(|(i, d)| (i as u8, d.dirty))
+        (0u8..=MAX_DEVICE_ID).zip(self.devs.iter()).filter(|(_, d)| d.dirty > 0).map(|(i, d)| (i, d.dirty))
     }
     /// Registered size of `dev` (0 = none).
     pub fn registered(&self, dev: u8) -> u64 {
@@ -648,7 +656,7 @@ impl<S: Storage> Engine<S> {
     }
 
     fn buf_line(&mut self, b: usize, k: u32) -> Option<&mut BufLine> {
-        self.buf_lines.get_mut(b * LINES as usize + k as usize)
+        self.buf_lines.get_mut(b.saturating_mul(LINES as usize).saturating_add(k as usize))
     }
 
     fn buf_of_slot(&self, slot: u32) -> Option<usize> {
@@ -686,7 +694,7 @@ impl<S: Storage> Engine<S> {
             return false;
         }
         if buf.nr_lines < LINES {
-            self.nr_partial_flushed += 1;
+            self.nr_partial_flushed = self.nr_partial_flushed.saturating_add(1);
         }
         buf.sealed = true;
         self.sealed_upto = buf.seg_id;
@@ -698,10 +706,10 @@ impl<S: Storage> Engine<S> {
     /// Opens the next segment. `slot_busy(slot)`: reads remapped to that
     /// slot are in flight.
     fn open_segment(&mut self, slot_busy: &dyn Fn(u32) -> bool) -> Result<(), Wait> {
-        let next_id = self.last_id + 1;
+        let next_id = self.last_id.saturating_add(1);
         let nr = u64::from(self.geo.nr_segments());
         let Ok(slot) = self.geo.slot_of_id(next_id) else { return Err(Wait::Space) };
-        if next_id > nr && self.record_migrated < next_id - nr {
+        if next_id > nr && self.record_migrated < next_id.saturating_sub(nr) {
             self.urgent = true;
             return Err(Wait::Space);
         }
@@ -719,7 +727,7 @@ impl<S: Storage> Engine<S> {
             }
         }
         let mut pick: Option<usize> = None;
-        for (i, b) in self.bufs.iter().enumerate() {
+        for (i, b) in (0..NR_BUFS).zip(self.bufs.iter()) {
             if Some(i) == self.cur || !reusable(b) {
                 continue;
             }
@@ -731,17 +739,17 @@ impl<S: Storage> Engine<S> {
         // The slot's previous segment is migrated and on record: its lines
         // are clean.
         for k in 0..LINES {
-            let _ = self.index.release(slot * LINES + k);
+            let _ = self.index.release(slot.saturating_mul(LINES).saturating_add(k));
         }
         if let Some(s) = self.slots.get_mut(slot as usize) {
             *s = SlotMeta::default();
         }
-        let base = b * LINES as usize;
-        if let Some(ls) = self.buf_lines.get_mut(base..base + LINES as usize) {
+        let base = b.saturating_mul(LINES as usize);
+        if let Some(ls) = self.buf_lines.get_mut(base..base.saturating_add(LINES as usize)) {
             ls.fill(BufLine::default());
         }
-        let base = b * MAX_DISCARDS;
-        if let Some(ds) = self.discards.get_mut(base..base + MAX_DISCARDS) {
+        let base = b.saturating_mul(MAX_DISCARDS);
+        if let Some(ds) = self.discards.get_mut(base..base.saturating_add(MAX_DISCARDS)) {
             ds.fill(Discard::EMPTY);
         }
         if let Some(buf) = self.bufs.get_mut(b) {
@@ -781,16 +789,17 @@ impl<S: Storage> Engine<S> {
             if let Some(c) = self.cur {
                 let reserved = match self.bufs.get_mut(c) {
                     Some(x) if x.nr_lines < LINES => {
-                        x.nr_lines += 1;
-                        Some((x.nr_lines - 1, x.slot))
+                        let k = x.nr_lines;
+                        x.nr_lines = k.saturating_add(1);
+                        Some((k, x.slot))
                     }
                     _ => None,
                 };
                 if let Some((k, slot)) = reserved {
                     if let Some(l) = self.buf_line(c, k) {
-                        *l = BufLine { sector: key.block * SECTORS_PER_BLOCK, dev, bits: 0, pending: 0 };
+                        *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev, bits: 0, pending: 0 };
                     }
-                    self.cursor = u64::from(slot) * u64::from(LINES) + u64::from(k);
+                    self.cursor = u64::from(slot).saturating_mul(u64::from(LINES)).saturating_add(u64::from(k));
                     return self.publish(dev, key, bits, off, n, c, k, head.is_some(), false);
                 }
                 self.seal();
@@ -804,7 +813,7 @@ impl<S: Storage> Engine<S> {
     #[allow(clippy::too_many_arguments)]
     fn publish(&mut self, dev: u8, key: Key, bits: u8, off: u32, n: u32, b: usize, k: u32, hit: bool, on_buffer: bool) -> WriteStep {
         let Some(buf) = self.bufs.get(b).copied() else { return WriteStep::Fail };
-        let line = buf.slot * LINES + k;
+        let line = buf.slot.saturating_mul(LINES).saturating_add(k);
         // Older lines losing sectors to this write: their segments depend
         // on this one (see the module docs).
         let chain = self.index.chain(key);
@@ -823,16 +832,16 @@ impl<S: Storage> Engine<S> {
         self.touch_dev(dev, buf.seg_id);
         let idx = 1 | ((hit as usize) << 1) | ((on_buffer as usize) << 2) | (((n == 8) as usize) << 3);
         if let Some(s) = self.stats.get_mut(idx) {
-            *s += 1;
+            *s = s.saturating_add(1);
         }
         if let Some(l) = self.buf_line(b, k) {
             l.bits |= bits;
             l.pending = l.pending.saturating_add(1);
         }
         if let Some(x) = self.bufs.get_mut(b) {
-            x.writers += 1;
+            x.writers = x.writers.saturating_add(1);
         }
-        WriteStep::Go(WriteTicket { buf: b, k, byte_off: (k as usize + 1) * LINE_BYTES + off as usize * 512 })
+        WriteStep::Go(WriteTicket { buf: b, k, byte_off: line_offset(k, off) })
     }
 
     /// The copy of `t` finished (`ok` = it worked). `barrier`: the bio is
@@ -868,13 +877,13 @@ impl<S: Storage> Engine<S> {
     pub fn begin_read(&mut self, dev: u8, sector: u64, n: u32) -> ReadStep {
         let off = (sector % SECTORS_PER_BLOCK) as u32;
         let key = Key::from_sector(dev, sector);
-        let n = n.clamp(1, 8 - off);
+        let n = n.clamp(1, 8u32.saturating_sub(off).max(1));
         let full = ((n == 8) as usize) << 3;
         let (owner, run) = self.index.read_run(key, off as u8, n as u8);
         let run = u32::from(run).clamp(1, n);
         let Some(line) = owner else {
             if let Some(s) = self.stats.get_mut(full) {
-                *s += 1;
+                *s = s.saturating_add(1);
             }
             return ReadStep::Backing { run };
         };
@@ -885,17 +894,17 @@ impl<S: Storage> Engine<S> {
                 return ReadStep::WaitPending;
             }
             if let Some(s) = self.stats.get_mut(2 | 4 | full) {
-                *s += 1;
+                *s = s.saturating_add(1);
             }
             if let Some(x) = self.bufs.get_mut(b) {
-                x.readers += 1;
+                x.readers = x.readers.saturating_add(1);
             }
-            return ReadStep::Buffer { buf: b, byte_off: (k as usize + 1) * LINE_BYTES + off as usize * 512, run };
+            return ReadStep::Buffer { buf: b, byte_off: line_offset(k, off), run };
         }
         if let Some(s) = self.stats.get_mut(2 | full) {
-            *s += 1;
+            *s = s.saturating_add(1);
         }
-        let sector = self.geo.line_sector(slot, k).unwrap_or(0) + u64::from(off);
+        let sector = self.geo.line_sector(slot, k).unwrap_or(0).saturating_add(u64::from(off));
         ReadStep::Cache { slot, sector, run }
     }
 
@@ -948,12 +957,12 @@ impl<S: Storage> Engine<S> {
         // Anything cached at all?
         let mut any = false;
         let mut b = sector / SECTORS_PER_BLOCK;
-        while b * SECTORS_PER_BLOCK < end {
+        while b.saturating_mul(SECTORS_PER_BLOCK) < end {
             if self.index.lookup(Key::new(dev, b)).is_some() {
                 any = true;
                 break;
             }
-            b += 1;
+            b = b.saturating_add(1);
         }
         if !any {
             return DiscardStep::Pass;
@@ -979,7 +988,7 @@ impl<S: Storage> Engine<S> {
         let mut s = sector;
         while s < end {
             let off = (s % SECTORS_PER_BLOCK) as u32;
-            let cnt = (8 - off).min((end - s) as u32);
+            let cnt = 8u32.saturating_sub(off).min(end.saturating_sub(s).min(8) as u32).max(1);
             let bits = bits_of(off, cnt);
             let key = Key::from_sector(dev, s);
             let chain = self.index.chain(key);
@@ -1005,12 +1014,12 @@ impl<S: Storage> Engine<S> {
                     return DiscardStep::Fail;
                 }
             }
-            s += u64::from(cnt);
+            s = s.saturating_add(u64::from(cnt));
         }
         if logged {
             if let Some(x) = self.bufs.get_mut(c) {
-                let i = c * MAX_DISCARDS + x.nr_discards as usize;
-                x.nr_discards += 1;
+                let i = c.saturating_mul(MAX_DISCARDS).saturating_add(x.nr_discards as usize);
+                x.nr_discards = x.nr_discards.saturating_add(1);
                 if let Some(d) = self.discards.get_mut(i) {
                     *d = Discard { sector, nr_sectors: n, device_id: dev };
                 }
@@ -1033,7 +1042,7 @@ impl<S: Storage> Engine<S> {
                 self.seal();
             }
         }
-        let next = self.last_flushed + 1;
+        let next = self.last_flushed.saturating_add(1);
         if next <= self.sealed_upto {
             match self.bufs.iter().position(|x| x.seg_id == next) {
                 Some(b) => {
@@ -1065,15 +1074,15 @@ impl<S: Storage> Engine<S> {
     /// Fills `hdr` for segment job `id` in buffer `b`.
     pub fn fill_header(&self, b: usize, id: u64, durable: bool, hdr: &mut SegmentHeader) {
         hdr.reset(self.format_id, id);
-        hdr.durable_upto = if durable { id - 1 } else { self.durable_upto };
+        hdr.durable_upto = if durable { id.saturating_sub(1) } else { self.durable_upto };
         let Some(x) = self.bufs.get(b) else { return };
-        let base = b * LINES as usize;
-        for l in self.buf_lines.get(base..base + x.nr_lines as usize).unwrap_or(&[]) {
+        let base = b.saturating_mul(LINES as usize);
+        for l in self.buf_lines.get(base..base.saturating_add(x.nr_lines as usize)).unwrap_or(&[]) {
             let mb = if l.bits == 0 { Metablock::EMPTY } else { Metablock { sector: l.sector, device_id: l.dev, dirty_bits: l.bits } };
             let _ = hdr.push(mb);
         }
-        let base = b * MAX_DISCARDS;
-        for d in self.discards.get(base..base + x.nr_discards as usize).unwrap_or(&[]) {
+        let base = b.saturating_mul(MAX_DISCARDS);
+        for d in self.discards.get(base..base.saturating_add(x.nr_discards as usize)).unwrap_or(&[]) {
             let _ = hdr.push_discard(*d);
         }
     }
@@ -1113,7 +1122,7 @@ impl<S: Storage> Engine<S> {
     pub fn record_target(&self) -> (u64, Option<u64>) {
         let mut r = self.record_migrated;
         while r < self.last_migrated {
-            let id = r + 1;
+            let id = r.saturating_add(1);
             let dep = match self.geo.slot_of_id(id) {
                 Ok(slot) => self.slots.get(slot as usize).map_or(0, |s| s.dep),
                 Err(_) => return (r, None),
@@ -1147,8 +1156,8 @@ impl<S: Storage> Engine<S> {
             }
         }
         if self.round.is_none() && (allowed || self.urgent) && self.last_migrated < self.last_flushed {
-            let start = self.last_migrated + 1;
-            let end = self.last_flushed.min(self.last_migrated + u64::from(batch.max(1)));
+            let start = self.last_migrated.saturating_add(1);
+            let end = self.last_flushed.min(self.last_migrated.saturating_add(u64::from(batch.max(1))));
             self.round = Some((start, end));
             return MigratorJob::Round { start, end };
         }
@@ -1157,16 +1166,16 @@ impl<S: Storage> Engine<S> {
 
     /// The dirty lines of round `start..=end`, in log order.
     pub fn round_entries(&self, start: u64, end: u64, mut f: impl FnMut(MigEntry)) {
-        for (i, id) in (start..=end).enumerate() {
+        for (i, id) in (0..u32::MAX).zip(start..=end) {
             let Ok(slot) = self.geo.slot_of_id(id) else { continue };
             for k in 0..self.slot_lines(slot) {
-                let line = slot * LINES + k;
+                let line = slot.saturating_mul(LINES).saturating_add(k);
                 let bits = self.index.dirty(line).unwrap_or(0);
                 if bits == 0 {
                     continue;
                 }
                 let Ok(Some(key)) = self.index.key_of(line) else { continue };
-                f(MigEntry { line, seg: i as u32, k, dev: key.device_id, sector: key.block * SECTORS_PER_BLOCK, bits });
+                f(MigEntry { line, seg: i, k, dev: key.device_id, sector: key.block.saturating_mul(SECTORS_PER_BLOCK), bits });
             }
         }
     }
@@ -1182,7 +1191,7 @@ impl<S: Storage> Engine<S> {
                         self.account(e.dev, o.dirty_delta());
                     }
                 }
-                if start == self.last_migrated + 1 && end > self.last_migrated {
+                if start == self.last_migrated.saturating_add(1) && end > self.last_migrated {
                     self.last_migrated = end;
                 }
                 self.migrate_error = None;
@@ -1195,7 +1204,7 @@ impl<S: Storage> Engine<S> {
     /// REQ_FUA`).
     pub fn record_snapshot(&self) -> RecordSnap {
         RecordSnap {
-            generation: self.generation + 1,
+            generation: self.generation.saturating_add(1),
             last_migrated: self.record_target().0,
             version: self.registry_version,
             flushed: self.last_flushed,
@@ -1236,7 +1245,7 @@ impl<S: Storage> Engine<S> {
             return Ok(false);
         }
         d.registered = sectors;
-        self.registry_version += 1;
+        self.registry_version = self.registry_version.saturating_add(1);
         Ok(true)
     }
 
@@ -1272,7 +1281,7 @@ impl<S: Storage> Engine<S> {
             if let Some(m) = self.devs.get_mut(dev as usize) {
                 m.registered = 0;
             }
-            self.registry_version += 1;
+            self.registry_version = self.registry_version.saturating_add(1);
         }
         DetachStep::Done { commit }
     }
@@ -1284,7 +1293,7 @@ impl<S: Storage> Engine<S> {
             m.registered = sectors;
             m.attached = true;
         }
-        self.registry_version += 1;
+        self.registry_version = self.registry_version.saturating_add(1);
     }
 
     /// Whether everything acknowledged is durable (for suspend and

@@ -67,8 +67,8 @@ proptest! {
     #[test]
     fn record_roundtrip(
         fid in 1u64..,
-        generation in any::<u64>(),
-        lm in any::<u64>(),
+        generation in 0..=MAX_SEGMENT_ID,
+        lm in 0..=MAX_SEGMENT_ID,
         regs in prop::collection::vec((1u8..=MAX_DEVICE_ID, 1u64..), 0..20),
     ) {
         let mut r = Record::new(fid);
@@ -99,7 +99,7 @@ proptest! {
     }
 
     #[test]
-    fn record_selection(fid in 1u64.., g in 0u64..u64::MAX - 1, newer_valid in any::<bool>()) {
+    fn record_selection(fid in 1u64.., g in 0u64..MAX_SEGMENT_ID, newer_valid in any::<bool>()) {
         let mut older = Record::new(fid);
         older.generation = g;
         older.last_migrated_segment_id = 5;
@@ -292,4 +292,18 @@ fn image_helpers_agree_with_geometry() {
     assert!(g.may_write(5, 1) && !g.may_write(6, 1) && !g.may_write(0, 10));
     assert_eq!(segment_write_sectors(255), Some(2048));
     assert_eq!(segment_write_sectors(256), None);
+}
+
+/// A crafted record with a valid CRC but a counter near `u64::MAX` is
+/// refused (no overflow anywhere downstream).
+#[test]
+fn record_implausible_counters_are_refused() {
+    for (generation, lm) in [(u64::MAX, 1), (2, u64::MAX - 3), (2, MAX_SEGMENT_ID + 1)] {
+        let mut r = Record::new(7);
+        r.generation = generation;
+        r.last_migrated_segment_id = lm;
+        let mut b = vec![0u8; BLOCK_SIZE];
+        encode_record(&r, &mut b).unwrap();
+        assert!(matches!(decode_record(&b), Err(RecordError::ImplausibleCounter { .. })));
+    }
 }

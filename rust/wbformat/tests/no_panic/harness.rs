@@ -9,6 +9,7 @@
 #[path = "../../src"]
 pub mod wbformat {
     pub mod crc32c;
+    pub mod engine;
     pub mod format;
     pub mod index;
     pub mod recovery;
@@ -168,4 +169,64 @@ pub fn display_ops(
     set.remove(id.wrapping_add(1));
     let other = set.union(&DeviceSet::EMPTY).difference(&DeviceSet::EMPTY);
     s.0 ^ other.len() as usize ^ usize::from(set.contains(id)) ^ usize::from(set.is_empty()) ^ usize::from(set.iter().last().unwrap_or(0))
+}
+
+/// The engine over borrowed slices.
+pub struct SliceStore<'a>(core::marker::PhantomData<&'a ()>);
+
+impl<'a> wbformat::engine::Storage for SliceStore<'a> {
+    type Lines = &'a mut [LineMeta];
+    type Buckets = &'a mut [u32];
+    type Slots = &'a mut [wbformat::engine::SlotMeta];
+    type BufLines = &'a mut [wbformat::engine::BufLine];
+    type Discards = &'a mut [Discard];
+    type Devs = &'a mut [wbformat::engine::DevMeta];
+}
+
+/// Instance: every engine entry point.
+pub fn engine_ops(e: &mut wbformat::engine::Engine<SliceStore<'_>>, dev: u8, sector: u64, n: u32, now: u64, h: &mut SegmentHeader) -> u64 {
+    use wbformat::engine::*;
+    let busy = |_s: u32| false;
+    let mut acc = 0u64;
+    if let WriteStep::Go(t) = e.begin_write(dev, sector, n, &busy) {
+        let d = e.end_write(t, true, n == 1, now, 3);
+        acc ^= u64::from(d.hold) ^ t.byte_off as u64;
+    }
+    match e.begin_read(dev, sector, n) {
+        ReadStep::Buffer { buf, .. } => e.end_buffer_read(buf),
+        ReadStep::Cache { sector, .. } => acc ^= sector,
+        _ => {}
+    }
+    acc ^= matches!(e.begin_flush(now, 3), FlushStep::Done) as u64;
+    acc ^= matches!(e.discard(dev, sector, n, &busy), DiscardStep::Pass) as u64;
+    match e.flusher_next(now, n == 2) {
+        FlusherJob::Segment { buf, id, slot, nr_lines, durable } => {
+            e.fill_header(buf, id, durable, h);
+            e.segment_done(id, slot, nr_lines, durable, true, 0);
+        }
+        FlusherJob::FlushOnly { upto } => e.flush_done(upto, true),
+        _ => {}
+    }
+    if let MigratorJob::Round { start, end } = e.migrator_next(true, n) {
+        let mut last = MigEntry::default();
+        e.round_entries(start, end, |x| last = x);
+        e.round_done(start, end, &[last], Ok(()));
+    }
+    let snap = e.record_snapshot();
+    e.record_done(snap, true);
+    let _ = e.register(dev, sector);
+    if let DetachStep::Done { .. } = e.detach(dev, true) {
+        e.undo_detach(dev, sector);
+    }
+    e.account(dev, n as i32);
+    e.replayed(sector, n, h);
+    e.resumed(sector, sector, &[sector]);
+    acc ^= e.out_of_bounds().map_or(0, |x| x.1);
+    acc ^= e.record_target().0 ^ e.total_dirty() ^ u64::from(e.seal());
+    acc ^ u64::from(e.all_durable())
+}
+
+/// Instance.
+pub fn engine_new<'a>(g: Geometry, p: wbformat::engine::Parts<SliceStore<'a>>) -> Option<wbformat::engine::Engine<SliceStore<'a>>> {
+    wbformat::engine::Engine::new(g, 1, 0, p).ok()
 }
