@@ -45,6 +45,9 @@ check_all() {
     cmp -s /tmp/$1.v4b /tmp/D200 ||
         fail V4/$1 "device 2 blocks 100..299 (flushed 'D') read $(sector_summary /tmp/$1.v4b)"
     read_blocks $4 300 1 /tmp/$1.v3
+    for f in v1 v2 v3; do
+        echo "$1 $f: $(sector_summary /tmp/$1.$f)"
+    done
     same_as_one_of /tmp/$1.v3 /tmp/A /tmp/B ||
         fail V3/$1 "device 3 block 300 (flushed 'A', then 'B' in a sealed segment not yet written) reads $(sector_summary /tmp/$1.v3)"
 }
