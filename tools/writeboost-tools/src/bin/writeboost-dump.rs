@@ -113,7 +113,8 @@ fn render(rep: &DumpReport, sel: SegmentSelection, lines: bool) -> String {
         (Some(sb), _) => {
             let _ = writeln!(
                 out,
-                "superblock: format v1, format id {}, {} segments, formatted for {} sectors on {}",
+                "superblock: format v{}, format id {}, {} segments, formatted for {} sectors on {}",
+                wbformat::format::FORMAT_VERSION,
                 sb.format_id, sb.nr_segments, sb.device_sectors, sb.format_time_utc
             );
         }
