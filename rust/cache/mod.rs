@@ -592,9 +592,8 @@ impl Cache {
     }
 }
 
-/// Builds a cache object around an opened, validated device. Recovery fills
-/// the engine afterwards, then [`start`] launches the threads.
-pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, generation: u64) -> Result<Arc<Cache>> {
+/// An empty engine for a cache of geometry `geo` (recovery fills it).
+pub(crate) fn new_engine(geo: Geometry, format_id: u64, generation: u64) -> Result<Engine<KStore>> {
     use kernel::alloc::VVec;
     let nr_lines = geo.nr_lines() as usize;
     let nr_slots = geo.nr_segments() as usize;
@@ -606,7 +605,13 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, ge
         discards: VVec::from_elem(Discard::EMPTY, NR_BUFS * fmt::MAX_DISCARDS, GFP_KERNEL)?,
         devs: VVec::from_elem(DevMeta::default(), SLOTS, GFP_KERNEL)?,
     };
-    let engine = Engine::new(geo, format_id, generation, parts).map_err(|_| ENOMEM)?;
+    Engine::new(geo, format_id, generation, parts).map_err(|_| ENOMEM)
+}
+
+/// Builds a cache object around an opened, validated device and its
+/// recovered engine; [`start`] then launches the threads.
+pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, engine: Engine<KStore>) -> Result<Arc<Cache>> {
+    let nr_slots = geo.nr_segments() as usize;
     let mut bufs = KVec::with_capacity(NR_BUFS, GFP_KERNEL)?;
     for _ in 0..NR_BUFS {
         bufs.push(SharedBuf::new(SEG_BYTES)?, GFP_KERNEL)?;

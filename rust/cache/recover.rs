@@ -18,10 +18,10 @@ use kernel::str::CStr;
 use kernel::sync::Arc;
 
 use super::flush::new_header;
-use super::{new_cache, Cache, BLOCK, SLOTS};
+use super::{new_cache, new_engine, Cache, BLOCK, SEG_BYTES, SLOTS};
 use crate::ffi::{self, BdevFile, DevT, IoKind, Msg};
 use crate::wbformat::format::{self as fmt, Record, Superblock};
-use crate::wbformat::recovery::{self, LogScan};
+use crate::wbformat::recovery::{self, LogDevice, ResumeError};
 
 fn msg(args: core::fmt::Arguments<'_>) -> Msg {
     Msg::new(args)
@@ -99,116 +99,54 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     ffi::sync_io(bdev, 16, 8, &mut block2, IoKind::Read).map_err(|e| msg(format_args!("reading the record failed (error {})", e.to_errno())))?;
     let choice = fmt::select_record(&block, &block2, sb.format_id()).map_err(|e| msg(format_args!("{}", e)))?;
     let rec = choice.record;
-    let mut registry = [0u64; SLOTS];
-    for (i, r) in registry.iter_mut().enumerate() {
-        *r = rec.registered(i as u8).unwrap_or(0);
-    }
     let geo = sb.geometry();
     let format_id = sb.format_id();
-    let cache = new_cache(id, dev, geo, format_id, rec.generation).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
+    let mut engine = new_engine(geo, format_id, rec.generation).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
     let mut hdr = new_header().map_err(|_| msg(format_args!("out of memory")))?;
 
-    // Walk and replay the log: the decisions are wbformat's (LogScan,
-    // verify_segment, replay_segment, beyond_end), tested on the host; this
-    // function only does the I/O.
+    // Walk and replay the log, refuse a proven loss, invalidate stale
+    // segments past the end, check the registry: all of it is
+    // wbformat::recovery::resume_engine, the code the host simulator runs;
+    // this function only provides the I/O.
     let last_migrated = rec.last_migrated_segment_id;
-    let mut scan = LogScan::new(geo, last_migrated);
-    let buf = cache.bufs.first().ok_or_else(|| msg(format_args!("internal error")))?;
-    while let Some(cand) = scan.next_candidate() {
-        // A read error is not the end of the log: the segment may hold
-        // acknowledged data. Refuse to resume rather than drop it.
-        let read_err = |e: Error| {
-            msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", cand.id, e.to_errno()))
-        };
-        buf.io(bdev_of(&cache), cand.start_sector, 8, 0, IoKind::Read).map_err(read_err)?;
-        // SAFETY: the cache is not published and has no threads yet.
-        let head = unsafe { buf.slice(0, BLOCK) }.map_err(|_| msg(format_args!("internal error")))?;
-        if let Err(e) = fmt::decode_segment_header_into(head, format_id, cand.id, &mut hdr) {
-            scan.stop(e);
-            break;
-        }
-        let nr_lines = hdr.nr_lines;
-        if nr_lines > 0 {
-            buf.io(bdev_of(&cache), cand.start_sector + 8, u64::from(nr_lines) * 8, BLOCK, IoKind::Read).map_err(read_err)?;
-        }
-        // SAFETY: as above, this is the only user of the buffer.
-        let (head, data) = unsafe { (buf.slice(0, BLOCK), buf.slice(BLOCK, nr_lines as usize * BLOCK)) };
-        let (head, data) = (head.map_err(|_| msg(format_args!("internal error")))?, data.map_err(|_| msg(format_args!("internal error")))?);
-        if let Err(e) = fmt::verify_segment(&hdr, head, data, ffi::crc32c_update) {
-            scan.stop(e);
-            break;
-        }
-        let mut deltas = [0i32; SLOTS];
-        let mut g = cache.lock();
-        let replayed = recovery::replay_segment(&mut g.eng.index, &geo, cand.slot, &hdr, |dev, delta| {
-            if let Some(d) = deltas.get_mut(dev as usize) {
-                *d = d.saturating_add(delta);
+    let mut seg = kernel::alloc::KVVec::from_elem(0u8, SEG_BYTES, GFP_KERNEL).map_err(oom)?;
+    let mut log = KernelLog(dev.bdev());
+    let summary = recovery::resume_engine(&mut log, geo, format_id, &rec, ffi::crc32c_update, &mut engine, &mut hdr, &mut seg, accept_loss)
+        .map_err(|e| match e {
+            ResumeError::Read { id, error } => {
+                msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", id, error.to_errno()))
             }
-            Ok(())
-        });
-        for (i, &d) in deltas.iter().enumerate() {
-            if d != 0 {
-                g.eng.account(i as u8, d);
+            ResumeError::Write { slot, error } => {
+                msg(format_args!("segment slot {}: cannot invalidate a stale segment (error {})", slot, error.to_errno()))
             }
-        }
-        g.eng.replayed(cand.id, cand.slot, &hdr);
-        drop(g);
-        replayed.map_err(|e| msg(format_args!("segment {}: replay failed: {}", cand.id, e)))?;
-        scan.accept(&hdr).map_err(|e| msg(format_args!("segment {}: {}", cand.id, e)))?;
+            ResumeError::LostDurable { end_id, proof_id, proof_slot } => msg(format_args!(
+                "segment {} (slot {}) is corrupt, but segment {} (slot {}) was written after it was durable: acknowledged data is lost; run writeboost-check, or resume_cache {} accept_data_loss to drop segments {}.. and go on",
+                end_id,
+                geo.slot_of_id(end_id).unwrap_or(0),
+                proof_id,
+                proof_slot,
+                path.to_str().unwrap_or("?"),
+                end_id
+            )),
+            ResumeError::Recovery(e) => msg(format_args!("replay failed: {}", e)),
+            ResumeError::OutOfBounds { device_id, sector } => msg(format_args!(
+                "device_id {} has a dirty line at sector {} beyond its registered size {}: corrupt log or record; run writeboost-check",
+                device_id,
+                sector,
+                rec.registered(device_id).unwrap_or(0)
+            )),
+            ResumeError::Unregistered { device_id, dirty } => msg(format_args!(
+                "device_id {} owns {} dirty lines but is not in the cache's registry (corrupt record?); run writeboost-check",
+                device_id, dirty
+            )),
+            ResumeError::BufferTooSmall => msg(format_args!("internal error")),
+        })?;
+    drop(seg);
+    if summary.invalidated > 0 {
+        pr_info!("cache {}: invalidated {} segments written past the end of the log\n", id, summary.invalidated);
     }
-    let last_valid = scan.last_valid_id();
-
-    // Past the end of the log, a later segment may have reached the disk
-    // while an earlier one did not (a volatile disk cache reorders writes).
-    // It must not survive: after the next crash it would be replayed after a
-    // rewritten, newer segment. Invalidate every header that still decodes
-    // as the segment its slot would hold, then flush, before any new write.
-    // A valid segment there that knew the segment where the log ended was
-    // already durable proves that segment is corrupt, not torn: acknowledged
-    // data would be lost. Refuse (changing nothing) unless told otherwise.
-    let end_id = last_valid + 1;
-    let mut stale = 0u32;
-    for cand in scan.beyond_end() {
-        ffi::sync_io(bdev_of(&cache), cand.start_sector, 8, &mut block, IoKind::Read)
-            .map_err(|e| msg(format_args!("segment slot {}: read error {}: cannot resume", cand.slot, e.to_errno())))?;
-        if fmt::decode_segment_header_into(&block, format_id, cand.id, &mut hdr).is_ok() {
-            stale += 1;
-            if recovery::proves_loss(end_id, &hdr) && !accept_loss {
-                return Err(msg(format_args!(
-                    "segment {} (slot {}) is corrupt, but segment {} was written after it was durable: acknowledged data is lost; run writeboost-check, or resume_cache {} accept_data_loss to drop segments {}.. and go on",
-                    end_id,
-                    geo.slot_of_id(end_id).unwrap_or(0),
-                    cand.id,
-                    path.to_str().unwrap_or("?"),
-                    end_id
-                )));
-            }
-        }
-    }
-    let mut zapped = 0u32;
-    for cand in scan.beyond_end().filter(|_| stale > 0) {
-        ffi::sync_io(bdev_of(&cache), cand.start_sector, 8, &mut block, IoKind::Read)
-            .map_err(|e| msg(format_args!("segment slot {}: read error {}: cannot resume", cand.slot, e.to_errno())))?;
-        if fmt::decode_segment_header_into(&block, format_id, cand.id, &mut hdr).is_ok() {
-            block.iter_mut().for_each(|b| *b = 0);
-            ffi::sync_io(bdev_of(&cache), cand.start_sector, 8, &mut block, IoKind::Write)
-                .map_err(|e| msg(format_args!("segment slot {}: cannot invalidate a stale segment (error {})", cand.slot, e.to_errno())))?;
-            zapped += 1;
-        }
-    }
-    if zapped > 0 {
-        bdev_of(&cache).flush().map_err(|e| msg(format_args!("flushing the cache device failed (error {})", e.to_errno())))?;
-        pr_info!("cache {}: invalidated {} segments written past the end of the log\n", id, zapped);
-    }
-    cache.lock().eng.resumed(last_migrated, last_valid, &registry);
-    if let Some((dev_id, sector)) = cache.lock().eng.out_of_bounds() {
-        return Err(msg(format_args!(
-            "device_id {} has a dirty line at sector {} beyond its registered size {}: corrupt log or record; run writeboost-check",
-            dev_id,
-            sector,
-            rec.registered(dev_id).unwrap_or(0)
-        )));
-    }
+    let last_valid = summary.last_valid;
+    let cache = new_cache(id, dev, geo, format_id, engine).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
 
     // Every device that owns dirty data must be there, as registered.
     let mut dirty = [0u64; SLOTS];
@@ -250,13 +188,28 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
             *s = Some(f);
         }
     }
-    match scan.end() {
-        Some(end) => pr_info!("cache {}: replayed {} segments ({}..{}); {}\n", id, scan.replayed(), last_migrated + 1, last_valid, end),
-        None => pr_info!("cache {}: replayed {} segments\n", id, scan.replayed()),
+    match summary.end {
+        Some(end) => pr_info!("cache {}: replayed {} segments ({}..{}); {}\n", id, summary.replayed, last_migrated.saturating_add(1), last_valid, end),
+        None => pr_info!("cache {}: replayed {} segments\n", id, summary.replayed),
     }
     Ok(cache)
 }
 
-fn bdev_of(c: &Cache) -> ffi::Bdev<'_> {
-    c.dev.bdev()
+/// The cache device as recovery sees it.
+struct KernelLog<'a>(ffi::Bdev<'a>);
+
+impl LogDevice for KernelLog<'_> {
+    type Error = Error;
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result {
+        ffi::sync_io(self.0, sector, (buf.len() / 512) as u64, buf, IoKind::Read)
+    }
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result {
+        // sync_io takes a mutable buffer for both directions.
+        let mut b = KVec::with_capacity(buf.len(), GFP_KERNEL)?;
+        b.extend_from_slice(buf, GFP_KERNEL)?;
+        ffi::sync_io(self.0, sector, (buf.len() / 512) as u64, &mut b, IoKind::Write)
+    }
+    fn flush(&mut self) -> Result {
+        self.0.flush()
+    }
 }

@@ -22,6 +22,7 @@ use super::format::{
     RegistryError, SegmentError, SegmentHeader, BLOCKS_PER_SEGMENT, BLOCK_SIZE, LINES_PER_SEGMENT,
     MAX_DEVICE_ID, REGISTRY_ENTRIES, SECTORS_PER_BLOCK,
 };
+use super::engine::{Engine, Storage};
 use super::index::{Index, IndexError, Key, LineMeta};
 use core::fmt;
 use core::ops::DerefMut;
@@ -609,4 +610,177 @@ where
         lines_replayed,
         lines_superseded,
     })
+}
+
+/// The cache device as [`resume_engine`] sees it: synchronous sector I/O.
+pub trait LogDevice {
+    /// The device's error.
+    type Error;
+    /// Reads `buf.len()` bytes (a multiple of 512) from `sector`.
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), Self::Error>;
+    /// Writes `buf` at `sector`.
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), Self::Error>;
+    /// Flushes the device's volatile cache.
+    fn flush(&mut self) -> Result<(), Self::Error>;
+}
+
+/// Why [`resume_engine`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResumeError<E> {
+    /// Reading segment `id` (or the slot of a stale one) failed: the segment
+    /// may hold acknowledged data, so the resume cannot go on.
+    Read {
+        /// Segment id.
+        id: u64,
+        /// The device's error.
+        error: E,
+    },
+    /// Invalidating a stale segment or flushing failed.
+    Write {
+        /// Slot.
+        slot: u32,
+        /// The device's error.
+        error: E,
+    },
+    /// The log ends at segment `end_id`, but segment `proof_id` (slot
+    /// `proof_slot`) was written when `end_id` was already durable: the end
+    /// is lost acknowledged data, not a torn tail.
+    LostDurable {
+        /// Where the log ends.
+        end_id: u64,
+        /// The segment that proves it.
+        proof_id: u64,
+        /// Its slot.
+        proof_slot: u32,
+    },
+    /// Replay failed (a broken log or a bug).
+    Recovery(RecoveryError),
+    /// A dirty line lies beyond its device's registered size.
+    OutOfBounds {
+        /// Device.
+        device_id: u8,
+        /// Sector of the line.
+        sector: u64,
+    },
+    /// A device owns dirty data but is not registered.
+    Unregistered {
+        /// Device.
+        device_id: u8,
+        /// Its dirty lines.
+        dirty: u64,
+    },
+    /// The scratch buffer is smaller than a segment.
+    BufferTooSmall,
+}
+
+/// What [`resume_engine`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumeSummary {
+    /// Segments replayed.
+    pub replayed: u32,
+    /// Last id of the log.
+    pub last_valid: u64,
+    /// Why the log ended (`None` never happens once the walk is over).
+    pub end: Option<LogEnd>,
+    /// Stale segments past the end that were invalidated.
+    pub invalidated: u32,
+}
+
+/// The whole of recovery, shared by the kernel and the simulator: walks the
+/// log after `record`'s `last_migrated_segment_id`, replays every valid
+/// segment into `engine`, refuses a log whose end is proven lost (unless
+/// `accept_loss`), invalidates stale segments past the end, and checks that
+/// every dirty line is within a registered device. `buf` is scratch space
+/// of at least one segment (1 MiB), `header` of one header.
+pub fn resume_engine<S: Storage, D: LogDevice>(
+    dev: &mut D,
+    geometry: Geometry,
+    format_id: u64,
+    record: &Record,
+    update: UpdateFn,
+    engine: &mut Engine<S>,
+    header: &mut SegmentHeader,
+    buf: &mut [u8],
+    accept_loss: bool,
+) -> Result<ResumeSummary, ResumeError<D::Error>> {
+    let seg_bytes = BLOCK_SIZE * BLOCKS_PER_SEGMENT;
+    let Some(buf) = buf.get_mut(..seg_bytes) else {
+        return Err(ResumeError::BufferTooSmall);
+    };
+    let last_migrated = record.last_migrated_segment_id;
+    let mut scan = LogScan::new(geometry, last_migrated);
+    while let Some(c) = scan.next_candidate() {
+        let (hb, data) = buf.split_at_mut(BLOCK_SIZE);
+        dev.read(c.start_sector, hb).map_err(|error| ResumeError::Read { id: c.id, error })?;
+        if let Err(e) = decode_segment_header_into(hb, format_id, c.id, header) {
+            scan.stop(e);
+            break;
+        }
+        let len = (header.nr_lines as usize).saturating_mul(BLOCK_SIZE);
+        let Some(d) = data.get_mut(..len) else {
+            return Err(ResumeError::BufferTooSmall);
+        };
+        if len > 0 {
+            dev.read(c.start_sector.saturating_add(SECTORS_PER_BLOCK), d)
+                .map_err(|error| ResumeError::Read { id: c.id, error })?;
+        }
+        if let Err(e) = verify_segment(header, hb, d, update) {
+            scan.stop(e);
+            break;
+        }
+        let mut deltas = [0i32; REGISTRY_ENTRIES];
+        replay_segment(&mut engine.index, &geometry, c.slot, header, |d, x| {
+            if let Some(v) = deltas.get_mut(d as usize) {
+                *v = v.saturating_add(x);
+            }
+            Ok(())
+        })
+        .map_err(ResumeError::Recovery)?;
+        for (d, &x) in (0u8..=MAX_DEVICE_ID).zip(deltas.iter()) {
+            if x != 0 {
+                engine.account(d, x);
+            }
+        }
+        engine.replayed(c.id, c.slot, header);
+        scan.accept(header).map_err(ResumeError::Recovery)?;
+    }
+    let last_valid = scan.last_valid_id();
+    let end_id = last_valid.saturating_add(1);
+    // Past the end: proof of lost data, or stale segments to invalidate.
+    let mut stale = 0u32;
+    for c in scan.beyond_end() {
+        let hb = buf.get_mut(..BLOCK_SIZE).ok_or(ResumeError::BufferTooSmall)?;
+        dev.read(c.start_sector, hb).map_err(|error| ResumeError::Read { id: c.id, error })?;
+        if decode_segment_header_into(hb, format_id, c.id, header).is_ok() {
+            if proves_loss(end_id, header) && !accept_loss {
+                return Err(ResumeError::LostDurable { end_id, proof_id: c.id, proof_slot: c.slot });
+            }
+            stale = stale.saturating_add(1);
+        }
+    }
+    let mut invalidated = 0u32;
+    if stale > 0 {
+        for c in scan.beyond_end() {
+            let hb = buf.get_mut(..BLOCK_SIZE).ok_or(ResumeError::BufferTooSmall)?;
+            dev.read(c.start_sector, hb).map_err(|error| ResumeError::Read { id: c.id, error })?;
+            if decode_segment_header_into(hb, format_id, c.id, header).is_ok() {
+                hb.fill(0);
+                dev.write(c.start_sector, hb).map_err(|error| ResumeError::Write { slot: c.slot, error })?;
+                invalidated = invalidated.saturating_add(1);
+            }
+        }
+        dev.flush().map_err(|error| ResumeError::Write { slot: u32::MAX, error })?;
+    }
+    let mut registry = [0u64; REGISTRY_ENTRIES];
+    for (d, r) in (0u8..=MAX_DEVICE_ID).zip(registry.iter_mut()) {
+        *r = record.registered(d).unwrap_or(0);
+    }
+    engine.resumed(last_migrated, last_valid, &registry);
+    if let Some((device_id, sector)) = engine.out_of_bounds() {
+        return Err(ResumeError::OutOfBounds { device_id, sector });
+    }
+    if let Some((device_id, dirty)) = engine.dirty_devices().find(|&(d, _)| record.registered(d).is_none()) {
+        return Err(ResumeError::Unregistered { device_id, dirty });
+    }
+    Ok(ResumeSummary { replayed: scan.replayed(), last_valid, end: scan.end(), invalidated })
 }

@@ -17,7 +17,7 @@ use wbformat::crc32c::crc32c_raw_update;
 use wbformat::engine::*;
 use wbformat::format::*;
 use wbformat::index::{buckets_for, LineMeta};
-use wbformat::recovery::{proves_loss, replay_segment, LogScan};
+use wbformat::recovery::{resume_engine, LogDevice};
 
 // ---------------------------------------------------------------------------
 // Randomness
@@ -128,6 +128,24 @@ impl Disk {
         }
         self.dirty_list.clear();
         self.cur.copy_from_slice(&self.durable);
+    }
+}
+
+/// The simulated cache device as recovery sees it.
+struct SimLog<'a>(&'a mut Disk);
+
+impl LogDevice for SimLog<'_> {
+    type Error = ();
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), ()> {
+        self.0.read(sector, buf);
+        Ok(())
+    }
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), ()> {
+        self.0.write(&mut Rng(0), sector, buf, false, false)
+    }
+    fn flush(&mut self) -> Result<(), ()> {
+        self.0.flush();
+        Ok(())
     }
 }
 
@@ -460,58 +478,11 @@ impl Sim {
         self.cache.read(16, &mut b2);
         let rec = select_record(&b1, &b2, FORMAT).map_err(|e| format!("record: {e}"))?.record;
         let mut eng = new_engine(self.geo, rec.generation);
-        let mut scan = LogScan::new(self.geo, rec.last_migrated_segment_id);
         let mut seg = vec![0u8; BUF_BYTES];
-        while let Some(c) = scan.next_candidate() {
-            self.cache.read(c.start_sector, &mut seg);
-            let (head, data) = seg.split_at(4096);
-            if let Err(e) = check_segment(head, data, FORMAT, c.id, crc32c_raw_update, &mut self.hdr) {
-                scan.stop(e);
-                break;
-            }
-            let mut deltas = vec![0i32; REGISTRY_ENTRIES];
-            replay_segment(&mut eng.index, &self.geo, c.slot, &self.hdr, |d, x| {
-                deltas[d as usize] += x;
-                Ok(())
-            })
-            .map_err(|e| format!("replay of segment {}: {e}", c.id))?;
-            for (d, &x) in deltas.iter().enumerate() {
-                if x != 0 {
-                    eng.account(d as u8, x);
-                }
-            }
-            eng.replayed(c.id, c.slot, &self.hdr);
-            scan.accept(&self.hdr).map_err(|e| format!("{e}"))?;
-        }
-        let last_valid = scan.last_valid_id();
-        let mut head = vec![0u8; 4096];
-        let mut zap = Vec::new();
-        for c in scan.beyond_end() {
-            self.cache.read(c.start_sector, &mut head);
-            if decode_segment_header_into(&head, FORMAT, c.id, &mut self.hdr).is_ok() {
-                if proves_loss(last_valid + 1, &self.hdr) {
-                    return Err(format!("segment {} lost although segment {} proves it durable", last_valid + 1, c.id));
-                }
-                zap.push(c.start_sector);
-            }
-        }
-        for s in zap {
-            self.cache.write(&mut Rng(0), s, &[0u8; 4096], false, false).ok();
-        }
-        self.cache.flush();
-        let mut registry = [0u64; REGISTRY_ENTRIES];
-        for (i, r) in registry.iter_mut().enumerate() {
-            *r = rec.registered(i as u8).unwrap_or(0);
-        }
-        eng.resumed(rec.last_migrated_segment_id, last_valid, &registry);
-        if let Some((d, s)) = eng.out_of_bounds() {
-            return Err(format!("dirty line of device {d} at sector {s} out of bounds"));
-        }
-        for (d, n) in eng.dirty_devices() {
-            if registry[d as usize] == 0 {
-                return Err(format!("device {d} owns {n} dirty lines but is not registered"));
-            }
-        }
+        let mut dev = SimLog(&mut self.cache);
+        let sum = resume_engine(&mut dev, self.geo, FORMAT, &rec, crc32c_raw_update, &mut eng, &mut self.hdr, &mut seg, false)
+            .map_err(|e| format!("resume refused: {e:?}"))?;
+        let last_valid = sum.last_valid;
         self.note(format!("recovered: record {} log ..{}", rec.last_migrated_segment_id, last_valid));
         self.eng = eng;
         Ok(())

@@ -1,5 +1,8 @@
-# Tear segment 3 (as a volatile disk cache might have), resume: the log
-# ends at 2 and segment 4 must be invalidated. Write new data, cut again.
+# Break segment 3 after the fact, resume: the log ends at 2 and segment 4
+# must be invalidated. Write new data, cut again. Segment 4 was written with
+# REQ_PREFLUSH (its fsync), so its header proves segment 3 was durable: a
+# broken segment 3 is lost acknowledged data, not a torn tail. Resume must
+# refuse, naming it, and go on only with accept_data_loss.
 . /wb/tests/lib.sh
 set -e
 # Segment id 3 lives in slot 2, at sector 2048 * 3: break its magic.
@@ -10,7 +13,11 @@ cat /tmp/check.out
 run mgr_create
 run wb_create wb1 1 $WB_BACKING 0 $((256 * 2048))
 run mgr_msg switch_to 1
-run mgr_msg resume_cache $WB_CACHE
+grep -q "lost-durable-segment" /tmp/check.out || die "writeboost-check did not report the lost durable segment 3"
+must_fail mgr_msg resume_cache $WB_CACHE
+klog_tail 3 | grep -q "segment 3 (slot 2) is corrupt, but segment 4" || die "no clear message naming the lost segment"
+assert_eq "$(dmsetup status writeboost-mgr | grep -c last_flushed)" "0" "a refused resume creates no cache"
+run mgr_msg resume_cache $WB_CACHE accept_data_loss
 dmesg | grep -q "invalidated 1 segments written past the end" || die "stale segment 4 was not invalidated"
 assert_eq "$(mgr_status_value last_flushed_segment_id)" "2" "log ends before the torn segment"
 # Segment 4's data is not visible (it was never acknowledged as durable).
