@@ -847,10 +847,63 @@ impl Sim {
         }
     }
 
+    /// A clean suspend (what postsuspend's flush_all does): seal, let the
+    /// flusher write everything, flush the cache device. Afterwards every
+    /// acknowledged write of every device is durable (contract 2).
+    fn suspend(&mut self) {
+        if self.eng.error().is_some() || self.flusher != FlusherState::Idle {
+            return;
+        }
+        let seq = self.seq;
+        self.seq += 1;
+        self.eng.seal();
+        for _ in 0..64 {
+            if self.eng.last_flushed() >= self.eng.sealed_upto() || self.eng.error().is_some() {
+                break;
+            }
+            self.step_flusher();
+            self.step_flusher();
+        }
+        if self.eng.error().is_some() || self.eng.last_flushed() < self.eng.sealed_upto() {
+            return;
+        }
+        if self.eng.durable_upto() < self.eng.sealed_upto() {
+            let upto = self.eng.last_flushed();
+            let ok = self.cache.flush_cmd(&mut self.rng).is_ok();
+            self.eng.flush_done(upto, ok);
+            if !ok {
+                return;
+            }
+        }
+        // Pass-through devices: their backing device is flushed too.
+        for d in 1..=NR_DEVS as u8 {
+            if self.detached[d as usize] && self.backing[d as usize - 1].flush_cmd(&mut self.rng).is_err() {
+                return;
+            }
+        }
+        assert!(self.eng.all_durable(), "suspend left data not durable");
+        for d in 1..=NR_DEVS as u8 {
+            self.model.flushed(d, seq);
+        }
+        self.note("admin: suspended (everything durable)".into());
+    }
+
     // ----- admin -----
     fn step_admin(&mut self) {
         let dev = 1 + self.rng.below(NR_DEVS as u64) as u8;
+        if self.rng.chance(300) {
+            self.suspend();
+            return;
+        }
         if self.ops.iter().any(|o| o.dev == dev) {
+            return;
+        }
+        if self.rng.chance(200) && !self.detached[dev as usize] && self.eng.dirty_of(dev) > 0 {
+            // `dmsetup remove` while dirty, then the device is created
+            // again: the cache keeps its data and binds it at once.
+            let _ = self.eng.detach(dev, false);
+            self.eng.set_attached(dev, true);
+            self.note(format!("admin: device {dev} removed while dirty and re-created"));
             return;
         }
         if self.detached[dev as usize] {
