@@ -853,7 +853,15 @@ unsafe extern "C" fn thread_main<T: ThreadBody + 'static>(data: *mut kernel::ffi
     // SAFETY: `data` came from `Arc::into_foreign` in `KThread::spawn` and is
     // only released after `kthread_stop` returned, i.e. after this returns.
     let this = unsafe { <Arc<T> as ForeignOwnable>::borrow(data) };
+    // The cache threads write segments and write back dirty data: an
+    // allocation that entered reclaim and waited for I/O (swap on a
+    // writeboost device) could wait for these very threads. Everything
+    // they allocate is GFP_NOIO.
+    // SAFETY: plain calls; the flags are restored on the same task.
+    let flags = unsafe { sys::wb_noio_save() };
     this.run();
+    // SAFETY: as above.
+    unsafe { sys::wb_noio_restore(flags) };
     0
 }
 

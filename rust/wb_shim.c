@@ -17,6 +17,7 @@
 #include <linux/dm-io.h>
 #include <linux/kobject.h>
 #include <linux/kthread.h>
+#include <linux/sched/mm.h>
 #include <linux/module.h>
 #include <linux/random.h>
 #include <linux/slab.h>
@@ -719,6 +720,16 @@ int wb_kthread_stop(struct task_struct *t)
 bool wb_kthread_should_stop(void)
 {
 	return kthread_should_stop();
+}
+
+unsigned int wb_noio_save(void)
+{
+	return memalloc_noio_save();
+}
+
+void wb_noio_restore(unsigned int flags)
+{
+	memalloc_noio_restore(flags);
 }
 
 void wb_msleep(u32 ms)

@@ -171,6 +171,9 @@ struct task_struct *wb_kthread_run(wbrs_thread_fn *fn, void *data,
 				   const char *name, int *err);
 int wb_kthread_stop(struct task_struct *t);
 bool wb_kthread_should_stop(void);
+/* memalloc_noio_save/restore: allocations in the scope never start I/O. */
+unsigned int wb_noio_save(void);
+void wb_noio_restore(unsigned int flags);
 void wb_msleep(u32 ms);
 u64 wb_now_ms(void);
 u64 wb_real_seconds(void);

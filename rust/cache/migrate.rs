@@ -90,7 +90,11 @@ impl ThreadBody for Migrator {
                         backoff_ms = 0;
                         continue;
                     }
-                    let allowed = c.tun.allow_migrate.load(Ordering::Relaxed) || c.tun.force_migrate.load(Ordering::Relaxed);
+                    let force = c.tun.force_migrate.load(Ordering::Relaxed);
+                    let allowed = c.tun.allow_migrate.load(Ordering::Relaxed) || force;
+                    if force && g.eng.drain() {
+                        c.flusher_cv.notify_all();
+                    }
                     match g.eng.migrator_next(allowed, s.batch) {
                         MigratorJob::Exit => return,
                         MigratorJob::Idle { ms, wake_flusher } => {

@@ -1164,6 +1164,18 @@ impl<S: Storage> Engine<S> {
         MigratorJob::Idle { ms: if blocker.is_some() { 10 } else { 1000 }, wake_flusher }
     }
 
+    /// `force_migrate` (or a detach waiting for write-back): everything must
+    /// reach the backing devices, the open RAM buffer included. Seals the
+    /// open segment once everything before it is written back (so no
+    /// partial segment is sealed needlessly); returns whether it did.
+    pub fn drain(&mut self) -> bool {
+        if self.last_migrated >= self.last_flushed && self.last_flushed >= self.sealed_upto && self.open_has_data() {
+            self.seal()
+        } else {
+            false
+        }
+    }
+
     /// The dirty lines of round `start..=end`, in log order.
     pub fn round_entries(&self, start: u64, end: u64, mut f: impl FnMut(MigEntry)) {
         for (i, id) in (0..u32::MAX).zip(start..=end) {

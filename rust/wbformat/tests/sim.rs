@@ -805,7 +805,13 @@ impl Sim {
     // ----- migrator thread -----
     fn step_migrator(&mut self) {
         match std::mem::replace(&mut self.mig, MigState::Idle) {
-            MigState::Idle => match self.eng.migrator_next(self.allowed, 1 + self.rng.below(4) as u32) {
+            MigState::Idle => match {
+                if self.allowed && self.rng.chance(100) {
+                    // force_migrate: drain the RAM buffer too.
+                    self.eng.drain();
+                }
+                self.eng.migrator_next(self.allowed, 1 + self.rng.below(4) as u32)
+            } {
                 MigratorJob::Round { start, end } => {
                     let mut entries = Vec::new();
                     self.eng.round_entries(start, end, |e| entries.push(e));

@@ -222,7 +222,7 @@ pub fn engine_ops(e: &mut wbformat::engine::Engine<SliceStore<'_>>, dev: u8, sec
     e.replayed(sector, n, h);
     e.resumed(sector, sector, &[sector]);
     acc ^= e.out_of_bounds().map_or(0, |x| x.1);
-    acc ^= e.record_target().0 ^ e.total_dirty() ^ u64::from(e.seal());
+    acc ^= e.record_target().0 ^ e.total_dirty() ^ u64::from(e.seal()) ^ u64::from(e.drain());
     acc ^ u64::from(e.all_durable())
 }
 
