@@ -172,9 +172,12 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
                 dev_id, d, reg
             )));
         };
-        if sectors != reg {
+        // A grown disk is fine (every dirty line lies below the registered
+        // size, checked above; the attach that follows registers the new
+        // size); a smaller one is not the disk the data belongs to.
+        if sectors < reg {
             return Err(msg(format_args!(
-                "device_id {}: its backing device {} has {} sectors but the cache registered {}: wrong backing device?",
+                "device_id {}: its backing device {} has {} sectors but the cache registered {}: shrunk or wrong backing device?",
                 dev_id,
                 DevT(devt),
                 sectors,
