@@ -9,11 +9,11 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::time::Instant;
 
-use crate::dev::{Buf, Dev};
+use crate::dev::{Buf, Dev, Window};
 use crate::dm::{mknod, DevNo, Dm, Target};
 use crate::logfmt::{self, Entry, Log};
 use crate::model::{DevModel, DevState, DiscardPolicy, Kind, Violation};
-use crate::plan::{plan, PlanCfg};
+use crate::plan::{plan, Mix, PlanCfg};
 use crate::replay::{DiscardAs, Replayer};
 use crate::rng::Rng;
 use crate::stamp::{decode, Content, SECTOR};
@@ -75,6 +75,7 @@ pub fn parse_cfg(s: &str) -> Result<(PlanCfg, Vec<u32>), String> {
     let mut ops = None;
     let mut sectors = None;
     let mut devs = Vec::new();
+    let mut mix = Mix::default();
     for item in s.split(',') {
         let (k, v) = item.split_once('=').ok_or_else(|| format!("bad config item '{item}'"))?;
         let num = || v.parse::<u64>().map_err(|_| format!("bad number in '{item}'"));
@@ -82,6 +83,7 @@ pub fn parse_cfg(s: &str) -> Result<(PlanCfg, Vec<u32>), String> {
             "seed" => seed = Some(num()?),
             "ops" => ops = Some(num()? as u32),
             "sectors" => sectors = Some(num()?),
+            "mix" => mix = Mix::parse(v)?,
             "devs" => {
                 for d in v.split('+') {
                     devs.push(d.parse().map_err(|_| format!("bad device id in '{item}'"))?);
@@ -91,7 +93,7 @@ pub fn parse_cfg(s: &str) -> Result<(PlanCfg, Vec<u32>), String> {
         }
     }
     match (seed, ops, sectors) {
-        (Some(seed), Some(ops), Some(sectors)) if !devs.is_empty() => Ok((PlanCfg { seed, ops, sectors }, devs)),
+        (Some(seed), Some(ops), Some(sectors)) if !devs.is_empty() => Ok((PlanCfg { seed, ops, sectors, mix }, devs)),
         _ => Err(format!("incomplete config mark '{s}'")),
     }
 }
@@ -263,7 +265,11 @@ struct Env<'a> {
     cow_no: DevNo,
     scratch_sectors: u64,
     kmsg: Kmsg,
+    /// Seconds spent per phase: replay, setup, resume, read, teardown.
+    time: [f64; 5],
 }
+
+const PHASES: [&str; 5] = ["replay", "setup", "resume", "read+judge", "teardown"];
 
 impl Env<'_> {
     fn node(&self, name: &str, dev: DevNo) -> Result<String, String> {
@@ -313,7 +319,9 @@ impl Env<'_> {
     /// judges every device, tears it down.
     fn check_point(&mut self, pr: &Promises) -> Result<PointResult, String> {
         let r = self.check_point_inner(pr);
+        let t0 = Instant::now();
         let t = self.teardown();
+        self.time[4] += t0.elapsed().as_secs_f64();
         match (r, t) {
             (Ok(v), Ok(())) => Ok(v),
             (Ok(_), Err(e)) => Err(format!("teardown: {e}")),
@@ -324,6 +332,25 @@ impl Env<'_> {
 
     fn check_point_inner(&mut self, pr: &Promises) -> Result<PointResult, String> {
         self.kmsg.drain();
+        let mut t = Instant::now();
+        let mut lap = |env_time: &mut [f64; 5], i: usize| {
+            env_time[i] += t.elapsed().as_secs_f64();
+            t = Instant::now();
+        };
+        let mut times = [0f64; 5];
+        let r = self.bring_up_and_read(pr, &mut times, &mut lap);
+        for (a, b) in self.time.iter_mut().zip(times) {
+            *a += b;
+        }
+        r
+    }
+
+    fn bring_up_and_read(
+        &mut self,
+        pr: &Promises,
+        times: &mut [f64; 5],
+        lap: &mut dyn FnMut(&mut [f64; 5], usize),
+    ) -> Result<PointResult, String> {
         let dm = &self.dm;
         let snap = dm.create(
             SNAP,
@@ -347,7 +374,10 @@ impl Env<'_> {
                 read_devs.push((m.dev, d));
             }
             dm.message(MGR, "switch_to 1")?;
-            if let Err(e) = dm.message(MGR, &format!("resume_cache {cpath}")) {
+            lap(times, 1);
+            let resumed = dm.message(MGR, &format!("resume_cache {cpath}"));
+            lap(times, 2);
+            if let Err(e) = resumed {
                 let k = self.kmsg.drain();
                 let why = k.iter().rev().find(|l| l.contains("writeboost")).cloned().unwrap_or_default();
                 res.refused = Some(format!("{e} [{why}]"));
@@ -357,37 +387,61 @@ impl Env<'_> {
             for m in &self.models {
                 read_devs.push((m.dev, slices[&m.dev].0));
             }
+            lap(times, 1);
         }
+        // Each device is read by its own thread (the guest has two CPUs).
+        let mut jobs = Vec::new();
         for (id, d) in read_devs {
-            let m = self.models.iter().find(|m| m.dev == id).unwrap();
-            let st = &pr.devs[&id];
-            let path = self.node(&format!("read{id}"), d)?;
-            let dev = Dev::open(&path, false)?;
-            let total = m.sectors();
-            if dev.size()? / 512 != total {
-                return Err(format!("{path}: {} sectors, expected {total}", dev.size()? / 512));
-            }
-            let chunk = 2048u64;
-            let mut buf = Buf::new(chunk as usize * SECTOR);
-            let mut s = 0u64;
-            while s < total {
-                let n = chunk.min(total - s);
-                let b = &mut buf.get_mut()[..n as usize * SECTOR];
-                dev.read_exact_at(b, s * 512)?;
-                for (i, sec) in b.chunks(SECTOR).enumerate() {
-                    let x = s + i as u64;
-                    if let Some(v) = m.judge(st, x, decode(sec)) {
-                        record(&mut res, m, st, v);
-                    }
-                }
-                s += n;
-            }
-            res.sectors += total;
-            drop(dev);
-            let _ = std::fs::remove_file(&path);
+            jobs.push((id, self.node(&format!("read{id}"), d)?));
         }
+        let models = &self.models;
+        let outs: Vec<Result<Vec<Violation>, String>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = jobs
+                .iter()
+                .map(|(id, path)| {
+                    let m = models.iter().find(|m| m.dev == *id).unwrap();
+                    let st = &pr.devs[id];
+                    sc.spawn(move || read_and_judge(m, st, path))
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("reader thread panicked".into()))).collect()
+        });
+        for ((id, path), out) in jobs.iter().zip(outs) {
+            let _ = std::fs::remove_file(path);
+            let m = self.models.iter().find(|m| m.dev == *id).unwrap();
+            for v in out? {
+                record(&mut res, m, &pr.devs[id], v);
+            }
+            res.sectors += m.sectors();
+        }
+        lap(times, 3);
         Ok(res)
     }
+}
+
+/// Reads every sector of a device and judges it.
+fn read_and_judge(m: &DevModel, st: &DevState, path: &str) -> Result<Vec<Violation>, String> {
+    let dev = Dev::open(path, false)?;
+    let total = m.sectors();
+    if dev.size()? / 512 != total {
+        return Err(format!("{path}: {} sectors, expected {total}", dev.size()? / 512));
+    }
+    let chunk = 2048u64;
+    let mut buf = Buf::new(chunk as usize * SECTOR);
+    let mut bad = Vec::new();
+    let mut s = 0u64;
+    while s < total {
+        let n = chunk.min(total - s);
+        let b = &mut buf.get_mut()[..n as usize * SECTOR];
+        dev.read_exact_at(b, s * 512)?;
+        for (i, sec) in b.chunks(SECTOR).enumerate() {
+            if let Some(v) = m.judge(st, s + i as u64, decode(sec)) {
+                bad.push(v);
+            }
+        }
+        s += n;
+    }
+    Ok(bad)
 }
 
 fn record(res: &mut PointResult, m: &DevModel, st: &DevState, v: Violation) {
@@ -411,7 +465,9 @@ fn same_source(a: &str, b: &str) -> bool {
 pub fn run(cfg: &CheckCfg) -> Result<bool, String> {
     let t0 = Instant::now();
     let logdev = Dev::open(&cfg.log, false)?;
-    let log = logfmt::parse(&logdev, logdev.size()?)?;
+    let log_size = logdev.size()?;
+    let log = logfmt::parse(&Window::new(&logdev, log_size), log_size)?;
+    let t_parse = t0.elapsed().as_secs_f64();
     let ss = log.sectorsize;
     let marks: Vec<(usize, &str)> =
         log.entries.iter().filter_map(|e| e.mark.as_deref().map(|m| (e.index, m))).collect();
@@ -422,30 +478,51 @@ pub fn run(cfg: &CheckCfg) -> Result<bool, String> {
     if log.entries.last().and_then(|e| e.mark.as_deref()) != Some("dm-log-writes-end") {
         return Err("the log does not end with dm-log-writes-end (log-writes not removed cleanly, or the log overflowed)".into());
     }
+    // Ops per device: the planned ones, or more (the workload runs past its
+    // plan until every device is done); the issue marks say how many.
+    let mut nops: BTreeMap<u32, u32> = ids.iter().map(|&id| (id, pcfg.ops)).collect();
+    for (_, m) in &marks {
+        let p: Vec<&str> = m.split(':').collect();
+        if p.len() == 4 && p[0] == "ct" && p[1] == "i" {
+            if let (Ok(d), Ok(n)) = (p[2].parse::<u32>(), p[3].parse::<u32>()) {
+                if let Some(x) = nops.get_mut(&d) {
+                    *x = (*x).max(n);
+                }
+            }
+        }
+    }
     let mut models = Vec::new();
     for &id in &ids {
         let (_, _, len) = layout.devs.iter().find(|d| d.0 == id).ok_or(format!("device {id} is not in the layout"))?;
         if *len != pcfg.sectors {
             return Err(format!("device {id}: layout says {len} sectors, config {}", pcfg.sectors));
         }
-        models.push(DevModel::new(id, pcfg.seed, pcfg.sectors, plan(&pcfg, id), cfg.policy));
+        let c = PlanCfg { ops: nops[&id], ..pcfg };
+        models.push(DevModel::new(id, pcfg.seed, pcfg.sectors, plan(&c, id), cfg.policy));
     }
     let data_entries = log.entries.iter().filter(|e| e.is_data()).count();
     let barriers = log.entries.iter().filter(|e| e.is_barrier()).count();
     println!(
-        "log: {} entries ({} marks, {} data, {} FLUSH/FUA), sector size {ss}; workload {}; seed {} ops {} x {} devices of {} sectors",
+        "log: {} entries ({} marks, {} data, {} FLUSH/FUA), sector size {ss}; workload {}; seed {}, ops {:?}, {} devices of {} sectors, mix {}",
         log.entries.len(),
         marks.len(),
         data_entries,
         barriers,
         if ended { "completed" } else { "did not complete" },
         pcfg.seed,
-        pcfg.ops,
+        nops.values().collect::<Vec<_>>(),
         ids.len(),
-        pcfg.sectors
+        pcfg.sectors,
+        pcfg.mix.to_arg()
     );
     let (points, nb) = pick_points(&log, cfg.points, cfg.seed);
-    println!("crash points: {} ({} at FLUSH/FUA entries, {} elsewhere), seed {}", points.len(), nb, points.len() - nb, cfg.seed);
+    println!(
+        "crash points: {} ({} at FLUSH/FUA entries, {} elsewhere), seed {}; log parsed in {t_parse:.1}s",
+        points.len(),
+        nb,
+        points.len() - nb,
+        cfg.seed
+    );
 
     let scratch = Dev::open(&cfg.scratch, true)?;
     let scratch_size = scratch.size()?;
@@ -463,12 +540,13 @@ pub fn run(cfg: &CheckCfg) -> Result<bool, String> {
         cow_no: devno_of(&cfg.cow)?,
         scratch_sectors: scratch_size / 512,
         kmsg: Kmsg::open(),
+        time: [0.0; 5],
     };
     env.teardown()?;
     let mut rep = Replayer::new(&log, &logdev, &scratch, cfg.discard_as)?;
     rep.skip = cfg.skip.clone();
     let mut pr = Promises {
-        devs: ids.iter().map(|&id| (id, DevState::new(pcfg.ops))).collect(),
+        devs: ids.iter().map(|&id| (id, DevState::new(nops[&id]))).collect(),
         formatted: false,
         resumed: false,
     };
@@ -482,7 +560,9 @@ pub fn run(cfg: &CheckCfg) -> Result<bool, String> {
             pr.apply(marks[marks_seen].1)?;
             marks_seen += 1;
         }
+        let tr = Instant::now();
         rep.advance_to(p + 1)?;
+        env.time[0] += tr.elapsed().as_secs_f64();
         let e: &Entry = &log.entries[p];
         let head = format!("point {}/{} after entry {}/{} ({})", n + 1, points.len(), p, log.entries.len(), e.describe(ss));
         let r = env.check_point(&pr).map_err(|m| format!("{head}: {m}"))?;
@@ -549,6 +629,11 @@ pub fn run(cfg: &CheckCfg) -> Result<bool, String> {
         t0.elapsed().as_secs_f64(),
         rep.bytes_written >> 20
     );
+    if checked > 0 {
+        let parts: Vec<String> =
+            PHASES.iter().zip(env.time).map(|(n, t)| format!("{n} {:.2}s", t / checked as f64)).collect();
+        println!("time per crash point: {}", parts.join(", "));
+    }
     if bad_points == 0 {
         println!("crashtest: no violations");
         Ok(true)
@@ -576,7 +661,9 @@ mod tests {
         assert_eq!(l.devs, vec![(1, 24576, 8192), (2, 32768, 8192)]);
         assert!(parse_layout("cache=0+1").is_err());
         let (c, d) = parse_cfg("seed=3,ops=10,sectors=8192,devs=1+2").unwrap();
-        assert_eq!(c, PlanCfg { seed: 3, ops: 10, sectors: 8192 });
+        assert_eq!(c, PlanCfg { seed: 3, ops: 10, sectors: 8192, mix: Mix::default() });
+        let (c, _) = parse_cfg("seed=3,ops=10,sectors=8192,devs=1+2,mix=5:4:3:60").unwrap();
+        assert_eq!(c.mix, Mix { flush: 5, fua: 4, discard: 3, hot: 60 });
         assert_eq!(d, vec![1, 2]);
         assert!(parse_cfg("seed=3").is_err());
     }

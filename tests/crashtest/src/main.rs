@@ -1,12 +1,13 @@
 //! wbcrash: crash-point testing of writeboost with dm-log-writes.
 //!
-//!   wbcrash work   --log NAME --dev ID:PATH... --seed S --ops N [--pause-every K --pause-ms M]
+//!   wbcrash work   --log NAME --dev ID:PATH... --seed S --ops N [--mix F:U:D:H] [--pause-every K --pause-ms M]
 //!   wbcrash check  --log PATH --scratch PATH --cow PATH [--points N] [--seed S]
 //!                  [--stack writeboost|raw] [--details K] [--discard strict|lax]
 //!                  [--replay-discard zero|keep] [--skip-entry N]... [--node-dir DIR] [-v]
 //!   wbcrash replay --log PATH --target PATH (--entries N | --until-mark TEXT)
-//!   wbcrash dump   --log PATH [--from N] [--count N]
+//!   wbcrash dump   --log PATH [--from N] [--count N] [--tail N]
 //!   wbcrash mark   --log NAME TEXT
+//!   wbcrash ops    [--seed S] [--ops N] [--sectors N] [--mix F:U:D:H] [--dev ID] [--sector X]
 //!
 //! See tests/crashtest/README.md.
 
@@ -26,7 +27,8 @@ use std::collections::HashMap;
 use std::process::exit;
 
 const USAGE: &str = "usage:
-  wbcrash work   --log NAME --dev ID:PATH [--dev ID:PATH]... --seed S --ops N [--pause-every K] [--pause-ms M]
+  wbcrash work   --log NAME --dev ID:PATH [--dev ID:PATH]... --seed S --ops N [--mix FLUSH:FUA:DISCARD:HOT]
+                 [--pause-every K] [--pause-ms M]
                  [--flush-before-fua]
   wbcrash check  --log PATH --scratch PATH --cow PATH [--points N] [--seed S] [--stack writeboost|raw]
                  [--details K] [--discard strict|lax] [--replay-discard zero|keep] [--skip-entry N]...
@@ -34,6 +36,8 @@ const USAGE: &str = "usage:
   wbcrash replay --log PATH --target PATH (--entries N | --until-mark TEXT)
   wbcrash dump   --log PATH [--from N] [--count N]
   wbcrash mark   --log NAME TEXT
+  wbcrash ops    [--seed S] [--ops N] [--sectors N] [--mix M] [--dev ID] [--sector X]
+                 (the op stream: flushes and the ops touching sector X)
 exit status: 0 ok, 1 violations found, 2 usage or harness error";
 
 struct Args {
@@ -98,7 +102,12 @@ fn cmd_work(a: &Args) -> Result<i32, String> {
     let cfg = work::WorkCfg {
         logdev: a.req("log")?.to_string(),
         devs,
-        plan: plan::PlanCfg { seed: a.num("seed", 1)?, ops: a.num("ops", 300)?, sectors },
+        plan: plan::PlanCfg {
+            seed: a.num("seed", 1)?,
+            ops: a.num("ops", 300)?,
+            sectors,
+            mix: a.get("mix").map(plan::Mix::parse).transpose()?.unwrap_or_default(),
+        },
         pause_every: a.num("pause-every", 0)?,
         pause_ms: a.num("pause-ms", 0)?,
         flush_before_fua: a.flags.iter().any(|f| f == "--flush-before-fua"),
@@ -147,7 +156,8 @@ fn cmd_check(a: &Args) -> Result<i32, String> {
 
 fn cmd_replay(a: &Args) -> Result<i32, String> {
     let logdev = dev::Dev::open(a.req("log")?, false)?;
-    let log = logfmt::parse(&logdev, logdev.size()?)?;
+    let size = logdev.size()?;
+    let log = logfmt::parse(&dev::Window::new(&logdev, size), size)?;
     let n = if let Some(m) = a.get("until-mark") {
         log.entries
             .iter()
@@ -166,12 +176,39 @@ fn cmd_replay(a: &Args) -> Result<i32, String> {
 
 fn cmd_dump(a: &Args) -> Result<i32, String> {
     let logdev = dev::Dev::open(a.req("log")?, false)?;
-    let log = logfmt::parse(&logdev, logdev.size()?)?;
-    let from: usize = a.num("from", 0)?;
+    let size = logdev.size()?;
+    let log = logfmt::parse(&dev::Window::new(&logdev, size), size)?;
+    let tail: usize = a.num("tail", 0)?;
+    let from: usize = if tail > 0 { log.entries.len().saturating_sub(tail) } else { a.num("from", 0)? };
     let count: usize = a.num("count", usize::MAX)?;
     println!("{} entries, sector size {}", log.entries.len(), log.sectorsize);
     for e in log.entries.iter().skip(from).take(count) {
         println!("{:7} {}", e.index, e.describe(log.sectorsize));
+    }
+    Ok(0)
+}
+
+fn cmd_ops(a: &Args) -> Result<i32, String> {
+    let cfg = plan::PlanCfg {
+        seed: a.num("seed", 1)?,
+        ops: a.num("ops", 300)?,
+        sectors: a.num("sectors", 8192)?,
+        mix: a.get("mix").map(plan::Mix::parse).transpose()?.unwrap_or_default(),
+    };
+    let dev: u32 = a.num("dev", 1)?;
+    let sector: Option<u64> = a.get("sector").map(|s| s.parse().map_err(|_| format!("--sector {s}: not a number"))).transpose()?;
+    for (i, op) in plan::plan(&cfg, dev).iter().enumerate() {
+        let touches = match (sector, op.range()) {
+            (None, _) => true,
+            (Some(x), Some((s, l))) => x >= s && x < s + l as u64,
+            (Some(_), None) => true,
+        };
+        if touches {
+            match op.range() {
+                Some((s, l)) => println!("dev {dev} op {}: {} {s}+{l}", i + 1, op.name()),
+                None => println!("dev {dev} op {}: {}", i + 1, op.name()),
+            }
+        }
     }
     Ok(0)
 }
@@ -190,15 +227,16 @@ fn main() {
     };
     let rest = &argv[1..];
     let r = match cmd.as_str() {
-        "work" => parse_args(rest, &["log", "dev", "seed", "ops", "pause-every", "pause-ms"]).and_then(|a| cmd_work(&a)),
+        "work" => parse_args(rest, &["log", "dev", "seed", "ops", "mix", "pause-every", "pause-ms"]).and_then(|a| cmd_work(&a)),
         "check" => parse_args(
             rest,
             &["log", "scratch", "cow", "points", "seed", "stack", "details", "discard", "replay-discard", "skip-entry", "node-dir"],
         )
         .and_then(|a| cmd_check(&a)),
         "replay" => parse_args(rest, &["log", "target", "entries", "until-mark"]).and_then(|a| cmd_replay(&a)),
-        "dump" => parse_args(rest, &["log", "from", "count"]).and_then(|a| cmd_dump(&a)),
+        "dump" => parse_args(rest, &["log", "from", "count", "tail"]).and_then(|a| cmd_dump(&a)),
         "mark" => parse_args(rest, &["log"]).and_then(|a| cmd_mark(&a)),
+        "ops" => parse_args(rest, &["seed", "ops", "sectors", "dev", "sector", "mix"]).and_then(|a| cmd_ops(&a)),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(0)

@@ -341,3 +341,37 @@ mod tests {
         assert_eq!(m.judge(&s, 2, st(1, 1, 2)).unwrap().kind, Kind::Unknown);
     }
 }
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use crate::plan::{plan, PlanCfg};
+    use crate::stamp::{decode, fill, Stamp, SECTOR};
+
+    #[test]
+    #[ignore]
+    fn judge_speed() {
+        let cfg = PlanCfg { seed: 1, ops: 400, sectors: 8192, mix: crate::plan::Mix::default() };
+        let m = DevModel::new(1, 1, 8192, plan(&cfg, 1), DiscardPolicy::Strict);
+        let mut st = DevState::new(400);
+        st.issued = 400;
+        st.flushed = 300;
+        let mut data = vec![0u8; 8192 * SECTOR];
+        for (i, s) in data.chunks_mut(SECTOR).enumerate() {
+            fill(s, &Stamp { dev: 1, op: 7, sector: i as u64, seed: 1 });
+        }
+        let t = std::time::Instant::now();
+        let mut bad = 0;
+        for (i, s) in data.chunks(SECTOR).enumerate() {
+            if m.judge(&st, i as u64, decode(s)).is_some() {
+                bad += 1;
+            }
+        }
+        eprintln!("8192 sectors judged in {:?} ({bad} bad)", t.elapsed());
+        let t = std::time::Instant::now();
+        for s in data.chunks(SECTOR) {
+            std::hint::black_box(decode(s));
+        }
+        eprintln!("decode only: {:?}", t.elapsed());
+    }
+}

@@ -47,6 +47,38 @@ pub struct PlanCfg {
     pub ops: u32,
     /// Size of each device in sectors (all devices of a run are alike).
     pub sectors: u64,
+    pub mix: Mix,
+}
+
+/// Percentages of the op kinds (the rest are plain writes) and of writes
+/// aimed at the hot zone (the first eighth of the device, at least 512 KiB).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mix {
+    pub flush: u32,
+    pub fua: u32,
+    pub discard: u32,
+    pub hot: u32,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Mix { flush: 13, fua: 9, discard: 8, hot: 33 }
+    }
+}
+
+impl Mix {
+    /// "flush:fua:discard:hot", e.g. "13:9:8:33".
+    pub fn parse(s: &str) -> Result<Mix, String> {
+        let v: Vec<u32> = s.split(':').map(|x| x.parse().map_err(|_| format!("bad mix '{s}'"))).collect::<Result<_, _>>()?;
+        if v.len() != 4 || v[0] + v[1] + v[2] > 100 || v[3] > 100 {
+            return Err(format!("bad mix '{s}': flush:fua:discard:hot, percentages"));
+        }
+        Ok(Mix { flush: v[0], fua: v[1], discard: v[2], hot: v[3] })
+    }
+
+    pub fn to_arg(self) -> String {
+        format!("{}:{}:{}:{}", self.flush, self.fua, self.discard, self.hot)
+    }
 }
 
 /// Write sizes (sectors, weight): 512 B .. 256 KiB, mostly small.
@@ -63,23 +95,21 @@ enum Kind {
     Flush,
     Discard,
 }
-const KINDS: &[(Kind, u32)] = &[(Kind::Write, 70), (Kind::Fua, 9), (Kind::Flush, 13), (Kind::Discard, 8)];
 
-/// The op stream of device `dev`: index 0 is op 1. The last op is always a
-/// flush, so the end of a run is fully durable.
+/// The first `cfg.ops` ops of device `dev`'s stream (index 0 is op 1). The
+/// stream does not depend on `cfg.ops`: a longer plan extends a shorter one
+/// (the workload may run past its planned ops, see work.rs).
 pub fn plan(cfg: &PlanCfg, dev: u32) -> Vec<Op> {
     let mut rng = Rng::new(cfg.seed ^ ((dev as u64) << 40) ^ 0xD15C);
     let n = cfg.sectors;
     // A hot zone (an eighth of the device, at least 512 KiB when it fits)
     // takes a third of the writes: overwrites of flushed and unflushed data.
     let hot = (n / 8).max(1024).min(n);
+    let m = cfg.mix;
+    let kinds = [(Kind::Write, 100 - m.flush - m.fua - m.discard), (Kind::Fua, m.fua), (Kind::Flush, m.flush), (Kind::Discard, m.discard)];
     let mut ops = Vec::with_capacity(cfg.ops as usize);
-    for i in 0..cfg.ops {
-        if i + 1 == cfg.ops {
-            ops.push(Op::Flush);
-            break;
-        }
-        let kind = rng.weighted(KINDS);
+    for _ in 0..cfg.ops {
+        let kind = rng.weighted(&kinds);
         let op = match kind {
             Kind::Flush => Op::Flush,
             Kind::Write | Kind::Fua | Kind::Discard => {
@@ -89,7 +119,7 @@ pub fn plan(cfg: &PlanCfg, dev: u32) -> Vec<Op> {
                 }
                 .min(n as u32)
                 .max(1);
-                let zone = if rng.below(3) == 0 { hot } else { n };
+                let zone = if rng.below(100) < m.hot as u64 { hot } else { n };
                 let span = zone.max(len as u64) - len as u64 + 1;
                 let mut start = rng.below(span);
                 if rng.below(2) == 0 && len % 8 == 0 {
@@ -113,12 +143,13 @@ mod tests {
 
     #[test]
     fn in_bounds_and_deterministic() {
-        let cfg = PlanCfg { seed: 5, ops: 2000, sectors: 8192 };
+        let cfg = PlanCfg { seed: 5, ops: 2000, sectors: 8192, mix: Mix::default() };
         let a = plan(&cfg, 1);
         assert_eq!(a, plan(&cfg, 1));
         assert_ne!(a, plan(&cfg, 2));
         assert_eq!(a.len(), 2000);
-        assert_eq!(*a.last().unwrap(), Op::Flush);
+        let short = plan(&PlanCfg { ops: 700, ..cfg }, 1);
+        assert_eq!(short[..], a[..700]);
         for op in &a {
             if let Some((s, l)) = op.range() {
                 assert!(l >= 1 && s + l as u64 <= 8192, "{op:?}");
@@ -127,5 +158,10 @@ mod tests {
         for k in ["write", "fua-write", "flush", "discard"] {
             assert!(a.iter().any(|o| o.name() == k), "no {k}");
         }
+        let m = Mix::parse("20:0:0:50").unwrap();
+        assert_eq!(m.to_arg(), "20:0:0:50");
+        let b = plan(&PlanCfg { mix: m, ..cfg }, 1);
+        assert!(b.iter().all(|o| matches!(o, Op::Write { .. } | Op::Flush)));
+        assert!(Mix::parse("60:30:20:0").is_err());
     }
 }

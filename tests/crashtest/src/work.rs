@@ -11,6 +11,7 @@
 //! log is never earlier than what it describes.
 
 use std::os::unix::io::AsRawFd;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::dev::{Buf, Dev};
@@ -34,6 +35,11 @@ pub struct WorkCfg {
 
 #[derive(Default, Debug)]
 pub struct Stats {
+    pub ops: u32,
+    pub extra: u32,
+    pub max_flush_ms: u64,
+    pub max_flush_op: u32,
+    pub slow_flushes: u32,
     pub writes: u32,
     pub fua: u32,
     pub flushes: u32,
@@ -143,7 +149,39 @@ impl Drop for Aio {
 
 const BLKDISCARD: libc::c_ulong = 0x1277;
 
-fn run_dev(dm: &Dm, cfg: &WorkCfg, dev: u32, path: &str) -> Result<Stats, String> {
+/// Makes the device threads stop together. A thread that has run its
+/// planned ops does not just leave: it waits a little for the others and,
+/// while some are still busy, goes on with its stream (those extra ops are
+/// marked like any other). A thread blocked in a flush that the cache only
+/// completes when more segments are written (a liveness bug seen in the
+/// module) is then freed by the others' writes instead of hanging the run;
+/// the flush latencies in the summary show it.
+struct Coord {
+    state: Mutex<(usize, bool)>, // (threads arrived, exit)
+    cv: Condvar,
+    total: usize,
+}
+
+impl Coord {
+    /// True when every thread has arrived: stop. False: go on helping.
+    fn arrive(&self) -> bool {
+        let mut g = self.state.lock().unwrap();
+        g.0 += 1;
+        if g.0 == self.total {
+            g.1 = true;
+            self.cv.notify_all();
+            return true;
+        }
+        let (mut g, _) = self.cv.wait_timeout_while(g, Duration::from_millis(300), |g| !g.1).unwrap();
+        if g.1 {
+            return true;
+        }
+        g.0 -= 1;
+        false
+    }
+}
+
+fn run_dev(dm: &Dm, cfg: &WorkCfg, coord: &Coord, dev: u32, path: &str) -> Result<Stats, String> {
     let d = Dev::open(path, true)?;
     if !d.direct {
         return Err(format!("{path}: O_DIRECT refused"));
@@ -154,19 +192,32 @@ fn run_dev(dm: &Dm, cfg: &WorkCfg, dev: u32, path: &str) -> Result<Stats, String
     }
     let fd = d.file.as_raw_fd();
     let aio = Aio::new()?;
-    let ops = plan(&cfg.plan, dev);
+    // Planned ops, and room for extra ones (the stream is prefix-stable).
+    let mut ops = plan(&cfg.plan, dev);
     let mut buf = Buf::new(512 * 512);
     let mut st = Stats::default();
-    for (i, op) in ops.iter().enumerate() {
-        let n = i as u32 + 1;
+    let mut n: u32 = 0;
+    loop {
+        if n >= cfg.plan.ops && coord.arrive() {
+            break;
+        }
+        if n as usize >= ops.len() {
+            let more = PlanCfg { ops: ops.len() as u32 * 2, ..cfg.plan };
+            ops = plan(&more, dev);
+        }
+        let op = ops[n as usize];
+        n += 1;
+        if n > cfg.plan.ops {
+            st.extra += 1;
+        }
         mark(dm, &cfg.logdev, &format!("ct:i:{dev}:{n}"))?;
-        match *op {
+        match op {
             Op::Write { start, len } | Op::Fua { start, len } => {
                 let b = &mut buf.get_mut()[..len as usize * SECTOR];
                 op_data(b, cfg.plan.seed, dev, n, start);
                 if matches!(op, Op::Fua { .. }) {
                     if cfg.flush_before_fua && n > 1 {
-                        d.sync().map_err(|e| format!("op {n}: {e}"))?;
+                        st.flush(&d, n)?;
                         mark(dm, &cfg.logdev, &format!("ct:d:{dev}:{}", n - 1))?;
                     }
                     aio.fua_write(fd, b, start * 512).map_err(|e| format!("{path}: op {n}: {e}"))?;
@@ -179,9 +230,8 @@ fn run_dev(dm: &Dm, cfg: &WorkCfg, dev: u32, path: &str) -> Result<Stats, String
                 st.bytes += len as u64 * 512;
             }
             Op::Flush => {
-                d.sync().map_err(|e| format!("op {n}: {e}"))?;
+                st.flush(&d, n)?;
                 mark(dm, &cfg.logdev, &format!("ct:d:{dev}:{n}"))?;
-                st.flushes += 1;
             }
             Op::Discard { start, len } => {
                 let range: [u64; 2] = [start * 512, len as u64 * 512];
@@ -197,24 +247,54 @@ fn run_dev(dm: &Dm, cfg: &WorkCfg, dev: u32, path: &str) -> Result<Stats, String
             std::thread::sleep(Duration::from_millis(cfg.pause_ms));
         }
     }
+    st.ops = n;
     Ok(st)
+}
+
+impl Stats {
+    fn flush(&mut self, d: &Dev, n: u32) -> Result<(), String> {
+        let t = Instant::now();
+        d.sync().map_err(|e| format!("op {n}: {e}"))?;
+        let ms = t.elapsed().as_millis() as u64;
+        self.flushes += 1;
+        if ms > self.max_flush_ms {
+            self.max_flush_ms = ms;
+            self.max_flush_op = n;
+        }
+        if ms >= 2000 {
+            self.slow_flushes += 1;
+        }
+        Ok(())
+    }
 }
 
 /// The config mark: everything the checker needs to rebuild the streams.
 pub fn config_mark(cfg: &WorkCfg) -> String {
     let ids: Vec<String> = cfg.devs.iter().map(|(id, _)| id.to_string()).collect();
-    format!("ct:cfg:seed={},ops={},sectors={},devs={}", cfg.plan.seed, cfg.plan.ops, cfg.plan.sectors, ids.join("+"))
+    format!(
+        "ct:cfg:seed={},ops={},sectors={},devs={},mix={}",
+        cfg.plan.seed,
+        cfg.plan.ops,
+        cfg.plan.sectors,
+        ids.join("+"),
+        cfg.plan.mix.to_arg()
+    )
 }
 
 pub fn run(cfg: &WorkCfg) -> Result<(), String> {
     let dm = Dm::open()?;
     mark(&dm, &cfg.logdev, &config_mark(cfg))?;
     let t0 = Instant::now();
+    let coord = Coord { state: Mutex::new((0, false)), cv: Condvar::new(), total: cfg.devs.len() };
     let results: Vec<Result<Stats, String>> = std::thread::scope(|s| {
-        let hs: Vec<_> = cfg.devs.iter().map(|(id, path)| {
-            let dm = &dm;
-            s.spawn(move || run_dev(dm, cfg, *id, path))
-        }).collect();
+        let hs: Vec<_> = cfg
+            .devs
+            .iter()
+            .map(|(id, path)| {
+                let (dm, coord) = (&dm, &coord);
+                s.spawn(move || run_dev(dm, cfg, coord, *id, path))
+            })
+            .collect();
         hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("workload thread panicked".into()))).collect()
     });
     mark(&dm, &cfg.logdev, "ct:end")?;
@@ -227,8 +307,18 @@ pub fn run(cfg: &WorkCfg) -> Result<(), String> {
     for ((id, path), r) in cfg.devs.iter().zip(results) {
         match r {
             Ok(st) => println!(
-                "workload dev {id} ({path}): {} ops: {} writes, {} FUA writes, {} flushes, {} discards, {} KiB written",
-                cfg.plan.ops, st.writes, st.fua, st.flushes, st.discards, st.bytes / 1024
+                "workload dev {id} ({path}): {} ops ({} beyond the plan): {} writes, {} FUA writes, {} flushes, {} discards, \
+                 {} KiB written; slowest flush {} ms (op {}), {} flushes took 2 s or more",
+                st.ops,
+                st.extra,
+                st.writes,
+                st.fua,
+                st.flushes,
+                st.discards,
+                st.bytes / 1024,
+                st.max_flush_ms,
+                st.max_flush_op,
+                st.slow_flushes
             ),
             Err(e) => {
                 println!("workload dev {id} ({path}): FAILED: {e}");
