@@ -10,6 +10,10 @@
 #   make test       install, build and run every host and guest test
 #   make demo       boot the guest and show writeboost at work
 #   make bench      side-by-side benchmark (writeboost, dm-writecache, ...)
+#   make sim        the deterministic crash simulator with more seeds
+#                   (SEEDS=N, default 1000; STEPS=N per seed)
+#   make crashtest  dm-log-writes crash-point harness in one guest boot
+#                   (CRASHPOINTS=N, default 200; see Documentation/testing.md)
 #   make install    install the module under /lib/modules/$(KVER)/updates
 #                   (+depmod: then `modprobe dm-writeboost`), the tools,
 #                   the daemon's systemd unit and the admin guide
@@ -38,7 +42,7 @@ export WB_RUSTC := $(RUSTC)
 endif
 unexport RUSTC
 
-.PHONY: all setup kernel module tools test demo bench soak fuzz install uninstall clean
+.PHONY: all setup kernel module tools crashtest-tool test demo bench soak crashtest sim fuzz install uninstall clean
 
 all: module tools
 
@@ -54,6 +58,10 @@ module: setup
 tools: setup
 	cd tools && cargo build --release --workspace
 	[ ! -d tests/pattern ] || (cd tests/pattern && cargo build --release)
+	[ ! -d tests/crashtest ] || (cd tests/crashtest && cargo build --release)
+
+crashtest-tool: setup
+	cd tests/crashtest && cargo build --release
 
 test:
 	@scripts/test.sh
@@ -66,6 +74,14 @@ bench: module tools
 
 soak: module tools
 	@scripts/soak.sh
+
+crashtest: module crashtest-tool
+	@scripts/crashtest.sh
+
+SEEDS ?= 1000
+STEPS ?= 20000
+sim:
+	cd tools && WB_SIM_SEEDS=$(SEEDS) WB_SIM_STEPS=$(STEPS) cargo test --release -p wbformat --test sim -- --nocapture
 
 fuzz:
 	@scripts/fuzz-wbformat.sh
@@ -93,3 +109,4 @@ clean:
 	rm -rf build
 	cd tools && cargo clean
 	[ ! -d tests/pattern ] || (cd tests/pattern && cargo clean)
+	[ ! -d tests/crashtest ] || (cd tests/crashtest && cargo clean)

@@ -77,9 +77,10 @@ def our_binaries():
             p = os.path.join(rel, f)
             if f.startswith("writeboost-") and os.access(p, os.X_OK) and os.path.isfile(p):
                 bins.append(p)
-    pat = os.path.join(ROOT, "tests", "pattern", "target", "release", "wbpattern")
-    if os.path.exists(pat):
-        bins.append(pat)
+    for pat in (os.path.join(ROOT, "tests", "pattern", "target", "release", "wbpattern"),
+                os.path.join(ROOT, "tests", "crashtest", "target", "release", "wbcrash")):
+        if os.path.exists(pat):
+            bins.append(pat)
     return bins
 
 
@@ -115,6 +116,13 @@ def build_initramfs(work, scripts, module, timeout):
     gdir = os.path.join(ROOT, "tests", "guest")
     shutil.copy2(os.path.join(gdir, "lib.sh"), os.path.join(root, "wb", "tests", "lib.sh"))
     shutil.copy2(os.path.join(gdir, "init.sh"), os.path.join(root, "init"))
+    # Shell libraries of other harnesses (tests/crashtest/lib.sh -> /wb/crashtest/).
+    cdir = os.path.join(ROOT, "tests", "crashtest")
+    if os.path.isdir(cdir):
+        os.makedirs(os.path.join(root, "wb", "crashtest"), exist_ok=True)
+        for f in sorted(os.listdir(cdir)):
+            if f.endswith(".sh"):
+                shutil.copy2(os.path.join(cdir, f), os.path.join(root, "wb", "crashtest", f))
     os.chmod(os.path.join(root, "init"), 0o755)
     names = []
     for i, s in enumerate(scripts):

@@ -30,10 +30,11 @@ step "kernel" bash -c "'$here/build-kernel.sh' >/dev/null"
 step "module" bash -c "'$here/build-module.sh' >/dev/null"
 step "tools" bash -c "cd '$root/tools' && cargo build --release --workspace -q"
 [ -d "$root/tests/pattern" ] && step "test helpers" bash -c "cd '$root/tests/pattern' && cargo build --release -q"
+[ -d "$root/tests/crashtest" ] && step "crash-point harness" bash -c "cd '$root/tests/crashtest' && cargo build --release -q"
 
 echo "== host tests (cargo test)"
 host_log=$(mktemp)
-for dir in tools $( [ -d "$root/tests/pattern" ] && echo tests/pattern); do
+for dir in tools $( [ -d "$root/tests/pattern" ] && echo tests/pattern) $( [ -d "$root/tests/crashtest" ] && echo tests/crashtest); do
     (cd "$root/$dir" && cargo test --workspace 2>&1) | tee -a "$host_log" | grep -E "^test result|^running|FAILED|panicked" || true
     st=${PIPESTATUS[0]}
     if [ "$st" != 0 ] && ! grep -q "test result: FAILED" "$host_log"; then
