@@ -3,35 +3,12 @@
 
 use wbformat::engine::*;
 use wbformat::format::*;
-use wbformat::index::{buckets_for, LineMeta};
-
-struct HostStore;
-impl Storage for HostStore {
-    type Lines = Vec<LineMeta>;
-    type Buckets = Vec<u32>;
-    type Slots = Vec<SlotMeta>;
-    type BufLines = Vec<BufLine>;
-    type Discards = Vec<Discard>;
-    type Devs = Vec<DevMeta>;
-}
+mod common;
+use common::{host_engine, HostStore};
 
 fn engine(nr_segments: u64) -> Engine<HostStore> {
     let geo = Geometry::from_nr_segments(nr_segments).unwrap();
-    let n = geo.nr_lines() as usize;
-    let mut e = Engine::new(
-        geo,
-        1,
-        1,
-        Parts::<HostStore> {
-            lines: vec![LineMeta::EMPTY; n],
-            buckets: vec![0; buckets_for(n)],
-            slots: vec![SlotMeta::default(); nr_segments as usize],
-            buf_lines: vec![BufLine::default(); NR_BUFS * LINES_PER_SEGMENT as usize],
-            discards: vec![Discard::EMPTY; NR_BUFS * MAX_DISCARDS],
-            devs: vec![DevMeta::default(); REGISTRY_ENTRIES],
-        },
-    )
-    .unwrap();
+    let mut e = host_engine(geo, 1, 1);
     e.resumed(0, 0, &[0; REGISTRY_ENTRIES]);
     e.register(1, 1 << 20).unwrap();
     e.set_attached(1, true);

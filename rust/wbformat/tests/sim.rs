@@ -16,7 +16,8 @@ use std::collections::VecDeque;
 use wbformat::crc32c::crc32c_raw_update;
 use wbformat::engine::*;
 use wbformat::format::*;
-use wbformat::index::{buckets_for, LineMeta};
+mod common;
+use common::{host_engine, HostStore};
 use wbformat::recovery::{resume_engine, LogDevice};
 
 // ---------------------------------------------------------------------------
@@ -270,31 +271,12 @@ impl Model {
 // ---------------------------------------------------------------------------
 // The system under test: an engine over simulated disks
 
-struct HostStore;
-impl Storage for HostStore {
-    type Lines = Vec<LineMeta>;
-    type Buckets = Vec<u32>;
-    type Slots = Vec<SlotMeta>;
-    type BufLines = Vec<BufLine>;
-    type Discards = Vec<Discard>;
-    type Devs = Vec<DevMeta>;
-}
-
 const FORMAT: u64 = 0xfeed_5eed_0000_0001;
 const NR_DEVS: usize = 2;
 const BUF_BYTES: usize = 2048 * SEC;
 
 fn new_engine(geo: Geometry, generation: u64) -> Engine<HostStore> {
-    let n = geo.nr_lines() as usize;
-    let parts = Parts::<HostStore> {
-        lines: vec![LineMeta::EMPTY; n],
-        buckets: vec![0; buckets_for(n)],
-        slots: vec![SlotMeta::default(); geo.nr_segments() as usize],
-        buf_lines: vec![BufLine::default(); NR_BUFS * LINES_PER_SEGMENT as usize],
-        discards: vec![Discard::EMPTY; NR_BUFS * MAX_DISCARDS],
-        devs: vec![DevMeta::default(); REGISTRY_ENTRIES],
-    };
-    Engine::new(geo, FORMAT, generation, parts).expect("engine")
+    host_engine(geo, FORMAT, generation)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -229,3 +229,30 @@ pub fn recover(disk: &MemDisk) -> Result<Recovered, String> {
         record: choice.record,
     })
 }
+
+/// The engine's storage on the host: plain vectors.
+pub struct HostStore;
+
+impl wbformat::engine::Storage for HostStore {
+    type Lines = Vec<wbformat::index::LineMeta>;
+    type Buckets = Vec<u32>;
+    type Slots = Vec<wbformat::engine::SlotMeta>;
+    type BufLines = Vec<wbformat::engine::BufLine>;
+    type Discards = Vec<Discard>;
+    type Devs = Vec<wbformat::engine::DevMeta>;
+}
+
+/// An empty engine over host storage.
+pub fn host_engine(geo: Geometry, format_id: u64, generation: u64) -> wbformat::engine::Engine<HostStore> {
+    use wbformat::engine::*;
+    let n = geo.nr_lines() as usize;
+    let parts = Parts::<HostStore> {
+        lines: vec![wbformat::index::LineMeta::EMPTY; n],
+        buckets: vec![0; wbformat::index::buckets_for(n)],
+        slots: vec![SlotMeta::default(); geo.nr_segments() as usize],
+        buf_lines: vec![BufLine::default(); NR_BUFS * LINES_PER_SEGMENT as usize],
+        discards: vec![Discard::EMPTY; NR_BUFS * MAX_DISCARDS],
+        devs: vec![DevMeta::default(); REGISTRY_ENTRIES],
+    };
+    Engine::new(geo, format_id, generation, parts).expect("engine storage")
+}
