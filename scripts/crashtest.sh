@@ -5,7 +5,7 @@
 # Environment (defaults in brackets):
 #   CRASHPOINTS [200]  crash points to check
 #   CT_SEED [1]        workload and crash-point seed
-#   CT_OPS [1000]      ops per device
+#   CT_OPS [400]       ops per device
 #   CT_STACK [writeboost]  or raw: the harness's self-test without writeboost
 #   CT_MIX, CT_CACHE_MB, CT_DEV_MB, CT_LOG_MB, CT_IDLE, CT_PAUSE_EVERY, CT_PAUSE_MS,
 #   CT_CHECK_ARGS      passed to the guest (see tests/crashtest/lib.sh)
@@ -29,7 +29,7 @@ script=build/crashtest/crashtest.sh
     echo ". /wb/crashtest/lib.sh"
     echo "CT_POINTS=$points"
     echo "CT_SEED=${CT_SEED:-1}"
-    echo "CT_OPS=${CT_OPS:-1000}"
+    echo "CT_OPS=${CT_OPS:-400}"
     for v in CT_STACK CT_MIX CT_CACHE_MB CT_DEV_MB CT_LOG_MB CT_IDLE CT_PAUSE_EVERY CT_PAUSE_MS CT_CHECK_ARGS; do
         if [ -n "${!v:-}" ]; then printf '%s=%q\n' "$v" "${!v}"; fi
     done

@@ -14,15 +14,17 @@
 # Parameters (environment), with defaults:
 #   CT_POINTS=200     crash points to check
 #   CT_SEED=1         workload and crash-point seed
-#   CT_OPS=400        ops per device
+#   CT_OPS=400        ops per device (at least: see wbcrash work)
 #   CT_CACHE_MB=12    cache slice (1 MiB superblock region + 1 MiB segments)
 #   CT_DEV_MB=4       each writeboost device
 #   CT_LOG_MB=512     room for the log (tmpfs: only what is used costs RAM)
 #   CT_IDLE=2         seconds of migration after the workload, before teardown
 #   CT_STACK=writeboost, or raw: the workload writes the slices directly (a
 #                     self-test of the harness: it must find no violation)
-#   CT_MIX=13:9:8:33  percent of flushes, FUA writes, discards; percent of
-#                     writes in the hot zone (the rest: plain writes, anywhere)
+#   CT_MIX=8:5:5:50:30  percent of flushes, FUA writes, discards (the rest:
+#                     plain writes); percent of writes in the hot zone; percent
+#                     of writes rewriting all or part of one of the last 8
+#                     (see tests/crashtest/src/plan.rs)
 #   CT_PAUSE_EVERY=0 CT_PAUSE_MS=0   writer pauses (let migration interleave)
 #   CT_CHECK_ARGS=    more arguments for wbcrash check (--discard lax, -v, ...)
 #   CT_WORK_TIMEOUT=300  seconds before the workload counts as hung
@@ -72,7 +74,7 @@ ct_cleanup() {
 ct_main() {
     : "${CT_POINTS:=200}" "${CT_SEED:=1}" "${CT_OPS:=400}" "${CT_CACHE_MB:=12}" "${CT_DEV_MB:=4}"
     : "${CT_LOG_MB:=512}" "${CT_IDLE:=2}" "${CT_STACK:=writeboost}" "${CT_PAUSE_EVERY:=0}" "${CT_PAUSE_MS:=0}"
-    : "${CT_CHECK_ARGS:=}" "${CT_WORK_TIMEOUT:=300}" "${CT_MIX:=13:9:8:33}"
+    : "${CT_CHECK_ARGS:=}" "${CT_WORK_TIMEOUT:=300}" "${CT_MIX:=8:5:5:50:30}"
     command -v wbcrash >/dev/null || die "wbcrash is not in the guest (build tests/crashtest)"
     t_start=$(date +%s)
     csz=$((CT_CACHE_MB * 2048))

@@ -663,7 +663,7 @@ mod tests {
         let (c, d) = parse_cfg("seed=3,ops=10,sectors=8192,devs=1+2").unwrap();
         assert_eq!(c, PlanCfg { seed: 3, ops: 10, sectors: 8192, mix: Mix::default() });
         let (c, _) = parse_cfg("seed=3,ops=10,sectors=8192,devs=1+2,mix=5:4:3:60").unwrap();
-        assert_eq!(c.mix, Mix { flush: 5, fua: 4, discard: 3, hot: 60 });
+        assert_eq!(c.mix, Mix { flush: 5, fua: 4, discard: 3, hot: 60, again: 0 });
         assert_eq!(d, vec![1, 2]);
         assert!(parse_cfg("seed=3").is_err());
     }

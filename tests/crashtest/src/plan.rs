@@ -50,34 +50,37 @@ pub struct PlanCfg {
     pub mix: Mix,
 }
 
-/// Percentages of the op kinds (the rest are plain writes) and of writes
-/// aimed at the hot zone (the first eighth of the device, at least 512 KiB).
+/// Percentages of the op kinds (the rest are plain writes), of writes aimed
+/// at the hot zone (the first eighth of the device, at least 512 KiB), and
+/// of writes that rewrite all or part of one of the device's last 8 writes
+/// (overwrites of data just flushed, or not yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mix {
     pub flush: u32,
     pub fua: u32,
     pub discard: u32,
     pub hot: u32,
+    pub again: u32,
 }
 
 impl Default for Mix {
     fn default() -> Self {
-        Mix { flush: 13, fua: 9, discard: 8, hot: 33 }
+        Mix { flush: 13, fua: 9, discard: 8, hot: 33, again: 0 }
     }
 }
 
 impl Mix {
-    /// "flush:fua:discard:hot", e.g. "13:9:8:33".
+    /// "flush:fua:discard:hot[:again]", e.g. "13:9:8:33" or "6:4:5:60:30".
     pub fn parse(s: &str) -> Result<Mix, String> {
         let v: Vec<u32> = s.split(':').map(|x| x.parse().map_err(|_| format!("bad mix '{s}'"))).collect::<Result<_, _>>()?;
-        if v.len() != 4 || v[0] + v[1] + v[2] > 100 || v[3] > 100 {
-            return Err(format!("bad mix '{s}': flush:fua:discard:hot, percentages"));
+        if !(4..=5).contains(&v.len()) || v[0] + v[1] + v[2] > 100 || v[3] > 100 || v.get(4).is_some_and(|&a| a > 100) {
+            return Err(format!("bad mix '{s}': flush:fua:discard:hot[:again], percentages"));
         }
-        Ok(Mix { flush: v[0], fua: v[1], discard: v[2], hot: v[3] })
+        Ok(Mix { flush: v[0], fua: v[1], discard: v[2], hot: v[3], again: v.get(4).copied().unwrap_or(0) })
     }
 
     pub fn to_arg(self) -> String {
-        format!("{}:{}:{}:{}", self.flush, self.fua, self.discard, self.hot)
+        format!("{}:{}:{}:{}:{}", self.flush, self.fua, self.discard, self.hot, self.again)
     }
 }
 
@@ -108,6 +111,7 @@ pub fn plan(cfg: &PlanCfg, dev: u32) -> Vec<Op> {
     let m = cfg.mix;
     let kinds = [(Kind::Write, 100 - m.flush - m.fua - m.discard), (Kind::Fua, m.fua), (Kind::Flush, m.flush), (Kind::Discard, m.discard)];
     let mut ops = Vec::with_capacity(cfg.ops as usize);
+    let mut recent: Vec<(u64, u32)> = Vec::new();
     for _ in 0..cfg.ops {
         let kind = rng.weighted(&kinds);
         let op = match kind {
@@ -124,6 +128,23 @@ pub fn plan(cfg: &PlanCfg, dev: u32) -> Vec<Op> {
                 let mut start = rng.below(span);
                 if rng.below(2) == 0 && len % 8 == 0 {
                     start &= !7; // 4 KiB aligned
+                }
+                let mut len = len;
+                if !matches!(kind, Kind::Discard) && !recent.is_empty() && rng.below(100) < m.again as u64 {
+                    // All of a recent write, or a piece of it.
+                    let (s0, l0) = recent[rng.below(recent.len() as u64) as usize];
+                    if rng.below(2) == 0 || l0 == 1 {
+                        (start, len) = (s0, l0);
+                    } else {
+                        let l = 1 + rng.below(l0 as u64 - 1) as u32;
+                        (start, len) = (s0 + rng.below((l0 - l + 1) as u64), l);
+                    }
+                }
+                if !matches!(kind, Kind::Discard) {
+                    recent.push((start, len));
+                    if recent.len() > 8 {
+                        recent.remove(0);
+                    }
                 }
                 match kind {
                     Kind::Write => Op::Write { start, len },
@@ -159,7 +180,15 @@ mod tests {
             assert!(a.iter().any(|o| o.name() == k), "no {k}");
         }
         let m = Mix::parse("20:0:0:50").unwrap();
-        assert_eq!(m.to_arg(), "20:0:0:50");
+        assert_eq!(m.to_arg(), "20:0:0:50:0");
+        assert_eq!(Mix::parse("6:4:5:60:30").unwrap().again, 30);
+        let c = plan(&PlanCfg { mix: Mix::parse("10:5:5:0:50").unwrap(), ..cfg }, 1);
+        let w: Vec<(u64, u32)> = c.iter().filter(|o| o.writes_data()).filter_map(|o| o.range()).collect();
+        let repeats = w.windows(9).filter(|x| x[..8].iter().any(|r| r.0 <= x[8].0 && x[8].0 + x[8].1 as u64 <= r.0 + r.1 as u64)).count();
+        assert!(repeats * 3 > w.len(), "{repeats} of {}", w.len());
+        for (s, l) in w {
+            assert!(l >= 1 && s + l as u64 <= 8192);
+        }
         let b = plan(&PlanCfg { mix: m, ..cfg }, 1);
         assert!(b.iter().all(|o| matches!(o, Op::Write { .. } | Op::Flush)));
         assert!(Mix::parse("60:30:20:0").is_err());
