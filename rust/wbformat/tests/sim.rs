@@ -302,6 +302,8 @@ struct Op {
     seq: u64,
     mapped: bool,
     failed: bool,
+    /// A piece reserved whose copy has not happened yet.
+    ticket: Option<WriteTicket>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -341,6 +343,8 @@ struct Sim {
     log: VecDeque<String>,
     stats: Stats,
     hdr: Box<SegmentHeader>,
+    /// Per-mille chance of a power cut at each step.
+    crash_pm: u64,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -353,7 +357,7 @@ struct Stats {
 impl Sim {
     fn new(seed: u64, trace: bool) -> Self {
         let mut rng = Rng(seed);
-        let nr_segments = 3 + rng.below(5) as u32;
+        let nr_segments = 3 + rng.below(env("WB_SIM_SEGS", 5).max(1)) as u32;
         let geo = Geometry::from_nr_segments(u64::from(nr_segments)).unwrap();
         let cache_fail = if rng.chance(300) { 5 + rng.below(20) } else { 0 };
         let back_fail = if rng.chance(300) { 5 + rng.below(50) } else { 0 };
@@ -383,6 +387,7 @@ impl Sim {
             log: VecDeque::new(),
             stats: Stats::default(),
             hdr: Box::new(SegmentHeader::new(0, 0)),
+            crash_pm: env("WB_SIM_CRASH", 4),
         };
         s.format();
         s.recover().expect("fresh cache recovers");
@@ -523,7 +528,7 @@ impl Sim {
             _ => {}
         }
         self.note(format!("op {id}: {kind:?} dev {dev} sectors {sector}+{nr}"));
-        self.ops.push_back(Op { id, kind, dev, sector, nr, next: sector, held: 0, seq, mapped: false, failed: false });
+        self.ops.push_back(Op { id, kind, dev, sector, nr, next: sector, held: 0, seq, mapped: false, failed: false, ticket: None });
         self.stats.ops += 1;
     }
 
@@ -628,7 +633,23 @@ impl Sim {
                     op.next += u64::from(n);
                     return Ok(false);
                 }
+                if let Some(t) = op.ticket.take() {
+                    // The copy of a piece reserved in an earlier step (other
+                    // actors ran in between, as in the kernel).
+                    self.bufs[t.buf][t.byte_off..t.byte_off + data.len()].copy_from_slice(&data);
+                    let d = self.eng.end_write(t, true, fua, self.seq, 3);
+                    if d.hold {
+                        self.held[t.buf].push(op.id);
+                        op.held += 1;
+                    }
+                    op.next += u64::from(n);
+                    return Ok(false);
+                }
                 match self.eng.begin_write(dev, op.next, n, &Self::slot_busy) {
+                    WriteStep::Go(t) if self.rng.chance(500) => {
+                        op.ticket = Some(t);
+                        return Ok(false);
+                    }
                     WriteStep::Go(t) => {
                         self.bufs[t.buf][t.byte_off..t.byte_off + data.len()].copy_from_slice(&data);
                         let d = self.eng.end_write(t, true, fua, self.seq, 3);
@@ -977,7 +998,7 @@ impl Sim {
     fn step(&mut self) -> Result<(), String> {
         self.stats.steps += 1;
         let r = self.rng.below(1000);
-        if r < 4 {
+        if r < self.crash_pm {
             return self.crash_and_check();
         }
         if self.eng.error().is_some() && self.rng.chance(50) {
