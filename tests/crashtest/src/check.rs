@@ -39,6 +39,7 @@ pub struct CheckCfg {
     pub policy: DiscardPolicy,
     pub discard_as: DiscardAs,
     pub skip: Vec<usize>,
+    pub drop_every: usize,
     pub verbose: bool,
 }
 
@@ -545,6 +546,7 @@ pub fn run(cfg: &CheckCfg) -> Result<bool, String> {
     env.teardown()?;
     let mut rep = Replayer::new(&log, &logdev, &scratch, cfg.discard_as)?;
     rep.skip = cfg.skip.clone();
+    rep.drop_every = cfg.drop_every;
     let mut pr = Promises {
         devs: ids.iter().map(|&id| (id, DevState::new(nops[&id]))).collect(),
         formatted: false,
@@ -620,6 +622,14 @@ pub fn run(cfg: &CheckCfg) -> Result<bool, String> {
              ambiguous in a dm-log-writes log), first at entries {:?}",
             rep.ambiguous.len(),
             &rep.ambiguous[..rep.ambiguous.len().min(8)]
+        );
+    }
+    if !rep.dropped.is_empty() {
+        println!(
+            "fault injection: {} logged writes left out of the replay (entries {:?}{})",
+            rep.dropped.len(),
+            &rep.dropped[..rep.dropped.len().min(10)],
+            if rep.dropped.len() > 10 { ", ..." } else { "" }
         );
     }
     let per = if checked > 0 { t_check.elapsed().as_secs_f64() / checked as f64 } else { 0.0 };

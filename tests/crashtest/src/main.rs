@@ -3,7 +3,7 @@
 //!   wbcrash work   --log NAME --dev ID:PATH... --seed S --ops N [--mix F:U:D:H] [--pause-every K --pause-ms M]
 //!   wbcrash check  --log PATH --scratch PATH --cow PATH [--points N] [--seed S]
 //!                  [--stack writeboost|raw] [--details K] [--discard strict|lax]
-//!                  [--replay-discard zero|keep] [--skip-entry N]... [--node-dir DIR] [-v]
+//!                  [--replay-discard zero|keep] [--skip-entry N]... [--drop-every K] [--node-dir DIR] [-v]
 //!   wbcrash replay --log PATH --target PATH (--entries N | --until-mark TEXT)
 //!   wbcrash dump   --log PATH [--from N] [--count N] [--tail N]
 //!   wbcrash mark   --log NAME TEXT
@@ -32,7 +32,7 @@ const USAGE: &str = "usage:
                  [--flush-before-fua]
   wbcrash check  --log PATH --scratch PATH --cow PATH [--points N] [--seed S] [--stack writeboost|raw]
                  [--details K] [--discard strict|lax] [--replay-discard zero|keep] [--skip-entry N]...
-                 [--node-dir DIR] [-v]
+                 [--drop-every K] [--node-dir DIR] [-v]
   wbcrash replay --log PATH --target PATH (--entries N | --until-mark TEXT)
   wbcrash dump   --log PATH [--from N] [--count N]
   wbcrash mark   --log NAME TEXT
@@ -149,6 +149,7 @@ fn cmd_check(a: &Args) -> Result<i32, String> {
             s => return Err(format!("--replay-discard {s}: zero or keep")),
         },
         skip,
+        drop_every: a.num("drop-every", 0)?,
         verbose: a.flags.iter().any(|f| f == "-v"),
     };
     Ok(if check::run(&cfg)? { 0 } else { 1 })
@@ -230,7 +231,7 @@ fn main() {
         "work" => parse_args(rest, &["log", "dev", "seed", "ops", "mix", "pause-every", "pause-ms"]).and_then(|a| cmd_work(&a)),
         "check" => parse_args(
             rest,
-            &["log", "scratch", "cow", "points", "seed", "stack", "details", "discard", "replay-discard", "skip-entry", "node-dir"],
+            &["log", "scratch", "cow", "points", "seed", "stack", "details", "discard", "replay-discard", "skip-entry", "drop-every", "node-dir"],
         )
         .and_then(|a| cmd_check(&a)),
         "replay" => parse_args(rest, &["log", "target", "entries", "until-mark"]).and_then(|a| cmd_replay(&a)),

@@ -26,6 +26,11 @@ pub struct Replayer<'a> {
     pub discard: DiscardAs,
     /// Entries to leave out (fault injection, to prove the checker sees it).
     pub skip: Vec<usize>,
+    /// Leave out every n-th write entry (0: none), same purpose.
+    pub drop_every: usize,
+    writes_seen: usize,
+    /// Entries left out so far.
+    pub dropped: Vec<usize>,
     buf: Buf,
     zero: Buf,
     pub bytes_written: u64,
@@ -50,6 +55,9 @@ impl<'a> Replayer<'a> {
             applied: 0,
             discard,
             skip: Vec::new(),
+            drop_every: 0,
+            writes_seen: 0,
+            dropped: Vec::new(),
             buf: Buf::new(CHUNK),
             zero: Buf::new(CHUNK),
             bytes_written: 0,
@@ -78,7 +86,16 @@ impl<'a> Replayer<'a> {
 
     fn apply(&mut self, e: &Entry) -> Result<(), String> {
         self.track_order(e);
-        if e.flags & FLAG_MARK != 0 || e.nr_sectors == 0 || self.skip.contains(&e.index) {
+        if e.flags & FLAG_MARK != 0 || e.nr_sectors == 0 {
+            return Ok(());
+        }
+        if e.flags & FLAG_DISCARD == 0 {
+            self.writes_seen += 1;
+        }
+        let drop = self.skip.contains(&e.index)
+            || (self.drop_every > 0 && e.flags & FLAG_DISCARD == 0 && self.writes_seen.is_multiple_of(self.drop_every));
+        if drop {
+            self.dropped.push(e.index);
             return Ok(());
         }
         let ss = self.log.sectorsize;
