@@ -181,7 +181,17 @@ impl TargetOps for DeviceTarget {
         let _ = if table {
             write!(out, "{} {} {}", self.entry.id, DevT(self.entry.backing_devt), self.cache_id)
         } else {
-            write!(out, "cache_id {} nr_dirty_caches {}", self.entry.cache_id(), self.entry.nr_dirty())
+            {
+                let (err, errors) = self.entry.writeback_health();
+                write!(
+                    out,
+                    "cache_id {} nr_dirty_caches {} writeback_error {} writeback_errors {}",
+                    self.entry.cache_id(),
+                    self.entry.nr_dirty(),
+                    err,
+                    errors
+                )
+            }
         };
     }
 

@@ -726,6 +726,16 @@ impl SharedBuf {
         Ok(())
     }
 
+    /// Copies `src` to `off..off + src.len()` (the migrator moving a parked
+    /// line; the engine reserved those bytes for it, as for a bio).
+    pub(crate) fn fill_from_slice(&self, off: usize, src: &[u8]) -> Result {
+        let p = self.range(off, src.len())?;
+        // SAFETY: `p` has room for `src.len()` bytes (checked above) and
+        // cannot overlap `src`, which is not part of this buffer's memory.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) };
+        Ok(())
+    }
+
     /// Copies `off..off + bio.bytes()` into a read bio.
     pub(crate) fn copy_to_bio(&self, off: usize, bio: &mut Bio) -> Result {
         let p = self.range(off, bio.bytes())?;

@@ -79,6 +79,15 @@ impl DevEntry {
     pub(crate) fn nr_dirty(&self) -> u64 {
         self.cache().map_or(0, |c| c.dirty_of(self.id))
     }
+
+    /// Write-back health in its cache: (errno of the failing write-back,
+    /// 0 when it works; failed write-back attempts so far).
+    pub(crate) fn writeback_health(&self) -> (i32, u64) {
+        self.cache().map_or((0, 0), |c| {
+            let d = c.lock().eng.dev(self.id);
+            (d.fail_errno, d.writeback_errors)
+        })
+    }
 }
 
 struct DevSlot {
@@ -294,6 +303,8 @@ pub(crate) fn sysfs_show(kind: SysfsKind, id: u8, attr: &str, out: &mut Out<'_>)
                 "device_no" => writeln!(out, "{}", DevT(e.backing_devt)),
                 "migrate_threshold" => writeln!(out, "{}", e.migrate_threshold.load(Ordering::Relaxed)),
                 "nr_dirty_caches" => writeln!(out, "{}", e.nr_dirty()),
+                "writeback_error" => writeln!(out, "{}", e.writeback_health().0),
+                "writeback_errors" => writeln!(out, "{}", e.writeback_health().1),
                 _ => return Err(EINVAL),
             };
             r.map_err(|_| EINVAL)

@@ -258,10 +258,13 @@ WB_ATTR(dev, 0444);
 WB_ATTR(device_no, 0444);
 WB_ATTR(migrate_threshold, 0644);
 WB_ATTR(nr_dirty_caches, 0444);
+WB_ATTR(writeback_error, 0444);
+WB_ATTR(writeback_errors, 0444);
 
 static struct attribute *wb_device_attrs[] = {
 	&wb_attr_cache_id, &wb_attr_dev, &wb_attr_device_no,
-	&wb_attr_migrate_threshold, &wb_attr_nr_dirty_caches, NULL,
+	&wb_attr_migrate_threshold, &wb_attr_nr_dirty_caches,
+	&wb_attr_writeback_error, &wb_attr_writeback_errors, NULL,
 };
 ATTRIBUTE_GROUPS(wb_device);
 

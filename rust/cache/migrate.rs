@@ -9,8 +9,14 @@
 //! (device, sector), flushes those devices, and only then marks the lines
 //! clean and writes the record. Because the index keeps the dirty sectors of
 //! one block disjoint across lines, no round ever writes stale data over
-//! newer data. A failed round changes nothing and is retried with backoff;
-//! dirty data is never dropped.
+//! newer data. Each device is written back on its own: a device whose
+//! backing device fails is marked failing by the engine (its lines stay
+//! dirty, parked, retried after 1, 2, 4 ... 30 s) while the other devices'
+//! lines are written back and cleaned. When parked lines hold up the log
+//! the engine has the migrator move them to its head (a relocation), so a
+//! dead disk never stops the other devices. A round that cannot read the
+//! cache device changes nothing and is retried after a second; dirty data
+//! is never dropped.
 //!
 //! Migration runs when `allow_migrate` (or `force_migrate`) is set, and
 //! always when writers wait for a segment slot (the log is full).
@@ -95,37 +101,54 @@ impl ThreadBody for Migrator {
                     if force && g.eng.drain() {
                         c.flusher_cv.notify_all();
                     }
-                    match g.eng.migrator_next(allowed, s.batch) {
+                    let job = g.eng.migrator_next(allowed, s.batch, ffi::now_ms());
+                    let (start, end, parked) = match job {
                         MigratorJob::Exit => return,
                         MigratorJob::Idle { ms, wake_flusher } => {
                             if wake_flusher {
                                 c.flusher_cv.notify_all();
                             }
                             let _ = c.migrator_cv.wait_interruptible_timeout(&mut g, msecs_to_jiffies(ms as u32));
+                            continue;
                         }
-                        MigratorJob::Record => break (MigratorJob::Record, 0),
-                        job @ MigratorJob::Round { start, end } => {
-                            let mut count = 0usize;
-                            let entries = &mut s.entries;
-                            g.eng.round_entries(start, end, |e| {
-                                if let Some(x) = entries.get_mut(count) {
-                                    *x = e;
-                                    count += 1;
-                                }
-                            });
-                            break (job, count);
+                        MigratorJob::Record => break (job, 0),
+                        MigratorJob::Round { start, end } => (start, end, false),
+                        MigratorJob::Relocate { id } => (id, id, true),
+                    };
+                    let mut count = 0usize;
+                    let entries = &mut s.entries;
+                    g.eng.round_entries(start, end, parked, |e| {
+                        if let Some(x) = entries.get_mut(count) {
+                            *x = e;
+                            count += 1;
                         }
-                    }
+                    });
+                    break (job, count);
                 }
             };
             match job {
                 MigratorJob::Round { start, end } => {
-                    let r = migrate_batch(c, s, start, end, count);
+                    let mut failed = DevErrors::new();
+                    let r = migrate_batch(c, s, start, end, count, &mut failed);
                     let entries = s.entries.get(..count).unwrap_or(&[]);
-                    c.lock().eng.round_done(start, end, entries, r.map_err(|e| e.to_errno()));
+                    let mut g = c.lock();
+                    let before = failing_set(&g.eng, entries);
+                    g.eng.round_done(start, end, entries, r.map_err(|e| e.to_errno()), &|d| failed.get(d));
+                    let after = failing_set(&g.eng, entries);
+                    let dirty = |d: u8| g.eng.dirty_of(d);
+                    report_transitions(c, &before, &after, &failed, dirty);
+                    drop(g);
                     if r.is_err() {
                         backoff_ms = 1000;
                     }
+                    c.space.notify_all();
+                }
+                MigratorJob::Relocate { id } => {
+                    if let Err(e) = relocate(c, s, id, count) {
+                        pr_err!("cache {}: moving parked lines of segment {} failed (error {}); will retry\n", c.id, id, e.to_errno());
+                        backoff_ms = 1000;
+                    }
+                    c.lock().eng.relocate_done();
                     c.space.notify_all();
                 }
                 MigratorJob::Record => {
@@ -140,9 +163,118 @@ impl ThreadBody for Migrator {
     }
 }
 
-/// Reads the batch's dirty lines and writes them back; nothing in memory
-/// changes.
-fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize) -> Result {
+/// Write-back errors of one round, per device id.
+struct DevErrors([i32; SLOTS]);
+
+impl DevErrors {
+    fn new() -> Self {
+        Self([0; SLOTS])
+    }
+    fn set(&mut self, dev: u8, errno: i32) {
+        if let Some(x) = self.0.get_mut(dev as usize) {
+            if *x == 0 {
+                *x = if errno == 0 { -5 } else { errno };
+            }
+        }
+    }
+    fn get(&self, dev: u8) -> Option<i32> {
+        self.0.get(dev as usize).copied().filter(|&e| e != 0)
+    }
+}
+
+/// Which devices of `entries` are failing (bit per device id).
+fn failing_set(eng: &crate::wbformat::engine::Engine<super::KStore>, entries: &[MigEntry]) -> [bool; SLOTS] {
+    let mut out = [false; SLOTS];
+    for e in entries {
+        if let Some(x) = out.get_mut(e.dev as usize) {
+            *x = eng.dev(e.dev).fail_errno != 0;
+        }
+    }
+    out
+}
+
+/// Logs a device's write-back failing, or working again, once per change
+/// (a dead disk fails every retry; the log shows it once).
+fn report_transitions(c: &Cache, before: &[bool; SLOTS], after: &[bool; SLOTS], failed: &DevErrors, dirty: impl Fn(u8) -> u64) {
+    for d in 1..SLOTS {
+        let dev = d as u8;
+        match (before.get(d).copied().unwrap_or(false), after.get(d).copied().unwrap_or(false)) {
+            (false, true) => pr_err!(
+                "cache {}: device_id {}: write-back to its backing device failed (error {}); its {} dirty lines stay in the cache, parked, and are retried (every {} s at most)\n",
+                c.id,
+                dev,
+                failed.get(dev).unwrap_or(-5),
+                dirty(dev),
+                crate::wbformat::engine::RETRY_MAX_MS / 1000
+            ),
+            (true, false) => pr_info!("cache {}: device_id {}: write-back works again\n", c.id, dev),
+            _ => {}
+        }
+    }
+}
+
+/// Reads segment `id` and moves its parked lines (`s.entries[..count]`) to
+/// the head of the log (see `MigratorJob::Relocate`).
+fn relocate(c: &Cache, s: &mut Scratch, id: u64, count: usize) -> Result {
+    let entries = s.entries.get(..count).ok_or(EINVAL)?;
+    let top = entries.iter().map(|e| e.k + 1).max().unwrap_or(0);
+    if top == 0 {
+        return Ok(());
+    }
+    let slot = c.geo.slot_of_id(id).map_err(|_| EINVAL)?;
+    let sector = c.geo.line_sector(slot, 0).map_err(|_| EINVAL)?;
+    let buf = s.data.get_mut(..top as usize * BLOCK).ok_or(EINVAL)?;
+    ffi::sync_io(c.dev.bdev(), sector, u64::from(top) * 8, buf, IoKind::Read)?;
+    let data: &[u8] = &s.data;
+    for e in entries.iter() {
+        let mut tries = 0u32;
+        let step = loop {
+            let r = c.lock().eng.begin_relocate(e.line, &c.slot_busy());
+            match r {
+                Err(crate::wbformat::engine::Wait::Sleep(ms)) if tries < 100 => {
+                    tries += 1;
+                    ffi::msleep(ms);
+                }
+                other => break other,
+            }
+        };
+        let Ok(Some((t, bits))) = step else {
+            // No room (or nothing left to move): the rest stays parked here.
+            if step.is_err() {
+                break;
+            }
+            continue;
+        };
+        let base = e.k as usize * BLOCK;
+        let mut ok = true;
+        for j in 0..8usize {
+            if bits & (1 << j) == 0 {
+                continue;
+            }
+            let src = data.get(base + j * 512..base + (j + 1) * 512);
+            let r = match (src, c.bufs.get(t.buf)) {
+                (Some(src), Some(b)) => b.fill_from_slice(t.byte_off + j * 512, src),
+                _ => Err(EINVAL),
+            };
+            ok &= r.is_ok();
+        }
+        let done = c.lock().eng.end_write(t, ok, false, ffi::now_ms(), c.deadline_ms());
+        if done.wake_flusher {
+            c.flusher_cv.notify_all();
+        }
+        if !ok {
+            return Err(EINVAL);
+        }
+    }
+    c.flusher_cv.notify_all();
+    Ok(())
+}
+
+/// Reads the batch's dirty lines and writes them back, each device on its
+/// own: a device whose writes or flush fail is noted in `failed` and the
+/// others go on. `Err`: the cache device could not be read (nothing was
+/// written back). Nothing in memory changes.
+fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize, failed: &mut DevErrors) -> Result {
     let entries = s.entries.get_mut(..count).ok_or(EINVAL)?;
     // Read each segment of the batch that has dirty lines (one I/O each, up
     // to its highest dirty line).
@@ -167,22 +299,27 @@ fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize)
         let bk = c.backings.lock();
         for e in entries.iter() {
             let d = e.dev as usize;
-            if devs.get(d).is_some_and(|x| x.is_none()) {
+            if devs.get(d).is_some_and(|x| x.is_none()) && failed.get(e.dev).is_none() {
                 match bk.get(d).and_then(|x| x.clone()) {
                     Some(f) => devs[d] = Some(f),
-                    None => {
-                        pr_err!("cache {}: migration: device_id {} has dirty data but no backing device is known\n", c.id, e.dev);
-                        return Err(ENODEV);
-                    }
+                    None => failed.set(e.dev, ENODEV.to_errno()),
                 }
             }
         }
     }
     entries.sort_unstable_by_key(|e| (e.dev, e.sector));
     let data: &[u8] = &s.data;
-    let mut batch = IoBatch::new()?;
+    // One batch per device, all in flight together.
+    let mut batches: KVec<(u8, IoBatch<'_>)> = KVec::new();
     for e in entries.iter() {
-        let Some(f) = devs.get(e.dev as usize).and_then(|x| x.as_ref()) else { return Err(ENODEV) };
+        let Some(f) = devs.get(e.dev as usize).and_then(|x| x.as_ref()) else { continue };
+        if failed.get(e.dev).is_some() {
+            continue;
+        }
+        if batches.last().map_or(true, |b| b.0 != e.dev) {
+            batches.push((e.dev, IoBatch::new()?), GFP_KERNEL)?;
+        }
+        let Some((_, batch)) = batches.last_mut() else { return Err(EINVAL) };
         let base = e.seg as usize * SEG_BYTES + e.k as usize * BLOCK;
         let line = data.get(base..base + BLOCK).ok_or(EINVAL)?;
         // One write per run of consecutive dirty sectors.
@@ -197,19 +334,21 @@ fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize)
                 n += 1;
             }
             let part = line.get(j as usize * 512..(j + n) as usize * 512).ok_or(EINVAL)?;
-            batch.add_write(f.bdev(), e.sector + u64::from(j), u64::from(n), part, IoKind::Write)?;
+            if let Err(err) = batch.add_write(f.bdev(), e.sector + u64::from(j), u64::from(n), part, IoKind::Write) {
+                failed.set(e.dev, err.to_errno());
+                break;
+            }
             j += n;
         }
     }
-    batch.wait().map_err(|e| {
-        pr_err!("cache {}: migration: writing back segments {}..{} failed (error {}); will retry\n", c.id, start, end, e.to_errno());
-        e
-    })?;
-    for f in devs.iter().flatten() {
-        f.bdev().flush().map_err(|e| {
-            pr_err!("cache {}: migration: flushing backing device {} failed (error {}); will retry\n", c.id, ffi::DevT(f.bdev().devt()), e.to_errno());
-            e
-        })?;
+    for (dev, batch) in batches.iter_mut() {
+        let r = batch.wait().and_then(|()| match devs.get(*dev as usize).and_then(|x| x.as_ref()) {
+            Some(f) => f.bdev().flush(),
+            None => Err(ENODEV),
+        });
+        if let Err(e) = r {
+            failed.set(*dev, e.to_errno());
+        }
     }
     Ok(())
 }

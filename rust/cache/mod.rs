@@ -59,6 +59,10 @@ pub(crate) use recover::{format_device, resume, Devices};
 
 /// RAM buffers per cache (1 MiB each).
 pub(crate) const NR_BUFS: usize = eng::NR_BUFS;
+/// Longest a write or discard waits for room in the log before it fails
+/// with EIO (ms). Room comes from write-back; it does not come when the
+/// cache device failed or when parked lines of failing devices fill it.
+pub(crate) const SPACE_TIMEOUT_MS: u64 = 30_000;
 const SEG_BYTES: usize = fmt::SEGMENT_SECTORS as usize * 512;
 const BLOCK: usize = fmt::BLOCK_SIZE as usize;
 const SLOTS: usize = fmt::REGISTRY_ENTRIES;
@@ -148,7 +152,17 @@ pub(crate) struct Cache {
     pub(crate) tun: Tunables,
     /// Incremented whenever a segment is written (idle detection).
     pub(crate) flushes: AtomicU64,
+    /// Writers out of room (see [`SPACE_TIMEOUT_MS`]).
+    no_room: NoRoom,
     _module: ModuleRef,
+}
+
+/// Writers that found no room in the log.
+struct NoRoom {
+    /// When the last "no room" error was logged (ms; rate limit).
+    log_ms: AtomicU64,
+    /// A bio timed out waiting for room; cleared when the record moves.
+    stalled: AtomicBool,
 }
 
 /// Where a mapped bio goes.
@@ -181,18 +195,45 @@ impl Cache {
 
     /// Waits as the engine asked: on `space` with the lock, or a short sleep
     /// without it. The migrator is woken (a full log makes it urgent).
-    fn wait<'a>(&'a self, mut g: Guard<'a>, w: Wait) -> Guard<'a> {
+    /// `None` (the lock released): the bio has waited for room since
+    /// `since` (ms) for longer than [`SPACE_TIMEOUT_MS`] and must fail.
+    fn wait<'a>(&'a self, mut g: Guard<'a>, w: Wait, since: u64) -> Option<Guard<'a>> {
         self.migrator_cv.notify_all();
         self.flusher_cv.notify_all();
         match w {
             Wait::Space => {
-                self.space.wait(&mut g);
-                g
+                let now = ffi::now_ms();
+                // Once one bio timed out, the others fail at once until the
+                // record moves again (a large write is many bios).
+                let stalled = self.no_room.stalled.load(Ordering::Relaxed);
+                if stalled || now.saturating_sub(since) > SPACE_TIMEOUT_MS {
+                    drop(g);
+                    self.no_room.stalled.store(true, Ordering::Relaxed);
+                    let last = self.no_room.log_ms.load(Ordering::Relaxed);
+                    if last == 0 || now.saturating_sub(last) > 10_000 {
+                        self.no_room.log_ms.store(now, Ordering::Relaxed);
+                        pr_err!(
+                            "cache {}: no room in the log for {} s (write-back cannot make room: see the devices' writeback_errors); failing writes with EIO\n",
+                            self.id,
+                            SPACE_TIMEOUT_MS / 1000
+                        );
+                    }
+                    return None;
+                }
+                let r = self.space.wait_interruptible_timeout(&mut g, kernel::time::msecs_to_jiffies(100));
+                if matches!(r, kernel::sync::CondVarTimeoutResult::Signal { .. }) {
+                    // A pending signal ends interruptible waits at once:
+                    // sleep instead of spinning.
+                    drop(g);
+                    ffi::msleep(10);
+                    return Some(self.lock());
+                }
+                Some(g)
             }
             Wait::Sleep(ms) => {
                 drop(g);
                 ffi::msleep(ms);
-                self.lock()
+                Some(self.lock())
             }
         }
     }
@@ -219,11 +260,18 @@ impl Cache {
         }
         bio.accept_partial(n);
         let barrier = bio.is_fua() || bio.is_preflush();
+        let since = ffi::now_ms();
         let mut g = self.lock();
         let t = loop {
             match g.eng.begin_write(dev, sector, n, &self.slot_busy()) {
                 WriteStep::Go(t) => break t,
-                WriteStep::Wait(w) => g = self.wait(g, w),
+                WriteStep::Wait(w) => match self.wait(g, w, since) {
+                    Some(x) => g = x,
+                    None => {
+                        bio.end(Err(EIO));
+                        return Routed::Done;
+                    }
+                },
                 WriteStep::NotAttached => return Routed::NotAttached(bio, sector),
                 WriteStep::Fail => {
                     drop(g);
@@ -320,11 +368,18 @@ impl Cache {
         let max = fmt::MAX_DISCARD_SECTORS;
         let n = bio.sectors().min(max - (sector % u64::from(max)) as u32).max(1);
         bio.accept_partial(n);
+        let since = ffi::now_ms();
         let mut g = self.lock();
         loop {
             match g.eng.discard(dev, sector, n, &self.slot_busy()) {
                 DiscardStep::Pass => break,
-                DiscardStep::Wait(w) => g = self.wait(g, w),
+                DiscardStep::Wait(w) => match self.wait(g, w, since) {
+                    Some(x) => g = x,
+                    None => {
+                        bio.end(Err(EIO));
+                        return Routed::Done;
+                    }
+                },
                 DiscardStep::Fail => {
                     drop(g);
                     bio.end(Err(EIO));
@@ -454,14 +509,21 @@ impl Cache {
                 DetachStep::WaitRound => {
                     let _ = self.space.wait_interruptible_timeout(&mut g, kernel::time::msecs_to_jiffies(100));
                 }
-                DetachStep::NeedFlush => {
-                    drop(g);
-                    self.flush_all().map_err(|e| Msg::new(format_args!("cannot make the cache log durable (error {})", e.to_errno())))?;
+                DetachStep::NeedRecord => {
+                    if let Some(e) = g.eng.error() {
+                        return Err(Msg::new(format_args!("the cache device failed (error {})", e)));
+                    }
+                    self.flusher_cv.notify_all();
+                    self.migrator_cv.notify_all();
+                    let _ = self.space.wait_interruptible_timeout(&mut g, kernel::time::msecs_to_jiffies(100));
                 }
             }
             tries += 1;
             if tries > 600 {
-                return Err(Msg::new(format_args!("device_id {}: timed out waiting for the cache to settle", dev)));
+                return Err(Msg::new(format_args!(
+                    "device_id {}: timed out after 60 s waiting for cache {} to write back and record the log before the device's last segment; retry",
+                    dev, self.id
+                )));
             }
         };
         if commit {
@@ -504,7 +566,14 @@ impl Cache {
         }
         fmt::encode_record(&rec, &mut scratch).map_err(|_| EINVAL)?;
         let r = ffi::sync_io(self.dev.bdev(), rec.sector(), 8, &mut scratch, IoKind::WriteFlushFua);
-        self.lock().eng.record_done(snap, r.is_ok());
+        let mut g = self.lock();
+        let moved = r.is_ok() && snap.last_migrated > g.eng.record_migrated();
+        g.eng.record_done(snap, r.is_ok());
+        drop(g);
+        if moved {
+            // Slots were freed: writers may wait for room again.
+            self.no_room.stalled.store(false, Ordering::Relaxed);
+        }
         drop(scratch);
         self.space.notify_all();
         r
@@ -569,12 +638,13 @@ impl Cache {
         }
         let _ = write!(
             out,
-            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}",
+            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}\nnr_relocated_lines: {}",
             e.total_dirty(),
             e.nr_partial_flushed(),
             e.error().or(e.migrate_error()).unwrap_or(0),
             e.record_migrated(),
             e.durable_upto(),
+            e.nr_relocated(),
         );
     }
 
@@ -649,6 +719,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, en
                 flush_current_buffer_interval: AtomicU32::new(0),
             },
             flushes: AtomicU64::new(0),
+            no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false) },
             _module: module,
         }),
         GFP_KERNEL,

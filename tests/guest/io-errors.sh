@@ -1,6 +1,6 @@
 # I/O errors are reported, never retried forever in the I/O path, and
 # dirty data is never dropped: a failing backing device stalls migration
-# (retried with backoff) until it recovers; a failing cache device fails
+# (retried with backoff, its lines parked) until it recovers; a failing cache device fails
 # writes with EIO while reads keep working.
 . /wb/tests/lib.sh
 set -e
@@ -19,7 +19,7 @@ run mgr_msg flush_current_buffer
 sleep 4
 dirty=$(cat $WB_SYSFS/devices/1/nr_dirty_caches)
 assert_eq "$dirty" "1024" "dirty lines kept while the backing device fails"
-dmesg | grep -q "migration: writing back" || die "no log line for the failed migration"
+dmesg | grep -q "device_id 1: write-back to its backing device failed" || die "no log line for the failed migration"
 # Reads of cached data still work.
 dd if=/dev/mapper/wb1 bs=4k count=1024 iflag=direct of=/tmp/got 2>/dev/null
 cmp /tmp/d /tmp/got || die "reads from the cache failed while the backing device is down"

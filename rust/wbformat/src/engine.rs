@@ -90,6 +90,17 @@ pub struct DevMeta {
     pub registered: u64,
     /// Newest segment id holding a write or a logged discard of the device.
     pub last_seg: u64,
+    /// Errno of the device's last failed write-back (0 = write-back works).
+    /// While it is set the device is *failing*: its dirty lines are parked
+    /// (skipped by migration until `retry_at`, moved to the head of the log
+    /// when they hold the log up) and never dropped.
+    pub fail_errno: i32,
+    /// While failing: the next write-back attempt is due at this time (ms).
+    pub retry_at: u64,
+    /// Consecutive failed write-back attempts.
+    pub nr_failures: u32,
+    /// Failed write-back attempts since the cache started (status).
+    pub writeback_errors: u64,
 }
 
 /// Bookkeeping of one RAM buffer.
@@ -187,6 +198,15 @@ pub enum Wait {
     /// A short sleep (reads remapped to the slot are still in flight).
     Sleep(u32),
 }
+
+/// First delay before a failing device's write-back is retried (ms); it
+/// doubles with every failure up to [`RETRY_MAX_MS`].
+pub const RETRY_FIRST_MS: u64 = 1000;
+/// Longest delay between two write-back attempts of a failing device (ms).
+pub const RETRY_MAX_MS: u64 = 30_000;
+/// Segment slots kept free for moving parked lines (see
+/// [`MigratorJob::Relocate`]); ordinary writes never take them.
+pub const RESERVED_SEGMENTS: u64 = 1;
 
 /// Where a write copies its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -321,6 +341,16 @@ pub enum MigratorJob {
         /// Last id.
         end: u64,
     },
+    /// Segment `id` (the oldest not migrated) holds only dirty lines of
+    /// failing devices and holds the log up: read it, then move each of its
+    /// lines ([`Engine::round_entries`] with `parked`) to the head of the log
+    /// with [`Engine::begin_relocate`] and [`Engine::end_write`], then call
+    /// [`Engine::relocate_done`]. The data is never dropped; the record
+    /// passes `id` only once the new copies are written.
+    Relocate {
+        /// Segment id.
+        id: u64,
+    },
     /// Write the record ([`Engine::record_snapshot`], then
     /// [`Engine::record_done`]).
     Record,
@@ -374,10 +404,12 @@ pub enum DetachStep {
     Dirty(u64),
     /// A migration round is in flight: wait for space, retry.
     WaitRound,
-    /// What the device logged is not durable yet: seal, write and flush the
-    /// log ([`Engine::seal`], wait for the flusher, flush the cache device,
-    /// [`Engine::flush_done`]), then retry.
-    NeedFlush,
+    /// The record has not passed every segment holding lines (or logged
+    /// discards) of the device yet: wake the migrator (it writes back and
+    /// moves what stands before them, even with migration off), wait, retry.
+    /// Otherwise a replay after a crash could bring those lines back once
+    /// the device writes straight to its backing device.
+    NeedRecord,
     /// Detached. With `commit`, the device was unregistered: write the
     /// record; if that fails, call [`Engine::undo_detach`].
     Done {
@@ -424,6 +456,10 @@ pub struct Engine<S: Storage> {
     registry_version: u64,
     record_version: u64,
     round: Option<(u64, u64)>,
+    /// The migrator's clock (ms), from [`Engine::migrator_next`].
+    mig_now: u64,
+    /// A detach waits for the record to pass this segment id.
+    record_wanted: u64,
     barrier_deadline: Option<u64>,
     urgent: bool,
     error: Option<i32>,
@@ -432,6 +468,7 @@ pub struct Engine<S: Storage> {
     stats: [u64; 16],
     cursor: u64,
     nr_partial_flushed: u64,
+    nr_relocated: u64,
 }
 
 impl<S: Storage> Engine<S> {
@@ -472,6 +509,8 @@ impl<S: Storage> Engine<S> {
             registry_version: 0,
             record_version: 0,
             round: None,
+            mig_now: 0,
+            record_wanted: 0,
             barrier_deadline: None,
             urgent: false,
             error: None,
@@ -480,6 +519,7 @@ impl<S: Storage> Engine<S> {
             stats: [0; 16],
             cursor: 0,
             nr_partial_flushed: 0,
+            nr_relocated: 0,
         })
     }
 
@@ -637,6 +677,10 @@ impl<S: Storage> Engine<S> {
     pub fn nr_partial_flushed(&self) -> u64 {
         self.nr_partial_flushed
     }
+    /// Lines of failing devices moved to the head of the log so far.
+    pub fn nr_relocated(&self) -> u64 {
+        self.nr_relocated
+    }
     /// Clears the counters.
     pub fn clear_stats(&mut self) {
         self.stats = [0; 16];
@@ -703,13 +747,23 @@ impl<S: Storage> Engine<S> {
         true
     }
 
-    /// Opens the next segment. `slot_busy(slot)`: reads remapped to that
-    /// slot are in flight.
-    fn open_segment(&mut self, slot_busy: &dyn Fn(u32) -> bool) -> Result<(), Wait> {
+    /// Segment slots ordinary writes leave free (see [`RESERVED_SEGMENTS`]).
+    fn reserve(&self) -> u64 {
+        if self.geo.nr_segments() > 2 {
+            RESERVED_SEGMENTS
+        } else {
+            0
+        }
+    }
+
+    /// Opens the next segment, leaving `reserve` further slots free.
+    /// `slot_busy(slot)`: reads remapped to that slot are in flight.
+    fn open_segment(&mut self, slot_busy: &dyn Fn(u32) -> bool, reserve: u64) -> Result<(), Wait> {
         let next_id = self.last_id.saturating_add(1);
         let nr = u64::from(self.geo.nr_segments());
         let Ok(slot) = self.geo.slot_of_id(next_id) else { return Err(Wait::Space) };
-        if next_id > nr && self.record_migrated < next_id.saturating_sub(nr) {
+        let need = next_id.saturating_add(reserve);
+        if need > nr && self.record_migrated < need.saturating_sub(nr) {
             self.urgent = true;
             return Err(Wait::Space);
         }
@@ -766,6 +820,11 @@ impl<S: Storage> Engine<S> {
 
     /// A write of `n` sectors (`1..=8 - sector % 8`) of device `dev` at
     /// device sector `sector`.
+    ///
+    /// A device whose write-back is failing gets [`WriteStep::Fail`] when
+    /// there is no room in the log, and once its dirty lines fill half the
+    /// cache (so a dead disk can never take the whole cache from the other
+    /// devices).
     pub fn begin_write(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> WriteStep {
         let off = (sector % SECTORS_PER_BLOCK) as u32;
         let bits = bits_of(off, n);
@@ -777,8 +836,13 @@ impl<S: Storage> Engine<S> {
             if self.error.is_some() {
                 return WriteStep::Fail;
             }
-            if !self.dev(dev).attached {
+            let d = self.dev(dev);
+            if !d.attached {
                 return WriteStep::NotAttached;
+            }
+            let failing = d.fail_errno != 0;
+            if failing && d.dirty.saturating_mul(2) >= u64::from(self.geo.nr_lines()) {
+                return WriteStep::Fail;
             }
             let head = self.index.lookup(key);
             if let (Some(h), Some(c)) = (head, self.cur) {
@@ -804,9 +868,64 @@ impl<S: Storage> Engine<S> {
                 }
                 self.seal();
             }
-            if let Err(w) = self.open_segment(slot_busy) {
-                return WriteStep::Wait(w);
+            let reserve = self.reserve();
+            match self.open_segment(slot_busy, reserve) {
+                Ok(()) => {}
+                Err(Wait::Space) if failing => return WriteStep::Fail,
+                Err(w) => return WriteStep::Wait(w),
             }
+        }
+    }
+
+    /// Moves the dirty sectors of `line` (a line of the segment of a
+    /// [`MigratorJob::Relocate`] job) to the head of the log: the same as a
+    /// write of those sectors with the line's data, allowed into the
+    /// reserved slots and for a detached device. Returns the ticket (its
+    /// `byte_off` is sector 0 of the new line) and the sectors to copy
+    /// (bit `j` = sector `j` of the block), `None` when nothing of the line
+    /// is dirty any more.
+    pub fn begin_relocate(&mut self, line: u32, slot_busy: &dyn Fn(u32) -> bool) -> Result<Option<(WriteTicket, u8)>, Wait> {
+        let bits = self.index.dirty(line).unwrap_or(0);
+        let Ok(Some(key)) = self.index.key_of(line) else { return Ok(None) };
+        if bits == 0 || self.error.is_some() {
+            return Ok(None);
+        }
+        let dev = key.device_id;
+        loop {
+            let head = self.index.lookup(key);
+            if let (Some(h), Some(c)) = (head, self.cur) {
+                if h != line && self.bufs.get(c).is_some_and(|x| x.slot == h / LINES) {
+                    return Ok(self.publish_relocated(dev, key, bits, c, h % LINES));
+                }
+            }
+            if let Some(c) = self.cur {
+                let reserved = match self.bufs.get_mut(c) {
+                    Some(x) if x.nr_lines < LINES => {
+                        let k = x.nr_lines;
+                        x.nr_lines = k.saturating_add(1);
+                        Some(k)
+                    }
+                    _ => None,
+                };
+                if let Some(k) = reserved {
+                    if let Some(l) = self.buf_line(c, k) {
+                        *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev, bits: 0, pending: 0 };
+                    }
+                    return Ok(self.publish_relocated(dev, key, bits, c, k));
+                }
+                self.seal();
+            }
+            self.open_segment(slot_busy, 0)?;
+        }
+    }
+
+    fn publish_relocated(&mut self, dev: u8, key: Key, bits: u8, b: usize, k: u32) -> Option<(WriteTicket, u8)> {
+        match self.publish(dev, key, bits, 0, 0, b, k, false, false) {
+            WriteStep::Go(t) => {
+                self.nr_relocated = self.nr_relocated.saturating_add(1);
+                Some((t, bits))
+            }
+            _ => None,
         }
     }
 
@@ -831,7 +950,8 @@ impl<S: Storage> Engine<S> {
         }
         self.touch_dev(dev, buf.seg_id);
         let idx = 1 | ((hit as usize) << 1) | ((on_buffer as usize) << 2) | (((n == 8) as usize) << 3);
-        if let Some(s) = self.stats.get_mut(idx) {
+        // A relocation (`n == 0`) is not a user's write.
+        if let Some(s) = self.stats.get_mut(idx).filter(|_| n > 0) {
             *s = s.saturating_add(1);
         }
         if let Some(l) = self.buf_line(b, k) {
@@ -978,7 +1098,7 @@ impl<S: Storage> Engine<S> {
                 }
                 self.seal();
             }
-            if let Err(w) = self.open_segment(slot_busy) {
+            if let Err(w) = self.open_segment(slot_busy, self.reserve()) {
                 return DiscardStep::Wait(w);
             }
         }
@@ -1136,10 +1256,17 @@ impl<S: Storage> Engine<S> {
     }
 
     /// The migrator's next job. `allowed`: `allow_migrate` or
-    /// `force_migrate`; `batch`: segments per round.
-    pub fn migrator_next(&mut self, allowed: bool, batch: u32) -> MigratorJob {
+    /// `force_migrate`; `batch`: segments per round; `now_ms`: the clock
+    /// the retries of failing devices follow.
+    pub fn migrator_next(&mut self, allowed: bool, batch: u32, now_ms: u64) -> MigratorJob {
         if self.stopping {
             return MigratorJob::Exit;
+        }
+        self.mig_now = now_ms;
+        // Writers wait for room, or a detach waits for the record.
+        let forced = self.urgent || self.record_wanted > self.record_migrated;
+        if self.round.is_none() && (allowed || forced) {
+            self.advance_migrated(batch);
         }
         let (target, blocker) = self.record_target();
         if target > self.record_migrated || self.registry_version != self.record_version {
@@ -1155,13 +1282,70 @@ impl<S: Storage> Engine<S> {
                 wake_flusher = true;
             }
         }
-        if self.round.is_none() && (allowed || self.urgent) && self.last_migrated < self.last_flushed {
+        let mut ms = if blocker.is_some() { 10 } else { 1000 };
+        if self.round.is_none() && (allowed || forced) && self.last_migrated < self.last_flushed {
             let start = self.last_migrated.saturating_add(1);
-            let end = self.last_flushed.min(self.last_migrated.saturating_add(u64::from(batch.max(1))));
-            self.round = Some((start, end));
-            return MigratorJob::Round { start, end };
+            let (healthy, parked) = self.seg_dirty(start);
+            if healthy > 0 || parked == 0 {
+                let end = self.last_flushed.min(self.last_migrated.saturating_add(u64::from(batch.max(1))));
+                self.round = Some((start, end));
+                return MigratorJob::Round { start, end };
+            }
+            // Only lines of failing devices: move them to the head of the
+            // log when they hold up writers or other devices' write-back.
+            if forced || (start < self.last_flushed && self.healthy_dirty() > 0) {
+                self.round = Some((start, start));
+                return MigratorJob::Relocate { id: start };
+            }
+            let due = self.devs.iter().filter(|d| d.fail_errno != 0 && d.dirty > 0).map(|d| d.retry_at).min();
+            if let Some(due) = due {
+                ms = ms.min(due.saturating_sub(now_ms).max(10));
+            }
         }
-        MigratorJob::Idle { ms: if blocker.is_some() { 10 } else { 1000 }, wake_flusher }
+        MigratorJob::Idle { ms, wake_flusher }
+    }
+
+    /// Whether `dev`'s dirty lines are parked now: its write-back failed and
+    /// the next attempt is not due.
+    fn parked(&self, dev: u8) -> bool {
+        let d = self.dev(dev);
+        d.fail_errno != 0 && self.mig_now < d.retry_at
+    }
+
+    /// Dirty lines of devices whose write-back works.
+    fn healthy_dirty(&self) -> u64 {
+        self.devs.iter().filter(|d| d.fail_errno == 0).map(|d| d.dirty).fold(0, u64::saturating_add)
+    }
+
+    /// Dirty lines of segment `id`: (of devices not parked, parked).
+    fn seg_dirty(&self, id: u64) -> (u32, u32) {
+        let Ok(slot) = self.geo.slot_of_id(id) else { return (0, 0) };
+        let (mut healthy, mut parked) = (0u32, 0u32);
+        for k in 0..self.slot_lines(slot) {
+            let line = slot.saturating_mul(LINES).saturating_add(k);
+            if self.index.dirty(line).unwrap_or(0) == 0 {
+                continue;
+            }
+            let Ok(Some(key)) = self.index.key_of(line) else { continue };
+            if self.parked(key.device_id) {
+                parked = parked.saturating_add(1);
+            } else {
+                healthy = healthy.saturating_add(1);
+            }
+        }
+        (healthy, parked)
+    }
+
+    /// Moves `last_migrated` past written segments left without dirty
+    /// lines (after a round that wrote back only some devices, or a
+    /// relocation), looking at `batch` segments at most.
+    fn advance_migrated(&mut self, batch: u32) {
+        for _ in 0..batch.max(1) {
+            if self.last_migrated >= self.last_flushed || self.seg_dirty(self.last_migrated.saturating_add(1)) != (0, 0) {
+                return;
+            }
+            self.last_migrated = self.last_migrated.saturating_add(1);
+        }
     }
 
     /// `force_migrate` (or a detach waiting for write-back): everything must
@@ -1176,8 +1360,10 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// The dirty lines of round `start..=end`, in log order.
-    pub fn round_entries(&self, start: u64, end: u64, mut f: impl FnMut(MigEntry)) {
+    /// The dirty lines of round `start..=end`, in log order: those of
+    /// devices not parked (for a round), or with `parked` only those of
+    /// parked devices (for a relocation).
+    pub fn round_entries(&self, start: u64, end: u64, parked: bool, mut f: impl FnMut(MigEntry)) {
         for (i, id) in (0..u32::MAX).zip(start..=end) {
             let Ok(slot) = self.geo.slot_of_id(id) else { continue };
             for k in 0..self.slot_lines(slot) {
@@ -1187,28 +1373,72 @@ impl<S: Storage> Engine<S> {
                     continue;
                 }
                 let Ok(Some(key)) = self.index.key_of(line) else { continue };
+                if self.parked(key.device_id) != parked {
+                    continue;
+                }
                 f(MigEntry { line, seg: i, k, dev: key.device_id, sector: key.block.saturating_mul(SECTORS_PER_BLOCK), bits });
             }
         }
     }
 
-    /// Round `start..=end` ended: with `Ok`, `entries` were written back and
-    /// the backing devices flushed.
-    pub fn round_done(&mut self, start: u64, end: u64, entries: &[MigEntry], result: Result<(), i32>) {
+    /// Round `start..=end` ended. With `Ok`, the lines of `entries` of every
+    /// device for which `failed(dev)` is `None` were written back and their
+    /// backing devices flushed; a device with `Some(errno)` is failing from
+    /// now on (its lines stay dirty, parked until the next retry). `Err`:
+    /// nothing was written back (the cache device could not be read).
+    pub fn round_done(&mut self, start: u64, end: u64, entries: &[MigEntry], result: Result<(), i32>, failed: &dyn Fn(u8) -> Option<i32>) {
         self.round = None;
-        match result {
-            Ok(()) => {
-                for e in entries {
-                    if let Ok(o) = self.index.clean(e.line, e.bits) {
-                        self.account(e.dev, o.dirty_delta());
+        if let Err(e) = result {
+            self.migrate_error = Some(e);
+            return;
+        }
+        let mut seen = [false; REGISTRY_ENTRIES];
+        let mut any = None;
+        for e in entries {
+            let err = failed(e.dev);
+            if err.is_none() {
+                if let Ok(o) = self.index.clean(e.line, e.bits) {
+                    self.account(e.dev, o.dirty_delta());
+                }
+            }
+            match seen.get_mut(e.dev as usize) {
+                Some(s) if !*s => *s = true,
+                _ => continue,
+            }
+            match err {
+                Some(errno) => {
+                    self.set_failing(e.dev, errno, self.mig_now);
+                    any = Some(self.dev(e.dev).fail_errno);
+                }
+                None => {
+                    if let Some(d) = self.devs.get_mut(e.dev as usize) {
+                        d.fail_errno = 0;
+                        d.nr_failures = 0;
+                        d.retry_at = 0;
                     }
                 }
-                if start == self.last_migrated.saturating_add(1) && end > self.last_migrated {
-                    self.last_migrated = end;
-                }
-                self.migrate_error = None;
             }
-            Err(e) => self.migrate_error = Some(e),
+        }
+        self.advance_migrated(end.saturating_sub(start).saturating_add(1).min(u64::from(u32::MAX)) as u32);
+        self.migrate_error = any;
+    }
+
+    /// The relocation job ended (every line moved, or some left where they
+    /// are because the log had no room).
+    pub fn relocate_done(&mut self) {
+        self.round = None;
+        self.advance_migrated(1);
+    }
+
+    /// Marks `dev`'s write-back as failing (as a failed round would), for
+    /// callers that find its backing device gone.
+    pub fn set_failing(&mut self, dev: u8, errno: i32, now_ms: u64) {
+        if let Some(d) = self.devs.get_mut(dev as usize) {
+            d.fail_errno = if errno == 0 { -5 } else { errno };
+            d.nr_failures = d.nr_failures.saturating_add(1);
+            d.writeback_errors = d.writeback_errors.saturating_add(1);
+            let shift = d.nr_failures.saturating_sub(1).min(16);
+            d.retry_at = now_ms.saturating_add(RETRY_FIRST_MS.saturating_mul(1 << shift).min(RETRY_MAX_MS));
         }
     }
 
@@ -1282,10 +1512,15 @@ impl<S: Storage> Engine<S> {
         if self.round.is_some() {
             return DetachStep::WaitRound;
         }
-        // Data of the device (dropped by discards) must not come back in a
-        // replay once writes go straight to the backing device.
-        if d.last_seg > self.record_migrated && d.last_seg > self.durable_upto {
-            return DetachStep::NeedFlush;
+        // Lines of the device (clean now: written back, superseded or
+        // discarded) must not come back in a replay once its writes go
+        // straight to the backing device.
+        if d.last_seg > self.record_migrated {
+            self.record_wanted = self.record_wanted.max(d.last_seg);
+            if d.last_seg > self.sealed_upto {
+                self.seal();
+            }
+            return DetachStep::NeedRecord;
         }
         self.set_attached(dev, false);
         let commit = d.registered != 0;

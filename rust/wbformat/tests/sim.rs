@@ -56,6 +56,9 @@ struct Disk {
     dirty_list: Vec<u64>,
     /// Per mille of writes that fail.
     fail: u64,
+    /// A dead disk: every write and flush fails (reads still work, as a
+    /// dm-error table returns errors but the cache only writes back).
+    dead: bool,
 }
 
 impl Disk {
@@ -66,6 +69,7 @@ impl Disk {
             dirty: vec![false; sectors as usize],
             dirty_list: Vec::new(),
             fail,
+            dead: false,
         }
     }
     fn read(&self, sector: u64, buf: &mut [u8]) {
@@ -83,7 +87,7 @@ impl Disk {
     }
     /// A write; `Err` if injected to fail (nothing written).
     fn write(&mut self, rng: &mut Rng, sector: u64, data: &[u8], preflush: bool, fua: bool) -> Result<(), ()> {
-        if self.fail > 0 && rng.chance(self.fail) {
+        if self.dead || (self.fail > 0 && rng.chance(self.fail)) {
             return Err(());
         }
         if preflush {
@@ -107,7 +111,7 @@ impl Disk {
         Ok(())
     }
     fn flush_cmd(&mut self, rng: &mut Rng) -> Result<(), ()> {
-        if self.fail > 0 && rng.chance(self.fail) {
+        if self.dead || (self.fail > 0 && rng.chance(self.fail)) {
             return Err(());
         }
         self.flush();
@@ -316,7 +320,9 @@ enum FlusherState {
 enum MigState {
     Idle,
     Collected { start: u64, end: u64, entries: Vec<MigEntry> },
-    Written { start: u64, end: u64, entries: Vec<MigEntry>, ok: bool },
+    Written { start: u64, end: u64, entries: Vec<MigEntry>, failed: [bool; NR_DEVS + 1] },
+    /// Moving the parked lines of segment `id` to the head of the log.
+    Relocating { id: u64, entries: Vec<MigEntry> },
 }
 
 struct Sim {
@@ -345,6 +351,8 @@ struct Sim {
     hdr: Box<SegmentHeader>,
     /// Per-mille chance of a power cut at each step.
     crash_pm: u64,
+    /// Per-mille chance per step that a backing disk dies or comes back.
+    kill_pm: u64,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -388,7 +396,12 @@ impl Sim {
             stats: Stats::default(),
             hdr: Box::new(SegmentHeader::new(0, 0)),
             crash_pm: env("WB_SIM_CRASH", 4),
+            kill_pm: 0,
         };
+        // A third of the seeds lose a backing disk now and then.
+        if s.rng.chance(333) {
+            s.kill_pm = 1 + s.rng.below(3);
+        }
         s.format();
         s.recover().expect("fresh cache recovers");
         for d in 1..=NR_DEVS as u8 {
@@ -807,19 +820,26 @@ impl Sim {
 
     // ----- migrator thread -----
     fn step_migrator(&mut self) {
+        let now = self.stats.steps;
         match std::mem::replace(&mut self.mig, MigState::Idle) {
             MigState::Idle => match {
                 if self.allowed && self.rng.chance(100) {
                     // force_migrate: drain the RAM buffer too.
                     self.eng.drain();
                 }
-                self.eng.migrator_next(self.allowed, 1 + self.rng.below(4) as u32)
+                self.eng.migrator_next(self.allowed, 1 + self.rng.below(4) as u32, now)
             } {
                 MigratorJob::Round { start, end } => {
                     let mut entries = Vec::new();
-                    self.eng.round_entries(start, end, |e| entries.push(e));
+                    self.eng.round_entries(start, end, false, |e| entries.push(e));
                     self.note(format!("migrate: round {start}..{end}, {} lines", entries.len()));
                     self.mig = MigState::Collected { start, end, entries };
+                }
+                MigratorJob::Relocate { id } => {
+                    let mut entries = Vec::new();
+                    self.eng.round_entries(id, id, true, |e| entries.push(e));
+                    self.note(format!("migrate: relocate segment {id}, {} lines", entries.len()));
+                    self.mig = MigState::Relocating { id, entries };
                 }
                 MigratorJob::Record => {
                     self.commit_record();
@@ -828,7 +848,7 @@ impl Sim {
             },
             MigState::Collected { start, end, mut entries } => {
                 entries.sort_by_key(|e| (e.dev, e.sector));
-                let mut ok = true;
+                let mut failed = [false; NR_DEVS + 1];
                 for e in &entries {
                     let slot = self.geo.slot_of_id(start + u64::from(e.seg)).unwrap();
                     let mut line = vec![0u8; 4096];
@@ -837,23 +857,85 @@ impl Sim {
                         if e.bits & (1 << j) != 0 {
                             let d = &line[j as usize * SEC..(j as usize + 1) * SEC];
                             if self.backing[e.dev as usize - 1].write(&mut self.rng, e.sector + j, d, false, false).is_err() {
-                                ok = false;
+                                failed[e.dev as usize] = true;
                             }
                         }
                     }
                 }
-                self.mig = MigState::Written { start, end, entries, ok };
+                self.mig = MigState::Written { start, end, entries, failed };
             }
-            MigState::Written { start, end, entries, mut ok } => {
+            MigState::Written { start, end, entries, mut failed } => {
                 for d in 1..=NR_DEVS as u8 {
                     if entries.iter().any(|e| e.dev == d) && self.backing[d as usize - 1].flush_cmd(&mut self.rng).is_err() {
-                        ok = false;
+                        failed[d as usize] = true;
                     }
                 }
-                self.eng.round_done(start, end, &entries, if ok { Ok(()) } else { Err(-5) });
-                self.note(format!("migrate: round {start}..{end} done ok {ok}"));
+                self.eng.round_done(start, end, &entries, Ok(()), &|d| failed.get(d as usize).copied().unwrap_or(false).then_some(-5));
+                self.note(format!("migrate: round {start}..{end} done, failed {failed:?}"));
+            }
+            MigState::Relocating { id, entries } => {
+                let mut moved = 0;
+                for e in &entries {
+                    match self.eng.begin_relocate(e.line, &Self::slot_busy) {
+                        Ok(Some((t, bits))) => {
+                            let slot = self.geo.slot_of_id(id).unwrap();
+                            let mut line = vec![0u8; 4096];
+                            self.cache.read(self.geo.line_sector(slot, e.k).unwrap(), &mut line);
+                            for j in 0..8usize {
+                                if bits & (1 << j) != 0 {
+                                    let o = t.byte_off + j * SEC;
+                                    self.bufs[t.buf][o..o + SEC].copy_from_slice(&line[j * SEC..(j + 1) * SEC]);
+                                }
+                            }
+                            self.eng.end_write(t, true, false, self.seq, 3);
+                            moved += 1;
+                        }
+                        Ok(None) => {}
+                        Err(_) => break,
+                    }
+                }
+                self.eng.relocate_done();
+                self.note(format!("migrate: relocated {moved} of {} lines of segment {id}", entries.len()));
             }
         }
+    }
+
+    /// A backing disk dies or comes back (a dm-error table swapped in and
+    /// out): write-back of its device fails meanwhile.
+    fn step_kill(&mut self) {
+        let d = self.rng.below(NR_DEVS as u64) as usize;
+        let dead = !self.backing[d].dead;
+        self.backing[d].dead = dead;
+        self.note(format!("disk of device {} {}", d + 1, if dead { "dies" } else { "comes back" }));
+    }
+
+    /// At the end of a seed: every disk works again, migration is allowed,
+    /// and everything must reach the backing disks (parked lines included).
+    fn drain_check(&mut self) -> Result<(), String> {
+        for b in self.backing.iter_mut() {
+            b.dead = false;
+            b.fail = 0;
+        }
+        self.cache.fail = 0;
+        if self.eng.error().is_some() {
+            return Ok(());
+        }
+        self.allowed = true;
+        for _ in 0..400_000 {
+            self.stats.steps += 1;
+            if let Some(i) = (!self.ops.is_empty()).then(|| self.rng.below(self.ops.len() as u64) as usize) {
+                if self.step_op(i)? {
+                    self.ops.remove(i);
+                }
+            }
+            self.eng.drain();
+            self.step_flusher();
+            self.step_migrator();
+            if self.ops.is_empty() && self.eng.total_dirty() == 0 && self.mig == MigState::Idle {
+                return Ok(());
+            }
+        }
+        Err(format!("does not drain once every disk works: {} dirty lines, {} ops pending", self.eng.total_dirty(), self.ops.len()))
     }
 
     /// A clean suspend (what postsuspend's flush_all does): seal, let the
@@ -931,9 +1013,7 @@ impl Sim {
                 self.detached[dev as usize] = true;
                 self.note(format!("admin: detached {dev}"));
             }
-            DetachStep::NeedFlush => {
-                self.eng.seal();
-            }
+            DetachStep::NeedRecord => self.note(format!("admin: detach {dev} waits for the record")),
             _ => {}
         }
     }
@@ -1021,7 +1101,11 @@ impl Sim {
         } else if r < 960 {
             self.step_migrator();
         } else if r < 990 {
-            self.allowed = !self.allowed;
+            if self.kill_pm > 0 && self.rng.chance(100 * self.kill_pm) {
+                self.step_kill();
+            } else {
+                self.allowed = !self.allowed;
+            }
         } else {
             self.step_admin();
         }
@@ -1031,8 +1115,9 @@ impl Sim {
 
 fn run_seed(seed: u64, steps: u64, trace: bool) -> Result<Stats, String> {
     let mut sim = Sim::new(seed, trace);
-    for _ in 0..steps {
-        if let Err(e) = sim.step() {
+    for i in 0..=steps {
+        let r = if i == steps { sim.drain_check() } else { sim.step() };
+        if let Err(e) = r {
             let tail: Vec<String> = sim.log.iter().cloned().collect();
             return Err(format!(
                 "seed {seed}: {e}\nlast events:\n  {}\nrerun: WB_SIM_SEED={seed} cargo test -p wbformat --test sim -- --nocapture",

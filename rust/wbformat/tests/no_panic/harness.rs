@@ -207,11 +207,25 @@ pub fn engine_ops(e: &mut wbformat::engine::Engine<SliceStore<'_>>, dev: u8, sec
         FlusherJob::FlushOnly { upto } => e.flush_done(upto, true),
         _ => {}
     }
-    if let MigratorJob::Round { start, end } = e.migrator_next(true, n) {
-        let mut last = MigEntry::default();
-        e.round_entries(start, end, |x| last = x);
-        e.round_done(start, end, &[last], Ok(()));
+    match e.migrator_next(true, n, now) {
+        MigratorJob::Round { start, end } => {
+            let mut last = MigEntry::default();
+            e.round_entries(start, end, false, |x| last = x);
+            let failing = n as u8;
+            e.round_done(start, end, &[last], Ok(()), &|d| (d == failing).then_some(-5));
+        }
+        MigratorJob::Relocate { id } => {
+            let mut last = MigEntry::default();
+            e.round_entries(id, id, true, |x| last = x);
+            if let Ok(Some((t, bits))) = e.begin_relocate(last.line, &busy) {
+                acc ^= u64::from(bits);
+                let _ = e.end_write(t, true, false, now, 3);
+            }
+            e.relocate_done();
+        }
+        _ => {}
     }
+    e.set_failing(dev, -5, now);
     let snap = e.record_snapshot();
     e.record_done(snap, true);
     let _ = e.register(dev, sector);
