@@ -128,6 +128,7 @@ impl ThreadBody for Flusher {
                                 e.to_errno()
                             );
                             waiting.end_all(Err(EIO));
+                            super::migrate::salvage(c);
                         }
                     }
                 }

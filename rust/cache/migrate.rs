@@ -293,24 +293,43 @@ fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize,
             e
         })?;
     }
-    // The backing devices.
+    let devs = backing_files(c, entries, failed);
+    entries.sort_unstable_by_key(|e| (e.dev, e.sector));
+    let data: &[u8] = &s.data;
+    write_entries(entries, &devs, failed, |e| {
+        let base = e.seg as usize * SEG_BYTES + e.k as usize * BLOCK;
+        data.get(base..base + BLOCK).ok_or(EINVAL)
+    })
+}
+
+/// The backing devices of the devices in `entries`; a device without one
+/// is noted in `failed` (ENODEV).
+fn backing_files(c: &Cache, entries: &[MigEntry], failed: &mut DevErrors) -> [Option<Arc<BdevFile>>; SLOTS] {
     let mut devs: [Option<Arc<BdevFile>>; SLOTS] = [const { None }; SLOTS];
-    {
-        let bk = c.backings.lock();
-        for e in entries.iter() {
-            let d = e.dev as usize;
-            if devs.get(d).is_some_and(|x| x.is_none()) && failed.get(e.dev).is_none() {
-                match bk.get(d).and_then(|x| x.clone()) {
-                    Some(f) => devs[d] = Some(f),
-                    None => failed.set(e.dev, ENODEV.to_errno()),
-                }
+    let bk = c.backings.lock();
+    for e in entries.iter() {
+        let d = e.dev as usize;
+        if devs.get(d).is_some_and(|x| x.is_none()) && failed.get(e.dev).is_none() {
+            match bk.get(d).and_then(|x| x.clone()) {
+                Some(f) => devs[d] = Some(f),
+                None => failed.set(e.dev, ENODEV.to_errno()),
             }
         }
     }
-    entries.sort_unstable_by_key(|e| (e.dev, e.sector));
-    let data: &[u8] = &s.data;
-    // One batch per device, all in flight together.
-    let mut batches: KVec<(u8, IoBatch<'_>)> = KVec::new();
+    devs
+}
+
+/// Writes the dirty sectors of `entries` (sorted by device) to their
+/// backing devices, one batch per device, all in flight together, then
+/// flushes each device. `line(e)`: the 4 KiB of data of entry `e`. A device
+/// whose writes or flush fail is noted in `failed`; the others go on.
+fn write_entries<'a>(
+    entries: &[MigEntry],
+    devs: &[Option<Arc<BdevFile>>; SLOTS],
+    failed: &mut DevErrors,
+    line: impl Fn(&MigEntry) -> Result<&'a [u8]>,
+) -> Result {
+    let mut batches: KVec<(u8, IoBatch<'a>)> = KVec::new();
     for e in entries.iter() {
         let Some(f) = devs.get(e.dev as usize).and_then(|x| x.as_ref()) else { continue };
         if failed.get(e.dev).is_some() {
@@ -320,8 +339,7 @@ fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize,
             batches.push((e.dev, IoBatch::new()?), GFP_KERNEL)?;
         }
         let Some((_, batch)) = batches.last_mut() else { return Err(EINVAL) };
-        let base = e.seg as usize * SEG_BYTES + e.k as usize * BLOCK;
-        let line = data.get(base..base + BLOCK).ok_or(EINVAL)?;
+        let data = line(e)?;
         // One write per run of consecutive dirty sectors.
         let mut j = 0u32;
         while j < 8 {
@@ -333,7 +351,7 @@ fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize,
             while j + n < 8 && e.bits & (1 << (j + n)) != 0 {
                 n += 1;
             }
-            let part = line.get(j as usize * 512..(j + n) as usize * 512).ok_or(EINVAL)?;
+            let part = data.get(j as usize * 512..(j + n) as usize * 512).ok_or(EINVAL)?;
             if let Err(err) = batch.add_write(f.bdev(), e.sector + u64::from(j), u64::from(n), part, IoKind::Write) {
                 failed.set(e.dev, err.to_errno());
                 break;
@@ -351,4 +369,51 @@ fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize,
         }
     }
     Ok(())
+}
+
+/// The cache device failed: writes the lines whose newest copy is still in
+/// a RAM buffer straight to their backing devices (where those work), so
+/// they survive the cache. Called by the flusher once, after the failed
+/// segment write; data only in segments on the failed device is not
+/// reachable (see Documentation/design.md, "Errors").
+pub(crate) fn salvage(c: &Cache) {
+    // Copies into the buffers still running end soon (new ones fail).
+    for _ in 0..100 {
+        let busy = {
+            let g = c.lock();
+            (0..super::NR_BUFS).any(|b| g.eng.buf(b).is_some_and(|x| x.writers > 0))
+        };
+        if !busy {
+            break;
+        }
+        ffi::msleep(10);
+    }
+    let mut entries: KVec<MigEntry> = KVec::new();
+    let mut short = false;
+    c.lock().eng.salvage_entries(|e| {
+        if entries.push(e, GFP_ATOMIC).is_err() {
+            short = true;
+        }
+    });
+    if short {
+        pr_err!("cache {}: out of memory listing the RAM buffers' lines; writing back what was listed\n", c.id);
+    }
+    entries.sort_unstable_by_key(|e| (e.dev, e.sector));
+    let mut failed = DevErrors::new();
+    let devs = backing_files(c, &entries, &mut failed);
+    let r = write_entries(&entries, &devs, &mut failed, |e| {
+        let b = c.bufs.get(e.seg as usize).ok_or(EINVAL)?;
+        // SAFETY: the engine is in error, so no writer enters a buffer, and
+        // the copies that were running ended above; nobody writes the
+        // bytes of these lines while the slices live.
+        unsafe { b.slice(crate::wbformat::engine::line_offset(e.k, 0), BLOCK) }
+    });
+    c.lock().eng.salvage_done(&entries, &|d| if r.is_err() { Some(-5) } else { failed.get(d) });
+    let lost = entries.iter().filter(|e| r.is_err() || failed.get(e.dev).is_some()).count();
+    pr_err!(
+        "cache {}: the cache device failed: wrote {} lines still in RAM straight to the backing devices ({} could not be written)\n",
+        c.id,
+        entries.len() - lost,
+        lost
+    );
 }

@@ -41,6 +41,8 @@ run mgr_msg switch_to 2
 run mgr_msg resume_cache /dev/mapper/fcache
 run wb_create wb2 2 /dev/mapper/back 2
 run dd if=/tmp/d of=/dev/mapper/wb2 bs=4k count=16 oflag=direct conv=fsync 2>/dev/null
+# Acknowledged, not flushed: only in the RAM buffer.
+run dd if=/tmp/d of=/dev/mapper/wb2 bs=4k skip=100 seek=100 count=64 oflag=direct 2>/dev/null
 echo "0 $csize error" | dmsetup load fcache
 run dmsetup suspend --noflush fcache
 run dmsetup resume fcache
@@ -48,6 +50,17 @@ if dd if=/tmp/d of=/dev/mapper/wb2 bs=4k count=300 oflag=direct conv=fsync 2>/de
     die "writes through a failed cache device succeeded"
 fi
 dmesg | grep -q "writing segment" || die "no log line for the failed segment write"
+# What was still in the RAM buffers went straight to the backing device.
+i=0
+until dmesg | grep -q "straight to the backing devices"; do
+    i=$((i + 1)); [ $i -le 50 ] || die "no log line for writing the RAM buffers back"; sleep 0.2
+done
+for r in "0 16" "100 64"; do
+    set -- $r
+    dd if=/dev/mapper/back bs=4k skip=$1 count=$2 iflag=direct of=/tmp/b 2>/dev/null
+    dd if=/tmp/d bs=4k skip=$1 count=$2 of=/tmp/e 2>/dev/null
+    cmp -s /tmp/b /tmp/e || die "blocks $1+$2 still in RAM did not reach the backing device"
+done
 st=$(dmsetup status writeboost-mgr); echo "$st"
 assert_contains "$st" "error: -5" "status shows the cache error"
 # Data written before the failure is still readable (from RAM).

@@ -422,7 +422,7 @@ const BUF_LINES_LEN: usize = NR_BUFS * LINES as usize;
 const DISCARDS_LEN: usize = NR_BUFS * MAX_DISCARDS;
 
 /// Byte offset in a RAM buffer of sector `off` of line `k`.
-fn line_offset(k: u32, off: u32) -> usize {
+pub fn line_offset(k: u32, off: u32) -> usize {
     (k as usize).saturating_add(1).saturating_mul(LINE_BYTES).saturating_add((off as usize).saturating_mul(512))
 }
 
@@ -1428,6 +1428,40 @@ impl<S: Storage> Engine<S> {
     pub fn relocate_done(&mut self) {
         self.round = None;
         self.advance_migrated(1);
+    }
+
+    /// The cache device failed (the engine is in error): the lines whose
+    /// newest copy is in a RAM buffer, for writing them straight to the
+    /// backing devices. `MigEntry::seg` is the buffer, `k` the line in it
+    /// (its data is at [`line_offset`]`(k, 0)` in the buffer). Call it once
+    /// no writer copies into a buffer any more.
+    pub fn salvage_entries(&self, mut f: impl FnMut(MigEntry)) {
+        for (b, buf) in (0u32..).zip(self.bufs.iter()) {
+            if buf.seg_id == 0 {
+                continue;
+            }
+            for k in 0..buf.nr_lines.min(LINES) {
+                let line = buf.slot.saturating_mul(LINES).saturating_add(k);
+                let bits = self.index.dirty(line).unwrap_or(0);
+                if bits == 0 {
+                    continue;
+                }
+                let Ok(Some(key)) = self.index.key_of(line) else { continue };
+                f(MigEntry { line, seg: b, k, dev: key.device_id, sector: key.block.saturating_mul(SECTORS_PER_BLOCK), bits });
+            }
+        }
+    }
+
+    /// The lines of `entries` of every device for which `failed(dev)` is
+    /// `None` were written to their backing devices (and those flushed).
+    pub fn salvage_done(&mut self, entries: &[MigEntry], failed: &dyn Fn(u8) -> Option<i32>) {
+        for e in entries {
+            if failed(e.dev).is_none() {
+                if let Ok(o) = self.index.clean(e.line, e.bits) {
+                    self.account(e.dev, o.dirty_delta());
+                }
+            }
+        }
     }
 
     /// Marks `dev`'s write-back as failing (as a failed round would), for
