@@ -51,6 +51,9 @@ pub enum LockKind {
     /// tools never read a node while its directory goes away (older modules
     /// deadlocked on that, see [`crate::sysfs`]).
     Sysfs,
+    /// The state file (see [`crate::state`]): held only around reading,
+    /// changing and replacing it, with no other lock taken meanwhile.
+    State,
 }
 
 impl LockKind {
@@ -60,6 +63,7 @@ impl LockKind {
             LockKind::Cache(id) => format!("cache-{}.lock", id),
             LockKind::Device(id) => format!("device-{}.lock", id),
             LockKind::Sysfs => "sysfs.lock".into(),
+            LockKind::State => "state.lock".into(),
         }
     }
 
@@ -69,6 +73,7 @@ impl LockKind {
             LockKind::Cache(id) => format!("cache {}", id),
             LockKind::Device(id) => format!("device {}", id),
             LockKind::Sysfs => "the writeboost sysfs directories".into(),
+            LockKind::State => "the writeboost state file".into(),
         }
     }
 }
