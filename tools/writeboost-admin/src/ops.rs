@@ -683,7 +683,7 @@ pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, accept_data_loss: bool, tuna
     }
     let cdisk = Disk::of(&ctx.sys, bd.devno, Some(&path.display().to_string()));
     for e in state::used_without(&ctx.state.load(), &cdisk.key) {
-        eprintln!("{}", used_without_warning(e, id, &path.display().to_string()));
+        eprintln!("{}", used_without_warning(e, id));
     }
     let sb = match read_superblock(path)? {
         Ok(sb) => Some(sb),
@@ -746,17 +746,15 @@ pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, accept_data_loss: bool, tuna
 }
 
 /// What `writeboost-resume-cache` says of a disk used without the cache.
-pub fn used_without_warning(e: &state::DiskEntry, id: u8, path: &str) -> String {
+pub fn used_without_warning(e: &state::DiskEntry, id: u8) -> String {
     format!(
-        "warning: {disk} (device {dev}) was used without this cache since {t} (writeboost-create --force), while \
-         the cache on {path} may hold older data of it (it was {cl}). If device {dev} exists, resuming cache {id} \
-         replays that older data over what was written since; if it does not, the kernel refuses the resume while \
-         the cache holds data of it",
+        "warning: {disk} (device {dev}) was used without this cache since {t} (writeboost-create --force), \
+         while the cache may hold older data of it. If device {dev} exists, resuming cache {id} replays that older \
+         data over what was written since; if it does not, the kernel refuses the resume while the cache holds \
+         data of it",
         disk = e.path,
         dev = e.device_id,
         t = utc(e.used_without_cache.unwrap_or(0)),
-        path = path,
-        cl = e.cache_label(),
         id = id,
     )
 }

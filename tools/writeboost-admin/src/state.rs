@@ -386,7 +386,7 @@ pub fn check_create(st: &State, disk: &str, cache: u8, resumed: &dyn Fn(&str) ->
 pub fn refusal(e: &DiskEntry, name: &str, backing: &str, cache: u8) -> String {
     let how = if cache == 0 { "without a cache".to_string() } else { format!("for cache {}", cache) };
     format!(
-        "{backing} was last attached to {cl} as device {id}, and that cache may still hold dirty data of it: it \
+        "{backing} was last attached to {cl} as device {id}, and that cache may still hold dirty data of it but \
          is not resumed. Using the disk {how} now and resuming the cache later would write the cache's older \
          data over the newer. To use it with its cache (after a crash): writeboost-create {name} {id} {backing} \
          {cid} && writeboost-resume-cache {cid} {cpath}. --force uses it {how} anyway (the cache's data of it \
