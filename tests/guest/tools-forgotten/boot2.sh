@@ -40,6 +40,10 @@ run writeboost-detach 1
 run writeboost-remove 1
 run writeboost-create wa 1 /dev/mapper/back1
 run writeboost-remove 1
+# For a resumed cache, create attaches.
+run writeboost-create wa 1 /dev/mapper/back1 1
+assert_eq "$(dmsetup table wa | awk '{print $NF}')" 1 "table of wa created for cache 1"
+run writeboost-remove 1
 run writeboost-free-cache 1
 run writeboost-remove --mgr
 cat /var/lib/writeboost/state.json

@@ -7,7 +7,8 @@
 //! changes a cache (resume, free, a detach draining it) holds its **cache
 //! lock**. Locks are `flock(2)` locks on files in `/run/writeboost/` (or
 //! `$WRITEBOOST_RUN_DIR`), released when the tool exits, even by a crash.
-//! They are always taken in the order device, cache, manager.
+//! They are always taken in the order device, cache, manager; the state
+//! file's lock ([`LockKind::State`]) is taken last and held for a moment.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
