@@ -55,11 +55,16 @@ pub struct State {
     pub version: u32,
     /// One entry per backing disk ever attached to a cache.
     pub disks: Vec<DiskEntry>,
+    /// Entries a disk left behind when it was attached to another cache
+    /// while its last one may still hold dirty data of it: that data is
+    /// stale (`used_without_cache` is set), until that cache is clean.
+    #[serde(default)]
+    pub stale: Vec<DiskEntry>,
 }
 
 impl Default for State {
     fn default() -> Self {
-        State { version: VERSION, disks: Vec::new() }
+        State { version: VERSION, disks: Vec::new(), stale: Vec::new() }
     }
 }
 
@@ -127,7 +132,8 @@ impl State {
     }
 
     /// Records that a disk is attached to (or bound by its dirty data to) a
-    /// cache: that cache may hold dirty data of it from now on.
+    /// cache: that cache may hold dirty data of it from now on. If another
+    /// cache may still hold dirty data of it, that is kept in `stale`.
     pub fn attached(&mut self, disk: &Disk, device_id: u8, device_name: &str, cache_id: u8, cache: &Disk, now: u64) {
         let e = DiskEntry {
             disk: disk.key.clone(),
@@ -142,7 +148,15 @@ impl State {
             updated: now,
         };
         match self.entry_mut(&disk.key) {
-            Some(old) => *old = e,
+            Some(old) => {
+                let prev = std::mem::replace(old, e);
+                if prev.dirty && prev.cache != cache.key {
+                    let mut prev = prev;
+                    prev.used_without_cache.get_or_insert(now);
+                    self.stale.retain(|x| !(x.disk == prev.disk && x.cache == prev.cache));
+                    self.stale.push(prev);
+                }
+            }
             None => self.disks.push(e),
         }
     }
@@ -164,6 +178,7 @@ impl State {
             e.used_without_cache = None;
             e.updated = now;
         }
+        self.stale.retain(|e| e.cache != cache);
     }
 
     /// Records that a disk was put to use without its cache.
@@ -404,7 +419,7 @@ pub fn refusal(e: &DiskEntry, name: &str, backing: &str, cache: u8) -> String {
 /// The disks recorded as used without the cache on `cache` (identity)
 /// while it may hold dirty data of them.
 pub fn used_without<'a>(st: &'a State, cache: &str) -> Vec<&'a DiskEntry> {
-    st.disks.iter().filter(|e| e.cache == cache && e.used_without_cache.is_some()).collect()
+    st.disks.iter().chain(st.stale.iter()).filter(|e| e.cache == cache && e.used_without_cache.is_some()).collect()
 }
 
 #[cfg(test)]
@@ -488,6 +503,15 @@ mod tests {
         st.attached(&back, 3, "wc", 2, &disk("x", "/dev/x"), 50);
         assert_eq!(st.disks.len(), 1);
         assert_eq!(st.disks[0].cache_id, 2);
+        assert!(st.stale.is_empty());
+        // Attached to another cache while cache 2 may hold dirty data of it:
+        // cache 2's data of it is stale, and resuming cache 2 warns.
+        st.attached(&back, 3, "wc", 1, &cache, 60);
+        assert_eq!(st.disks.len(), 1);
+        assert_eq!(used_without(&st, "x")[0].used_without_cache, Some(60));
+        assert!(used_without(&st, &cache.key).is_empty());
+        st.cache_clean("x", 70);
+        assert!(st.stale.is_empty());
     }
 
     #[test]
