@@ -1,14 +1,15 @@
 # After the cut, the documented recovery with the tools: manager, devices
-# with their old ids (not attached), resume the cache (its log is replayed
-# and binds both devices), attach them, check the data, then the rest of
-# the lifecycle: detach (write back), remove, free, remove the manager.
+# with their old ids and their cache id (not attached yet), resume the
+# cache (its log is replayed and binds both devices), attach them, check
+# the data, then the rest of the lifecycle: detach (write back), remove,
+# free, remove the manager.
 . /wb/tests/lib.sh
 set -e
 run dm_create back1 --table "0 409600 linear $WB_BACKING 0"
 run dm_create back2 --table "0 409600 linear $WB_BACKING 409600"
 run writeboost-create --mgr
-run writeboost-create wa 1 /dev/mapper/back1
-run writeboost-create wb 2 /dev/mapper/back2
+run writeboost-create wa 1 /dev/mapper/back1 1
+run writeboost-create wb 2 /dev/mapper/back2 1
 # Resuming refuses (changing nothing) while a device owning dirty data is
 # missing... (only device 1 exists for a moment)
 run writeboost-remove 2
@@ -18,7 +19,7 @@ cat /tmp/err
 assert_eq "$rc" 1 "resume with a device missing"
 grep -q "kernel: dm_writeboost: " /tmp/err || die "the kernel's reason is not shown"
 [ -d $WB_SYSFS/caches/1 ] && die "cache 1 resumed although device 2 is missing"
-run writeboost-create wb 2 /dev/mapper/back2
+run writeboost-create wb 2 /dev/mapper/back2 1
 # ... and works with both present.
 run writeboost-resume-cache 1 $WB_CACHE > /tmp/out
 cat /tmp/out

@@ -4,6 +4,7 @@
 use crate::dm::Dm;
 use crate::error::Result;
 use crate::signals::Interrupt;
+use crate::state::Store;
 use crate::sysfs::Sys;
 
 /// Options every command takes.
@@ -27,12 +28,14 @@ pub struct Ctx {
     pub intr: Interrupt,
     /// No progress display.
     pub quiet: bool,
+    /// The state file (which disk had which cache).
+    pub state: Store,
 }
 
 impl Ctx {
     /// The context for these options; installs the signal handlers.
     pub fn new(c: &Common) -> Self {
-        Ctx { dm: Dm::new(c.verbose), sys: Sys::from_env(), intr: Interrupt::install(), quiet: c.quiet }
+        Ctx { dm: Dm::new(c.verbose), sys: Sys::from_env(), intr: Interrupt::install(), quiet: c.quiet, state: Store::from_env() }
     }
 }
 

@@ -6,6 +6,7 @@
 //! * [`kmsg`]: the kernel's one-line explanation of a refusal;
 //! * [`sysfs`], [`topology`], [`status`]: what exists and its state;
 //! * [`lock`]: serialising concurrent tool runs (the manager's cache pointer);
+//! * [`state`]: which backing disk had which cache, across boots;
 //! * [`ops`]: the commands themselves;
 //! * [`daemon`], [`diskstats`]: the migration daemon's logic.
 
@@ -21,6 +22,7 @@ pub mod ops;
 pub mod progress;
 pub mod report;
 pub mod signals;
+pub mod state;
 pub mod status;
 pub mod sysfs;
 pub mod topology;

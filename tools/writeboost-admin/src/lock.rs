@@ -7,7 +7,8 @@
 //! changes a cache (resume, free, a detach draining it) holds its **cache
 //! lock**. Locks are `flock(2)` locks on files in `/run/writeboost/` (or
 //! `$WRITEBOOST_RUN_DIR`), released when the tool exits, even by a crash.
-//! They are always taken in the order device, cache, manager.
+//! They are always taken in the order device, cache, manager; the state
+//! file's lock ([`LockKind::State`]) is taken last and held for a moment.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -51,6 +52,9 @@ pub enum LockKind {
     /// tools never read a node while its directory goes away (older modules
     /// deadlocked on that, see [`crate::sysfs`]).
     Sysfs,
+    /// The state file (see [`crate::state`]): held only around reading,
+    /// changing and replacing it, with no other lock taken meanwhile.
+    State,
 }
 
 impl LockKind {
@@ -60,6 +64,7 @@ impl LockKind {
             LockKind::Cache(id) => format!("cache-{}.lock", id),
             LockKind::Device(id) => format!("device-{}.lock", id),
             LockKind::Sysfs => "sysfs.lock".into(),
+            LockKind::State => "state.lock".into(),
         }
     }
 
@@ -69,6 +74,7 @@ impl LockKind {
             LockKind::Cache(id) => format!("cache {}", id),
             LockKind::Device(id) => format!("device {}", id),
             LockKind::Sysfs => "the writeboost sysfs directories".into(),
+            LockKind::State => "the writeboost state file".into(),
         }
     }
 }

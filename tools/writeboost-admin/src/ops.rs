@@ -16,6 +16,7 @@ use crate::cli::Ctx;
 use crate::error::{Error, Result};
 use crate::lock::{self, Lock, LockKind};
 use crate::progress::Progress;
+use crate::state::{self, Disk};
 use crate::status::MgrStatus;
 use crate::sysfs::Sys;
 use crate::topology::{self, require_cache, require_mgr, WbDevice};
@@ -317,10 +318,23 @@ pub struct CreateOpts {
     pub backing: std::path::PathBuf,
     /// Length in sectors (default: the whole backing device).
     pub sectors: Option<u64>,
+    /// The cache the device is for (0: none). Not resumed yet: the device
+    /// is created with cache 0 for the resume to bind; resumed: attached.
+    pub cache: u8,
+    /// Use the disk although its last cache may hold dirty data of it and
+    /// is not resumed (see [`crate::state`]).
+    pub force: bool,
 }
 
-/// `writeboost-create NAME ID BACKING`: a pass-through device (cache 0)
-/// with its sysfs directory.
+/// The identities of the devices of the resumed caches.
+fn resumed_cache_keys(ctx: &Ctx) -> Result<Vec<String>> {
+    Ok(topology::caches(&ctx.sys)?.iter().filter_map(|c| c.device).map(|d| state::disk_key(&ctx.sys, d)).collect())
+}
+
+/// `writeboost-create NAME ID BACKING [CACHE_ID]`: a pass-through device
+/// (cache 0) with its sysfs directory; attached to CACHE_ID if that cache
+/// is resumed. Refused (unless forced) when the state says the disk's last
+/// cache may hold dirty data of it, is not resumed, and is not CACHE_ID.
 pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<()> {
     validate::device_name(&o.name)?;
     let kpath = validate::kernel_path(&o.backing)?;
@@ -351,6 +365,42 @@ pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<()> {
     if let Some(c) = topology::caches(&ctx.sys)?.iter().find(|c| c.device == Some(bd.devno)) {
         return Err(Error::invalid(format!("{} is the cache device of cache {}", o.backing.display(), c.id)));
     }
+    // The forgotten cache: a disk whose last cache may hold dirty data of it
+    // must not be used without that cache (see crate::state).
+    let backing = o.backing.display().to_string();
+    let disk = Disk::of(&ctx.sys, bd.devno, Some(&backing));
+    let st = ctx.state.load();
+    let resumed = resumed_cache_keys(ctx)?;
+    let forgotten = state::check_create(&st, &disk.key, o.cache, &|k| resumed.iter().any(|r| r == k));
+    if let Some(e) = &forgotten {
+        if !o.force {
+            return Err(Error::invalid(state::refusal(e, &o.name, &backing, o.cache)));
+        }
+    }
+    create_locked(ctx, o, len, kpath, &disk, forgotten.as_ref())?;
+    let dev = topology::device_by_id(&ctx.dm, &ctx.sys, o.id)?;
+    if o.cache == 0 {
+        return Ok(());
+    }
+    if ctx.sys.cache(o.cache)?.is_some() {
+        if dev.bound_cache() == 0 || dev.bound_cache() == o.cache {
+            return attach(ctx, o.id, o.cache, None);
+        }
+        return Ok(());
+    }
+    let cache_dev = st.entry(&disk.key).filter(|e| e.cache_id == o.cache).map_or("<cache device>".to_string(), |e| e.cache_path.clone());
+    println!(
+        "cache {c} is not resumed: resume it next (writeboost-resume-cache {c} {cd}); it binds device {id} if it holds \
+         dirty data of it; then writeboost-attach {id} {c}",
+        c = o.cache,
+        cd = cache_dev,
+        id = o.id
+    );
+    Ok(())
+}
+
+/// The creation itself, under the device lock.
+fn create_locked(ctx: &Ctx, o: &CreateOpts, len: u64, kpath: &str, disk: &Disk, forced: Option<&state::DiskEntry>) -> Result<()> {
     let _l = lock::acquire(LockKind::Device(o.id), &ctx.intr, None)?;
     let table = format!("0 {} writeboost {} {} 0", len, o.id, kpath);
     ctx.dm.create(&o.name, &table)?;
@@ -360,6 +410,15 @@ pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<()> {
             Ok(()) => e.context(format!("{} was created but its sysfs directory was not, so it was removed again", o.name)),
             Err(u) => e.context(format!("{} was created but its sysfs directory was not, and removing it failed too ({})", o.name, u)),
         });
+    }
+    if let Some(e) = forced {
+        ctx.state.record(&ctx.intr, &format!("the use of {} without its cache", disk.path), |s, now| s.used_without(&disk.key, now));
+        eprintln!(
+            "warning: --force: {} is used without {}, which may hold older data of it; resuming that cache later \
+             replays it over what is written now (writeboost-resume-cache warns)",
+            disk.path,
+            e.cache_label()
+        );
     }
     println!(
         "created {}: device {} over {} ({}, {} sectors), not attached to a cache; /dev/mapper/{}",
@@ -371,7 +430,7 @@ pub fn create(ctx: &Ctx, o: &CreateOpts) -> Result<()> {
         o.name
     );
     let dev = topology::device_by_id(&ctx.dm, &ctx.sys, o.id)?;
-    if dev.bound_cache() != 0 {
+    if dev.bound_cache() != 0 && dev.bound_cache() != o.cache {
         println!(
             "cache {c} holds dirty data of device {id}: its I/O goes through cache {c} (run writeboost-attach {id} {c} to make that permanent)",
             c = dev.bound_cache(),
@@ -405,6 +464,9 @@ pub fn attach(ctx: &Ctx, id: u8, cache: u8, threshold: Option<u8>) -> Result<()>
     let dev = topology::device_by_id(&ctx.dm, &ctx.sys, id)?;
     require_cache(&ctx.sys, cache)?;
     let catch_up = check_attach(&dev.label(), dev.table.cache_id, dev.bound_cache(), cache).map_err(Error::Invalid)?;
+    // Recorded first: a crash right after the attach must not leave the
+    // disk unknown to the forgotten-cache check.
+    record_attached(ctx, &dev, cache);
     // Suspended while the table changes, so no I/O sees a half-made switch.
     ctx.dm.suspend(&dev.name)?;
     if let Err(e) = ctx.dm.load(&dev.name, &dev.table.with_cache(cache)) {
@@ -433,6 +495,18 @@ pub fn attach(ctx: &Ctx, id: u8, cache: u8, threshold: Option<u8>) -> Result<()>
         println!("attached {} to cache {}", dev.label(), cache);
     }
     Ok(())
+}
+
+/// Records in the state that `dev`'s disk may have dirty data in `cache`.
+fn record_attached(ctx: &Ctx, dev: &WbDevice, cache: u8) {
+    let what = format!("the attachment of {} to cache {}", dev.label(), cache);
+    let Some(cdev) = ctx.sys.cache(cache).ok().flatten().and_then(|c| c.device) else {
+        eprintln!("warning: {} was not recorded in the writeboost state: the cache's device is not known", what);
+        return;
+    };
+    let disk = Disk::of(&ctx.sys, dev.table.backing, None);
+    let c = Disk::of(&ctx.sys, cdev, None);
+    ctx.state.record(&ctx.intr, &what, |s, now| s.attached(&disk, dev.id(), &dev.name, cache, &c, now));
 }
 
 /// `writeboost-detach ID`: writes back the device's dirty data, then
@@ -503,6 +577,8 @@ fn detach_locked(ctx: &Ctx, id: u8, o: &DrainOpts) -> Result<()> {
     if after.bound_cache() != 0 {
         return Err(Error::failed(format!("{} still reports cache {} after the detach", after.label(), after.bound_cache())));
     }
+    let disk = state::disk_key(&ctx.sys, dev.table.backing);
+    ctx.state.record(&ctx.intr, &format!("the detach of {}", dev.label()), |s, now| s.clean(&disk, now));
     println!(
         "detached {} from cache {} in {:.1} s ({} dirty lines at the start, all written back)",
         dev.label(),
@@ -576,6 +652,8 @@ pub fn format_cache(ctx: &Ctx, path: &Path, force: bool) -> Result<()> {
     let r = s.message(&["format_cache_device", kpath]);
     p.finish();
     r?;
+    let key = state::disk_key(&ctx.sys, bd.devno);
+    ctx.state.record(&ctx.intr, &format!("the format of {}", path.display()), |s, now| s.cache_clean(&key, now));
     let sb = read_superblock(path)?.map_err(|e| Error::failed(format!("{}: formatted, but its superblock reads back wrong: {}", path.display(), e)))?;
     println!(
         "formatted {} as a writeboost cache: {} segments of 1 MiB ({} of {})",
@@ -589,7 +667,7 @@ pub fn format_cache(ctx: &Ctx, path: &Path, force: bool) -> Result<()> {
 
 /// `writeboost-resume-cache ID PATH`: builds cache `id` from the device,
 /// replaying its log, then applies the given tunables.
-pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, tunables: &[(&str, u64)]) -> Result<()> {
+pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, accept_data_loss: bool, tunables: &[(&str, u64)]) -> Result<()> {
     let kpath = validate::kernel_path(path)?;
     let bd = block_device(&ctx.sys, path, "cache device")?;
     require_mgr(&ctx.dm, &ctx.sys)?;
@@ -602,6 +680,10 @@ pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, tunables: &[(&str, u64)]) ->
     }
     if let Some(c) = topology::caches(&ctx.sys)?.iter().find(|c| c.device == Some(bd.devno)) {
         return Err(Error::invalid(format!("{} is already resumed as cache {}", path.display(), c.id)));
+    }
+    let cdisk = Disk::of(&ctx.sys, bd.devno, Some(&path.display().to_string()));
+    for e in state::used_without(&ctx.state.load(), &cdisk.key) {
+        eprintln!("{}", used_without_warning(e, id));
     }
     let sb = match read_superblock(path)? {
         Ok(sb) => Some(sb),
@@ -623,7 +705,11 @@ pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, tunables: &[(&str, u64)]) ->
         let s = MgrSession::open(ctx)?;
         s.switch_to(id)?;
         let p = Progress::spinner(&format!("resuming cache {} on {} (replaying its log)", id, path.display()), ctx.quiet);
-        let r = s.message(&["resume_cache", kpath]);
+        let mut msg = vec!["resume_cache", kpath];
+        if accept_data_loss {
+            msg.push("accept_data_loss");
+        }
+        let r = s.message(&msg);
         p.finish();
         r.map_err(|e| e.context(format!("cache {} was not resumed", id)))?;
     }
@@ -640,6 +726,15 @@ pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, tunables: &[(&str, u64)]) ->
     );
     let devs = topology::devices(&ctx.dm, &ctx.sys)?;
     let bound: Vec<&WbDevice> = devs.iter().filter(|d| d.bound_cache() == id).collect();
+    // The kernel resumed it, so it holds dirty data only of the devices it
+    // bound: every other disk recorded with it is clean in it.
+    let bound_disks: Vec<(Disk, u8, String)> = bound.iter().map(|d| (Disk::of(&ctx.sys, d.table.backing, None), d.id(), d.name.clone())).collect();
+    ctx.state.record(&ctx.intr, &format!("the resume of cache {}", id), |s, now| {
+        s.cache_clean(&cdisk.key, now);
+        for (disk, dev_id, name) in &bound_disks {
+            s.attached(disk, *dev_id, name, id, &cdisk, now);
+        }
+    });
     if !bound.is_empty() {
         println!(
             "bound to cache {} by the dirty data it holds: {} (writeboost-attach makes their tables say so)",
@@ -648,6 +743,20 @@ pub fn resume_cache(ctx: &Ctx, id: u8, path: &Path, tunables: &[(&str, u64)]) ->
         );
     }
     Ok(())
+}
+
+/// What `writeboost-resume-cache` says of a disk used without the cache.
+pub fn used_without_warning(e: &state::DiskEntry, id: u8) -> String {
+    format!(
+        "warning: {disk} (device {dev}) was used without this cache since {t} (writeboost-create --force), \
+         while the cache may hold older data of it. If device {dev} exists, resuming cache {id} replays that older \
+         data over what was written since; if it does not, the kernel refuses the resume while the cache holds \
+         data of it",
+        disk = e.path,
+        dev = e.device_id,
+        t = utc(e.used_without_cache.unwrap_or(0)),
+        id = id,
+    )
 }
 
 /// Checks a tunable's name and range (the kernel's ranges).
@@ -714,6 +823,12 @@ pub fn free_cache(ctx: &Ctx, id: u8, policy: DirtyPolicy, o: &DrainOpts) -> Resu
         // free_cache removes caches/<id>/ (see LockKind::Sysfs).
         let _x = ctx.sys.exclusive(&ctx.intr)?;
         s.message(&["free_cache"]).map_err(|e| e.context(format!("cache {} was not freed", id)))?;
+    }
+    if dirty == 0 || policy == DirtyPolicy::Drain {
+        if let Some(d) = c.device {
+            let key = state::disk_key(&ctx.sys, d);
+            ctx.state.record(&ctx.intr, &format!("the free of cache {}", id), |s, now| s.cache_clean(&key, now));
+        }
     }
     // Point the manager at nothing, so its status shows the global view.
     s.switch_to(0)?;

@@ -62,8 +62,13 @@ impl Sandbox {
         let mut c = Command::new(bin(name));
         c.env("WRITEBOOST_SYSFS", self.sys())
             .env("WRITEBOOST_RUN_DIR", self.dir.path().join("run"))
-            .env("WRITEBOOST_DMSETUP", self.dir.path().join("dmsetup"));
+            .env("WRITEBOOST_DMSETUP", self.dir.path().join("dmsetup"))
+            .env("WRITEBOOST_STATE_FILE", self.state_file());
         c
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.dir.path().join("lib/state.json")
     }
 
     fn run(&self, name: &str, args: &[&str]) -> Output {
@@ -286,4 +291,159 @@ fn daemon_follows_the_sysfs_tree() {
     let st = child.wait().unwrap();
     assert!(st.success());
     assert!(!Path::new(&sb.dir.path().join("run/daemon.pid")).exists());
+}
+
+/// Block devices of the host (`path`, `major:minor`), for tests that need
+/// paths the tools accept; described in the fake sysfs with 262144 sectors.
+fn host_block_devices(sb: &Sandbox, n: usize) -> Option<Vec<(String, String)>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut v = Vec::new();
+    for p in ["/dev/loop0", "/dev/loop1", "/dev/loop2", "/dev/vda", "/dev/vdb", "/dev/sda", "/dev/sdb", "/dev/nvme0n1"] {
+        let Ok(m) = std::fs::metadata(p) else { continue };
+        if !m.file_type().is_block_device() {
+            continue;
+        }
+        let devno = format!("{}:{}", nix::sys::stat::major(m.rdev()), nix::sys::stat::minor(m.rdev()));
+        let d = sb.sys().join("dev/block").join(&devno);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("size"), "262144\n").unwrap();
+        v.push((p.to_string(), devno));
+        if v.len() == n {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// A `dmsetup` that knows a manager and, once `create` ran, one writeboost
+/// device wb1 (device 1 over `backing`, cache 0).
+fn fake_dmsetup_with_device(sb: &Sandbox, backing_devno: &str) {
+    let d = sb.dir.path();
+    let script = format!(
+        r#"#!/bin/sh
+echo "$*" >> {log}
+case "$1 $2 $3" in
+  "table --target writeboost-mgr") echo "writeboost-mgr: 0 1 writeboost-mgr" ;;
+  "table --target writeboost") [ -f {mk} ] && echo "wb1: 0 262144 writeboost 1 {bk} 0" ;;
+  "status --target writeboost") [ -f {mk} ] && echo "wb1: 0 262144 writeboost cache_id 0 nr_dirty_caches 0" ;;
+  info*) echo "DM_NAME='writeboost-mgr' DM_MAJOR='252' DM_MINOR='8' DM_OPEN='0' DM_ATTR='L--w'"
+         [ -f {mk} ] && echo "DM_NAME='wb1' DM_MAJOR='252' DM_MINOR='9' DM_OPEN='0' DM_ATTR='L--w'" ;;
+  create*) touch {mk} ;;
+esac
+exit 0
+"#,
+        log = d.join("dm.log").display(),
+        mk = d.join("created").display(),
+        bk = backing_devno
+    );
+    let dm = d.join("dmsetup");
+    std::fs::write(&dm, script).unwrap();
+    std::fs::set_permissions(&dm, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn write_state(sb: &Sandbox, disk_devno: &str, cache_devno: &str) {
+    std::fs::create_dir_all(sb.state_file().parent().unwrap()).unwrap();
+    let st = serde_json::json!({
+        "version": 1,
+        "disks": [{
+            "disk": format!("devno:{}:262144", disk_devno),
+            "path": "/dev/slow",
+            "device_id": 1,
+            "device_name": "wb1",
+            "cache_id": 1,
+            "cache": format!("devno:{}:262144", cache_devno),
+            "cache_path": "/dev/fastcache",
+            "dirty": true,
+            "updated": 1
+        }]
+    });
+    std::fs::write(sb.state_file(), serde_json::to_string_pretty(&st).unwrap()).unwrap();
+}
+
+fn mutating_dm_calls(sb: &Sandbox) -> Vec<String> {
+    sb.dm_calls()
+        .lines()
+        .filter(|l| !(l.starts_with("table ") || l.starts_with("status ") || l.starts_with("info ")))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn forgotten_cache_create_is_refused_until_forced_and_resume_warns() {
+    let sb = Sandbox::new(true);
+    let Some(devs) = host_block_devices(&sb, 2) else {
+        eprintln!("fewer than two block devices on this host: skipped");
+        return;
+    };
+    let ((slow, slow_no), (fast, fast_no)) = (devs[0].clone(), devs[1].clone());
+    fake_dmsetup_with_device(&sb, &slow_no);
+    write_state(&sb, &slow_no, &fast_no);
+
+    // Without a cache: refused, naming the cache and how to resume it, and
+    // nothing reaches device-mapper.
+    let o = sb.run("writeboost-create", &["wb1", "1", &slow]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains(&format!("{} was last attached to cache 1 (/dev/fastcache) as device 1", slow)), "{e}");
+    assert!(e.contains(&format!("writeboost-create wb1 1 {} 1 && writeboost-resume-cache 1 /dev/fastcache", slow)), "{e}");
+    assert!(e.contains("--force"), "{e}");
+    // An explicit 0 is the same; another cache too.
+    assert_eq!(sb.run("writeboost-create", &["wb1", "1", &slow, "0"]).status.code(), Some(2));
+    assert_eq!(sb.run("writeboost-create", &["wb1", "1", &slow, "2"]).status.code(), Some(2));
+    assert!(mutating_dm_calls(&sb).is_empty(), "{:?}", mutating_dm_calls(&sb));
+    assert_eq!(sb.run("writeboost-create", &["wb1", "1", &slow, "128"]).status.code(), Some(2));
+
+    // For its own cache (the after-crash order): created, told to resume.
+    let o = sb.run("writeboost-create", &["wb1", "1", &slow, "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("cache 1 is not resumed: resume it next (writeboost-resume-cache 1 /dev/fastcache)"), "{}", stdout(&o));
+    assert!(sb.dm_calls().contains(&format!("create wb1 --table 0 262144 writeboost 1 {} 0", slow)), "{}", sb.dm_calls());
+    std::fs::remove_file(sb.dir.path().join("created")).unwrap();
+    let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.state_file()).unwrap()).unwrap();
+    assert_eq!(st["disks"][0]["used_without_cache"], serde_json::Value::Null);
+
+    // --force: created, warned, recorded.
+    let o = sb.run("writeboost-create", &["wb1", "1", &slow, "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("warning: --force: {} is used without cache 1 (/dev/fastcache)", slow)), "{}", stderr(&o));
+    let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.state_file()).unwrap()).unwrap();
+    assert!(st["disks"][0]["used_without_cache"].as_u64().is_some(), "{st}");
+    assert_eq!(st["disks"][0]["dirty"], true);
+
+    // Resuming that cache warns (before the kernel is asked; here the
+    // fake device is no cache, which the tool then refuses).
+    let o = sb.run("writeboost-resume-cache", &["1", &fast]);
+    let e = stderr(&o);
+    assert!(e.contains("warning: /dev/slow (device 1) was used without this cache since"), "{e}");
+    assert!(e.contains("resuming cache 1 replays that older data over what was written since"), "{e}");
+    // Another cache device: no warning.
+    write_state(&sb, &slow_no, "9:9");
+    let o = sb.run("writeboost-resume-cache", &["1", &fast]);
+    assert!(!stderr(&o).contains("was used without"), "{}", stderr(&o));
+}
+
+#[test]
+fn unreadable_state_file_is_reported_and_treated_as_empty() {
+    let sb = Sandbox::new(true);
+    let Some(devs) = host_block_devices(&sb, 1) else {
+        eprintln!("no block device on this host: skipped");
+        return;
+    };
+    let (slow, slow_no) = devs[0].clone();
+    fake_dmsetup_with_device(&sb, &slow_no);
+    std::fs::create_dir_all(sb.state_file().parent().unwrap()).unwrap();
+    for bad in ["{\"version\": 1, \"disks\": [", "{\"version\": 7, \"disks\": []}", "\u{0}\u{1}"] {
+        std::fs::write(sb.state_file(), bad).unwrap();
+        let o = sb.run("writeboost-create", &["wb1", "1", &slow]);
+        assert!(o.status.success(), "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("is unreadable"), "{bad}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        std::fs::remove_file(sb.dir.path().join("created")).unwrap();
+    }
+    // A state path that is a directory: also only a warning.
+    std::fs::remove_file(sb.state_file()).unwrap();
+    std::fs::create_dir_all(sb.state_file()).unwrap();
+    let o = sb.run("writeboost-create", &["wb1", "1", &slow]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is unreadable"), "{}", stderr(&o));
 }

@@ -19,6 +19,12 @@ struct Args {
     cache_id: u8,
     /// The formatted cache device.
     cache_device: PathBuf,
+    /// Resume although the log ends at a corrupt segment that a later one
+    /// proves was durable (acknowledged data is lost): the kernel's
+    /// `resume_cache PATH accept_data_loss`, which drops that segment and
+    /// what follows it. Run writeboost-check first.
+    #[arg(long)]
+    accept_data_loss: bool,
     /// Allow migration (write-back to the backing devices) from the start.
     #[arg(long, value_name = "0|1", value_parser = clap::value_parser!(u64).range(0..=1))]
     allow_migrate: Option<u64>,
@@ -50,6 +56,11 @@ After a crash: writeboost-create --mgr, re-create every device with its old
 id (writeboost-create NAME ID BACKING), then this command; attach the
 devices it reports as bound.
 
+A backing device recorded (in the tools' state file) as used without this
+cache while it may hold older data of it (writeboost-create --force) is
+named in a warning on standard error: resuming replays that older data over
+the newer. The resume goes ahead.
+
 Exit status: 0 done; 1 failed or refused by the kernel (its log line is shown);
 2 bad invocation, nothing was changed; 130 interrupted.";
 
@@ -68,5 +79,5 @@ fn main() {
             t.push((name, v));
         }
     }
-    cli::run(|| ops::resume_cache(&Ctx::new(&a.common), a.cache_id, &a.cache_device, &t))
+    cli::run(|| ops::resume_cache(&Ctx::new(&a.common), a.cache_id, &a.cache_device, a.accept_data_loss, &t))
 }
