@@ -1353,7 +1353,10 @@ impl<S: Storage> Engine<S> {
     /// open segment once everything before it is written back (so no
     /// partial segment is sealed needlessly); returns whether it did.
     pub fn drain(&mut self) -> bool {
-        if self.last_migrated >= self.last_flushed && self.last_flushed >= self.sealed_upto && self.open_has_data() {
+        // Written back as far as it goes: all of it, or up to lines that
+        // are parked (a failing device's lines never hold the others up).
+        let done = self.last_migrated >= self.last_flushed || self.seg_dirty(self.last_migrated.saturating_add(1)).0 == 0;
+        if done && self.last_flushed >= self.sealed_upto && self.open_has_data() {
             self.seal()
         } else {
             false

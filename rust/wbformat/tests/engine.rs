@@ -107,3 +107,98 @@ fn flush_completes_as_soon_as_everything_is_durable() {
     e.flush_done(e.last_flushed(), true);
     assert_eq!(e.begin_flush(0, 3), FlushStep::Done);
 }
+
+/// Issue 9's first case: device 1's disk is dead while it has dirty lines;
+/// device 2 writes five times the cache through it. Every write of device
+/// 2 goes in (the migrator moves device 1's parked lines to the head of the
+/// log instead of waiting for its disk), device 1's lines are never
+/// dropped, and they drain once its disk works again.
+#[test]
+fn dead_disk_does_not_stop_the_other_device() {
+    let mut e = engine(8);
+    e.register(2, 1 << 20).unwrap();
+    e.set_attached(2, true);
+    let s = e.record_snapshot();
+    e.record_done(s, true);
+    // Device 1: 300 dirty lines (more than one segment).
+    for b in 0..300u64 {
+        let WriteStep::Go(t) = e.begin_write(1, b * 8, 8, &|_| false) else { panic!() };
+        e.end_write(t, true, false, 0, 3);
+    }
+    let dirty1 = e.dirty_of(1);
+    assert_eq!(dirty1, 300);
+    let mut dead = true;
+    let mut now = 0u64;
+    let mut written = 0u64;
+    let lines = u64::from(e.geometry().nr_lines());
+    let mut b = 0u64;
+    // One step of the cache's threads; `dead`: device 1's writes fail.
+    let step = |e: &mut Engine<HostStore>, dead: bool, now: u64| {
+        flush_sealed(e, false);
+        match e.migrator_next(true, 2, now) {
+            MigratorJob::Round { start, end } => {
+                let mut entries = Vec::new();
+                e.round_entries(start, end, false, |x| entries.push(x));
+                e.round_done(start, end, &entries, Ok(()), &|d| (dead && d == 1).then_some(-5));
+            }
+            MigratorJob::Relocate { id } => {
+                let mut entries = Vec::new();
+                e.round_entries(id, id, true, |x| entries.push(x));
+                for x in &entries {
+                    match e.begin_relocate(x.line, &|_| false) {
+                        Ok(Some((t, _))) => {
+                            e.end_write(t, true, false, now, 3);
+                        }
+                        Ok(None) => {}
+                        Err(_) => break,
+                    }
+                }
+                e.relocate_done();
+            }
+            MigratorJob::Record => {
+                let s = e.record_snapshot();
+                e.record_done(s, true);
+            }
+            MigratorJob::Idle { wake_flusher, .. } => {
+                if !wake_flusher {
+                    e.seal();
+                }
+            }
+            MigratorJob::Exit => {}
+        }
+    };
+    while written < 5 * lines {
+        now += 10;
+        match e.begin_write(2, (b % 4096) * 8, 8, &|_| false) {
+            WriteStep::Go(t) => {
+                e.end_write(t, true, false, now, 3);
+                written += 1;
+                b += 1;
+            }
+            WriteStep::Wait(_) => step(&mut e, dead, now),
+            other => panic!("device 2's write got {other:?} after {written} writes"),
+        }
+        assert!(now < 10_000_000, "device 2 stalled after {written} writes");
+    }
+    assert_eq!(e.dirty_of(1), dirty1, "device 1's parked lines are kept");
+    assert_ne!(e.dev(1).fail_errno, 0);
+    assert!(e.nr_relocated() >= 300, "parked lines were moved ({})", e.nr_relocated());
+    // Its own writes fail once it holds half the cache.
+    let mut accepted = 0;
+    while let WriteStep::Go(t) = e.begin_write(1, (10_000 + accepted) * 8, 8, &|_| false) {
+        e.end_write(t, true, false, now, 3);
+        accepted += 1;
+        assert!(accepted <= lines, "a failing device filled the cache");
+    }
+    // The disk comes back: everything drains.
+    dead = false;
+    for _ in 0..100_000 {
+        now += 100;
+        step(&mut e, dead, now);
+        if e.total_dirty() == 0 {
+            break;
+        }
+    }
+    assert_eq!(e.total_dirty(), 0, "everything drains once the disk works");
+    assert_eq!(e.dev(1).fail_errno, 0);
+}
