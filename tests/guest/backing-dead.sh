@@ -1,6 +1,7 @@
 # One dead backing disk does not stop the other device sharing its cache
 # (issue 9, item 1). Two devices share a 12 MiB cache; device 2 has 2 MiB
-# dirty when its disk is replaced by a dm-error table. Then:
+# dirty when its disk is replaced by a dm-flakey table failing every write.
+# Then:
 # - device 2's write-back fails, is reported (status, sysfs, one kernel log
 #   line however often it is retried) and its lines stay dirty, parked;
 # - device 1 writes more than the cache's size, all of it succeeds and is
@@ -30,7 +31,9 @@ d=$(cat $WB_SYSFS/devices/2/nr_dirty_caches)
 
 echo "--- device 2's disk dies"
 run dmsetup suspend back2
-run dmsetup load back2 --table "0 $S error"
+# dm-flakey, always down, failing writes (reads still work, as on a disk
+# that went read-only).
+run dmsetup load back2 --table "0 $S flakey $WB_BACKING $S 0 3600 1 error_writes"
 run dmsetup resume back2
 run mgr_msg allow_migrate 1
 i=0
