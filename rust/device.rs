@@ -6,13 +6,14 @@
 //! With `cache_id` 0 the device passes every bio to the backing device.
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-use crate::cache::Routed;
+use crate::cache::{Cache, Routed};
 use crate::ctr_err;
-use crate::ffi::{Args, Bio, BioOp, CtrError, DevT, DmDev, MapResult, Out, Target, TargetOps};
+use crate::ffi::{Args, Bio, BioOp, CtrError, DevT, DmDev, MapResult, Msg, Out, Target, TargetOps};
 use crate::parse;
 use crate::registry::{self, DevEntry, DeviceClash, NewDev, Tables, MAX_ID};
 
@@ -24,55 +25,126 @@ pub(crate) struct DeviceTarget {
     cache_id: u8,
     /// First sector of this target in its table.
     begin: u64,
+    /// The table's binding was applied by a resume; later resumes of the
+    /// same table (after a plain suspend) change nothing.
+    applied: AtomicBool,
 }
 
-/// Binds a device to its cache when its table is loaded. On error the
-/// caller drops the table's use of the entry.
-fn bind(t: &mut Tables, entry: &Arc<DevEntry>, is_new: bool, cache_id: u8) -> core::result::Result<(), CtrError> {
+/// What resuming a table changes in its device's binding.
+struct Plan {
+    /// Leave this cache first (the device has no dirty data in it).
+    detach: Option<Arc<Cache>>,
+    /// Then attach to this one (possibly the bound cache again, which
+    /// registers the current backing size).
+    attach: Option<Arc<Cache>>,
+}
+
+type Refusal = (Error, Msg);
+
+fn same(a: &Option<Arc<Cache>>, b: &Arc<Cache>) -> bool {
+    a.as_ref().is_some_and(|a| Arc::ptr_eq(a, b))
+}
+
+/// Works out, under the registry lock, what resuming a table with
+/// `cache_id` would change, or why it would be refused. The constructor
+/// calls it to refuse a table early; the resume calls it again and then
+/// does the I/O.
+fn plan(t: &Tables, entry: &DevEntry, cache_id: u8) -> core::result::Result<Plan, Refusal> {
     let id = entry.id;
     let bound = entry.cache();
-    if cache_id != 0 {
-        let Some(cache) = t.cache(cache_id).cloned() else {
-            return Err(ctr_err!(ENOENT, "cache {} does not exist (resume it with writeboost-mgr first)", cache_id));
-        };
-        if let Some(b) = bound.as_ref().filter(|b| !Arc::ptr_eq(b, &cache)) {
-            b.detach(id, true).map_err(|m| ctr_err!(EBUSY, "{}", m.as_str()))?;
-            entry.bind(None);
+    let target = if cache_id != 0 {
+        match t.cache(cache_id) {
+            Some(c) => Some(c.clone()),
+            None if t.cache_reserved(cache_id) => {
+                return Err((EBUSY, Msg::new(format_args!("cache {} is being resumed or freed; try again", cache_id))));
+            }
+            None => {
+                return Err((
+                    ENOENT,
+                    Msg::new(format_args!("cache {} does not exist (resume it with writeboost-mgr first)", cache_id)),
+                ));
+            }
         }
-        cache
-            .attach(id, entry.backing_devt, entry.backing_sectors)
-            .map_err(|m| ctr_err!(EINVAL, "cannot attach to cache {}: {}", cache_id, m.as_str()))?;
-        entry.bind(Some(cache));
-        return Ok(());
+    } else if bound.is_none() {
+        // A cache that holds dirty data of this id (the device was removed
+        // dirty, or created after resume_cache) takes its I/O, so reads
+        // never miss that data.
+        t.caches.iter().flatten().find(|c| c.dirty_of(id) > 0).cloned()
+    } else {
+        None
+    };
+    if let Some(h) = t.caches.iter().flatten().find(|c| !same(&bound, c) && !same(&target, c) && c.dirty_of(id) > 0) {
+        return Err((
+            EBUSY,
+            Msg::new(format_args!(
+                "cache {} holds {} dirty lines of device_id {}: use cache_id {} until they are written back",
+                h.id,
+                h.dirty_of(id),
+                id,
+                h.id
+            )),
+        ));
     }
-    if let Some(b) = bound {
-        // A reload with cache_id 0 detaches, only without dirty data.
-        b.detach(id, true).map_err(|m| ctr_err!(EBUSY, "cannot detach: {}", m.as_str()))?;
-        entry.bind(None);
-    } else if is_new {
-        // A cache that holds dirty data of this id takes the new device's
-        // I/O, so reads never miss that data.
-        let holder = t.caches.iter().flatten().find(|c| c.dirty_of(id) > 0).cloned();
-        if let Some(c) = holder {
-            c.attach(id, entry.backing_devt, entry.backing_sectors)
-                .map_err(|m| ctr_err!(EINVAL, "cache {} holds dirty data of device_id {}: {}", c.id, id, m.as_str()))?;
-            pr_info!("device_id {}: cache {} holds its dirty data; I/O goes through that cache\n", id, c.id);
-            entry.bind(Some(c));
+    let detach = bound.filter(|b| !same(&target, b));
+    if let Some(b) = &detach {
+        let d = b.dirty_of(id);
+        if d > 0 {
+            return Err((
+                EBUSY,
+                Msg::new(format_args!(
+                    "cannot detach: device_id {} still has {} dirty lines in cache {}: allow migration and wait for nr_dirty_caches to reach 0",
+                    id, d, b.id
+                )),
+            ));
         }
     }
-    Ok(())
+    Ok(Plan { detach, attach: target })
 }
 
 impl DeviceTarget {
     fn route(&self, r: Routed) -> MapResult {
         match r {
-            Routed::Backing(mut bio, sector) | Routed::NotAttached(mut bio, sector) => {
+            Routed::NotAttached(mut bio, sector) => {
+                // Before the write is submitted: a FLUSH that arrives after
+                // it completed then also flushes the backing device.
+                self.entry.passthrough.store(true, Ordering::SeqCst);
+                bio.remap(self.backing.bdev(), sector);
+                MapResult::Remapped(bio)
+            }
+            Routed::Backing(mut bio, sector) => {
                 bio.remap(self.backing.bdev(), sector);
                 MapResult::Remapped(bio)
             }
             Routed::Remapped(bio) => MapResult::Remapped(bio),
             Routed::Done => MapResult::Submitted,
         }
+    }
+
+    /// Does the I/O of a planned binding change (the device is suspended).
+    fn apply(&self, p: &Plan) -> core::result::Result<(), Refusal> {
+        let id = self.entry.id;
+        if let Some(b) = &p.detach {
+            b.detach(id, true).map_err(|m| (EBUSY, m))?;
+            self.entry.bind(None);
+            pr_info!("device_id {}: detached from cache {}\n", id, b.id);
+        }
+        if let Some(c) = &p.attach {
+            let was = self.entry.cache();
+            c.attach(id, self.entry.backing_devt, self.entry.backing_sectors)
+                .map_err(|m| (EINVAL, Msg::new(format_args!("cannot attach to cache {}: {}", c.id, m.as_str()))))?;
+            // The attach flushed the backing device after every earlier
+            // write completed (the device is suspended).
+            self.entry.passthrough.store(false, Ordering::SeqCst);
+            self.entry.bind(Some(c.clone()));
+            if !same(&was, c) {
+                if self.cache_id == 0 {
+                    pr_info!("device_id {}: cache {} holds its dirty data; I/O goes through that cache\n", id, c.id);
+                } else {
+                    pr_info!("device_id {}: attached to cache {}\n", id, c.id);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -122,8 +194,9 @@ impl TargetOps for DeviceTarget {
             backing_sectors,
             table_cache_id: cache_id,
         };
+        // Only checks: the binding changes when the table is resumed.
         let entry = registry::with(|tables| {
-            let (entry, is_new) = tables.add_device(new).map_err(|c| (match c {
+            let (entry, _) = tables.add_device(new).map_err(|c| (match c {
                 DeviceClash::BadId => ctr_err!(EINVAL, "invalid device_id {}", id),
                 DeviceClash::InUse(devt) => ctr_err!(EBUSY, "device_id {} is already used by device {}", id, DevT(devt)),
                 DeviceClash::OtherBacking(devt) => ctr_err!(
@@ -133,38 +206,54 @@ impl TargetOps for DeviceTarget {
                     DevT(devt)
                 ),
                 DeviceClash::NoMemory => ctr_err!(ENOMEM, "out of memory"),
+                DeviceClash::Leaving => ctr_err!(EBUSY, "device_id {} is being removed; try again", id),
             }, None))?;
-            if let Err(e) = bind(tables, &entry, is_new, cache_id) {
-                return Err((e, tables.remove_device(&entry)));
+            if let Err((e, m)) = plan(tables, &entry, cache_id) {
+                return Err((CtrError { err: e, msg: m }, Some(tables.remove_device(&entry))));
             }
-            entry.table_cache_id.store(u32::from(cache_id), core::sync::atomic::Ordering::Relaxed);
             Ok(entry)
         })
         .map_err(|e| ctr_err!(e, "module is unloading"))?
-        // A sysfs directory is removed only after the registry lock is
-        // released (see `Tables::remove_device`).
-        .map_err(|(e, dir)| {
-            drop(dir);
+        // What a removal leaves to do runs after the lock is released.
+        .map_err(|(e, leave)| {
+            if let Some(l) = leave {
+                registry::finish_leave(l);
+            }
             e
         })?;
-        Ok(KBox::write(slot, DeviceTarget { entry, backing, cache_id, begin: t.begin() }))
+        Ok(KBox::write(slot, DeviceTarget { entry, backing, cache_id, begin: t.begin(), applied: AtomicBool::new(false) }))
     }
 
     fn dtr(&self, _t: &Target<'_>) {
-        // The directory (if any) is dropped after the lock is released.
-        let dir = registry::with(|tables| tables.remove_device(&self.entry));
-        drop(dir);
+        // A table that was never resumed changes no binding; the last
+        // table of a device takes it out of its cache.
+        if let Ok(leave) = registry::with(|tables| tables.remove_device(&self.entry)) {
+            registry::finish_leave(leave);
+        }
     }
 
     fn map(&self, _t: &Target<'_>, mut bio: Bio) -> MapResult {
         // Sectors are relative to the start of this target in its table.
         let sector = bio.sector().saturating_sub(self.begin);
-        let Some(cache) = self.entry.cache() else {
+        let op = bio.op();
+        let bound = self.entry.cache();
+        if op == BioOp::Flush && bio.target_nr() != 0 {
+            // The second clone of an empty flush is for the backing device:
+            // needed when the device is bound and writes may have reached
+            // the backing device since its last flush.
+            if bound.is_some() && self.entry.passthrough.load(Ordering::SeqCst) {
+                bio.remap(self.backing.bdev(), sector);
+                return MapResult::Remapped(bio);
+            }
+            bio.end(Ok(()));
+            return MapResult::Submitted;
+        }
+        let Some(cache) = bound else {
             bio.remap(self.backing.bdev(), sector);
             return MapResult::Remapped(bio);
         };
         let id = self.entry.id;
-        let r = match bio.op() {
+        let r = match op {
             BioOp::Read => cache.map_read(id, sector, bio),
             BioOp::Write => cache.map_write(id, sector, bio),
             BioOp::Flush => cache.map_flush(bio),
@@ -199,6 +288,61 @@ impl TargetOps for DeviceTarget {
         if let Some(c) = self.entry.cache() {
             if let Err(e) = c.flush_all() {
                 pr_err!("device {}: flushing cache {} at suspend failed (error {})\n", self.entry.id, c.id, e.to_errno());
+            }
+        }
+        // No I/O is in flight: after this flush, writes that went straight
+        // to the backing device are durable, and flushes need not go there.
+        if self.entry.passthrough.load(Ordering::SeqCst) {
+            match self.backing.bdev().flush() {
+                Ok(()) => self.entry.passthrough.store(false, Ordering::SeqCst),
+                Err(e) => pr_err!("device {}: flushing the backing device at suspend failed (error {})\n", self.entry.id, e.to_errno()),
+            }
+        }
+    }
+
+    fn preresume(&self, _t: &Target<'_>) -> Result {
+        if self.applied.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let id = self.entry.id;
+        let planned = registry::with(|tables| {
+            let p = plan(tables, &self.entry, self.cache_id)?;
+            if !tables.begin_change(&self.entry) {
+                return Err((EBUSY, Msg::new(format_args!("device_id {} is busy changing its cache binding", id))));
+            }
+            for c in [&p.detach, &p.attach].into_iter().flatten() {
+                tables.hold(c.id);
+            }
+            Ok(p)
+        })?;
+        // The I/O (waiting for a migration round, flushes, record writes)
+        // runs without the registry lock.
+        let r = planned.and_then(|p| {
+            let r = self.apply(&p);
+            let _ = registry::with(|tables| {
+                for c in [&p.detach, &p.attach].into_iter().flatten() {
+                    tables.release(c.id);
+                }
+                tables.end_change(&self.entry);
+            });
+            r
+        });
+        match r {
+            Ok(()) => {
+                self.entry.table_cache_id.store(u32::from(self.cache_id), Ordering::Relaxed);
+                self.applied.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err((e, m)) => {
+                pr_err!(
+                    "device {} (device_id {}): resume with cache_id {} refused: {}; the device stays suspended, bound to cache_id {}: resume it again, or load its previous table and resume\n",
+                    DevT(self.entry.md_devt),
+                    id,
+                    self.cache_id,
+                    m.as_str(),
+                    self.entry.cache_id()
+                );
+                Err(e)
             }
         }
     }

@@ -391,6 +391,13 @@ impl Bio {
         unsafe { sys::wb_bio_accept_partial(self.ptr.as_ptr(), sectors) }
     }
 
+    /// Which of a target's duplicated bios this is: 0 or 1 for the two
+    /// clones DM sends of each empty flush (`num_flush_bios` is 2).
+    pub(crate) fn target_nr(&self) -> u32 {
+        // SAFETY: valid bio, passed to map by DM.
+        unsafe { sys::wb_bio_target_nr(self.ptr.as_ptr()) }
+    }
+
     /// Length in bytes.
     pub(crate) fn bytes(&self) -> usize {
         self.sectors() as usize * 512
@@ -1124,6 +1131,12 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     fn message(&self, t: &Target<'_>, args: &Args<'_>, out: &mut Out<'_>) -> Result<bool>;
     /// Called after the device is suspended.
     fn postsuspend(&self, _t: &Target<'_>) {}
+    /// Called before the device is resumed with this table (also its
+    /// first resume); an error aborts the resume and leaves the device
+    /// suspended with this table.
+    fn preresume(&self, _t: &Target<'_>) -> Result {
+        Ok(())
+    }
     /// The underlying device reported by iterate_devices.
     fn backing(&self) -> Option<&DmDev> {
         None
@@ -1321,6 +1334,20 @@ unsafe extern "C" fn wbrs_postsuspend(kind: CInt, ti: *mut sys::dm_target) {
 }
 
 #[no_mangle]
+unsafe extern "C" fn wbrs_preresume(kind: CInt, ti: *mut sys::dm_target) -> CInt {
+    // SAFETY: DM passes a live target.
+    let Some(t) = (unsafe { Target::from_raw(ti) }) else { return EINVAL.to_errno() };
+    if TargetKind::from_c(kind) != Some(TargetKind::Device) {
+        return 0;
+    }
+    // SAFETY: private data installed by the device ctr.
+    match unsafe { private::<crate::device::DeviceTarget>(&t) }.map(|d| d.preresume(&t)) {
+        Some(Err(e)) => e.to_errno(),
+        _ => 0,
+    }
+}
+
+#[no_mangle]
 unsafe extern "C" fn wbrs_backing(ti: *mut sys::dm_target) -> *mut sys::dm_dev {
     // SAFETY: DM passes a live device target.
     let Some(t) = (unsafe { Target::from_raw(ti) }) else { return core::ptr::null_mut() };
@@ -1399,6 +1426,7 @@ const _: sys::wbrs_map_fn = Some(wbrs_map);
 const _: sys::wbrs_status_fn = Some(wbrs_status);
 const _: sys::wbrs_message_fn = Some(wbrs_message);
 const _: sys::wbrs_postsuspend_fn = Some(wbrs_postsuspend);
+const _: sys::wbrs_preresume_fn = Some(wbrs_preresume);
 const _: sys::wbrs_backing_fn = Some(wbrs_backing);
 const _: sys::wbrs_sysfs_show_fn = Some(wbrs_sysfs_show);
 const _: sys::wbrs_sysfs_store_fn = Some(wbrs_sysfs_store);

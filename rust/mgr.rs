@@ -17,7 +17,7 @@ use crate::cache::{self, Cache};
 use crate::ctr_err;
 use crate::ffi::{Args, Bio, CtrError, DevT, MapResult, Out, Target, TargetOps};
 use crate::parse;
-use crate::registry::{self, Tables, MAX_ID};
+use crate::registry::{self, DevEntry, Tables, MAX_ID, SLOTS};
 use crate::wbformat::{format as fmt, index::LineMeta};
 
 /// The private data of the manager target.
@@ -147,13 +147,39 @@ pub(crate) fn cache_attr_store(c: &Arc<Cache>, attr: &str, value: &str) -> Resul
     set_attr(c, attr, value)
 }
 
-/// Device ids for resume, from the registry.
-struct Present<'a>(&'a Tables);
+/// The devices that existed when a `resume_cache` started.
+struct Present([Option<Arc<DevEntry>>; SLOTS]);
 
-impl cache::Devices for Present<'_> {
-    fn lookup(&self, id: u8) -> Option<(u32, u64)> {
-        self.0.device(id).map(|e| (e.backing_devt, e.backing_sectors))
+impl Present {
+    fn entry(&self, id: u8) -> Option<&Arc<DevEntry>> {
+        self.0.get(id as usize)?.as_ref()
     }
+}
+
+impl cache::Devices for Present {
+    fn lookup(&self, id: u8) -> Option<(u32, u64)> {
+        self.entry(id).map(|e| (e.backing_devt, e.backing_sectors))
+    }
+}
+
+/// Why the devices owning dirty data in `c` cannot be bound to it now.
+fn bind_conflict(t: &Tables, c: &Arc<Cache>) -> Option<crate::ffi::Msg> {
+    for dev in 1..=MAX_ID {
+        let d = c.dirty_of(dev);
+        if d == 0 {
+            continue;
+        }
+        if t.device_changing(dev) {
+            return Some(crate::ffi::Msg::new(format_args!("device_id {} is changing its cache binding; try again", dev)));
+        }
+        if let Some(b) = t.device(dev).and_then(|e| e.cache()).filter(|b| !Arc::ptr_eq(b, c)) {
+            return Some(crate::ffi::Msg::new(format_args!(
+                "device_id {} owns {} dirty lines in this cache but is attached to cache {}: detach it first",
+                dev, d, b.id
+            )));
+        }
+    }
+    None
 }
 
 fn list_ids(ids: &[bool]) -> crate::ffi::Msg {
@@ -169,6 +195,10 @@ impl MgrTarget {
         let ptr = t.cache_id_ptr;
         match t.cache(ptr) {
             Some(c) => Ok(c.clone()),
+            None if t.cache_reserved(ptr) => {
+                pr_err!("writeboost-mgr: {}: cache {} is busy (being resumed or freed); try again\n", msg, ptr);
+                Err(EBUSY)
+            }
             None => {
                 pr_err!("writeboost-mgr: {}: no cache {} (switch_to a resumed cache first)\n", msg, ptr);
                 Err(EINVAL)
@@ -176,30 +206,54 @@ impl MgrTarget {
         }
     }
 
-    fn resume_cache(t: &mut Tables, path_arg: &Args<'_>) -> Result {
-        let id = t.cache_id_ptr;
-        let path = path_arg.cstr(1).ok_or(EINVAL)?;
-        let path_s = path_arg.str(1).unwrap_or("?");
-        if id == 0 {
-            pr_err!("writeboost-mgr: resume_cache: select a cache id first (switch_to 1..{})\n", MAX_ID);
-            return Err(EINVAL);
+    /// `resume_cache`: reserves the selected id, replays the log and
+    /// attaches the devices owning dirty data without the registry lock,
+    /// then publishes the cache and binds those devices under it.
+    fn resume_cache(args: &Args<'_>) -> Result {
+        let path = args.cstr(1).ok_or(EINVAL)?;
+        let path_s = args.str(1).unwrap_or("?");
+        let accept_loss = args.len() == 3;
+        let (id, present) = registry::with(|t| -> Result<(u8, Present)> {
+            let id = t.cache_id_ptr;
+            if id == 0 {
+                pr_err!("writeboost-mgr: resume_cache: select a cache id first (switch_to 1..{})\n", MAX_ID);
+                return Err(EINVAL);
+            }
+            if t.cache(id).is_some() {
+                pr_err!("writeboost-mgr: resume_cache: cache {} already exists (free_cache it first)\n", id);
+                return Err(EEXIST);
+            }
+            if t.cache_busy(id) {
+                pr_err!("writeboost-mgr: resume_cache: cache {} is busy (being resumed or freed); try again\n", id);
+                return Err(EBUSY);
+            }
+            t.set_reserved(id, true);
+            Ok((id, Present(t.device_entries())))
+        })??;
+        let r = Self::resume_reserved(id, path, path_s, &present, accept_loss);
+        if r.is_err() {
+            let _ = registry::with(|t| t.set_reserved(id, false));
         }
-        if t.cache(id).is_some() {
-            pr_err!("writeboost-mgr: resume_cache: cache {} already exists (free_cache it first)\n", id);
-            return Err(EEXIST);
-        }
-        let accept_loss = path_arg.len() == 3;
-        let c = cache::resume(id, path, &Present(t), accept_loss).map_err(|m| {
+        r
+    }
+
+    fn resume_reserved(id: u8, path: &kernel::str::CStr, path_s: &str, present: &Present, accept_loss: bool) -> Result {
+        let c = cache::resume(id, path, present, accept_loss).map_err(|m| {
             pr_err!("writeboost-mgr: resume_cache {} on {}: {}\n", id, path_s, m.as_str());
             EINVAL
         })?;
-        // Devices owning dirty data route their I/O through the cache now.
-        let mut bound = [false; 128];
+        // Nothing is written yet: a conflict found now just drops the cache.
+        if let Some(m) = registry::with(|t| bind_conflict(t, &c))? {
+            pr_err!("writeboost-mgr: resume_cache {} on {}: {}\n", id, path_s, m.as_str());
+            return Err(EBUSY);
+        }
+        // Devices owning dirty data route their I/O through the cache.
+        let mut bound = [false; SLOTS];
         for dev in 1..=MAX_ID {
             if c.dirty_of(dev) == 0 {
                 continue;
             }
-            if let Some(e) = t.device(dev) {
+            if let Some(e) = present.entry(dev) {
                 if let Err(m) = c.attach(dev, e.backing_devt, e.backing_sectors) {
                     pr_err!("writeboost-mgr: resume_cache {}: device_id {}: {}\n", id, dev, m.as_str());
                     let _ = c.shutdown();
@@ -213,18 +267,46 @@ impl MgrTarget {
             let _ = c.shutdown();
             return Err(e);
         }
-        for dev in 1..=MAX_ID {
-            if bound[dev as usize] {
-                if let Some(e) = t.device(dev) {
-                    e.bind(Some(c.clone()));
-                }
-            }
-        }
         if let Err(e) = c.add_sysfs() {
             pr_err!("writeboost-mgr: resume_cache {}: sysfs directory not created (error {})\n", id, e.to_errno());
         }
-        if let Some(s) = t.caches.get_mut(id as usize) {
-            *s = Some(c);
+        let published = registry::with(|t| {
+            if let Some(m) = bind_conflict(t, &c) {
+                return Err(m);
+            }
+            for dev in 1..=MAX_ID {
+                let (true, Some(was)) = (bound[dev as usize], present.entry(dev)) else { continue };
+                match t.device(dev) {
+                    // The same device, or one re-created over the same backing
+                    // device while the log was replayed.
+                    Some(e) if e.backing_devt == was.backing_devt => {
+                        // The device is live: writes that went to the backing
+                        // device before the bind must stay covered by flushes.
+                        e.passthrough.store(true, Ordering::SeqCst);
+                        e.bind(Some(c.clone()));
+                    }
+                    Some(e) => pr_err!(
+                        "writeboost-mgr: resume_cache {}: device_id {} was re-created over {} while the cache was resumed; its dirty data belongs to {}, so it is not bound\n",
+                        id,
+                        dev,
+                        DevT(e.backing_devt),
+                        DevT(was.backing_devt)
+                    ),
+                    // Removed meanwhile: its data stays in the cache.
+                    None => {}
+                }
+            }
+            if let Some(s) = t.caches.get_mut(id as usize) {
+                *s = Some(c.clone());
+            }
+            t.set_reserved(id, false);
+            Ok(())
+        })?;
+        if let Err(m) = published {
+            pr_err!("writeboost-mgr: resume_cache {} on {}: {}\n", id, path_s, m.as_str());
+            let _ = c.shutdown();
+            drop(c.take_sysfs());
+            return Err(EBUSY);
         }
         pr_info!("cache {} resumed on {}\n", id, path_s);
         Ok(())
@@ -236,6 +318,10 @@ impl MgrTarget {
     /// that lock.
     fn take_cache_for_free(t: &mut Tables) -> Result<Arc<Cache>> {
         let c = Self::selected(t, "free_cache")?;
+        if t.cache_busy(c.id) {
+            pr_err!("writeboost-mgr: free_cache: cache {} is busy: a device is attaching to or leaving it; try again\n", c.id);
+            return Err(EBUSY);
+        }
         let users = t.devices_of(&c);
         if users.iter().any(|&x| x) {
             pr_err!(
@@ -248,6 +334,8 @@ impl MgrTarget {
         if let Some(s) = t.caches.get_mut(c.id as usize) {
             *s = None;
         }
+        // The id stays reserved until the shutdown is done.
+        t.set_reserved(c.id, true);
         Ok(c)
     }
 
@@ -255,6 +343,7 @@ impl MgrTarget {
         let c = registry::with(Self::take_cache_for_free)??;
         let r = c.shutdown();
         drop(c.take_sysfs());
+        let _ = registry::with(|t| t.set_reserved(c.id, false));
         if let Err(e) = r {
             pr_err!("writeboost-mgr: free_cache: cache {} freed, but its last flush failed (error {})\n", c.id, e.to_errno());
         } else {
@@ -339,20 +428,16 @@ impl TargetOps for MgrTarget {
             one_arg("<cache device path>")?;
             let path = args.cstr(1).ok_or(EINVAL)?;
             let path_s = args.str(1).unwrap_or("?");
-            // Under the registry lock, so no resume_cache races the format;
-            // a device in use by a live cache cannot be opened exclusively.
-            registry::with(|_t| {
-                match cache::format_device(path) {
-                    Ok(n) => {
-                        pr_info!("formatted {} as a cache of {} segments\n", path_s, n);
-                        Ok(())
-                    }
-                    Err(m) => {
-                        pr_err!("writeboost-mgr: format_cache_device {}: {}\n", path_s, m.as_str());
-                        Err(EINVAL)
-                    }
+            // Without the registry lock: the format opens the device
+            // exclusively, so a live cache or a resume_cache of the same
+            // device excludes it (and it them).
+            match cache::format_device(path) {
+                Ok(n) => pr_info!("formatted {} as a cache of {} segments\n", path_s, n),
+                Err(m) => {
+                    pr_err!("writeboost-mgr: format_cache_device {}: {}\n", path_s, m.as_str());
+                    return Err(EINVAL);
                 }
-            })??;
+            }
         } else if parse::is(name, "resume_cache") {
             let ok = match (argc, args.str(2)) {
                 (2, _) => true,
@@ -363,7 +448,7 @@ impl TargetOps for MgrTarget {
                 pr_err!("writeboost-mgr: usage: resume_cache <cache device path> [accept_data_loss]\n");
                 return Err(EINVAL);
             }
-            registry::with(|t| Self::resume_cache(t, args))??;
+            Self::resume_cache(args)?;
         } else if parse::is(name, "free_cache") {
             no_arg()?;
             Self::free_cache()?;

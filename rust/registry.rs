@@ -6,8 +6,16 @@
 //! One mutex protects the tables. It is taken by constructors,
 //! destructors, messages and sysfs, never by the I/O path: a device target
 //! holds an `Arc<DevEntry>` and reads its cache binding without it.
+//!
+//! The mutex is never held across I/O that can take long (replaying a
+//! log, formatting, flushing a backing device, writing a record). Such an
+//! operation reserves what it changes under the lock (a cache id being
+//! resumed or freed, a device whose binding changes, a cache a device is
+//! attaching to or detaching from), does its I/O without the lock, and
+//! publishes the result under it. A concurrent operation on a reserved
+//! object is refused with EBUSY instead of waiting.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex, SpinLock};
@@ -20,7 +28,7 @@ use crate::parse;
 
 /// Device ids and cache ids are `1..=MAX_ID`; 0 means "none".
 pub(crate) const MAX_ID: u8 = 127;
-const SLOTS: usize = MAX_ID as usize + 1;
+pub(crate) const SLOTS: usize = MAX_ID as usize + 1;
 
 /// Default `migrate_threshold` of a device, in percent.
 pub(crate) const DEFAULT_MIGRATE_THRESHOLD: u32 = 70;
@@ -41,8 +49,14 @@ pub(crate) struct DevEntry {
     pub(crate) backing_sectors: u64,
     /// Utilisation threshold (%) above which the daemon stops migration.
     pub(crate) migrate_threshold: AtomicU32,
-    /// The cache id given in the newest table (0 = none).
+    /// The cache id of the table resumed last (0 = none).
     pub(crate) table_cache_id: AtomicU32,
+    /// Writes of this device may have reached the backing device without
+    /// a backing flush since, while it is bound to a cache: empty flushes
+    /// then flush the backing device too. Set before such a write is
+    /// submitted (or before a live device is bound); cleared only while
+    /// the device is suspended, after a backing flush.
+    pub(crate) passthrough: AtomicBool,
     /// The cache this device's I/O goes through (attached by a table, or
     /// bound by resume_cache because the cache holds its dirty data).
     #[pin]
@@ -92,8 +106,12 @@ impl DevEntry {
 
 struct DevSlot {
     entry: Arc<DevEntry>,
-    /// Number of live tables using the entry (2 during a reload).
+    /// Number of live tables using the entry (2 during a reload); 0 while
+    /// the last table's removal detaches the device (`changing` is set).
     tables: u32,
+    /// The binding is being changed without the registry lock (a resume,
+    /// or the removal of the last table).
+    changing: bool,
 }
 
 struct MgrSlot {
@@ -111,6 +129,10 @@ pub(crate) struct Tables {
     device_sysfs: [Option<SysfsDir>; SLOTS],
     /// Caches by id.
     pub(crate) caches: [Option<Arc<Cache>>; SLOTS],
+    /// Cache ids a `resume_cache` or `free_cache` is working on.
+    reserved: [bool; SLOTS],
+    /// Per cache id: device bindings changing to or from it right now.
+    changing_users: [u32; SLOTS],
 }
 
 /// The module-wide registry.
@@ -132,6 +154,8 @@ pub(crate) fn install() -> Result<GlobalGuard<Registry>> {
                 devices: [const { None }; SLOTS],
                 device_sysfs: [const { None }; SLOTS],
                 caches: [const { None }; SLOTS],
+                reserved: [false; SLOTS],
+                changing_users: [0; SLOTS],
             }),
         }),
         GFP_KERNEL,
@@ -189,6 +213,9 @@ impl Tables {
             if s.entry.md != new.md {
                 return Err(DeviceClash::InUse(s.entry.md_devt));
             }
+            if s.tables == 0 {
+                return Err(DeviceClash::Leaving);
+            }
             if s.entry.backing_devt != new.backing_devt {
                 return Err(DeviceClash::OtherBacking(s.entry.backing_devt));
             }
@@ -204,13 +231,23 @@ impl Tables {
                 backing_sectors: new.backing_sectors,
                 migrate_threshold: AtomicU32::new(DEFAULT_MIGRATE_THRESHOLD),
                 table_cache_id: AtomicU32::new(u32::from(new.table_cache_id)),
+                passthrough: AtomicBool::new(false),
                 binding <- new_spinlock!(None, "writeboost_binding"),
             }),
             GFP_KERNEL,
         )
         .map_err(|_| DeviceClash::NoMemory)?;
-        *slot = Some(DevSlot { entry: entry.clone(), tables: 1 });
+        *slot = Some(DevSlot { entry: entry.clone(), tables: 1, changing: false });
         Ok((entry, true))
+    }
+
+    /// Every device entry, by id (a snapshot for `resume_cache`).
+    pub(crate) fn device_entries(&self) -> [Option<Arc<DevEntry>>; SLOTS] {
+        let mut r = [const { None }; SLOTS];
+        for (d, s) in r.iter_mut().zip(self.devices.iter()) {
+            *d = s.as_ref().filter(|s| s.tables > 0).map(|s| s.entry.clone());
+        }
+        r
     }
 
     /// The cache with this id.
@@ -232,29 +269,96 @@ impl Tables {
     }
 
     /// Drops one table's use of `entry`; when none is left the id is free
-    /// and the device leaves its cache (its dirty data stays there, with
-    /// the cache's own reference to the backing device).
+    /// once the device has left its cache (its dirty data stays there,
+    /// with the cache's own reference to the backing device).
     ///
-    /// Returns the device's sysfs directory, which the caller must drop
-    /// after releasing the registry lock: removing a kobject waits for
-    /// running show/store calls, which take that lock.
+    /// The caller must pass the result to [`finish_leave`] after releasing
+    /// the registry lock: the detach does I/O, and removing a sysfs
+    /// directory waits for running show/store calls, which take the lock.
     #[must_use]
-    pub(crate) fn remove_device(&mut self, entry: &DevEntry) -> Option<SysfsDir> {
-        let slot = self.devices.get_mut(entry.id as usize)?;
-        let s = slot.as_mut()?;
-        if s.entry.md != entry.md {
-            return None;
+    pub(crate) fn remove_device(&mut self, entry: &Arc<DevEntry>) -> Leave {
+        let mut leave = Leave { entry: entry.clone(), cache: None, dir: None };
+        let Some(slot) = self.devices.get_mut(entry.id as usize) else { return leave };
+        let Some(s) = slot.as_mut() else { return leave };
+        if !Arc::ptr_eq(&s.entry, entry) || s.tables == 0 {
+            return leave;
         }
-        s.tables = s.tables.saturating_sub(1);
+        s.tables -= 1;
         if s.tables > 0 {
-            return None;
+            return leave;
         }
-        if let Some(c) = s.entry.cache() {
-            let _ = c.detach(entry.id, false);
-            s.entry.bind(None);
+        leave.dir = self.device_sysfs.get_mut(entry.id as usize).and_then(|d| d.take());
+        match entry.cache() {
+            Some(c) => {
+                // The id stays taken (EBUSY for a new device) until the
+                // detach is done.
+                s.changing = true;
+                self.hold(c.id);
+                leave.cache = Some(c);
+            }
+            None => *slot = None,
         }
-        *slot = None;
-        self.device_sysfs.get_mut(entry.id as usize)?.take()
+        leave
+    }
+
+    /// Whether device id `id` is taken by `entry` with its binding free to
+    /// change (no other change in progress).
+    pub(crate) fn begin_change(&mut self, entry: &Arc<DevEntry>) -> bool {
+        match self.devices.get_mut(entry.id as usize).and_then(|s| s.as_mut()) {
+            Some(s) if Arc::ptr_eq(&s.entry, entry) && !s.changing && s.tables > 0 => {
+                s.changing = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Ends a change started by [`Tables::begin_change`].
+    pub(crate) fn end_change(&mut self, entry: &Arc<DevEntry>) {
+        if let Some(s) = self.devices.get_mut(entry.id as usize).and_then(|s| s.as_mut()) {
+            if Arc::ptr_eq(&s.entry, entry) {
+                s.changing = false;
+            }
+        }
+    }
+
+    /// Whether the binding of device `id` is being changed.
+    pub(crate) fn device_changing(&self, id: u8) -> bool {
+        self.devices.get(id as usize).and_then(|s| s.as_ref()).is_some_and(|s| s.changing)
+    }
+
+    /// Notes a device binding change to or from cache `id` in progress:
+    /// `free_cache` of it is refused until [`Tables::release`].
+    pub(crate) fn hold(&mut self, id: u8) {
+        if let Some(n) = self.changing_users.get_mut(id as usize) {
+            *n += 1;
+        }
+    }
+
+    /// Ends what [`Tables::hold`] noted.
+    pub(crate) fn release(&mut self, id: u8) {
+        if let Some(n) = self.changing_users.get_mut(id as usize) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Whether cache id `id` is reserved by a resume or a free in progress,
+    /// or a device is attaching to or detaching from it.
+    pub(crate) fn cache_busy(&self, id: u8) -> bool {
+        self.reserved.get(id as usize).is_some_and(|&r| r) || self.changing_users.get(id as usize).is_some_and(|&n| n > 0)
+    }
+
+    /// Whether cache id `id` is reserved by a resume or a free in progress.
+    pub(crate) fn cache_reserved(&self, id: u8) -> bool {
+        self.reserved.get(id as usize).is_some_and(|&r| r)
+    }
+
+    /// Reserves or releases cache id `id` for a `resume_cache` or
+    /// `free_cache` running without the lock.
+    pub(crate) fn set_reserved(&mut self, id: u8, r: bool) {
+        if let Some(x) = self.reserved.get_mut(id as usize) {
+            *x = r;
+        }
     }
 
     /// Creates `devices/<id>/` in sysfs.
@@ -285,6 +389,40 @@ pub(crate) enum DeviceClash {
     OtherBacking(u32),
     /// Allocation failed.
     NoMemory,
+    /// The id's last table was just removed and its device is still
+    /// leaving its cache.
+    Leaving,
+}
+
+/// What is left to do after a table stopped using a device entry (see
+/// [`Tables::remove_device`]).
+pub(crate) struct Leave {
+    entry: Arc<DevEntry>,
+    /// The cache the device leaves (held in the tables).
+    cache: Option<Arc<Cache>>,
+    dir: Option<SysfsDir>,
+}
+
+/// Completes a [`Leave`]: detaches the device from its cache (keeping its
+/// dirty data there), frees the id and removes its sysfs directory. Must be
+/// called without the registry lock.
+pub(crate) fn finish_leave(leave: Leave) {
+    let Leave { entry, cache, dir } = leave;
+    if let Some(c) = cache {
+        if let Err(m) = c.detach(entry.id, false) {
+            pr_err!("device_id {}: leaving cache {}: {}\n", entry.id, c.id, m.as_str());
+        }
+        entry.bind(None);
+        let _ = with(|t| {
+            t.release(c.id);
+            if let Some(slot) = t.devices.get_mut(entry.id as usize) {
+                if slot.as_ref().is_some_and(|s| Arc::ptr_eq(&s.entry, &entry) && s.tables == 0) {
+                    *slot = None;
+                }
+            }
+        });
+    }
+    drop(dir);
 }
 
 // ---------------------------------------------------------------------------

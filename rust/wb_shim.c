@@ -80,6 +80,11 @@ static void wb_dev_postsuspend(struct dm_target *ti)
 	wbrs_postsuspend(WB_TARGET_DEVICE, ti);
 }
 
+static int wb_dev_preresume(struct dm_target *ti)
+{
+	return wbrs_preresume(WB_TARGET_DEVICE, ti);
+}
+
 static int wb_dev_iterate_devices(struct dm_target *ti,
 				  iterate_devices_callout_fn fn, void *data)
 {
@@ -109,6 +114,7 @@ static struct target_type wb_device_target = {
 	.status = wb_dev_status,
 	.message = wb_dev_message,
 	.postsuspend = wb_dev_postsuspend,
+	.preresume = wb_dev_preresume,
 	.iterate_devices = wb_dev_iterate_devices,
 	.io_hints = wb_dev_io_hints,
 };
@@ -406,7 +412,9 @@ u32 wb_ti_md_devt(struct dm_target *ti)
 
 int wb_ti_setup_device(struct dm_target *ti, u32 max_io_sectors)
 {
-	ti->num_flush_bios = 1;
+	/* Two clones of each empty flush: one for the cache, one for the
+	 * backing device (see map() in device.rs). */
+	ti->num_flush_bios = 2;
 	ti->num_discard_bios = 1;
 	ti->flush_supported = true;
 	ti->discards_supported = true;
@@ -547,6 +555,11 @@ void wb_bio_accept_partial(struct bio *bio, u32 sectors)
 {
 	if (sectors < bio_sectors(bio))
 		dm_accept_partial_bio(bio, sectors);
+}
+
+u32 wb_bio_target_nr(struct bio *bio)
+{
+	return dm_bio_get_target_bio_nr(bio);
 }
 
 void wb_bio_copy_to_buf(struct bio *bio, void *buf)

@@ -62,6 +62,9 @@ typedef void wbrs_status_fn(int kind, struct dm_target *ti, int type,
 typedef int wbrs_message_fn(int kind, struct dm_target *ti, unsigned int argc,
 			    char **argv, char *result, unsigned int maxlen);
 typedef void wbrs_postsuspend_fn(int kind, struct dm_target *ti);
+/* 0, or a negative errno that aborts the resume (the device stays
+ * suspended with the new table; a later resume calls it again). */
+typedef int wbrs_preresume_fn(int kind, struct dm_target *ti);
 typedef struct dm_dev *wbrs_backing_fn(struct dm_target *ti);
 typedef int wbrs_thread_fn(void *data);
 /* Kinds for sysfs directories. */
@@ -80,6 +83,7 @@ wbrs_map_fn wbrs_map;
 wbrs_status_fn wbrs_status;
 wbrs_message_fn wbrs_message;
 wbrs_postsuspend_fn wbrs_postsuspend;
+wbrs_preresume_fn wbrs_preresume;
 wbrs_backing_fn wbrs_backing;
 wbrs_sysfs_show_fn wbrs_sysfs_show;
 wbrs_sysfs_store_fn wbrs_sysfs_store;
@@ -141,6 +145,9 @@ u32 wb_bio_sectors(struct bio *bio);
 void wb_bio_remap(struct bio *bio, struct block_device *bdev, u64 sector);
 void wb_bio_endio(struct bio *bio, int err);
 void wb_bio_accept_partial(struct bio *bio, u32 sectors);
+/* Which of a target's duplicated bios this is (dm_bio_get_target_bio_nr):
+ * 0 or 1 for the two clones of an empty flush. */
+u32 wb_bio_target_nr(struct bio *bio);
 /* Copy the bio's payload into (write) or out of (read) a kernel buffer. */
 void wb_bio_copy_to_buf(struct bio *bio, void *buf);
 void wb_bio_copy_from_buf(struct bio *bio, const void *buf);

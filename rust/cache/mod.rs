@@ -340,7 +340,11 @@ impl Cache {
                     return Routed::Done;
                 }
                 ReadStep::Cache { slot, sector: target, run } => {
-                    let Some(counter) = self.inflight.get(slot as usize) else {
+                    // A cache shutting down takes no new remapped reads (it
+                    // waits for those in flight; only a detached device's
+                    // read can race it, and none should).
+                    let counter = if g.eng.stopping() { None } else { self.inflight.get(slot as usize) };
+                    let Some(counter) = counter else {
                         drop(g);
                         bio.end(Err(EIO));
                         return Routed::Done;
@@ -350,8 +354,10 @@ impl Cache {
                     counter.fetch_add(1, Ordering::AcqRel);
                     drop(g);
                     bio.accept_partial(run);
-                    // A cache is freed only after its devices are detached and their
-                    // I/O completed; a slot is reused only when its counter is 0.
+                    // A slot is reused only when its counter is 0, and
+                    // `shutdown` (which runs before a cache is dropped) waits
+                    // for every counter to reach 0 after stopping, when no
+                    // new count can start (checked above under the lock).
                     // SAFETY: so `counter` (in `self.inflight`) outlives this bio.
                     unsafe { bio.set_inflight(counter) };
                     bio.remap(self.dev.bdev(), target);
@@ -589,6 +595,7 @@ impl Cache {
         self.space.notify_all();
         // Joins both threads.
         drop(self.threads.lock().take());
+        self.wait_remapped_reads();
         let rec = self.commit_record();
         // Barrier bios still held (only after an error) fail now.
         let mut g = self.lock();
@@ -600,6 +607,26 @@ impl Cache {
         drop(g);
         held.end_all(Err(EIO));
         flushed.and(rec)
+    }
+
+    /// Waits until no read remapped to the cache device is in flight (their
+    /// completion decrements a counter in this cache). Called once the
+    /// engine is stopped, so no new one starts. A bio in flight always
+    /// completes (the block layer times out a stuck request), so this
+    /// waits for as long as it takes, saying so every 10 s.
+    fn wait_remapped_reads(&self) {
+        let mut waited = 0u32;
+        loop {
+            let n: i64 = self.inflight.iter().map(|c| i64::from(c.load(Ordering::Acquire))).sum();
+            if n <= 0 {
+                return;
+            }
+            if waited > 0 && waited % 1000 == 0 {
+                pr_warn!("cache {}: waiting for {} reads from the cache device to complete\n", self.id, n);
+            }
+            ffi::msleep(10);
+            waited = waited.wrapping_add(1);
+        }
     }
 
     /// Clears the statistics.
