@@ -53,7 +53,7 @@ struct WriteBoost {
 impl kernel::Module for WriteBoost {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let registry = registry::install()?;
-        let targets = ffi::Registration::new()?;
+        let targets = ffi::Registration::new::<device::DeviceTarget, mgr::MgrTarget, registry::Sysfs>()?;
         pr_info!("loaded: targets writeboost and writeboost-mgr registered\n");
         Ok(Self { _targets: targets, _registry: registry })
     }

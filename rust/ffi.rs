@@ -17,9 +17,10 @@
 //! - [`Out`]: the bounded text buffer of `status`, `message` and sysfs.
 //!
 //! It also holds the `extern "C"` entry points that C calls, each checked
-//! against its typedef in `wb_shim.h`, and dispatches them to
-//! [`crate::device`] and [`crate::mgr`]. Nothing above this module sees a raw
-//! pointer.
+//! against its typedef in `wb_shim.h`. They dispatch to the [`TargetOps`]
+//! and [`SysfsOps`] types given to [`Registration::new`], through function
+//! pointers built per type: this module is a leaf that names no type of the
+//! layers above it. Nothing above this module sees a raw pointer.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -1033,14 +1034,28 @@ impl Drop for SysfsDir {
 // ---------------------------------------------------------------------------
 
 /// Registers both targets and the sysfs roots; unregistered on drop.
-pub(crate) struct Registration(());
+///
+/// # Invariants
+///
+/// The targets are registered, and `_dispatch` holds the callbacks their C
+/// entry points call, for as long as this value lives.
+pub(crate) struct Registration {
+    _dispatch: GlobalGuard<Dispatch>,
+}
 
 impl Registration {
-    /// Registers `writeboost` and `writeboost-mgr`.
-    pub(crate) fn new() -> Result<Self> {
-        // SAFETY: called once from module init.
+    /// Registers `writeboost` (callbacks of `D`) and `writeboost-mgr`
+    /// (callbacks of `M`), with the sysfs attributes of `S`.
+    pub(crate) fn new<D: TargetOps, M: TargetOps, S: SysfsOps>() -> Result<Self> {
+        let d = KBox::pin(
+            Dispatch { device: KindOps::of::<D>(), mgr: KindOps::of::<M>(), show: S::show, store: S::store },
+            GFP_KERNEL,
+        )?;
+        let guard = DISPATCH.install(d);
+        // SAFETY: called once from module init; the callbacks are installed.
         check(unsafe { sys::wb_shim_register() })?;
-        Ok(Self(()))
+        // INVARIANT: registered, with the dispatch installed.
+        Ok(Self { _dispatch: guard })
     }
 }
 
@@ -1048,7 +1063,64 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // SAFETY: paired with the successful register; module exit, after
         // which no callback can run (DM holds a module reference per table).
+        // The dispatch is freed after this, when the field drops.
         unsafe { sys::wb_shim_unregister() };
+    }
+}
+
+/// The attributes of the sysfs directories `devices/<id>` and
+/// `caches/<id>`, implemented above this layer.
+pub(crate) trait SysfsOps: 'static {
+    /// Shows attribute `attr` of directory `kind`/`id` into `out`.
+    fn show(kind: SysfsKind, id: u8, attr: &str, out: &mut Out<'_>) -> Result;
+    /// Stores `input` into attribute `attr` of directory `kind`/`id`.
+    fn store(kind: SysfsKind, id: u8, attr: &str, input: &[u8]) -> Result;
+}
+
+/// The callbacks of one target kind: a [`TargetOps`] type's methods behind
+/// plain function pointers, so this layer names no target type.
+struct KindOps {
+    ctr: fn(&Target<'_>, &Args<'_>) -> CInt,
+    dtr: fn(&Target<'_>),
+    map: fn(&Target<'_>, *mut sys::bio) -> CInt,
+    status: fn(&Target<'_>, bool, &mut Out<'_>),
+    message: fn(&Target<'_>, &Args<'_>, &mut Out<'_>) -> Result<bool>,
+    postsuspend: fn(&Target<'_>),
+    preresume: fn(&Target<'_>) -> Result,
+    backing: fn(&Target<'_>) -> *mut sys::dm_dev,
+}
+
+impl KindOps {
+    fn of<T: TargetOps>() -> Self {
+        Self {
+            ctr: ctr_impl::<T>,
+            dtr: dtr_impl::<T>,
+            map: map_impl::<T>,
+            status: status_impl::<T>,
+            message: message_impl::<T>,
+            postsuspend: postsuspend_impl::<T>,
+            preresume: preresume_impl::<T>,
+            backing: backing_impl::<T>,
+        }
+    }
+}
+
+/// What the C entry points dispatch to (installed by [`Registration`]).
+pub(crate) struct Dispatch {
+    device: KindOps,
+    mgr: KindOps,
+    show: fn(SysfsKind, u8, &str, &mut Out<'_>) -> Result,
+    store: fn(SysfsKind, u8, &str, &[u8]) -> Result,
+}
+
+static DISPATCH: Global<Dispatch> = Global::new();
+
+/// The callbacks of target kind `kind` (from C).
+fn kind_ops(kind: CInt) -> Option<&'static KindOps> {
+    let d = DISPATCH.get()?;
+    match TargetKind::from_c(kind)? {
+        TargetKind::Device => Some(&d.device),
+        TargetKind::Mgr => Some(&d.mgr),
     }
 }
 
@@ -1212,6 +1284,44 @@ fn map_impl<T: TargetOps>(t: &Target<'_>, bio: *mut sys::bio) -> CInt {
     }
 }
 
+fn status_impl<T: TargetOps>(t: &Target<'_>, table: bool, out: &mut Out<'_>) {
+    // SAFETY: private data installed by ctr_impl::<T> (same target kind).
+    if let Some(this) = unsafe { private::<T>(t) } {
+        this.status(t, table, out);
+    }
+}
+
+fn message_impl<T: TargetOps>(t: &Target<'_>, args: &Args<'_>, out: &mut Out<'_>) -> Result<bool> {
+    // SAFETY: private data installed by ctr_impl::<T> (same target kind).
+    match unsafe { private::<T>(t) } {
+        Some(this) => this.message(t, args, out),
+        None => Err(EINVAL),
+    }
+}
+
+fn postsuspend_impl<T: TargetOps>(t: &Target<'_>) {
+    // SAFETY: private data installed by ctr_impl::<T> (same target kind).
+    if let Some(this) = unsafe { private::<T>(t) } {
+        this.postsuspend(t);
+    }
+}
+
+fn preresume_impl<T: TargetOps>(t: &Target<'_>) -> Result {
+    // SAFETY: private data installed by ctr_impl::<T> (same target kind).
+    match unsafe { private::<T>(t) } {
+        Some(this) => this.preresume(t),
+        None => Ok(()),
+    }
+}
+
+fn backing_impl<T: TargetOps>(t: &Target<'_>) -> *mut sys::dm_dev {
+    // SAFETY: private data installed by ctr_impl::<T> (same target kind).
+    match unsafe { private::<T>(t) }.and_then(|d| d.backing()) {
+        Some(d) => d.dev.as_ptr(),
+        None => core::ptr::null_mut(),
+    }
+}
+
 #[no_mangle]
 unsafe extern "C" fn wbrs_ctr(kind: CInt, ti: *mut sys::dm_target, argc: u32, argv: *mut *mut kernel::ffi::c_char) -> CInt {
     // SAFETY: DM passes a live target for the duration of the call.
@@ -1220,9 +1330,8 @@ unsafe extern "C" fn wbrs_ctr(kind: CInt, ti: *mut sys::dm_target, argc: u32, ar
     };
     // SAFETY: DM passes `argc` valid strings.
     let args = unsafe { Args::from_raw(argc, argv) };
-    match TargetKind::from_c(kind) {
-        Some(TargetKind::Device) => ctr_impl::<crate::device::DeviceTarget>(&t, &args),
-        Some(TargetKind::Mgr) => ctr_impl::<crate::mgr::MgrTarget>(&t, &args),
+    match kind_ops(kind) {
+        Some(o) => (o.ctr)(&t, &args),
         None => EINVAL.to_errno(),
     }
 }
@@ -1231,10 +1340,8 @@ unsafe extern "C" fn wbrs_ctr(kind: CInt, ti: *mut sys::dm_target, argc: u32, ar
 unsafe extern "C" fn wbrs_dtr(kind: CInt, ti: *mut sys::dm_target) {
     // SAFETY: DM passes a live target.
     let Some(t) = (unsafe { Target::from_raw(ti) }) else { return };
-    match TargetKind::from_c(kind) {
-        Some(TargetKind::Device) => dtr_impl::<crate::device::DeviceTarget>(&t),
-        Some(TargetKind::Mgr) => dtr_impl::<crate::mgr::MgrTarget>(&t),
-        None => {}
+    if let Some(o) = kind_ops(kind) {
+        (o.dtr)(&t);
     }
 }
 
@@ -1244,9 +1351,9 @@ unsafe extern "C" fn wbrs_map(kind: CInt, ti: *mut sys::dm_target, bio: *mut sys
     let Some(t) = (unsafe { Target::from_raw(ti) }) else {
         return sys::wb_map_result_WB_MAP_KILL as CInt;
     };
-    match TargetKind::from_c(kind) {
-        Some(TargetKind::Device) => map_impl::<crate::device::DeviceTarget>(&t, bio),
-        _ => sys::wb_map_result_WB_MAP_KILL as CInt,
+    match kind_ops(kind) {
+        Some(o) => (o.map)(&t, bio),
+        None => sys::wb_map_result_WB_MAP_KILL as CInt,
     }
 }
 
@@ -1263,20 +1370,8 @@ unsafe extern "C" fn wbrs_status(kind: CInt, ti: *mut sys::dm_target, ty: CInt, 
         sys::wb_status_type_WB_STATUS_TABLE => true,
         _ => return, // IMA: nothing to measure.
     };
-    match TargetKind::from_c(kind) {
-        Some(TargetKind::Device) => {
-            // SAFETY: a device target's private data comes from its ctr_impl.
-            if let Some(d) = unsafe { private::<crate::device::DeviceTarget>(&t) } {
-                d.status(&t, table, &mut out);
-            }
-        }
-        Some(TargetKind::Mgr) => {
-            // SAFETY: a manager target's private data comes from its ctr_impl.
-            if let Some(m) = unsafe { private::<crate::mgr::MgrTarget>(&t) } {
-                m.status(&t, table, &mut out);
-            }
-        }
-        None => {}
+    if let Some(o) = kind_ops(kind) {
+        (o.status)(&t, table, &mut out);
     }
 }
 
@@ -1297,21 +1392,8 @@ unsafe extern "C" fn wbrs_message(
     let args = unsafe { Args::from_raw(argc, argv) };
     // SAFETY: DM passes a `maxlen`-byte result buffer.
     let mut out = unsafe { Out::from_raw(result, maxlen as usize) };
-    let r = match TargetKind::from_c(kind) {
-        Some(TargetKind::Device) => {
-            // SAFETY: a device target's private data comes from its ctr_impl.
-            match unsafe { private::<crate::device::DeviceTarget>(&t) } {
-                Some(d) => d.message(&t, &args, &mut out),
-                None => Err(EINVAL),
-            }
-        }
-        Some(TargetKind::Mgr) => {
-            // SAFETY: a manager target's private data comes from its ctr_impl.
-            match unsafe { private::<crate::mgr::MgrTarget>(&t) } {
-                Some(m) => m.message(&t, &args, &mut out),
-                None => Err(EINVAL),
-            }
-        }
+    let r = match kind_ops(kind) {
+        Some(o) => (o.message)(&t, &args, &mut out),
         None => Err(EINVAL),
     };
     match r {
@@ -1325,11 +1407,8 @@ unsafe extern "C" fn wbrs_message(
 unsafe extern "C" fn wbrs_postsuspend(kind: CInt, ti: *mut sys::dm_target) {
     // SAFETY: DM passes a live target.
     let Some(t) = (unsafe { Target::from_raw(ti) }) else { return };
-    if TargetKind::from_c(kind) == Some(TargetKind::Device) {
-        // SAFETY: private data installed by the device ctr.
-        if let Some(d) = unsafe { private::<crate::device::DeviceTarget>(&t) } {
-            d.postsuspend(&t);
-        }
+    if let Some(o) = kind_ops(kind) {
+        (o.postsuspend)(&t);
     }
 }
 
@@ -1337,11 +1416,7 @@ unsafe extern "C" fn wbrs_postsuspend(kind: CInt, ti: *mut sys::dm_target) {
 unsafe extern "C" fn wbrs_preresume(kind: CInt, ti: *mut sys::dm_target) -> CInt {
     // SAFETY: DM passes a live target.
     let Some(t) = (unsafe { Target::from_raw(ti) }) else { return EINVAL.to_errno() };
-    if TargetKind::from_c(kind) != Some(TargetKind::Device) {
-        return 0;
-    }
-    // SAFETY: private data installed by the device ctr.
-    match unsafe { private::<crate::device::DeviceTarget>(&t) }.map(|d| d.preresume(&t)) {
+    match kind_ops(kind).map(|o| (o.preresume)(&t)) {
         Some(Err(e)) => e.to_errno(),
         _ => 0,
     }
@@ -1351,9 +1426,9 @@ unsafe extern "C" fn wbrs_preresume(kind: CInt, ti: *mut sys::dm_target) -> CInt
 unsafe extern "C" fn wbrs_backing(ti: *mut sys::dm_target) -> *mut sys::dm_dev {
     // SAFETY: DM passes a live device target.
     let Some(t) = (unsafe { Target::from_raw(ti) }) else { return core::ptr::null_mut() };
-    // SAFETY: only the device target type has iterate_devices.
-    match unsafe { private::<crate::device::DeviceTarget>(&t) }.and_then(|d| d.backing()) {
-        Some(d) => d.dev.as_ptr(),
+    // Only the device target type has iterate_devices.
+    match kind_ops(sys::wb_target_kind_WB_TARGET_DEVICE as CInt) {
+        Some(o) => (o.backing)(&t),
         None => core::ptr::null_mut(),
     }
 }
@@ -1388,7 +1463,8 @@ unsafe extern "C" fn wbrs_sysfs_show(kind: CInt, id: u32, attr: *const kernel::f
     let (Some(name), Some(kind), Ok(id)) = (name, sysfs_kind(kind), u8::try_from(id)) else {
         return EINVAL.to_errno() as _;
     };
-    match crate::registry::sysfs_show(kind, id, name, &mut out) {
+    let Some(d) = DISPATCH.get() else { return ENODEV.to_errno() as _ };
+    match (d.show)(kind, id, name, &mut out) {
         Ok(()) => out.len() as _,
         Err(e) => e.to_errno() as _,
     }
@@ -1413,7 +1489,8 @@ unsafe extern "C" fn wbrs_sysfs_store(
     let (Some(name), Some(kind), Ok(id)) = (name, sysfs_kind(kind), u8::try_from(id)) else {
         return EINVAL.to_errno() as _;
     };
-    match crate::registry::sysfs_store(kind, id, name, input) {
+    let Some(d) = DISPATCH.get() else { return ENODEV.to_errno() as _ };
+    match (d.store)(kind, id, name, input) {
         Ok(()) => len as _,
         Err(e) => e.to_errno() as _,
     }

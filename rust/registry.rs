@@ -429,8 +429,20 @@ pub(crate) fn finish_leave(leave: Leave) {
 // sysfs
 // ---------------------------------------------------------------------------
 
+/// The sysfs attributes of the module's directories.
+pub(crate) struct Sysfs;
+
+impl crate::ffi::SysfsOps for Sysfs {
+    fn show(kind: SysfsKind, id: u8, attr: &str, out: &mut Out<'_>) -> Result {
+        sysfs_show(kind, id, attr, out)
+    }
+    fn store(kind: SysfsKind, id: u8, attr: &str, input: &[u8]) -> Result {
+        sysfs_store(kind, id, attr, input)
+    }
+}
+
 /// Shows a sysfs attribute.
-pub(crate) fn sysfs_show(kind: SysfsKind, id: u8, attr: &str, out: &mut Out<'_>) -> Result {
+fn sysfs_show(kind: SysfsKind, id: u8, attr: &str, out: &mut Out<'_>) -> Result {
     use core::fmt::Write;
     match kind {
         SysfsKind::Device => {
@@ -455,7 +467,7 @@ pub(crate) fn sysfs_show(kind: SysfsKind, id: u8, attr: &str, out: &mut Out<'_>)
 }
 
 /// Stores a sysfs attribute.
-pub(crate) fn sysfs_store(kind: SysfsKind, id: u8, attr: &str, input: &[u8]) -> Result {
+fn sysfs_store(kind: SysfsKind, id: u8, attr: &str, input: &[u8]) -> Result {
     let s = parse::sysfs_input(input)?;
     match kind {
         SysfsKind::Device => {
