@@ -572,7 +572,17 @@ fn detach_locked(ctx: &Ctx, id: u8, o: &DrainOpts) -> Result<()> {
     let restored = force.restore();
     switched?;
     restored?;
-    resumed.map_err(|e| e.context(format!("{} was detached but is still suspended: run dmsetup resume {}", dev.label(), dev.name)))?;
+    // The detach itself happens at the resume (the kernel's preresume): if
+    // it is refused there, the device stays suspended with the new table
+    // and still bound to its cache.
+    resumed.map_err(|e| {
+        e.context(format!(
+            "{} could not be detached at resume and is still suspended, bound to cache {}: once its dirty data is written back run dmsetup resume {} (or load its previous table and resume)",
+            dev.label(),
+            cache,
+            dev.name
+        ))
+    })?;
     let after = topology::device_by_id(&ctx.dm, &ctx.sys, id)?;
     if after.bound_cache() != 0 {
         return Err(Error::failed(format!("{} still reports cache {} after the detach", after.label(), after.bound_cache())));
