@@ -138,6 +138,9 @@ impl ThreadBody for Migrator {
                     let dirty = |d: u8| g.eng.dirty_of(d);
                     report_transitions(c, &before, &after, &failed, dirty);
                     drop(g);
+                    if r.is_ok() && entries.iter().any(|e| failed.get(e.dev).is_none()) {
+                        c.progressed();
+                    }
                     if r.is_err() {
                         backoff_ms = 1000;
                     }
@@ -226,6 +229,7 @@ fn relocate(c: &Cache, s: &mut Scratch, id: u64, count: usize) -> Result {
     let buf = s.data.get_mut(..top as usize * BLOCK).ok_or(EINVAL)?;
     ffi::sync_io(c.dev.bdev(), sector, u64::from(top) * 8, buf, IoKind::Read)?;
     let data: &[u8] = &s.data;
+    let mut moved = 0u32;
     for e in entries.iter() {
         let mut tries = 0u32;
         let step = loop {
@@ -265,8 +269,12 @@ fn relocate(c: &Cache, s: &mut Scratch, id: u64, count: usize) -> Result {
         if !ok {
             return Err(EINVAL);
         }
+        moved += 1;
     }
     c.flusher_cv.notify_all();
+    if moved > 0 {
+        c.progressed();
+    }
     Ok(())
 }
 

@@ -60,8 +60,9 @@ pub(crate) use recover::{format_device, resume, Devices};
 /// RAM buffers per cache (1 MiB each).
 pub(crate) const NR_BUFS: usize = eng::NR_BUFS;
 /// Longest a write or discard waits for room in the log before it fails
-/// with EIO (ms). Room comes from write-back; it does not come when the
-/// cache device failed or when parked lines of failing devices fill it.
+/// with EIO (ms), counted from the later of its first wait and the last
+/// progress of write-back, unless a round is in flight when the time is up. Room comes from write-back; it does not come when the cache device
+/// failed or when parked lines of failing devices fill it.
 pub(crate) const SPACE_TIMEOUT_MS: u64 = 30_000;
 const SEG_BYTES: usize = fmt::SEGMENT_SECTORS as usize * 512;
 const BLOCK: usize = fmt::BLOCK_SIZE as usize;
@@ -163,6 +164,16 @@ struct NoRoom {
     log_ms: AtomicU64,
     /// A bio timed out waiting for room; cleared when the record moves.
     stalled: AtomicBool,
+    /// When write-back last made progress (ms): a round wrote lines back,
+    /// a relocation moved lines, or the record moved.
+    progress_ms: AtomicU64,
+}
+
+impl Cache {
+    /// Write-back made progress now (see `NoRoom::progress_ms`).
+    pub(crate) fn progressed(&self) {
+        self.no_room.progress_ms.store(ffi::now_ms(), Ordering::Relaxed);
+    }
 }
 
 /// Where a mapped bio goes.
@@ -205,8 +216,11 @@ impl Cache {
                 let now = ffi::now_ms();
                 // Once one bio timed out, the others fail at once until the
                 // record moves again (a large write is many bios).
+                // A write-back round in flight is progress (a round of many
+                // segments on a slow disk takes long): keep waiting then.
                 let stalled = self.no_room.stalled.load(Ordering::Relaxed);
-                if stalled || now.saturating_sub(since) > SPACE_TIMEOUT_MS {
+                let from = since.max(self.no_room.progress_ms.load(Ordering::Relaxed));
+                if stalled || (now.saturating_sub(from) > SPACE_TIMEOUT_MS && !g.eng.round_in_flight()) {
                     drop(g);
                     self.no_room.stalled.store(true, Ordering::Relaxed);
                     let last = self.no_room.log_ms.load(Ordering::Relaxed);
@@ -579,6 +593,7 @@ impl Cache {
         if moved {
             // Slots were freed: writers may wait for room again.
             self.no_room.stalled.store(false, Ordering::Relaxed);
+            self.progressed();
         }
         drop(scratch);
         self.space.notify_all();
@@ -746,7 +761,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, en
                 flush_current_buffer_interval: AtomicU32::new(0),
             },
             flushes: AtomicU64::new(0),
-            no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false) },
+            no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false), progress_ms: AtomicU64::new(0) },
             _module: module,
         }),
         GFP_KERNEL,
