@@ -229,7 +229,6 @@ fn relocate(c: &Cache, s: &mut Scratch, id: u64, count: usize) -> Result {
     let buf = s.data.get_mut(..top as usize * BLOCK).ok_or(EINVAL)?;
     ffi::sync_io(c.dev.bdev(), sector, u64::from(top) * 8, buf, IoKind::Read)?;
     let data: &[u8] = &s.data;
-    let mut moved = 0u32;
     for e in entries.iter() {
         let mut tries = 0u32;
         let step = loop {
@@ -269,12 +268,8 @@ fn relocate(c: &Cache, s: &mut Scratch, id: u64, count: usize) -> Result {
         if !ok {
             return Err(EINVAL);
         }
-        moved += 1;
     }
     c.flusher_cv.notify_all();
-    if moved > 0 {
-        c.progressed();
-    }
     Ok(())
 }
 

@@ -1292,8 +1292,12 @@ impl<S: Storage> Engine<S> {
                 return MigratorJob::Round { start, end };
             }
             // Only lines of failing devices: move them to the head of the
-            // log when they hold up writers or other devices' write-back.
-            if forced || (start < self.last_flushed && self.healthy_dirty() > 0) {
+            // log when they hold up other devices' write-back, a detach, or
+            // writers, for whom it makes room only if the segment is not
+            // full of them (else moving it frees nothing: no churn).
+            let behind = start < self.last_flushed && self.healthy_dirty() > 0;
+            let detach = self.record_wanted > self.record_migrated;
+            if behind || detach || (self.urgent && parked < LINES) {
                 self.round = Some((start, start));
                 return MigratorJob::Relocate { id: start };
             }

@@ -202,3 +202,65 @@ fn dead_disk_does_not_stop_the_other_device() {
     assert_eq!(e.total_dirty(), 0, "everything drains once the disk works");
     assert_eq!(e.dev(1).fail_errno, 0);
 }
+
+/// A cache full of a dead disk's lines: moving them would free nothing, so
+/// the migrator does not churn the log (writers then time out with EIO in
+/// the kernel), and nothing is dropped.
+#[test]
+fn full_of_parked_lines_does_not_churn() {
+    let mut e = engine(4);
+    e.register(2, 1 << 20).unwrap();
+    e.set_attached(2, true);
+    let mut now = 0;
+    // Device 1 fills the log (migration off), then its disk dies.
+    let mut b = 0u64;
+    loop {
+        match e.begin_write(1, b * 8, 8, &|_| false) {
+            WriteStep::Go(t) => {
+                e.end_write(t, true, false, 0, 3);
+                b += 1;
+            }
+            _ => break,
+        }
+        flush_sealed(&mut e, false);
+    }
+    e.seal();
+    flush_sealed(&mut e, false);
+    let dirty = e.dirty_of(1);
+    let mut relocated = Vec::new();
+    for _ in 0..2000 {
+        now += 1000;
+        match e.migrator_next(true, 4, now) {
+            MigratorJob::Round { start, end } => {
+                let mut entries = Vec::new();
+                e.round_entries(start, end, false, |x| entries.push(x));
+                e.round_done(start, end, &entries, Ok(()), &|_| Some(-5));
+            }
+            MigratorJob::Relocate { id } => {
+                let mut entries = Vec::new();
+                e.round_entries(id, id, true, |x| entries.push(x));
+                for x in &entries {
+                    match e.begin_relocate(x.line, &|_| false) {
+                        Ok(Some((t, _))) => {
+                            e.end_write(t, true, false, now, 3);
+                        }
+                        _ => break,
+                    }
+                }
+                e.relocate_done();
+                flush_sealed(&mut e, false);
+            }
+            MigratorJob::Record => {
+                let s = e.record_snapshot();
+                e.record_done(s, true);
+            }
+            _ => {}
+        }
+        // A writer of another device keeps asking for room.
+        assert!(matches!(e.begin_write(2, 0, 8, &|_| false), WriteStep::Wait(_)), "room appeared in a full cache");
+        relocated.push(e.nr_relocated());
+    }
+    assert_eq!(e.dirty_of(1), dirty, "nothing dropped");
+    let late = relocated[1999] - relocated[1000];
+    assert_eq!(late, 0, "the migrator keeps moving full segments of parked lines ({late} lines in the last 1000 steps)");
+}
