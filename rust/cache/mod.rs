@@ -17,8 +17,8 @@
 //! # Locking
 //!
 //! `state` (a spinlock) guards the index and all bookkeeping; it is only
-//! ever held for O(1) work (or O(255) when a segment opens) and never across
-//! I/O or a copy of bio data. Waiting is done on the condition variables
+//! ever held for O(1) work (or O(255) when a segment opens, a bounded piece
+//! of a discard) and never across I/O or a copy of bio data. Waiting is done on the condition variables
 //! with the lock released. `record` (a mutex) serialises writes of the
 //! on-disk record; it is taken without holding `state`. Nothing here runs in
 //! interrupt context: the only interrupt-context code is in the C shim.
