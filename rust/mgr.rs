@@ -98,6 +98,16 @@ const TUNABLES: &[Tunable] = &[
         get: |c| u64::from(c.tun.flush_current_buffer_interval.load(Ordering::Relaxed)),
         set: |c, v| c.tun.flush_current_buffer_interval.store(v as u32, Ordering::Relaxed),
     },
+    Tunable {
+        name: "idle_seal_ms",
+        min: 0,
+        max: 3_600_000,
+        get: |c| u64::from(c.tun.idle_seal_ms.load(Ordering::Relaxed)),
+        set: |c, v| {
+            c.tun.idle_seal_ms.store(v as u32, Ordering::Relaxed);
+            c.flusher_cv.notify_all();
+        },
+    },
 ];
 
 fn tunable(name: &str) -> Option<&'static Tunable> {

@@ -17,7 +17,7 @@ use kernel::time::msecs_to_jiffies;
 
 use super::{Cache, BLOCK};
 use crate::ffi::{self, BioList, IoKind, ThreadBody};
-use crate::wbformat::engine::FlusherJob;
+use crate::wbformat::engine::{FlusherJob, IdleStep};
 use crate::wbformat::format::{self as fmt, SegmentHeader};
 
 /// The flusher thread's state.
@@ -56,12 +56,20 @@ impl ThreadBody for Flusher {
                         return;
                     }
                     let has_flush_only = !g.flush_only.is_empty();
-                    let job = g.eng.flusher_next(ffi::now_ms(), has_flush_only);
+                    let now = ffi::now_ms();
+                    // An open buffer left idle is sealed (written next).
+                    let idle = u64::from(c.tun.idle_seal_ms.load(Ordering::Relaxed));
+                    let idle_due = match g.eng.seal_if_idle(now, idle) {
+                        IdleStep::Due { ms } => ms,
+                        IdleStep::Sealed | IdleStep::Nothing => u64::MAX,
+                    };
+                    let job = g.eng.flusher_next(now, has_flush_only);
                     match job {
                         FlusherJob::Idle(ms) => {
                             if g.eng.stopping() {
                                 return;
                             }
+                            let ms = ms.min(idle_due).max(1);
                             let _ = c.flusher_cv.wait_interruptible_timeout(&mut g, msecs_to_jiffies(ms as u32));
                         }
                         FlusherJob::Segment { buf, id, durable, .. } => {

@@ -17,8 +17,8 @@
 //! # Locking
 //!
 //! `state` (a spinlock) guards the index and all bookkeeping; it is only
-//! ever held for O(1) work (or O(255) when a segment opens) and never across
-//! I/O or a copy of bio data. Waiting is done on the condition variables
+//! ever held for O(1) work (or O(255) when a segment opens, a bounded piece
+//! of a discard) and never across I/O or a copy of bio data. Waiting is done on the condition variables
 //! with the lock released. `record` (a mutex) serialises writes of the
 //! on-disk record; it is taken without holding `state`. Nothing here runs in
 //! interrupt context: the only interrupt-context code is in the C shim.
@@ -49,7 +49,7 @@ use kernel::{new_condvar, new_mutex, new_spinlock};
 
 use crate::ffi::{self, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, Msg, SharedBuf, SysfsDir};
 use crate::wbformat::engine::{
-    self as eng, BufLine, DetachStep, DevMeta, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
+    self as eng, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
 };
 use crate::wbformat::format::{self as fmt, Discard, Geometry};
 use crate::wbformat::index::LineMeta;
@@ -67,6 +67,9 @@ pub(crate) const SPACE_TIMEOUT_MS: u64 = 30_000;
 const SEG_BYTES: usize = fmt::SEGMENT_SECTORS as usize * 512;
 const BLOCK: usize = fmt::BLOCK_SIZE as usize;
 const SLOTS: usize = fmt::REGISTRY_ENTRIES;
+/// Default `idle_seal_ms`: an idle open RAM buffer reaches the cache device
+/// (and can be written back) within seconds, without a daemon or a flush.
+pub(crate) const DEFAULT_IDLE_SEAL_MS: u32 = 5000;
 
 /// Tunables, readable without the lock.
 pub(crate) struct Tunables {
@@ -77,6 +80,9 @@ pub(crate) struct Tunables {
     pub(crate) update_interval: AtomicU32,
     pub(crate) commit_super_block_interval: AtomicU32,
     pub(crate) flush_current_buffer_interval: AtomicU32,
+    /// The flusher seals the open RAM buffer after this many milliseconds
+    /// without a write into it (0: never).
+    pub(crate) idle_seal_ms: AtomicU32,
 }
 
 /// The engine's storage in the kernel: vmalloc'd vectors.
@@ -382,17 +388,24 @@ impl Cache {
     }
 
     /// Handles a discard: drops cached data of the range (logging the drop
-    /// when older segments held it), then passes it on.
-    pub(crate) fn map_discard(&self, dev: u8, sector: u64, mut bio: Bio) -> Routed {
-        // At most 1 MiB per call; DM resubmits the rest.
-        let max = fmt::MAX_DISCARD_SECTORS;
-        let n = bio.sectors().min(max - (sector % u64::from(max)) as u32).max(1);
-        bio.accept_partial(n);
+    /// when older segments held it), then passes it on. The whole bio is
+    /// handled at once (DM cuts discards only at the backing device's
+    /// limit); the engine's work follows what the cache holds of the
+    /// device, and the lock is dropped between bounded pieces of it.
+    pub(crate) fn map_discard(&self, dev: u8, sector: u64, bio: Bio) -> Routed {
+        /// Index look-ups per lock hold.
+        const BUDGET: u32 = 4096;
+        let mut d = DiscardRange::new(dev, sector, u64::from(bio.sectors()));
         let since = ffi::now_ms();
         let mut g = self.lock();
+        let sealed = g.eng.sealed_upto();
         loop {
-            match g.eng.discard(dev, sector, n, &self.slot_busy()) {
+            match g.eng.discard_step(&mut d, BUDGET, &self.slot_busy()) {
                 DiscardStep::Pass => break,
+                DiscardStep::Again => {
+                    drop(g);
+                    g = self.lock();
+                }
                 DiscardStep::Wait(w) => match self.wait(g, w, since) {
                     Some(x) => g = x,
                     None => {
@@ -407,7 +420,12 @@ impl Cache {
                 }
             }
         }
+        // Segments sealed to log the drops go to the flusher.
+        let wake = g.eng.sealed_upto() != sealed;
         drop(g);
+        if wake {
+            self.flusher_cv.notify_all();
+        }
         Routed::Backing(bio, sector)
     }
 
@@ -759,6 +777,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, en
                 update_interval: AtomicU32::new(1),
                 commit_super_block_interval: AtomicU32::new(0),
                 flush_current_buffer_interval: AtomicU32::new(0),
+                idle_seal_ms: AtomicU32::new(DEFAULT_IDLE_SEAL_MS),
             },
             flushes: AtomicU64::new(0),
             no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false), progress_ms: AtomicU64::new(0) },

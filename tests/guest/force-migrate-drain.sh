@@ -4,6 +4,7 @@
 . /wb/tests/lib.sh
 set -e
 run cache_setup
+run mgr_msg idle_seal_ms 0       # only force_migrate may drain the RAM buffer
 run wb_create wb1 1 $WB_BACKING 1 $((64 * 2048))
 run mgr_msg allow_migrate 0
 run dd if=/dev/urandom of=/tmp/data bs=4k count=20 2>/dev/null

@@ -74,7 +74,9 @@ echo 2 > $c/update_interval
 wait_for $c/allow_migrate 1 6 "update_interval 2"
 
 # Idle flush: a lone write stays in the RAM buffer until the daemon flushes
-# it (flush_current_buffer_interval 1).
+# it (flush_current_buffer_interval 1). The kernel's own idle sealing is
+# off here (idle_seal_ms 0), so that only the daemon can flush it.
+echo 0 > $c/idle_seal_ms
 run dd if=/dev/urandom of=/dev/mapper/wb1 bs=4k count=2 oflag=direct 2>/dev/null
 lf=$(cat $c/last_flushed_segment_id)
 sleep 2

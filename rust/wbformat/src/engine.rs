@@ -101,6 +101,9 @@ pub struct DevMeta {
     pub nr_failures: u32,
     /// Failed write-back attempts since the cache started (status).
     pub writeback_errors: u64,
+    /// Writes published (a generation: a discard skip hint of the device is
+    /// valid while it does not change).
+    pub writes: u64,
 }
 
 /// Bookkeeping of one RAM buffer.
@@ -293,8 +296,63 @@ pub enum DiscardStep {
     Pass,
     /// Wait, then ask again (a segment must be opened to log it).
     Wait(Wait),
+    /// The work budget of the call is used up: call again (after dropping
+    /// the lock for a moment).
+    Again,
     /// Fail it (cache in error).
     Fail,
+}
+
+/// A discard in progress: the range and how far
+/// [`Engine::discard_step`] got in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiscardRange {
+    dev: u8,
+    start: u64,
+    end: u64,
+    walk: DiscardWalk,
+}
+
+/// How a discard finds the cached data of its range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DiscardWalk {
+    /// Not started: chosen at the first step.
+    New,
+    /// Every chunk of the range, from sector `next`.
+    Blocks { next: u64 },
+    /// The lines of the segments `id..=last` (the log when the discard
+    /// started), from line `k` of segment `id`; `above`: the lowest dirty
+    /// sector of the device at or past the end of the range seen so far;
+    /// `writes`: the device's write generation when the walk started.
+    Lines { id: u64, k: u32, last: u64, above: u64, writes: u64 },
+}
+
+impl DiscardRange {
+    /// A discard of `nr` sectors of device `dev` from `sector`.
+    pub fn new(dev: u8, sector: u64, nr: u64) -> Self {
+        Self { dev, start: sector, end: sector.saturating_add(nr), walk: DiscardWalk::New }
+    }
+
+    /// Whether the range is walked through the cache's lines rather than
+    /// block by block (decided by the first step).
+    pub fn walks_lines(&self) -> bool {
+        matches!(self.walk, DiscardWalk::Lines { .. })
+    }
+}
+
+/// Answer to [`Engine::seal_if_idle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdleStep {
+    /// The open segment was sealed: the flusher writes it next.
+    Sealed,
+    /// It holds data and becomes idle in `ms` milliseconds unless written
+    /// to.
+    Due {
+        /// Milliseconds.
+        ms: u64,
+    },
+    /// Nothing open holds data (or idle sealing is off).
+    Nothing,
 }
 
 /// The flusher's next job.
@@ -469,6 +527,21 @@ pub struct Engine<S: Storage> {
     cursor: u64,
     nr_partial_flushed: u64,
     nr_relocated: u64,
+    /// When a write last reached the open segment (for idle sealing).
+    last_write_ms: Option<u64>,
+    /// What the last discard that walked the lines learnt.
+    discard_hint: Option<DiscardHint>,
+}
+
+/// Device `dev` had no dirty sector in `from..next` when its write
+/// generation was `writes` (found by a discard walking every live line:
+/// the next discards of a sequential series skip at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DiscardHint {
+    dev: u8,
+    from: u64,
+    next: u64,
+    writes: u64,
 }
 
 impl<S: Storage> Engine<S> {
@@ -520,6 +593,8 @@ impl<S: Storage> Engine<S> {
             cursor: 0,
             nr_partial_flushed: 0,
             nr_relocated: 0,
+            last_write_ms: None,
+            discard_hint: None,
         })
     }
 
@@ -744,7 +819,27 @@ impl<S: Storage> Engine<S> {
         self.sealed_upto = buf.seg_id;
         self.cur = None;
         self.barrier_deadline = None;
+        self.last_write_ms = None;
         true
+    }
+
+    /// Idle sealing: seals the open segment once it holds data and no
+    /// write reached it for `idle_ms` milliseconds (0: never), so that
+    /// data does not stay in RAM without a daemon or a flush. The idle time
+    /// counts from the last write into the segment (or, for a segment
+    /// holding only logged discards, from the first call that saw it).
+    pub fn seal_if_idle(&mut self, now_ms: u64, idle_ms: u64) -> IdleStep {
+        if idle_ms == 0 || !self.open_has_data() {
+            return IdleStep::Nothing;
+        }
+        let since = *self.last_write_ms.get_or_insert(now_ms);
+        let due = since.saturating_add(idle_ms);
+        if now_ms >= due {
+            self.seal();
+            IdleStep::Sealed
+        } else {
+            IdleStep::Due { ms: due.saturating_sub(now_ms) }
+        }
     }
 
     /// Segment slots ordinary writes leave free (see [`RESERVED_SEGMENTS`]).
@@ -810,6 +905,7 @@ impl<S: Storage> Engine<S> {
             *buf = BufMeta { seg_id: next_id, slot, ..BufMeta::default() };
         }
         self.cur = Some(b);
+        self.last_write_ms = None;
         self.last_id = next_id;
         self.urgent = false;
         Ok(())
@@ -949,6 +1045,9 @@ impl<S: Storage> Engine<S> {
             }
         }
         self.touch_dev(dev, buf.seg_id);
+        if let Some(d) = self.devs.get_mut(dev as usize) {
+            d.writes = d.writes.wrapping_add(1);
+        }
         let idx = 1 | ((hit as usize) << 1) | ((on_buffer as usize) << 2) | (((n == 8) as usize) << 3);
         // A relocation (`n == 0`) is not a user's write.
         if let Some(s) = self.stats.get_mut(idx).filter(|_| n > 0) {
@@ -971,6 +1070,9 @@ impl<S: Storage> Engine<S> {
             self.error = Some(-5);
         }
         let is_cur = self.cur == Some(t.buf);
+        if is_cur {
+            self.last_write_ms = Some(now_ms);
+        }
         if let Some(l) = self.buf_line(t.buf, t.k) {
             l.pending = l.pending.saturating_sub(1);
         }
@@ -1068,11 +1170,123 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// A discard of `n` sectors (`1..=MAX_DISCARD_SECTORS`) of `dev` at
-    /// `sector`: drops the cached data of the range, logging the drop when
-    /// it removes data of older segments.
+    /// A discard of `n` sectors of `dev` at `sector`, done at once (no work
+    /// limit): [`discard_step`](Self::discard_step) on a fresh
+    /// [`DiscardRange`]. After [`DiscardStep::Wait`] the caller asks again
+    /// for the whole range (the chunks already dropped cost nothing then).
     pub fn discard(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> DiscardStep {
-        let n = n.clamp(1, MAX_DISCARD_SECTORS);
+        let mut d = DiscardRange::new(dev, sector, u64::from(n));
+        self.discard_step(&mut d, u32::MAX, slot_busy)
+    }
+
+    /// Goes on with discard `d`: drops the cached data of its range, logging
+    /// the drops of data held by older segments, chunk by chunk
+    /// (`MAX_DISCARD_SECTORS`-aligned chunks, each done whole under one
+    /// call: a logged entry never covers more than what was dropped at that
+    /// moment from older segments). Chunks holding nothing of the device
+    /// are skipped without being looked at one block at a time: when the
+    /// range has more blocks than the live log has lines, the live log's
+    /// lines are walked instead, so a discard costs O(min(range blocks,
+    /// live lines)) whatever the size of the range, and nothing at all
+    /// when the device has no dirty line. `budget` bounds the work of one
+    /// call (index look-ups, about); [`DiscardStep::Again`] asks the caller
+    /// to call again (after dropping its lock for a moment).
+    pub fn discard_step(&mut self, d: &mut DiscardRange, budget: u32, slot_busy: &dyn Fn(u32) -> bool) -> DiscardStep {
+        let dev = d.dev;
+        if dev == 0 || dev > MAX_DEVICE_ID {
+            return DiscardStep::Pass;
+        }
+        let chunk = u64::from(MAX_DISCARD_SECTORS);
+        let mut left = u64::from(budget.max(1));
+        loop {
+            if self.dev(dev).dirty == 0 || d.start >= d.end {
+                return DiscardStep::Pass;
+            }
+            let cost;
+            match d.walk {
+                DiscardWalk::New => {
+                    if let Some(h) = self.discard_hint {
+                        if h.dev == dev && h.writes == self.dev(dev).writes && h.from <= d.start && d.end <= h.next {
+                            return DiscardStep::Pass;
+                        }
+                    }
+                    let blocks = (d.end.saturating_sub(1) / SECTORS_PER_BLOCK)
+                        .saturating_sub(d.start / SECTORS_PER_BLOCK)
+                        .saturating_add(1);
+                    let live = self.last_id.saturating_sub(self.last_migrated).saturating_mul(u64::from(LINES));
+                    d.walk = if blocks <= live {
+                        DiscardWalk::Blocks { next: d.start }
+                    } else {
+                        DiscardWalk::Lines {
+                            id: self.last_migrated.saturating_add(1),
+                            k: 0,
+                            last: self.last_id,
+                            above: u64::MAX,
+                            writes: self.dev(dev).writes,
+                        }
+                    };
+                    cost = 1;
+                }
+                DiscardWalk::Blocks { next } => {
+                    if next >= d.end {
+                        return DiscardStep::Pass;
+                    }
+                    let ce = d.end.min((next / chunk).saturating_add(1).saturating_mul(chunk));
+                    if let Err(step) = self.discard_chunk(dev, next, ce, slot_busy) {
+                        return step;
+                    }
+                    d.walk = DiscardWalk::Blocks { next: ce };
+                    cost = (ce.saturating_sub(next) / SECTORS_PER_BLOCK).saturating_add(1);
+                }
+                DiscardWalk::Lines { id, k, last, mut above, writes } => {
+                    // Segments written back since hold no dirty line (and
+                    // their slots may hold newer segments by now).
+                    let (id, k) = if id <= self.last_migrated { (self.last_migrated.saturating_add(1), 0) } else { (id, k) };
+                    if id > last {
+                        // Every dirty line of the device was seen.
+                        if self.dev(dev).writes == writes {
+                            self.discard_hint = Some(DiscardHint { dev, from: d.end, next: above, writes });
+                        }
+                        return DiscardStep::Pass;
+                    }
+                    let Ok(slot) = self.geo.slot_of_id(id) else { return DiscardStep::Pass };
+                    let line = slot.saturating_mul(LINES).saturating_add(k);
+                    let mut c = 1;
+                    if let Ok(Some(key)) = self.index.key_of(line) {
+                        let first = key.block.saturating_mul(SECTORS_PER_BLOCK);
+                        if key.device_id == dev && first.saturating_add(SECTORS_PER_BLOCK) > d.end {
+                            above = above.min(first.max(d.end));
+                        }
+                        if key.device_id == dev && first < d.end && first.saturating_add(SECTORS_PER_BLOCK) > d.start {
+                            // The whole chunk of this block (within the range).
+                            let s = first.max(d.start);
+                            let cs = s.saturating_sub(s % chunk).max(d.start);
+                            let ce = d.end.min((s / chunk).saturating_add(1).saturating_mul(chunk));
+                            if let Err(step) = self.discard_chunk(dev, cs, ce, slot_busy) {
+                                d.walk = DiscardWalk::Lines { id, k, last, above, writes };
+                                return step;
+                            }
+                            c = (ce.saturating_sub(cs) / SECTORS_PER_BLOCK).saturating_add(1);
+                        }
+                    }
+                    let (id, k) = if k.saturating_add(1) >= LINES { (id.saturating_add(1), 0) } else { (id, k.saturating_add(1)) };
+                    d.walk = DiscardWalk::Lines { id, k, last, above, writes };
+                    cost = c;
+                }
+            }
+            left = left.saturating_sub(cost);
+            if left == 0 {
+                return DiscardStep::Again;
+            }
+        }
+    }
+
+    /// Drops the cached data of `dev` in `sector..end` (at most
+    /// `MAX_DISCARD_SECTORS` sectors, within one aligned chunk), logging it
+    /// in the open segment when it removes data of older segments. Either
+    /// does all of it or, with `Err`, nothing.
+    fn discard_chunk(&mut self, dev: u8, sector: u64, end: u64, slot_busy: &dyn Fn(u32) -> bool) -> Result<(), DiscardStep> {
+        let n = end.saturating_sub(sector).clamp(1, u64::from(MAX_DISCARD_SECTORS)) as u32;
         let end = sector.saturating_add(u64::from(n));
         // Anything cached at all?
         let mut any = false;
@@ -1085,12 +1299,12 @@ impl<S: Storage> Engine<S> {
             b = b.saturating_add(1);
         }
         if !any {
-            return DiscardStep::Pass;
+            return Ok(());
         }
         // A discard entry must fit in the open segment.
         loop {
             if self.error.is_some() {
-                return DiscardStep::Fail;
+                return Err(DiscardStep::Fail);
             }
             if let Some(c) = self.cur {
                 if self.bufs.get(c).is_some_and(|x| (x.nr_discards as usize) < MAX_DISCARDS) {
@@ -1099,11 +1313,11 @@ impl<S: Storage> Engine<S> {
                 self.seal();
             }
             if let Err(w) = self.open_segment(slot_busy, self.reserve()) {
-                return DiscardStep::Wait(w);
+                return Err(DiscardStep::Wait(w));
             }
         }
-        let Some(c) = self.cur else { return DiscardStep::Fail };
-        let Some(cb) = self.bufs.get(c).copied() else { return DiscardStep::Fail };
+        let Some(c) = self.cur else { return Err(DiscardStep::Fail) };
+        let Some(cb) = self.bufs.get(c).copied() else { return Err(DiscardStep::Fail) };
         let mut logged = false;
         let mut s = sector;
         while s < end {
@@ -1131,7 +1345,7 @@ impl<S: Storage> Engine<S> {
                 Ok(o) => self.account(dev, o.dirty_delta()),
                 Err(_) => {
                     self.error = Some(-5);
-                    return DiscardStep::Fail;
+                    return Err(DiscardStep::Fail);
                 }
             }
             s = s.saturating_add(u64::from(cnt));
@@ -1146,7 +1360,7 @@ impl<S: Storage> Engine<S> {
             }
             self.touch_dev(dev, cb.seg_id);
         }
-        DiscardStep::Pass
+        Ok(())
     }
 
     // -------------------------------------------------------------------

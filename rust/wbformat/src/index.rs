@@ -116,6 +116,20 @@ impl Default for LineMeta {
     }
 }
 
+/// The sectors of 4 KiB block `block` that lie in `start..end` (bit `j` =
+/// sector `j` of the block).
+pub fn range_bits(block: u64, start: u64, end: u64) -> u8 {
+    let first = block.saturating_mul(8);
+    let lo = start.max(first);
+    let hi = end.min(first.saturating_add(8));
+    if lo >= hi {
+        return 0;
+    }
+    let off = lo.saturating_sub(first).min(7) as u32;
+    let n = hi.saturating_sub(lo).clamp(1, 8) as u32;
+    ((0xffu32 >> 8u32.saturating_sub(n)) << off) as u8
+}
+
 /// The number of hash buckets to allocate for `nr_lines` lines: the next
 /// power of two (at least 1), for an average load of at most one.
 pub fn buckets_for(nr_lines: usize) -> usize {
@@ -890,6 +904,17 @@ mod tests {
         for i in 0..8 {
             assert_eq!(ix.lookup(Key::new(1 + i as u8 % 3, u64::from(i))), Some(i));
         }
+    }
+
+    #[test]
+    fn range_bits_clip() {
+        assert_eq!(range_bits(1, 0, 100), 0xff);
+        assert_eq!(range_bits(1, 10, 100), 0b1111_1100);
+        assert_eq!(range_bits(1, 0, 13), 0b0001_1111);
+        assert_eq!(range_bits(1, 9, 11), 0b0000_0110);
+        assert_eq!(range_bits(1, 16, 100), 0);
+        assert_eq!(range_bits(1, 0, 8), 0);
+        assert_eq!(range_bits(u64::MAX, 0, u64::MAX), 0);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::format::{
     MAX_DEVICE_ID, REGISTRY_ENTRIES, SECTORS_PER_BLOCK,
 };
 use super::engine::{Engine, Storage};
-use super::index::{Index, IndexError, Key, LineMeta};
+use super::index::{range_bits, Index, IndexError, Key, LineMeta};
 use core::fmt;
 use core::ops::DerefMut;
 
@@ -442,7 +442,9 @@ where
 
 /// Removes sectors `sector .. sector + nr` of `device_id` from the index (a
 /// discard). Returns the net change of the device's dirty-line count and the
-/// number of lines that became clean. O(nr / 8) index operations.
+/// number of lines that became clean. O(min(nr / 8, lines)) index
+/// operations: a range with more blocks than the index has lines is done by
+/// walking the lines.
 pub fn discard_range<L, B>(
     index: &mut Index<L, B>,
     device_id: u8,
@@ -456,6 +458,23 @@ where
     let mut delta = 0i32;
     let mut cleaned = 0u32;
     let end = sector.saturating_add(nr);
+    if nr / SECTORS_PER_BLOCK > u64::from(index.nr_lines()) {
+        for line in 0..index.nr_lines() {
+            let Some(key) = index.key_of(line)? else {
+                continue;
+            };
+            let bits = range_bits(key.block, sector, end);
+            if key.device_id != device_id || bits == 0 {
+                continue;
+            }
+            // The whole chain of the block loses the sectors; its other
+            // lines are clean or keep only sectors outside the range.
+            let o = index.discard(key, bits)?;
+            delta = delta.saturating_add(o.dirty_delta());
+            cleaned = cleaned.saturating_add(o.cleaned.len() as u32);
+        }
+        return Ok((delta, cleaned));
+    }
     let mut s = sector;
     while s < end {
         let off = (s % SECTORS_PER_BLOCK) as u32;

@@ -264,3 +264,261 @@ fn full_of_parked_lines_does_not_churn() {
     let late = relocated[1999] - relocated[1000];
     assert_eq!(late, 0, "the migrator keeps moving full segments of parked lines ({late} lines in the last 1000 steps)");
 }
+
+// ---------------------------------------------------------------------------
+// Issue 9, item 5: a discard costs what the cache holds, not the size of its
+// range.
+
+/// 64 TiB in sectors.
+const BIG: u64 = 64 << 31;
+
+fn big_engine(nr_segments: u64) -> Engine<HostStore> {
+    let geo = Geometry::from_nr_segments(nr_segments).unwrap();
+    let mut e = host_engine(geo, 1, 1);
+    e.resumed(0, 0, &[0; REGISTRY_ENTRIES]);
+    for d in 1..=2 {
+        e.register(d, BIG).unwrap();
+        e.set_attached(d, true);
+    }
+    let s = e.record_snapshot();
+    e.record_done(s, true);
+    e
+}
+
+fn write_dev(e: &mut Engine<HostStore>, dev: u8, sector: u64, n: u32) {
+    let WriteStep::Go(t) = e.begin_write(dev, sector, n, &|_| false) else { panic!("write did not go") };
+    e.end_write(t, true, false, 0, 3);
+}
+
+/// Runs the flusher until nothing is sealed and unwritten, keeping the
+/// header of every segment written.
+fn flush_keep(e: &mut Engine<HostStore>, headers: &mut Vec<(u32, Box<SegmentHeader>)>) {
+    loop {
+        match e.flusher_next(0, false) {
+            FlusherJob::Segment { buf, id, slot, nr_lines, durable } => {
+                let mut h = Box::new(SegmentHeader::new(0, 0));
+                e.fill_header(buf, id, durable, &mut h);
+                e.segment_done(id, slot, nr_lines, durable, true, 0);
+                headers.push((slot, h));
+            }
+            FlusherJob::FlushOnly { upto } => e.flush_done(upto, true),
+            _ => return,
+        }
+    }
+}
+
+/// Whether sector `s` of `dev` is served from the cache.
+fn cached(e: &mut Engine<HostStore>, dev: u8, s: u64) -> bool {
+    match e.begin_read(dev, s, 1) {
+        ReadStep::Backing { .. } => false,
+        ReadStep::Buffer { buf, .. } => {
+            e.end_buffer_read(buf);
+            true
+        }
+        ReadStep::Cache { .. } => true,
+        ReadStep::WaitPending => panic!("no copy is pending"),
+    }
+}
+
+/// A discard of almost all of a 64 TiB device (unaligned ends, as a
+/// partition would have) over data spread over the device, flushed in older
+/// segments and still in the open one, with partial blocks at both ends and
+/// another device's data at the same offsets: it finishes in a few calls,
+/// drops exactly the cached sectors of its range, logs entries of at most
+/// `MAX_DISCARD_SECTORS` that lie within it, and replaying the headers
+/// drops exactly the same.
+#[test]
+fn huge_discard_costs_what_the_cache_holds() {
+    let mut e = big_engine(16);
+    let (start, end) = (13u64, BIG - 3);
+    // (device, sector, sectors): 300 lines spread over the whole device,
+    // then the ends of the range.
+    let mut writes: Vec<(u8, u64, u32)> = (0..300u64).map(|i| (1 + (i % 7 == 0) as u8, (i * 0x9E37_79B9 % (BIG / 8)) * 8, 8)).collect();
+    writes.extend([(1, 8, 8), (1, 0, 8), (1, BIG - 8, 8), (1, BIG - 16, 4), (2, 8, 8), (1, 3 << 20, 8)]);
+    let mut headers = Vec::new();
+    for (i, &(d, s, n)) in writes.iter().enumerate() {
+        write_dev(&mut e, d, s, n);
+        if i == 150 || i == 290 {
+            e.seal();
+            flush_keep(&mut e, &mut headers);
+        }
+    }
+    // Overwrite some flushed lines in the open segment (superseded older
+    // lines in the range must go too).
+    for &(d, s, n) in writes.iter().take(20) {
+        write_dev(&mut e, d, s, n);
+    }
+    let sectors: Vec<(u8, u64)> = writes.iter().flat_map(|&(d, s, n)| (s..s + u64::from(n)).map(move |x| (d, x))).collect();
+    let before: Vec<bool> = sectors.iter().map(|&(d, s)| cached(&mut e, d, s)).collect();
+    assert!(before.iter().all(|&c| c));
+
+    let mut d = DiscardRange::new(1, start, end - start);
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        assert!(calls < 200, "the discard did not finish within 200 calls of budget 4096");
+        match e.discard_step(&mut d, 4096, &|_| false) {
+            DiscardStep::Pass => break,
+            DiscardStep::Again => {}
+            DiscardStep::Wait(w) => {
+                // Entries fill segments: let the flusher write them.
+                assert_eq!(w, Wait::Space);
+                flush_keep(&mut e, &mut headers);
+            }
+            DiscardStep::Fail => panic!("discard failed"),
+        }
+    }
+    assert!(d.walks_lines(), "a range larger than the log walks the lines");
+    // Exactly the sectors of device 1 in the range are gone.
+    for &(dv, s) in &sectors {
+        let expect = !(dv == 1 && s >= start && s < end);
+        assert_eq!(cached(&mut e, dv, s), expect, "device {dv} sector {s}");
+    }
+    e.seal();
+    flush_keep(&mut e, &mut headers);
+    let mut entries = 0;
+    for (_, h) in &headers {
+        for x in h.discard_entries() {
+            entries += 1;
+            assert_eq!(x.device_id, 1);
+            assert!(x.nr_sectors <= MAX_DISCARD_SECTORS && x.sector >= start && x.sector + u64::from(x.nr_sectors) <= end, "{x:?}");
+        }
+    }
+    // One entry per chunk holding older data, not per chunk of the range.
+    assert!(entries > 0 && entries <= writes.len(), "{entries} discard entries");
+
+    // Replay of every header in log order gives the same index.
+    let geo = e.geometry();
+    let mut ix = wbformat::index::Index::new(
+        vec![wbformat::index::LineMeta::EMPTY; geo.nr_lines() as usize],
+        vec![0u32; wbformat::index::buckets_for(geo.nr_lines() as usize)],
+    )
+    .unwrap();
+    for (slot, h) in &headers {
+        wbformat::recovery::replay_segment(&mut ix, &geo, *slot, h, |_, _| Ok(())).unwrap();
+    }
+    for &(dv, s) in &sectors {
+        let key = wbformat::index::Key::from_sector(dv, s);
+        let live = e.index.owner(key, (s % 8) as u8).is_some();
+        assert_eq!(ix.owner(key, (s % 8) as u8).is_some(), live, "replay of device {dv} sector {s}");
+    }
+    assert_eq!(ix.check_consistency().unwrap() as u64, e.total_dirty());
+}
+
+/// A huge discard of a device with nothing cached costs one call, whatever
+/// else the cache holds.
+#[test]
+fn huge_discard_of_an_uncached_device_is_free() {
+    let mut e = big_engine(8);
+    for i in 0..200 {
+        write_dev(&mut e, 2, i * 8, 8);
+    }
+    let mut d = DiscardRange::new(1, 0, BIG);
+    assert_eq!(e.discard_step(&mut d, 1, &|_| false), DiscardStep::Pass);
+    assert_eq!(e.dirty_of(2), 200);
+    // Same with the convenience call, and a range ending past u64.
+    assert_eq!(e.discard(1, u64::MAX - 5, u32::MAX, &|_| false), DiscardStep::Pass);
+}
+
+/// A small discard still walks its blocks (and costs about that).
+#[test]
+fn small_discard_walks_blocks() {
+    let mut e = big_engine(8);
+    for i in 0..600 {
+        write_dev(&mut e, 1, i * 8, 8);
+    }
+    let mut d = DiscardRange::new(1, 800, 100);
+    assert_eq!(e.discard_step(&mut d, u32::MAX, &|_| false), DiscardStep::Pass);
+    assert!(!d.walks_lines());
+    assert_eq!(e.dirty_of(1), 600 - 12, "blocks 101..=111 dropped, blocks 100 and 112 keep sectors");
+    assert!(cached(&mut e, 1, 799) && !cached(&mut e, 1, 800) && !cached(&mut e, 1, 899) && cached(&mut e, 1, 900));
+}
+
+/// What `blkdiscard` of a 64 TiB device sends: 4 GiB discards in order.
+/// Only those holding cached data walk the lines; the others skip at once
+/// (a write of the device in between makes the next one walk again).
+#[test]
+fn sequential_huge_discards_skip_between_cached_data() {
+    let mut e = big_engine(8);
+    let places = [0u64, 8 << 20, BIG / 2 + 4, BIG - 8 - 50 * 8 * 1024];
+    for &p in &places {
+        for i in 0..50 {
+            write_dev(&mut e, 1, p + i * 8 * 1024, 8);
+        }
+    }
+    let step = 8u64 << 20;
+    let mut agains = 0u64;
+    let mut walks = 0u64;
+    let mut s = 0;
+    while s < BIG {
+        let mut d = DiscardRange::new(1, s, step);
+        loop {
+            match e.discard_step(&mut d, 64, &|_| false) {
+                DiscardStep::Pass => break,
+                DiscardStep::Again => agains += 1,
+                x => panic!("{x:?}"),
+            }
+        }
+        walks += d.walks_lines() as u64;
+        s += step;
+        if s == BIG / 2 {
+            assert_eq!(e.dirty_of(1), 100, "the second half is still cached");
+            // A write restarts the walks (the hint is stale).
+            write_dev(&mut e, 1, s + step + 8, 8);
+        }
+    }
+    assert_eq!(e.dirty_of(1), 0);
+    assert!(walks <= 6, "{walks} discards walked the lines");
+    assert!(agains < 2000, "{agains} pieces of work");
+}
+
+/// Recovery's discard of a huge range walks the index's lines.
+#[test]
+fn recovery_discard_range_is_bounded() {
+    let geo = Geometry::from_nr_segments(4).unwrap();
+    let n = geo.nr_lines() as usize;
+    let mut ix = wbformat::index::Index::new(vec![wbformat::index::LineMeta::EMPTY; n], vec![0u32; wbformat::index::buckets_for(n)]).unwrap();
+    ix.write(0, wbformat::index::Key::new(1, 5), 0xff).unwrap();
+    ix.write(1, wbformat::index::Key::new(1, BIG / 8 - 1), 0xff).unwrap();
+    ix.write(2, wbformat::index::Key::new(2, 5), 0xff).unwrap();
+    ix.write(3, wbformat::index::Key::new(1, 0), 0xff).unwrap();
+    ix.write(4, wbformat::index::Key::new(1, 10), 0xff).unwrap();
+    let t = std::time::Instant::now();
+    let (delta, cleaned) = wbformat::recovery::discard_range(&mut ix, 1, 44, BIG - 44 - 4).unwrap();
+    assert!(t.elapsed().as_secs() < 2);
+    assert_eq!((delta, cleaned), (-1, 1), "only block 10 is wholly in the range");
+    assert_eq!(ix.dirty(0), Ok(0x0f), "block 5 (sectors 40..48) keeps 40..44");
+    assert_eq!(ix.dirty(1), Ok(0xf0), "the last block keeps its last 4 sectors");
+    assert_eq!(ix.dirty(2), Ok(0xff), "another device");
+    assert_eq!(ix.dirty(3), Ok(0xff), "block 0 is outside");
+    assert_eq!(ix.dirty(4), Ok(0));
+    assert_eq!(ix.check_consistency(), Ok(4));
+}
+
+// ---------------------------------------------------------------------------
+// Issue 9, item 6: an idle open buffer is sealed by the kernel.
+
+#[test]
+fn idle_open_segment_is_sealed_and_migrated() {
+    let mut e = engine(8);
+    assert_eq!(e.seal_if_idle(0, 5000), IdleStep::Nothing, "nothing open");
+    let WriteStep::Go(t) = e.begin_write(1, 0, 8, &|_| false) else { panic!() };
+    e.end_write(t, true, false, 100, 3);
+    assert_eq!(e.seal_if_idle(1000, 0), IdleStep::Nothing, "idle sealing off");
+    assert_eq!(e.seal_if_idle(1000, 5000), IdleStep::Due { ms: 4100 });
+    // A new write restarts the idle time.
+    let WriteStep::Go(t) = e.begin_write(1, 8, 8, &|_| false) else { panic!() };
+    e.end_write(t, true, false, 2000, 3);
+    assert_eq!(e.seal_if_idle(5100, 5000), IdleStep::Due { ms: 1900 });
+    assert_eq!(e.sealed_upto(), 0);
+    assert_eq!(e.seal_if_idle(7000, 5000), IdleStep::Sealed);
+    assert_eq!(e.sealed_upto(), 1);
+    assert_eq!(flush_sealed(&mut e, false), vec![(1, false)]);
+    let MigratorJob::Round { start: 1, end: 1 } = e.migrator_next(true, 4, 0) else { panic!("no round") };
+    let mut entries = Vec::new();
+    e.round_entries(1, 1, false, |x| entries.push(x));
+    assert_eq!(entries.len(), 2);
+    e.round_done(1, 1, &entries, Ok(()), &|_| None);
+    assert_eq!(e.dirty_of(1), 0);
+    assert_eq!(e.seal_if_idle(9000, 5000), IdleStep::Nothing);
+}

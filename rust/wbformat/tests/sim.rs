@@ -308,6 +308,8 @@ struct Op {
     failed: bool,
     /// A piece reserved whose copy has not happened yet.
     ticket: Option<WriteTicket>,
+    /// A discard under way in the engine.
+    disc: Option<DiscardRange>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -360,6 +362,8 @@ struct Stats {
     ops: u64,
     crashes: u64,
     steps: u64,
+    /// Discards done by walking the cache's lines.
+    line_walks: u64,
 }
 
 impl Sim {
@@ -518,6 +522,9 @@ impl Sim {
             self.rng.below(self.dev_sectors)
         };
         let nr = nr.min(self.dev_sectors - sector).max(1);
+        // Now and then a discard of the whole device (what mkfs does
+        // first): the engine walks the cache's lines instead of the blocks.
+        let (sector, nr) = if kind == Kind::Discard && self.rng.chance(200) { (0, self.dev_sectors) } else { (sector, nr) };
         if matches!(kind, Kind::Write { .. } | Kind::Discard) && self.overlaps(dev, sector, nr) {
             return;
         }
@@ -541,7 +548,7 @@ impl Sim {
             _ => {}
         }
         self.note(format!("op {id}: {kind:?} dev {dev} sectors {sector}+{nr}"));
-        self.ops.push_back(Op { id, kind, dev, sector, nr, next: sector, held: 0, seq, mapped: false, failed: false, ticket: None });
+        self.ops.push_back(Op { id, kind, dev, sector, nr, next: sector, held: 0, seq, mapped: false, failed: false, ticket: None, disc: None });
         self.stats.ops += 1;
     }
 
@@ -582,23 +589,36 @@ impl Sim {
             }
             _ if op.next >= op.sector + op.nr => Ok(op.held == 0 && self.finish_if_done(op)),
             Kind::Discard => {
-                let n = (op.sector + op.nr - op.next).min(u64::from(MAX_DISCARD_SECTORS) - op.next % u64::from(MAX_DISCARD_SECTORS));
+                let end = op.sector + op.nr;
                 if !self.detached[dev as usize] {
-                    match self.eng.discard(dev, op.next, n as u32, &Self::slot_busy) {
-                        DiscardStep::Pass => {}
-                        DiscardStep::Wait(_) => return Ok(false),
+                    // The whole range in one engine discard, in pieces of
+                    // work of a random budget (other actors run between
+                    // them, as other CPUs do while the kernel drops its
+                    // lock between pieces).
+                    let mut d = op.disc.take().unwrap_or_else(|| DiscardRange::new(dev, op.next, end - op.next));
+                    let budget = 1 + self.rng.below(600) as u32;
+                    match self.eng.discard_step(&mut d, budget, &Self::slot_busy) {
+                        DiscardStep::Pass => {
+                            if d.walks_lines() {
+                                self.stats.line_walks += 1;
+                            }
+                        }
+                        DiscardStep::Again | DiscardStep::Wait(_) => {
+                            op.disc = Some(d);
+                            return Ok(false);
+                        }
                         DiscardStep::Fail => {
                             op.failed = true;
-                            op.next += n;
+                            op.next = end;
                             return Ok(false);
                         }
                     }
                 }
-                let zero = vec![0u8; n as usize * SEC];
+                let zero = vec![0u8; (end - op.next) as usize * SEC];
                 if self.backing[dev as usize - 1].write(&mut self.rng, op.next, &zero, false, false).is_err() {
                     op.failed = true;
                 }
-                op.next += n;
+                op.next = end;
                 Ok(false)
             }
             Kind::Read => {
@@ -760,6 +780,8 @@ impl Sim {
                         if self.rng.chance(300) {
                             // The deadline passes.
                             self.eng.seal();
+                        } else if self.eng.seal_if_idle(self.seq, 40) == IdleStep::Sealed {
+                            self.note("flusher: idle open segment sealed".to_string());
                         }
                     }
                     FlusherJob::Segment { buf, id, durable, .. } => {
@@ -1152,14 +1174,16 @@ fn simulator() {
                 total.ops += s.ops;
                 total.crashes += s.crashes;
                 total.steps += s.steps;
+                total.line_walks += s.line_walks;
             }
             Err(e) => failures.push(e),
         }
     }
     eprintln!(
-        "simulator: {seeds} seeds, {} steps, {} operations, {} crashes checked, {} failing seeds, {:.1} s",
+        "simulator: {seeds} seeds, {} steps, {} operations ({} discards by line walk), {} crashes checked, {} failing seeds, {:.1} s",
         total.steps,
         total.ops,
+        total.line_walks,
         total.crashes,
         failures.len(),
         t.elapsed().as_secs_f64()

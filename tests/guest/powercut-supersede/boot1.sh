@@ -18,6 +18,7 @@
 set -e
 SZ1=262144                       # wb1: first 128 MiB of the slow disk
 run cache_setup
+run mgr_msg idle_seal_ms 0       # the overwrites must stay in RAM
 run wb_create wb1 1 $WB_BACKING 1 $SZ1
 run dm_create back2 --table "0 131072 linear $WB_BACKING 262144"
 run dm_create back3 --table "0 131072 linear $WB_BACKING 393216"
@@ -56,6 +57,7 @@ run mgr_msg format_cache_device /dev/mapper/c2raw
 run dm_create c2 --table "0 131072 delay /dev/mapper/c2raw 0 0"
 run mgr_msg switch_to 2
 run mgr_msg resume_cache /dev/mapper/c2
+run mgr_msg idle_seal_ms 0
 run wb_create wb3 3 /dev/mapper/back3 2
 run mgr_msg allow_migrate 0
 run dd if=/tmp/A of=/dev/mapper/wb3 bs=4k seek=300 count=1 oflag=direct conv=fsync 2>/dev/null

@@ -199,6 +199,9 @@ pub fn engine_ops(e: &mut wbformat::engine::Engine<SliceStore<'_>>, dev: u8, sec
     }
     acc ^= matches!(e.begin_flush(now, 3), FlushStep::Done) as u64;
     acc ^= matches!(e.discard(dev, sector, n, &busy), DiscardStep::Pass) as u64;
+    let mut d = DiscardRange::new(dev, sector, u64::from(n) << 20);
+    acc ^= matches!(e.discard_step(&mut d, n, &busy), DiscardStep::Again) as u64;
+    acc ^= matches!(e.seal_if_idle(now, u64::from(n)), IdleStep::Sealed) as u64;
     match e.flusher_next(now, n == 2) {
         FlusherJob::Segment { buf, id, slot, nr_lines, durable } => {
             e.fill_header(buf, id, durable, h);
