@@ -63,6 +63,27 @@ fn bind(t: &mut Tables, entry: &Arc<DevEntry>, is_new: bool, cache_id: u8) -> co
     Ok(())
 }
 
+/// Refuses a table over a backing disk (`devt`) that holds dirty data of
+/// another device id in some cache: the disk's contents are stale, and that
+/// data would be written back over the new device's writes.
+fn check_backing_free(t: &Tables, id: u8, devt: u32) -> core::result::Result<(), CtrError> {
+    for c in t.caches.iter().flatten() {
+        if let Some((holder, dirty)) = c.dirty_holder_of(devt, id) {
+            return Err(ctr_err!(
+                EBUSY,
+                "backing device {} holds {} dirty lines of device_id {} in cache {}: create device_id {} over it (to read that data or write it back), then use it as device_id {}",
+                DevT(devt),
+                dirty,
+                holder,
+                c.id,
+                holder,
+                id
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl DeviceTarget {
     fn route(&self, r: Routed) -> MapResult {
         match r {
@@ -123,6 +144,7 @@ impl TargetOps for DeviceTarget {
             table_cache_id: cache_id,
         };
         let entry = registry::with(|tables| {
+            check_backing_free(tables, id, bdev.devt()).map_err(|e| (e, None))?;
             let (entry, is_new) = tables.add_device(new).map_err(|c| (match c {
                 DeviceClash::BadId => ctr_err!(EINVAL, "invalid device_id {}", id),
                 DeviceClash::InUse(devt) => ctr_err!(EBUSY, "device_id {} is already used by device {}", id, DevT(devt)),

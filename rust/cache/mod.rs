@@ -538,6 +538,28 @@ impl Cache {
         Ok(())
     }
 
+    /// Another device id than `except` whose data for backing device
+    /// `devt` is dirty here: `(device_id, dirty lines)`.
+    pub(crate) fn dirty_holder_of(&self, devt: u32, except: u8) -> Option<(u8, u64)> {
+        let mut ids = [false; SLOTS];
+        {
+            let bk = self.backings.lock();
+            for (i, s) in bk.iter().enumerate() {
+                if i != except as usize && s.as_ref().is_some_and(|f| f.bdev().devt() == devt) {
+                    if let Some(x) = ids.get_mut(i) {
+                        *x = true;
+                    }
+                }
+            }
+        }
+        let g = self.lock();
+        ids.iter()
+            .enumerate()
+            .filter(|(_, &x)| x)
+            .map(|(i, _)| (i as u8, g.eng.dirty_of(i as u8)))
+            .find(|&(_, d)| d > 0)
+    }
+
     /// Whether `dev` has dirty data here.
     pub(crate) fn dirty_of(&self, dev: u8) -> u64 {
         self.lock().eng.dirty_of(dev)
