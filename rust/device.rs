@@ -101,6 +101,27 @@ fn plan(t: &Tables, entry: &DevEntry, cache_id: u8) -> core::result::Result<Plan
     Ok(Plan { detach, attach: target })
 }
 
+/// Refuses a table over a backing disk (`devt`) that holds dirty data of
+/// another device id in some cache: the disk's contents are stale, and that
+/// data would be written back over the new device's writes.
+fn check_backing_free(t: &Tables, id: u8, devt: u32) -> core::result::Result<(), CtrError> {
+    for c in t.caches.iter().flatten() {
+        if let Some((holder, dirty)) = c.dirty_holder_of(devt, id) {
+            return Err(ctr_err!(
+                EBUSY,
+                "backing device {} holds {} dirty lines of device_id {} in cache {}: create device_id {} over it (to read that data or write it back), then use it as device_id {}",
+                DevT(devt),
+                dirty,
+                holder,
+                c.id,
+                holder,
+                id
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl DeviceTarget {
     fn route(&self, r: Routed) -> MapResult {
         match r {
@@ -196,6 +217,7 @@ impl TargetOps for DeviceTarget {
         };
         // Only checks: the binding changes when the table is resumed.
         let entry = registry::with(|tables| {
+            check_backing_free(tables, id, bdev.devt()).map_err(|e| (e, None))?;
             let (entry, _) = tables.add_device(new).map_err(|c| (match c {
                 DeviceClash::BadId => ctr_err!(EINVAL, "invalid device_id {}", id),
                 DeviceClash::InUse(devt) => ctr_err!(EBUSY, "device_id {} is already used by device {}", id, DevT(devt)),

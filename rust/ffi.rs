@@ -226,6 +226,20 @@ impl Bdev<'_> {
         unsafe { sys::wb_bdev_devt(self.ptr) }
     }
 
+    /// The disk's identity as the cache registry records it: a hash of a
+    /// name of the disk that is the same across boots (never 0).
+    pub(crate) fn identity(&self) -> Result<u64> {
+        let mut buf = [0u8; 160];
+        // SAFETY: valid by the type invariant; `buf` is writable for its
+        // length; process context (it may sleep).
+        let n = unsafe { sys::wb_bdev_identity(self.ptr, buf.as_mut_ptr().cast(), buf.len() as u32) };
+        if n < 0 {
+            return Err(Error::from_errno(n));
+        }
+        let name = buf.get(..n as usize).ok_or(EINVAL)?;
+        Ok(crate::wbformat::format::backing_identity(name))
+    }
+
     /// Sends a cache flush (REQ_PREFLUSH) and waits for it.
     pub(crate) fn flush(&self) -> Result {
         // SAFETY: valid by the type invariant; process context.

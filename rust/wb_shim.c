@@ -462,6 +462,50 @@ u32 wb_bdev_devt(struct block_device *bdev)
 	return bdev->bd_dev;
 }
 
+int wb_bdev_identity(struct block_device *bdev, char *buf, u32 len)
+{
+	struct gendisk *disk = bdev->bd_disk;
+	struct mapped_device *md;
+	int r;
+
+	if (!len)
+		return -EINVAL;
+	/* A device-mapper device: its uuid, else its name (dm-N is not stable). */
+	md = dm_get_md(bdev->bd_dev);
+	if (md) {
+		char *name = kmalloc(DM_NAME_LEN + DM_UUID_LEN, GFP_KERNEL);
+		char *uuid = name + DM_NAME_LEN;
+
+		if (!name) {
+			dm_put(md);
+			return -ENOMEM;
+		}
+		r = dm_copy_name_and_uuid(md, name, uuid);
+		dm_put(md);
+		if (!r)
+			r = uuid[0] ? snprintf(buf, len, "dm-uuid:%s", uuid) :
+				      snprintf(buf, len, "dm-name:%s", name);
+		kfree(name);
+		return r < 0 ? r : min_t(int, r, len - 1);
+	}
+	/* A driver that knows the disk's unique id (NAA, EUI-64, T10). */
+	if (disk->fops->get_unique_id) {
+		static const enum blk_unique_id types[] = { BLK_UID_NAA, BLK_UID_EUI64, BLK_UID_T10 };
+		u8 id[16];
+		int i;
+
+		for (i = 0; i < ARRAY_SIZE(types); i++) {
+			r = disk->fops->get_unique_id(disk, id, types[i]);
+			if (r > 0 && r <= (int)sizeof(id)) {
+				r = snprintf(buf, len, "uid:%d:%*phN:%u", types[i], r, id, bdev_partno(bdev));
+				return min_t(int, r, len - 1);
+			}
+		}
+	}
+	r = snprintf(buf, len, "disk:%s:%u", disk->disk_name, bdev_partno(bdev));
+	return min_t(int, r, len - 1);
+}
+
 struct file *wb_bdev_open_path(const char *path, void *holder, int *err)
 {
 	struct file *f = bdev_file_open_by_path(path,

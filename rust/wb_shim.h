@@ -128,6 +128,10 @@ struct file *wb_bdev_open_devt(u32 devt, int *err);
 void wb_bdev_close(struct file *f);
 struct block_device *wb_file_bdev(struct file *f);
 int wb_bdev_flush(struct block_device *bdev);
+/* A name of the disk behind bdev that is the same across boots (see
+ * Documentation/on-disk-format.md, "Backing identity"), NUL-terminated in
+ * buf (len bytes).  Returns its length or a negative errno. */
+int wb_bdev_identity(struct block_device *bdev, char *buf, u32 len);
 
 /* bio */
 enum wb_bio_op {

@@ -516,10 +516,19 @@ impl Cache {
         }
         // Writes that went straight to the backing device must be durable
         // before this device's flushes only cover the cache.
+        let mut identity = 0;
         if let Some(f) = self.backings.lock().get(dev as usize).and_then(|x| x.clone()) {
             f.bdev().flush().map_err(|e| Msg::new(format_args!("cannot flush backing device {} (error {})", ffi::DevT(devt), e.to_errno())))?;
+            identity = f.bdev().identity().map_err(|e| {
+                Msg::new(format_args!("cannot identify backing device {} (error {})", ffi::DevT(devt), e.to_errno()))
+            })?;
         }
-        let changed = self.lock().eng.register(dev, sectors).map_err(|_| Msg::new(format_args!("bad device id {}", dev)))?;
+        let changed = {
+            let mut g = self.lock();
+            let bad = |_| Msg::new(format_args!("bad device id {}", dev));
+            let sized = g.eng.register(dev, sectors).map_err(bad)?;
+            g.eng.set_identity(dev, identity).map_err(bad)? || sized
+        };
         if changed {
             self.commit_record().map_err(|e| Msg::new(format_args!("cannot write the cache record (error {})", e.to_errno())))?;
         }
@@ -576,6 +585,28 @@ impl Cache {
         Ok(())
     }
 
+    /// Another device id than `except` whose data for backing device
+    /// `devt` is dirty here: `(device_id, dirty lines)`.
+    pub(crate) fn dirty_holder_of(&self, devt: u32, except: u8) -> Option<(u8, u64)> {
+        let mut ids = [false; SLOTS];
+        {
+            let bk = self.backings.lock();
+            for (i, s) in bk.iter().enumerate() {
+                if i != except as usize && s.as_ref().is_some_and(|f| f.bdev().devt() == devt) {
+                    if let Some(x) = ids.get_mut(i) {
+                        *x = true;
+                    }
+                }
+            }
+        }
+        let g = self.lock();
+        ids.iter()
+            .enumerate()
+            .filter(|(_, &x)| x)
+            .map(|(i, _)| (i as u8, g.eng.dirty_of(i as u8)))
+            .find(|&(_, d)| d > 0)
+    }
+
     /// Whether `dev` has dirty data here.
     pub(crate) fn dirty_of(&self, dev: u8) -> u64 {
         self.lock().eng.dirty_of(dev)
@@ -586,13 +617,15 @@ impl Cache {
     /// record may depend on, is durable with it.
     pub(crate) fn commit_record(&self) -> Result {
         let mut scratch = self.record.lock();
-        let (snap, registry) = {
+        let (snap, registry, identities) = {
             let g = self.lock();
             let mut registry = [0u64; SLOTS];
-            for (i, r) in registry.iter_mut().enumerate() {
+            let mut identities = [0u64; SLOTS];
+            for (i, (r, x)) in registry.iter_mut().zip(identities.iter_mut()).enumerate() {
                 *r = g.eng.registered(i as u8);
+                *x = g.eng.identity(i as u8);
             }
-            (g.eng.record_snapshot(), registry)
+            (g.eng.record_snapshot(), registry, identities)
         };
         let mut rec = fmt::Record::new(self.format_id);
         rec.generation = snap.generation;
@@ -602,7 +635,7 @@ impl Cache {
                 rec.register(i as u8, s).map_err(|_| EINVAL)?;
             }
         }
-        fmt::encode_record(&rec, &mut scratch).map_err(|_| EINVAL)?;
+        fmt::encode_record_with_identities(&rec, &identities, &mut scratch).map_err(|_| EINVAL)?;
         let r = ffi::sync_io(self.dev.bdev(), rec.sector(), 8, &mut scratch, IoKind::WriteFlushFua);
         let mut g = self.lock();
         let moved = r.is_ok() && snap.last_migrated > g.eng.record_migrated();

@@ -10,8 +10,9 @@
 //! accepted segment is replayed into the index in log order, so an older
 //! copy of a block loses exactly the sectors a newer copy rewrote. Before
 //! anything is published, every device that owns dirty data must be
-//! registered in the record and present with the same backing size;
-//! otherwise resume is refused and nothing changes.
+//! registered in the record and present with the same backing size and
+//! (when the record has one) the same backing identity; otherwise resume is
+//! refused and nothing changes.
 
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -99,6 +100,8 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     ffi::sync_io(bdev, 16, 8, &mut block2, IoKind::Read).map_err(|e| msg(format_args!("reading the record failed (error {})", e.to_errno())))?;
     let choice = fmt::select_record(&block, &block2, sb.format_id()).map_err(|e| msg(format_args!("{}", e)))?;
     let rec = choice.record;
+    // The chosen record block: it holds the backing identities.
+    let rec_block: &[u8] = if choice.slot == 0 { &block } else { &block2 };
     let geo = sb.geometry();
     let format_id = sb.format_id();
     let mut engine = new_engine(geo, format_id, rec.generation).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
@@ -142,6 +145,9 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
             ResumeError::BufferTooSmall => msg(format_args!("internal error")),
         })?;
     drop(seg);
+    for d in 1..=fmt::MAX_DEVICE_ID {
+        engine.resumed_identity(d, fmt::record_identity(rec_block, d).unwrap_or(0));
+    }
     if summary.invalidated > 0 {
         pr_info!("cache {}: invalidated {} segments written past the end of the log\n", id, summary.invalidated);
     }
@@ -187,6 +193,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
         let f = BdevFile::open_devt(devt)
             .and_then(|f| Arc::new(f, GFP_KERNEL).map_err(|_| ENOMEM))
             .map_err(|e| msg(format_args!("device_id {}: cannot open backing device {} (error {})", dev_id, DevT(devt), e.to_errno())))?;
+        check_identity(rec_block, dev_id, d, &f)?;
         if let Some(s) = cache.backings.lock().get_mut(i) {
             *s = Some(f);
         }
@@ -196,6 +203,27 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
         None => pr_info!("cache {}: replayed {} segments\n", id, summary.replayed),
     }
     Ok(cache)
+}
+
+/// Refuses a backing disk of `dev_id` (which owns `dirty` lines) whose
+/// identity is not the one the record registered (a disk of the same size
+/// but another one). A record without an identity (written by an older
+/// version) is checked by size only.
+fn check_identity(rec_block: &[u8], dev_id: u8, dirty: u64, f: &BdevFile) -> core::result::Result<(), Msg> {
+    let Some(want) = fmt::record_identity(rec_block, dev_id) else {
+        return Ok(());
+    };
+    let devt = f.bdev().devt();
+    let have = f.bdev().identity().map_err(|e| {
+        msg(format_args!("device_id {}: cannot identify backing device {} (error {})", dev_id, DevT(devt), e.to_errno()))
+    })?;
+    if have != want {
+        return Err(msg(format_args!(
+            "device_id {} owns {} dirty lines of another disk than its backing device {} (registered identity {:#018x}, this disk {:#018x}): wrong backing device? create device_id {} over the disk it was attached with (see writeboost-inspect) before resume_cache",
+            dev_id, dirty, DevT(devt), want, have, dev_id
+        )));
+    }
+    Ok(())
 }
 
 /// The cache device as recovery sees it.

@@ -88,6 +88,9 @@ pub struct DevMeta {
     /// Registered backing size in sectors (0 = not registered), as the next
     /// record will say.
     pub registered: u64,
+    /// Identity of the registered backing disk (0 = unknown), as the next
+    /// record will say (`format::backing_identity`).
+    pub identity: u64,
     /// Newest segment id holding a write or a logged discard of the device.
     pub last_seg: u64,
     /// Errno of the device's last failed write-back (0 = write-back works).
@@ -644,6 +647,14 @@ impl<S: Storage> Engine<S> {
         self.record_migrated = last_migrated;
         for (d, &r) in self.devs.iter_mut().zip(registry.iter()) {
             d.registered = r;
+        }
+    }
+
+    /// At resume: the backing identity the record holds for `dev`
+    /// (`format::record_identity`; the same record, so nothing to write).
+    pub fn resumed_identity(&mut self, dev: u8, identity: u64) {
+        if let Some(d) = self.devs.get_mut(dev as usize) {
+            d.identity = identity;
         }
     }
 
@@ -1744,6 +1755,26 @@ impl<S: Storage> Engine<S> {
         d.registered = sectors;
         self.registry_version = self.registry_version.saturating_add(1);
         Ok(true)
+    }
+
+    /// Records the identity of `dev`'s backing disk (written with the
+    /// registry). Returns whether it changed (the record must be written).
+    pub fn set_identity(&mut self, dev: u8, identity: u64) -> Result<bool, EngineError> {
+        if dev == 0 || dev > MAX_DEVICE_ID {
+            return Err(EngineError::BadDevice(dev));
+        }
+        let d = self.devs.get_mut(dev as usize).ok_or(EngineError::BadDevice(dev))?;
+        if d.identity == identity {
+            return Ok(false);
+        }
+        d.identity = identity;
+        self.registry_version = self.registry_version.saturating_add(1);
+        Ok(true)
+    }
+
+    /// The identity of `dev`'s backing disk as the next record will say.
+    pub fn identity(&self, dev: u8) -> u64 {
+        self.dev(dev).identity
     }
 
     /// Accepts (or stops accepting, without any check) writes of `dev`.

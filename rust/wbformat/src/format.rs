@@ -79,7 +79,8 @@ const REC_LAST_MIGRATED: usize = 32;
 const REC_RESERVED: usize = 40;
 const REC_REGISTRY: usize = 64;
 const REC_ENTRY_SIZE: usize = 16;
-const REC_END: usize = REC_REGISTRY + REC_ENTRY_SIZE * REGISTRY_ENTRIES; // 2112
+const REC_IDENTITY: usize = REC_REGISTRY + REC_ENTRY_SIZE * REGISTRY_ENTRIES; // 2112
+const REC_END: usize = REC_IDENTITY + 8 * REGISTRY_ENTRIES; // 3136
 
 // Segment header layout.
 const SEG_VERSION: usize = 8;
@@ -878,6 +879,8 @@ pub enum RegistryEntryFault {
     ReservedFlags,
     /// The reserved `u32` is not zero.
     NonZeroReserved,
+    /// An identity is recorded for a device id that is not registered.
+    IdentityUnregistered,
 }
 
 impl fmt::Display for RegistryEntryFault {
@@ -892,6 +895,9 @@ impl fmt::Display for RegistryEntryFault {
             }
             Self::ReservedFlags => write!(f, "reserved flag bits are set"),
             Self::NonZeroReserved => write!(f, "the reserved field is not zero"),
+            Self::IdentityUnregistered => {
+                write!(f, "a backing identity is recorded but the id is not registered")
+            }
         }
     }
 }
@@ -1063,6 +1069,22 @@ pub struct Record {
     backing: [u64; REGISTRY_ENTRIES],
 }
 
+/// The backing identity recorded for a disk whose stable name (see
+/// Documentation/on-disk-format.md, "Backing identity") is `name`: its
+/// 64-bit FNV-1a hash, 1 if that is 0 (0 means "not recorded").
+pub fn backing_identity(name: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    if h == 0 {
+        1
+    } else {
+        h
+    }
+}
+
 fn check_device_id(device_id: u8) -> Result<usize, RegistryError> {
     if device_id == 0 || device_id > MAX_DEVICE_ID {
         Err(RegistryError::InvalidDeviceId(device_id))
@@ -1204,6 +1226,44 @@ pub fn encode_record(record: &Record, out: &mut [u8]) -> Result<(), EncodeError>
     Ok(())
 }
 
+/// Encodes `record` like [`encode_record`], with the backing identities
+/// `identities[i]` of device ids `i` (see [`backing_identity`]; 0 =
+/// unknown); only those of registered ids are written. Identities live in
+/// the block, not in [`Record`], which stays small enough for kernel
+/// stacks.
+pub fn encode_record_with_identities(record: &Record, identities: &[u64], out: &mut [u8]) -> Result<(), EncodeError> {
+    encode_record(record, out)?;
+    let Some(b) = block_of_mut(out) else {
+        return Err(EncodeError::BufferTooSmall {
+            needed: BLOCK_SIZE,
+            found: 0,
+        });
+    };
+    let mut off = REC_IDENTITY;
+    for (&s, &id) in record.backing.iter().zip(identities.iter()) {
+        put_u64(b, off, if s != 0 { id } else { 0 });
+        off = off.saturating_add(8);
+    }
+    let crc = block_checksum(b, &[], super::crc32c::crc32c_raw_update);
+    put_u32(b, CHECKSUM_OFFSET, crc);
+    Ok(())
+}
+
+/// The backing identity recorded for `device_id` in a record block that
+/// [`decode_record`] accepted; `None` if it has none (the id is not
+/// registered, or the record was written before identities were
+/// recorded).
+pub fn record_identity(block: &[u8], device_id: u8) -> Option<u64> {
+    if device_id == 0 || device_id > MAX_DEVICE_ID {
+        return None;
+    }
+    let b = block_of(block)?;
+    match get_u64(b, REC_IDENTITY.saturating_add(8usize.saturating_mul(usize::from(device_id)))) {
+        0 => None,
+        x => Some(x),
+    }
+}
+
 /// Decodes and validates a record slot (the first 4096 bytes of `block`).
 ///
 /// Checks, in this order: length, magic, version, CRC, format id nonzero,
@@ -1247,6 +1307,21 @@ pub fn decode_record(block: &[u8]) -> Result<Record, RecordError> {
         }
         *slot = sectors;
         off += REC_ENTRY_SIZE;
+    }
+    let mut off = REC_IDENTITY;
+    for (device_id, &sectors) in (0u8..=MAX_DEVICE_ID).zip(backing.iter()) {
+        let id = get_u64(b, off);
+        off = off.saturating_add(8);
+        if id != 0 && sectors == 0 {
+            return Err(RecordError::BadRegistryEntry {
+                device_id,
+                fault: if device_id == 0 {
+                    RegistryEntryFault::EntryZeroUsed
+                } else {
+                    RegistryEntryFault::IdentityUnregistered
+                },
+            });
+        }
     }
     if let Some(offset) = first_nonzero(b, REC_END, BLOCK_SIZE) {
         return Err(RecordError::NonZeroReserved { offset });
@@ -2056,7 +2131,8 @@ mod tests {
 
     #[test]
     fn layout_constants() {
-        assert_eq!(REC_END, 2112);
+        assert_eq!(REC_IDENTITY, 2112);
+        assert_eq!(REC_END, 3136);
         assert_eq!(SEG_END, 3124);
         assert_eq!(SEG_DISCARDS_END, 4084);
         assert_eq!(SECTORS_PER_BLOCK as usize * SECTOR_SIZE, BLOCK_SIZE);

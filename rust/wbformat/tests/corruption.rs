@@ -190,7 +190,7 @@ fn record_field_violations() {
     };
     check(&|c| put32(c, 8, 7), RecordError::UnsupportedVersion(7));
     check(&|c| put64(c, 16, 0), RecordError::ZeroFormatId);
-    for off in (40..64).chain(2112..BLOCK_SIZE) {
+    for off in (40..64).chain(3136..BLOCK_SIZE) {
         check(
             &|c| c[off] = 1,
             RecordError::NonZeroReserved { offset: off },
@@ -228,6 +228,15 @@ fn record_field_violations() {
     check(
         &|c| put32(c, entry(127) + 12, 1),
         bad(127, RegistryEntryFault::NonZeroReserved),
+    );
+    // Backing identities (2112 + 8*i): only for registered ids.
+    let ident = |i: usize| 2112 + 8 * i;
+    for off in ident(0)..ident(1) {
+        check(&|c| c[off] = 1, bad(0, RegistryEntryFault::EntryZeroUsed));
+    }
+    check(
+        &|c| put64(c, ident(5), 42),
+        bad(5, RegistryEntryFault::IdentityUnregistered),
     );
     assert_eq!(
         decode_record(&b[..100]),

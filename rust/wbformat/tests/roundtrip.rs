@@ -69,21 +69,26 @@ proptest! {
         fid in 1u64..,
         generation in 0..=MAX_SEGMENT_ID,
         lm in 0..=MAX_SEGMENT_ID,
-        regs in prop::collection::vec((1u8..=MAX_DEVICE_ID, 1u64..), 0..20),
+        regs in prop::collection::vec((1u8..=MAX_DEVICE_ID, 1u64.., any::<u64>()), 0..20),
     ) {
         let mut r = Record::new(fid);
         r.generation = generation;
         r.last_migrated_segment_id = lm;
-        for (d, s) in &regs {
+        let mut idents = [0u64; REGISTRY_ENTRIES];
+        for (d, s, i) in &regs {
             r.register(*d, *s).unwrap();
+            idents[usize::from(*d)] = *i;
         }
+        // An identity of an unregistered id is not written.
+        idents[usize::from(MAX_DEVICE_ID)] |= u64::from(r.registered(MAX_DEVICE_ID).is_none());
         let mut b = vec![0u8; BLOCK_SIZE];
-        encode_record(&r, &mut b).unwrap();
+        encode_record_with_identities(&r, &idents, &mut b).unwrap();
         let back = decode_record(&b).unwrap();
         prop_assert_eq!(back, r);
         for d in 0..=255u8 {
-            let expect = regs.iter().rev().find(|(x, _)| *x == d).map(|(_, s)| *s);
-            prop_assert_eq!(back.registered(d), expect);
+            let last = regs.iter().rev().find(|(x, _, _)| *x == d);
+            prop_assert_eq!(back.registered(d), last.map(|(_, s, _)| *s));
+            prop_assert_eq!(record_identity(&b, d), last.map(|(_, _, i)| *i).filter(|&i| i != 0));
         }
         // The slot check and selection.
         let slot = (generation % 2) as u32;
@@ -96,6 +101,16 @@ proptest! {
             decode_record_slot(&b, fid ^ 1, slot),
             Err(RecordError::WrongFormatId { expected: fid ^ 1, found: fid })
         );
+        // Unregistering drops the identity with the size.
+        let mut u = r;
+        for (d, _, _) in &regs {
+            u.unregister(*d).unwrap();
+        }
+        encode_record_with_identities(&u, &idents, &mut b).unwrap();
+        prop_assert_eq!(decode_record(&b), Ok(u));
+        for (d, _, _) in &regs {
+            prop_assert_eq!(record_identity(&b, *d), None);
+        }
     }
 
     #[test]
@@ -306,4 +321,12 @@ fn record_implausible_counters_are_refused() {
         encode_record(&r, &mut b).unwrap();
         assert!(matches!(decode_record(&b), Err(RecordError::ImplausibleCounter { .. })));
     }
+}
+
+#[test]
+fn backing_identity_is_fnv1a_and_never_zero() {
+    // FNV-1a 64 of the empty string and of "a" (published test vectors).
+    assert_eq!(backing_identity(b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(backing_identity(b"a"), 0xaf63_dc4c_8601_ec8c);
+    assert_ne!(backing_identity(b"dm-name:backA"), backing_identity(b"dm-name:backB"));
 }

@@ -34,6 +34,7 @@ pub struct ImageBuilder {
     format_id: u64,
     format_time: u64,
     record: Record,
+    identities: [u64; REGISTRY_ENTRIES],
     previous_record: bool,
     segments: Vec<SegmentPlan>,
 }
@@ -77,6 +78,7 @@ impl ImageBuilder {
             format_id: DEFAULT_FORMAT_ID,
             format_time: 1_700_000_000,
             record: Record::new(DEFAULT_FORMAT_ID),
+            identities: [0; REGISTRY_ENTRIES],
             previous_record: true,
             segments: Vec::new(),
         })
@@ -113,6 +115,18 @@ impl ImageBuilder {
     /// Registers a device in the record.
     pub fn register(&mut self, device_id: u8, backing_sectors: u64) -> Result<&mut Self> {
         self.record.register(device_id, backing_sectors)?;
+        Ok(self)
+    }
+
+    /// Records the identity of a registered device's backing disk
+    /// (`wbformat::format::backing_identity`).
+    pub fn identity(&mut self, device_id: u8, identity: u64) -> Result<&mut Self> {
+        let slot = self
+            .identities
+            .get_mut(usize::from(device_id))
+            .filter(|_| device_id != 0)
+            .ok_or(RegistryError::InvalidDeviceId(device_id))?;
+        *slot = identity;
         Ok(self)
     }
 
@@ -192,10 +206,10 @@ impl ImageBuilder {
         if self.previous_record && self.record.generation > 0 {
             let mut prev = self.record;
             prev.generation -= 1;
-            encode_record(&prev, &mut b)?;
+            encode_record_with_identities(&prev, &self.identities, &mut b)?;
             file.write_all_at(&b, prev.sector() * SECTOR_SIZE as u64)?;
         }
-        encode_record(&self.record, &mut b)?;
+        encode_record_with_identities(&self.record, &self.identities, &mut b)?;
         file.write_all_at(&b, self.record.sector() * SECTOR_SIZE as u64)?;
         for s in &self.segments {
             let bytes = segment_bytes(s.format_id, s.id, &s.lines)?;

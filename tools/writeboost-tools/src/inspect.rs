@@ -71,6 +71,9 @@ pub struct RegistryEntry {
     pub device_id: u8,
     /// Registered backing size in sectors.
     pub backing_sectors: u64,
+    /// Recorded identity of the backing disk (`None`: not recorded, a
+    /// record of an older version).
+    pub backing_identity: Option<u64>,
 }
 
 /// One record slot, as reported.
@@ -93,12 +96,13 @@ pub struct RecordSlotInfo {
 }
 
 /// The registered devices of a record.
-pub fn registry_of(r: &Record) -> Vec<RegistryEntry> {
+pub fn registry_of(r: &Record, block: &[u8]) -> Vec<RegistryEntry> {
     r.registered_set()
         .iter()
         .map(|d| RegistryEntry {
             device_id: d,
             backing_sectors: r.registered(d).unwrap_or(0),
+            backing_identity: record_identity(block, d),
         })
         .collect()
 }
@@ -117,6 +121,8 @@ pub fn read_superblock(dev: &CacheDevice) -> Result<Result<Superblock, Superbloc
 pub struct Records {
     /// Each slot's decoding.
     pub slots: [Result<Record, RecordError>; 2],
+    /// Each slot's block (it holds the backing identities).
+    pub blocks: [Vec<u8>; 2],
     /// The current record, or why there is none.
     pub choice: Result<RecordChoice, NoValidRecord>,
 }
@@ -131,6 +137,7 @@ pub fn read_records(dev: &CacheDevice, format_id: u64) -> Result<Records> {
             decode_record_slot(&b2, format_id, 1),
         ],
         choice: select_record(&b1, &b2, format_id),
+        blocks: [b1, b2],
     })
 }
 
@@ -153,7 +160,7 @@ impl Records {
                     error: None,
                     generation: Some(rec.generation),
                     last_migrated_segment_id: Some(rec.last_migrated_segment_id),
-                    registry: registry_of(rec),
+                    registry: registry_of(rec, &self.blocks[slot as usize]),
                 },
                 Err(e) => RecordSlotInfo {
                     slot,
@@ -765,7 +772,8 @@ pub fn dump(dev: &CacheDevice, sel: SegmentSelection, with_lines: bool) -> Resul
             if dev.sectors() >= 3 * SECTORS_PER_BLOCK {
                 // Show what the record slots hold anyway.
                 for (slot, block) in (0u32..).zip(RECORD_BLOCKS) {
-                    let r = decode_record(&dev.read_block(block)?);
+                    let b = dev.read_block(block)?;
+                    let r = decode_record(&b);
                     rep.records.push(RecordSlotInfo {
                         slot,
                         block,
@@ -776,7 +784,7 @@ pub fn dump(dev: &CacheDevice, sel: SegmentSelection, with_lines: bool) -> Resul
                             .as_ref()
                             .ok()
                             .map(|r| r.last_migrated_segment_id),
-                        registry: r.as_ref().map(registry_of).unwrap_or_default(),
+                        registry: r.as_ref().map(|r| registry_of(r, &b)).unwrap_or_default(),
                     });
                 }
             }

@@ -391,3 +391,32 @@ fn one_gib_image_is_quick() {
     );
     assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
 }
+
+#[test]
+fn backing_identities_are_shown_and_checked() {
+    use writeboost_tools::wbformat::format::backing_identity;
+    let dir = TempDir::new().unwrap();
+    let mut b = healthy();
+    let id = backing_identity(b"dm-name:backA");
+    b.identity(1, id).unwrap();
+    let p = write(&b, &dir, "ident.img");
+    let o = run("dump", &[p.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("1 ({} sectors, identity {id:#018x}), 2 ({} sectors)", 1 << 21, 1 << 21)),
+        "{out}"
+    );
+    let (code, v) = check_json(&p);
+    assert_eq!(code, 0);
+    let reg = &v["records"][1]["registry"];
+    assert_eq!(reg[0]["backing_identity"], id);
+    assert_eq!(reg[1]["backing_identity"], serde_json::Value::Null);
+    // The identity of an id that is not registered is not written (a
+    // record holding one is corrupt: see wbformat's corruption tests).
+    let mut b = healthy();
+    b.identity(9, 5).unwrap();
+    let p = write(&b, &dir, "unreg.img");
+    let (code, out) = check(&p);
+    assert_eq!(code, 0, "{out}");
+}

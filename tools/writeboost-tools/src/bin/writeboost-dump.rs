@@ -83,7 +83,10 @@ fn record_line(out: &mut String, r: &RecordSlotInfo) {
                 let list: Vec<String> = r
                     .registry
                     .iter()
-                    .map(|e| format!("{} ({} sectors)", e.device_id, e.backing_sectors))
+                    .map(|e| match e.backing_identity {
+                        Some(x) => format!("{} ({} sectors, identity {x:#018x})", e.device_id, e.backing_sectors),
+                        None => format!("{} ({} sectors)", e.device_id, e.backing_sectors),
+                    })
                     .collect();
                 let _ = writeln!(out, "  registered devices: {}", list.join(", "));
             }
