@@ -148,6 +148,9 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     for d in 1..=fmt::MAX_DEVICE_ID {
         engine.resumed_identity(d, fmt::record_identity(rec_block, d).unwrap_or(0));
     }
+    if summary.torn_end {
+        pr_info!("cache {}: invalidated the torn segment at the end of the log\n", id);
+    }
     if summary.invalidated > 0 {
         pr_info!("cache {}: invalidated {} segments written past the end of the log\n", id, summary.invalidated);
     }

@@ -703,6 +703,9 @@ pub struct ResumeSummary {
     pub end: Option<LogEnd>,
     /// Stale segments past the end that were invalidated.
     pub invalidated: u32,
+    /// The end segment was torn (its header named the expected id) and was
+    /// invalidated too.
+    pub torn_end: bool,
 }
 
 /// The whole of recovery, shared by the kernel and the simulator: walks the
@@ -777,7 +780,31 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
             stale = stale.saturating_add(1);
         }
     }
+    // The end segment itself, when its header names the id expected there
+    // but the segment failed its checks (torn): invalidated too, or a later
+    // rewrite of that slot that is lost in a crash could let the old header
+    // verify again and replay what this resume dropped.
+    let mut torn_end = None;
+    let end_slot = match scan.end() {
+        Some(LogEnd::Invalid { id, slot, .. }) => geometry.segment_start_sector(slot).ok().map(|start| (id, slot, start)),
+        _ => None,
+    };
+    if let Some((id, slot, start)) = end_slot {
+        let hb = buf.get_mut(..BLOCK_SIZE).ok_or(ResumeError::BufferTooSmall)?;
+        dev.read(start, hb).map_err(|error| ResumeError::Read { id, error })?;
+        if decode_segment_header_into(hb, format_id, id, header).is_ok() {
+            torn_end = Some((start, slot));
+        }
+    }
     let mut invalidated = 0u32;
+    if let Some((start, slot)) = torn_end {
+        let hb = buf.get_mut(..BLOCK_SIZE).ok_or(ResumeError::BufferTooSmall)?;
+        hb.fill(0);
+        dev.write(start, hb).map_err(|error| ResumeError::Write { slot, error })?;
+        if stale == 0 {
+            dev.flush().map_err(|error| ResumeError::Write { slot: u32::MAX, error })?;
+        }
+    }
     if stale > 0 {
         for c in scan.beyond_end() {
             let hb = buf.get_mut(..BLOCK_SIZE).ok_or(ResumeError::BufferTooSmall)?;
@@ -801,5 +828,5 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
     if let Some((device_id, dirty)) = engine.dirty_devices().find(|&(d, _)| record.registered(d).is_none()) {
         return Err(ResumeError::Unregistered { device_id, dirty });
     }
-    Ok(ResumeSummary { replayed: scan.replayed(), last_valid, end: scan.end(), invalidated })
+    Ok(ResumeSummary { replayed: scan.replayed(), last_valid, end: scan.end(), invalidated, torn_end: torn_end.is_some() })
 }
