@@ -28,6 +28,21 @@ pub(crate) struct DeviceTarget {
     /// The table's binding was applied by a resume; later resumes of the
     /// same table (after a plain suspend) change nothing.
     applied: AtomicBool,
+    /// Last, so it drops after `backing` released the disk.
+    _claim: ClaimOnDrop,
+}
+
+/// When dropped: if device `id` is gone but still has dirty data in a
+/// cache, that cache claims its backing disk (see
+/// `Cache::claim_if_dirty`). Dropped after the table let go of the disk.
+struct ClaimOnDrop {
+    id: u8,
+}
+
+impl Drop for ClaimOnDrop {
+    fn drop(&mut self) {
+        registry::claim_removed(self.id);
+    }
 }
 
 /// What resuming a table changes in its device's binding.
@@ -189,8 +204,23 @@ impl TargetOps for DeviceTarget {
         // Allocated first, so nothing needs undoing if it fails.
         let slot = KBox::<DeviceTarget>::new_uninit(GFP_KERNEL).map_err(|_| ctr_err!(ENOMEM, "out of memory"))?;
         let path = args.cstr(1).ok_or_else(|| ctr_err!(EINVAL, "missing backing device path"))?;
-        let backing = t.get_device(path).map_err(|e| {
-            ctr_err!(e, "cannot open backing device '{}' (error {})", args.str(1).unwrap_or("?"), e.to_errno())
+        // A cache holding dirty data of a removed device of this id claims
+        // its disk: the device of the same id gets it back (claimed again
+        // if this constructor fails; declared before `backing`, so that is
+        // released first).
+        registry::release_claims(id);
+        let reclaim = ClaimOnDrop { id };
+        let backing = t.get_device(path).map_err(|e| match registry::claimed_disk() {
+            Some((c, d, devt)) if e == EBUSY => ctr_err!(
+                e,
+                "cannot open backing device '{}': busy (cache {} claims disk {} for removed device_id {}, which has dirty data there: create device_id {} over it)",
+                args.str(1).unwrap_or("?"),
+                c,
+                DevT(devt),
+                d,
+                d
+            ),
+            _ => ctr_err!(e, "cannot open backing device '{}' (error {})", args.str(1).unwrap_or("?"), e.to_errno()),
         })?;
         let bdev = backing.bdev();
         let backing_sectors = bdev.sectors();
@@ -243,7 +273,10 @@ impl TargetOps for DeviceTarget {
             }
             e
         })?;
-        Ok(KBox::write(slot, DeviceTarget { entry, backing, cache_id, begin: t.begin(), applied: AtomicBool::new(false) }))
+        Ok(KBox::write(
+            slot,
+            DeviceTarget { entry, backing, cache_id, begin: t.begin(), applied: AtomicBool::new(false), _claim: reclaim },
+        ))
     }
 
     fn dtr(&self, _t: &Target<'_>) {

@@ -296,11 +296,28 @@ impl BdevFile {
     /// Opens the block device with number `devt`, shared.
     pub(crate) fn open_devt(devt: u32) -> Result<Self> {
         let mut err: CInt = 0;
-        // SAFETY: plain scalar arguments.
-        let f = unsafe { sys::wb_bdev_open_devt(devt, &mut err) };
+        // SAFETY: plain scalar arguments; a null holder opens shared.
+        let f = unsafe { sys::wb_bdev_open_devt(devt, core::ptr::null_mut(), &mut err) };
         match NonNull::new(f) {
             // INVARIANT: the open succeeded.
             Some(file) => Ok(Self { file, _holder: None }),
+            None => Err(Error::from_errno(if err < 0 { err } else { -22 })),
+        }
+    }
+
+    /// Claims the block device with number `devt`: opens it exclusively, so
+    /// that no file system, device-mapper table or other exclusive opener
+    /// can open it while this lives (EBUSY for them).
+    pub(crate) fn claim_devt(devt: u32) -> Result<Self> {
+        let holder_box = KBox::new(0u8, GFP_KERNEL)?;
+        let holder = &*holder_box as *const u8 as *mut kernel::ffi::c_void;
+        let mut err: CInt = 0;
+        // SAFETY: the holder is an address that stays allocated until after
+        // the close (`_holder`).
+        let f = unsafe { sys::wb_bdev_open_devt(devt, holder, &mut err) };
+        match NonNull::new(f) {
+            // INVARIANT: the open succeeded.
+            Some(file) => Ok(Self { file, _holder: Some(holder_box) }),
             None => Err(Error::from_errno(if err < 0 { err } else { -22 })),
         }
     }

@@ -403,6 +403,53 @@ pub(crate) struct Leave {
     dir: Option<SysfsDir>,
 }
 
+/// The live caches (references taken under the lock, used without it).
+fn live_caches() -> KVec<Arc<Cache>> {
+    let mut caches = KVec::<Arc<Cache>>::new();
+    let _ = with(|t| {
+        for c in t.caches.iter().flatten() {
+            // Out of memory: fewer caches are visited (claims are best effort).
+            let _ = caches.push(c.clone(), GFP_KERNEL);
+        }
+    });
+    caches
+}
+
+/// Device `id` may be gone: if it is and a cache still holds dirty data of
+/// it, that cache claims its backing disk. Called without the lock.
+pub(crate) fn claim_removed(id: u8) {
+    let mut caches = KVec::<Arc<Cache>>::new();
+    let _ = with(|t| {
+        if t.devices.get(id as usize).is_some_and(|s| s.is_none()) {
+            for c in t.caches.iter().flatten() {
+                let _ = caches.push(c.clone(), GFP_KERNEL);
+            }
+        }
+    });
+    for c in caches.iter() {
+        c.claim_if_dirty(id);
+    }
+}
+
+/// A device of id `id` is being created: the caches give up their claims
+/// of its disk. Called without the lock.
+pub(crate) fn release_claims(id: u8) {
+    for c in live_caches().iter() {
+        c.release_claim(id);
+    }
+}
+
+/// A disk claimed by a cache: (cache id, device id, dev_t), the first found.
+pub(crate) fn claimed_disk() -> Option<(u8, u8, u32)> {
+    let mut found = None;
+    for c in live_caches().iter() {
+        c.claimed(|d, devt| {
+            found = found.or(Some((c.id, d, devt)));
+        });
+    }
+    found
+}
+
 /// Completes a [`Leave`]: detaches the device from its cache (keeping its
 /// dirty data there), frees the id and removes its sysfs directory. Must be
 /// called without the registry lock.

@@ -518,10 +518,10 @@ struct file *wb_bdev_open_path(const char *path, void *holder, int *err)
 	return f;
 }
 
-struct file *wb_bdev_open_devt(u32 devt, int *err)
+struct file *wb_bdev_open_devt(u32 devt, void *holder, int *err)
 {
 	struct file *f = bdev_file_open_by_dev(devt,
-			BLK_OPEN_READ | BLK_OPEN_WRITE, NULL, NULL);
+			BLK_OPEN_READ | BLK_OPEN_WRITE, holder, NULL);
 
 	if (IS_ERR(f)) {
 		*err = PTR_ERR(f);

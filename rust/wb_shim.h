@@ -124,7 +124,7 @@ u32 wb_bdev_devt(struct block_device *bdev);
  * NULL and sets *err on failure. */
 struct file *wb_bdev_open_path(const char *path, void *holder, int *err);
 /* Open a block device by dev_t, shared (no holder). */
-struct file *wb_bdev_open_devt(u32 devt, int *err);
+struct file *wb_bdev_open_devt(u32 devt, void *holder, int *err);
 void wb_bdev_close(struct file *f);
 struct block_device *wb_file_bdev(struct file *f);
 int wb_bdev_flush(struct block_device *bdev);

@@ -145,6 +145,7 @@ impl ThreadBody for Migrator {
                         backoff_ms = 1000;
                     }
                     c.space.notify_all();
+                    c.release_clean_claims();
                 }
                 MigratorJob::Relocate { id } => {
                     if let Err(e) = relocate(c, s, id, count) {

@@ -148,7 +148,7 @@ pub(crate) struct Cache {
     pub(crate) record: Mutex<KVec<u8>>,
     /// Backing devices of the devices with data in this cache.
     #[pin]
-    pub(crate) backings: Mutex<[Option<Arc<BdevFile>>; SLOTS]>,
+    pub(crate) backings: Mutex<Backings>,
     #[pin]
     threads: Mutex<Option<Threads>>,
     #[pin]
@@ -162,6 +162,29 @@ pub(crate) struct Cache {
     /// Writers out of room (see [`SPACE_TIMEOUT_MS`]).
     no_room: NoRoom,
     _module: ModuleRef,
+}
+
+/// The backing devices a cache knows, by device id (it derefs to `files`).
+pub(crate) struct Backings {
+    /// Opened shared, for write-back, while the device has data here.
+    pub(crate) files: [Option<Arc<BdevFile>>; SLOTS],
+    /// Exclusive claims of the backing disks of removed devices that still
+    /// have dirty data here (see [`Cache::claim_if_dirty`]); one per
+    /// device id (on the heap: the cache is built on a deep stack).
+    claims: KVec<Option<BdevFile>>,
+}
+
+impl core::ops::Deref for Backings {
+    type Target = [Option<Arc<BdevFile>>; SLOTS];
+    fn deref(&self) -> &Self::Target {
+        &self.files
+    }
+}
+
+impl core::ops::DerefMut for Backings {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.files
+    }
 }
 
 /// Writers that found no room in the log.
@@ -607,6 +630,80 @@ impl Cache {
             .find(|&(_, d)| d > 0)
     }
 
+    /// Device `dev` was removed (its last table is gone and has released
+    /// its backing disk): while it has dirty data here, claim that disk, so
+    /// no file system, table or other exclusive opener can use the disk's
+    /// stale contents, and write-back cannot later put older data over
+    /// theirs. Only a device of the same id gets it back
+    /// ([`Cache::release_claim`]). Best effort: a disk that another table
+    /// still holds cannot be claimed (logged).
+    pub(crate) fn claim_if_dirty(&self, dev: u8) {
+        let dirty = self.dirty_of(dev);
+        if dirty == 0 {
+            return;
+        }
+        let mut bk = self.backings.lock();
+        let Some(devt) = bk.get(dev as usize).and_then(|x| x.as_ref().map(|f| f.bdev().devt())) else {
+            return;
+        };
+        let Some(slot) = bk.claims.get_mut(dev as usize) else { return };
+        if slot.is_some() {
+            return;
+        }
+        match BdevFile::claim_devt(devt) {
+            Ok(f) => {
+                *slot = Some(f);
+                pr_info!(
+                    "cache {}: claimed backing device {}: removed device_id {} has {} dirty lines here; create device_id {} over it to use it\n",
+                    self.id,
+                    ffi::DevT(devt),
+                    dev,
+                    dirty,
+                    dev
+                );
+            }
+            Err(e) => pr_warn!(
+                "cache {}: cannot claim backing device {} of removed device_id {} (error {}): it holds stale data until device_id {} is created over it\n",
+                self.id,
+                ffi::DevT(devt),
+                dev,
+                e.to_errno(),
+                dev
+            ),
+        }
+    }
+
+    /// A device of id `dev` is being created: give up the claim of its
+    /// disk (returns whether there was one).
+    pub(crate) fn release_claim(&self, dev: u8) -> bool {
+        let f = self.backings.lock().claims.get_mut(dev as usize).and_then(|x| x.take());
+        f.is_some()
+    }
+
+    /// The disks claimed for removed devices: (device id, dev_t).
+    pub(crate) fn claimed(&self, mut f: impl FnMut(u8, u32)) {
+        for (i, c) in self.backings.lock().claims.iter().enumerate() {
+            if let Some(c) = c {
+                f(i as u8, c.bdev().devt());
+            }
+        }
+    }
+
+    /// Releases the claims of devices whose data is all written back.
+    pub(crate) fn release_clean_claims(&self) {
+        let mut ids = [false; SLOTS];
+        self.claimed(|d, _| {
+            if let Some(x) = ids.get_mut(d as usize) {
+                *x = true;
+            }
+        });
+        for (d, _) in ids.iter().enumerate().filter(|(_, &x)| x) {
+            if self.dirty_of(d as u8) == 0 && self.release_claim(d as u8) {
+                pr_info!("cache {}: device_id {} is written back: its backing device is released\n", self.id, d);
+            }
+        }
+    }
+
     /// Whether `dev` has dirty data here.
     pub(crate) fn dirty_of(&self, dev: u8) -> u64 {
         self.lock().eng.dirty_of(dev)
@@ -784,6 +881,10 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, en
         inflight.push(AtomicI32::new(0), GFP_KERNEL)?;
     }
     let scratch = KVec::from_elem(0u8, BLOCK, GFP_KERNEL)?;
+    let mut claims = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+    for _ in 0..SLOTS {
+        claims.push(None, GFP_KERNEL)?;
+    }
     let module = ModuleRef::get()?;
     let state = State { eng: engine, barriers: [const { BioList::new() }; NR_BUFS], flush_only: BioList::new() };
     Arc::pin_init(
@@ -797,7 +898,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, en
             flusher_cv <- new_condvar!("writeboost_flusher"),
             migrator_cv <- new_condvar!("writeboost_migrator"),
             record <- new_mutex!(scratch, "writeboost_record"),
-            backings <- new_mutex!([const { None }; SLOTS], "writeboost_backings"),
+            backings <- new_mutex!(Backings { files: [const { None }; SLOTS], claims }, "writeboost_backings"),
             threads <- new_mutex!(None, "writeboost_threads"),
             sysfs <- new_mutex!(None, "writeboost_sysfs"),
             bufs,
