@@ -100,8 +100,8 @@ ct_main() {
     run dm_create wbct-log --table "0 $total log-writes $data $logd"
     ct_mark "ct:layout:cache=0+$csz,1=$csz+$dsz,2=$((csz + dsz))+$dsz"
     run dm_create wbct-rec-cache --table "0 $csz linear /dev/mapper/wbct-log 0"
-    run dm_create wbct-rec-b1 --table "0 $dsz linear /dev/mapper/wbct-log $csz"
-    run dm_create wbct-rec-b2 --table "0 $dsz linear /dev/mapper/wbct-log $((csz + dsz))"
+    run dm_create wbct-slice1 --table "0 $dsz linear /dev/mapper/wbct-log $csz"
+    run dm_create wbct-slice2 --table "0 $dsz linear /dev/mapper/wbct-log $((csz + dsz))"
     if [ "$CT_STACK" = writeboost ]; then
         run mgr_create
         run mgr_msg format_cache_device /dev/mapper/wbct-rec-cache
@@ -110,14 +110,14 @@ ct_main() {
         run mgr_msg resume_cache /dev/mapper/wbct-rec-cache
         run mgr_msg allow_migrate 1
         ct_mark ct:resumed
-        run wb_create wbct-rec-wb1 1 /dev/mapper/wbct-rec-b1 1
-        run wb_create wbct-rec-wb2 2 /dev/mapper/wbct-rec-b2 1
+        run wb_create wbct-rec-wb1 1 /dev/mapper/wbct-slice1 1
+        run wb_create wbct-rec-wb2 2 /dev/mapper/wbct-slice2 1
         w1=/dev/mapper/wbct-rec-wb1
         w2=/dev/mapper/wbct-rec-wb2
         echo "write cache of wbct-rec-wb1: $(cat /sys/block/dm-$(dmsetup info -c --noheadings -o minor wbct-rec-wb1)/queue/write_cache)"
     else
-        w1=/dev/mapper/wbct-rec-b1
-        w2=/dev/mapper/wbct-rec-b2
+        w1=/dev/mapper/wbct-slice1
+        w2=/dev/mapper/wbct-slice2
     fi
     # Raw: a plain write and a FUA write of one sector in one flush epoch are
     # logged in the wrong order (plain writes wait for the next flush), so
@@ -138,7 +138,7 @@ ct_main() {
         run mgr_msg free_cache
         run dmsetup remove writeboost-mgr
     fi
-    run dmsetup remove wbct-rec-cache wbct-rec-b1 wbct-rec-b2
+    run dmsetup remove wbct-rec-cache wbct-slice1 wbct-slice2
     echo "log-writes status (entries, last sector): $(dmsetup status wbct-log)"
     dmsetup status wbct-log | grep -q logging_disabled && die "the log overflowed: raise CT_LOG_MB"
     run dmsetup remove wbct-log
