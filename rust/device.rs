@@ -28,6 +28,8 @@ pub(crate) struct DeviceTarget {
     /// The table's binding was applied by a resume; later resumes of the
     /// same table (after a plain suspend) change nothing.
     applied: AtomicBool,
+    /// The table this target is part of.
+    table: usize,
     /// Last, so it drops after `backing` released the disk.
     _claim: ClaimOnDrop,
 }
@@ -121,10 +123,25 @@ fn plan(t: &Tables, entry: &DevEntry, cache_id: u8) -> core::result::Result<Plan
 /// data would be written back over the new device's writes.
 fn check_backing_free(t: &Tables, id: u8, devt: u32) -> core::result::Result<(), CtrError> {
     for c in t.caches.iter().flatten() {
+        // The id's own dirty data is for the disk it was attached with.
+        if let Some(other) = c.backing_of(id).filter(|&d| d != devt) {
+            let dirty = c.dirty_of(id);
+            if dirty > 0 {
+                return Err(ctr_err!(
+                    EINVAL,
+                    "cache {} holds {} dirty lines of device_id {} for disk {}, not {}",
+                    c.id,
+                    dirty,
+                    id,
+                    DevT(other),
+                    DevT(devt)
+                ));
+            }
+        }
         if let Some((holder, dirty)) = c.dirty_holder_of(devt, id) {
             return Err(ctr_err!(
                 EBUSY,
-                "backing device {} holds {} dirty lines of device_id {} in cache {}: create device_id {} over it (to read that data or write it back), then use it as device_id {}",
+                "disk {} holds {} dirty lines of device_id {} in cache {}: create device_id {} over it first, not {}",
                 DevT(devt),
                 dirty,
                 holder,
@@ -237,10 +254,12 @@ impl TargetOps for DeviceTarget {
         // map() also cuts them itself for a device bound later.
         t.setup_device(if cache_id != 0 { 8 } else { 0 }).map_err(|e| ctr_err!(e, "cannot configure the target"))?;
 
+        let table = t.table_id();
         let new = NewDev {
             id,
             md: t.md_id(),
             md_devt: t.md_devt(),
+            table,
             backing_devt: bdev.devt(),
             backing_sectors,
             table_cache_id: cache_id,
@@ -259,9 +278,19 @@ impl TargetOps for DeviceTarget {
                 ),
                 DeviceClash::NoMemory => ctr_err!(ENOMEM, "out of memory"),
                 DeviceClash::Leaving => ctr_err!(EBUSY, "device_id {} is being removed; try again", id),
+                DeviceClash::BackingInUse(other, md) => {
+                    ctr_err!(EBUSY, "backing device {} is already used by device_id {} ({}): one device id per disk", DevT(bdev.devt()), other, DevT(md))
+                }
+                DeviceClash::Stacked(other) => ctr_err!(
+                    EINVAL,
+                    "backing device {} is writeboost device_id {}: writeboost devices do not stack",
+                    DevT(bdev.devt()),
+                    other
+                ),
+                DeviceClash::TwiceInTable => ctr_err!(EINVAL, "device_id {} appears twice in one table", id),
             }, None))?;
             if let Err((e, m)) = plan(tables, &entry, cache_id) {
-                return Err((CtrError { err: e, msg: m }, Some(tables.remove_device(&entry))));
+                return Err((CtrError { err: e, msg: m }, Some(tables.remove_device(&entry, table))));
             }
             Ok(entry)
         })
@@ -275,14 +304,14 @@ impl TargetOps for DeviceTarget {
         })?;
         Ok(KBox::write(
             slot,
-            DeviceTarget { entry, backing, cache_id, begin: t.begin(), applied: AtomicBool::new(false), _claim: reclaim },
+            DeviceTarget { entry, backing, cache_id, begin: t.begin(), applied: AtomicBool::new(false), table, _claim: reclaim },
         ))
     }
 
     fn dtr(&self, _t: &Target<'_>) {
         // A table that was never resumed changes no binding; the last
         // table of a device takes it out of its cache.
-        if let Ok(leave) = registry::with(|tables| tables.remove_device(&self.entry)) {
+        if let Ok(leave) = registry::with(|tables| tables.remove_device(&self.entry, self.table)) {
             registry::finish_leave(leave);
         }
     }

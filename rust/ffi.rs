@@ -136,7 +136,14 @@ impl<'a> Target<'a> {
         unsafe { sys::wb_ti_md(self.raw()) as usize }
     }
 
-    /// The `dev_t` of the mapped device owning this target.
+    /// An identity for the table this target is part of (the targets of
+    /// one table give the same value; a reload's new table another one).
+    pub(crate) fn table_id(&self) -> usize {
+        // SAFETY: valid target by the type invariant.
+        unsafe { sys::wb_ti_table(self.raw()) as usize }
+    }
+
+    /// `dev_t` of the mapped device this target belongs to.
     pub(crate) fn md_devt(&self) -> u32 {
         // SAFETY: as for `md_id`.
         unsafe { sys::wb_ti_md_devt(self.raw()) }

@@ -66,6 +66,8 @@ pub(crate) struct DevEntry {
 /// The fields of a new [`DevEntry`].
 pub(crate) struct NewDev {
     pub(crate) id: u8,
+    /// The table the new target is part of ([`crate::ffi::Target::table_id`]).
+    pub(crate) table: usize,
     pub(crate) md: usize,
     pub(crate) md_devt: u32,
     pub(crate) backing_devt: u32,
@@ -112,6 +114,9 @@ struct DevSlot {
     /// The binding is being changed without the registry lock (a resume,
     /// or the removal of the last table).
     changing: bool,
+    /// The table of the newest constructor (0 once that table is gone): a
+    /// second target of the id in the same table is refused.
+    last_table: usize,
 }
 
 struct MgrSlot {
@@ -208,10 +213,23 @@ impl Tables {
     /// the same device during a reload).
     /// Returns the entry and whether it is new (the first table).
     pub(crate) fn add_device(&mut self, new: NewDev) -> core::result::Result<(Arc<DevEntry>, bool), DeviceClash> {
+        // One disk, one device id: two ids over one disk would alias it.
+        let other = self.devices.iter().flatten().find(|s| s.tables > 0 && s.entry.id != new.id && s.entry.backing_devt == new.backing_devt);
+        if let Some(s) = other {
+            return Err(DeviceClash::BackingInUse(s.entry.id, s.entry.md_devt));
+        }
+        // A writeboost device over a writeboost device: its write-back
+        // could need room in the very log it frees.
+        if let Some(s) = self.devices.iter().flatten().find(|s| s.tables > 0 && s.entry.md_devt == new.backing_devt) {
+            return Err(DeviceClash::Stacked(s.entry.id));
+        }
         let slot = self.devices.get_mut(new.id as usize).ok_or(DeviceClash::BadId)?;
         if let Some(s) = slot {
             if s.entry.md != new.md {
                 return Err(DeviceClash::InUse(s.entry.md_devt));
+            }
+            if s.tables > 0 && s.last_table == new.table {
+                return Err(DeviceClash::TwiceInTable);
             }
             if s.tables == 0 {
                 return Err(DeviceClash::Leaving);
@@ -220,6 +238,7 @@ impl Tables {
                 return Err(DeviceClash::OtherBacking(s.entry.backing_devt));
             }
             s.tables += 1;
+            s.last_table = new.table;
             return Ok((s.entry.clone(), false));
         }
         let entry = Arc::pin_init(
@@ -237,7 +256,7 @@ impl Tables {
             GFP_KERNEL,
         )
         .map_err(|_| DeviceClash::NoMemory)?;
-        *slot = Some(DevSlot { entry: entry.clone(), tables: 1, changing: false });
+        *slot = Some(DevSlot { entry: entry.clone(), tables: 1, changing: false, last_table: new.table });
         Ok((entry, true))
     }
 
@@ -276,12 +295,15 @@ impl Tables {
     /// the registry lock: the detach does I/O, and removing a sysfs
     /// directory waits for running show/store calls, which take the lock.
     #[must_use]
-    pub(crate) fn remove_device(&mut self, entry: &Arc<DevEntry>) -> Leave {
+    pub(crate) fn remove_device(&mut self, entry: &Arc<DevEntry>, table: usize) -> Leave {
         let mut leave = Leave { entry: entry.clone(), cache: None, dir: None };
         let Some(slot) = self.devices.get_mut(entry.id as usize) else { return leave };
         let Some(s) = slot.as_mut() else { return leave };
         if !Arc::ptr_eq(&s.entry, entry) || s.tables == 0 {
             return leave;
+        }
+        if s.last_table == table {
+            s.last_table = 0;
         }
         s.tables -= 1;
         if s.tables > 0 {
@@ -392,6 +414,13 @@ pub(crate) enum DeviceClash {
     /// The id's last table was just removed and its device is still
     /// leaving its cache.
     Leaving,
+    /// Another device id (this one, of this mapped device) uses the backing
+    /// device.
+    BackingInUse(u8, u32),
+    /// The backing device is the writeboost device of this id.
+    Stacked(u8),
+    /// The table has two targets of this id.
+    TwiceInTable,
 }
 
 /// What is left to do after a table stopped using a device entry (see
@@ -401,6 +430,11 @@ pub(crate) struct Leave {
     /// The cache the device leaves (held in the tables).
     cache: Option<Arc<Cache>>,
     dir: Option<SysfsDir>,
+}
+
+/// The device id whose writeboost device is `devt`, if any.
+pub(crate) fn writeboost_device(devt: u32) -> Option<u8> {
+    with(|t| t.devices.iter().flatten().find(|s| s.tables > 0 && s.entry.md_devt == devt).map(|s| s.entry.id)).ok().flatten()
 }
 
 /// The live caches (references taken under the lock, used without it).

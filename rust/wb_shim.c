@@ -407,6 +407,11 @@ const void *wb_ti_md(struct dm_target *ti)
 	return dm_table_get_md(ti->table);
 }
 
+const void *wb_ti_table(struct dm_target *ti)
+{
+	return ti->table;
+}
+
 u32 wb_ti_md_devt(struct dm_target *ti)
 {
 	return disk_devt(dm_disk(dm_table_get_md(ti->table)));

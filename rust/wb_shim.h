@@ -109,6 +109,7 @@ u64 wb_ti_len(struct dm_target *ti);
 const void *wb_ti_md(struct dm_target *ti);
 /* "maj:min" dev_t of the mapped device, and its name. */
 u32 wb_ti_md_devt(struct dm_target *ti);
+const void *wb_ti_table(struct dm_target *ti);
 /* Device target set-up: flush/discard support, per-bio data, max I/O size. */
 int wb_ti_setup_device(struct dm_target *ti, u32 max_io_sectors);
 /* Manager target set-up: flushes and discards are accepted and completed. */

@@ -68,6 +68,8 @@ impl ThreadBody for Migrator {
         let c = &*self.cache;
         let mut scratch: Option<Scratch> = None;
         let mut backoff_ms: u32 = 0;
+        // The record write failed last time (logged once, not per retry).
+        let mut record_failing = false;
         loop {
             if ffi::should_stop() {
                 return;
@@ -155,12 +157,21 @@ impl ThreadBody for Migrator {
                     c.lock().eng.relocate_done();
                     c.space.notify_all();
                 }
-                MigratorJob::Record => {
-                    if let Err(e) = c.commit_record() {
-                        pr_err!("cache {}: writing the record failed (error {}); retrying\n", c.id, e.to_errno());
+                MigratorJob::Record => match c.commit_record() {
+                    Err(e) => {
+                        if !record_failing {
+                            pr_err!("cache {}: writing the record failed (error {}); retrying every second\n", c.id, e.to_errno());
+                        }
+                        record_failing = true;
                         backoff_ms = 1000;
                     }
-                }
+                    Ok(()) => {
+                        if record_failing {
+                            pr_info!("cache {}: writing the record works again\n", c.id);
+                        }
+                        record_failing = false;
+                    }
+                },
                 _ => {}
             }
         }

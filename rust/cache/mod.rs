@@ -673,6 +673,11 @@ impl Cache {
         }
     }
 
+    /// The backing disk this cache knows for device `dev`.
+    pub(crate) fn backing_of(&self, dev: u8) -> Option<u32> {
+        self.backings.lock().get(dev as usize).and_then(|x| x.as_ref().map(|f| f.bdev().devt()))
+    }
+
     /// A device of id `dev` is being created: give up the claim of its
     /// disk (returns whether there was one).
     pub(crate) fn release_claim(&self, dev: u8) -> bool {

@@ -29,13 +29,22 @@ fn msg(args: core::fmt::Arguments<'_>) -> Msg {
 }
 
 fn open_exclusive(path: &CStr) -> core::result::Result<BdevFile, Msg> {
-    BdevFile::open_path(path, true).map_err(|e| {
+    let f = BdevFile::open_path(path, true).map_err(|e| {
         if e == EBUSY {
             msg(format_args!("{}: device is busy (mounted, or used by another cache or device)", path.to_str().unwrap_or("?")))
         } else {
             msg(format_args!("{}: cannot open (error {})", path.to_str().unwrap_or("?"), e.to_errno()))
         }
-    })
+    })?;
+    // A cache on a writeboost device would write its log through itself.
+    if let Some(id) = crate::registry::writeboost_device(f.bdev().devt()) {
+        return Err(msg(format_args!(
+            "{}: is writeboost device_id {}: a cache cannot live on a writeboost device",
+            path.to_str().unwrap_or("?"),
+            id
+        )));
+    }
+    Ok(f)
 }
 
 /// Formats `path` as an empty cache.
