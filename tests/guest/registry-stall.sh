@@ -38,6 +38,9 @@ within() {
 }
 
 run dmsetup suspend cslow
+# Whatever happens, the stuck resume_cache gets its device back (or the
+# teardown would wait for it for ever).
+trap 'dmsetup resume cslow 2>/dev/null' EXIT
 run mgr_msg switch_to 1
 ( mgr_msg resume_cache /dev/mapper/cslow; echo $? > /tmp/resume.rc ) &
 sleep 1
@@ -61,7 +64,9 @@ within 5 mgr_msg free_cache && die "free_cache of a cache being resumed was acce
 klog_tail 3 | grep -q "cache 1 is busy" || die "no clear busy message for free_cache"
 within 5 mgr_msg format_cache_device /dev/mapper/cslow && die "format of a device being resumed was accepted"
 klog_tail 3 | grep -q "device is busy" || die "no clear busy message for the format"
-within 5 dmsetup create wb3 --table "0 2048 writeboost 3 $WB_BACKING 1" && die "a device named a cache being resumed"
+# (Over a disk of its own: one device id per disk.)
+run dm_create b3 --table "0 2048 linear $WB_BACKING 4096"
+within 5 dmsetup create wb3 --table "0 2048 writeboost 3 /dev/mapper/b3 1" && die "a device named a cache being resumed"
 klog_tail 3 | grep -q "cache 1 is being resumed or freed" || die "no clear message for the device"
 
 run dmsetup resume cslow
