@@ -250,9 +250,10 @@ impl TargetOps for DeviceTarget {
                 backing_sectors
             ));
         }
-        // Bios larger than a 4 KiB line are cut by DM when a cache is named;
-        // map() also cuts them itself for a device bound later.
-        t.setup_device(if cache_id != 0 { 8 } else { 0 }).map_err(|e| ctr_err!(e, "cannot configure the target"))?;
+        // Bios of any size reach map(): it cuts them only where the cache's
+        // engine must (the end of the open segment, the edges of cached
+        // data), so large I/O is not split into 4 KiB pieces.
+        t.setup_device(0).map_err(|e| ctr_err!(e, "cannot configure the target"))?;
 
         let table = t.table_id();
         let new = NewDev {

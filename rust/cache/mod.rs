@@ -111,6 +111,10 @@ pub(crate) struct State {
     pub(crate) barriers: [BioList; NR_BUFS],
     /// Bios needing only a cache-device flush.
     pub(crate) flush_only: BioList,
+    /// Threads waiting on `Cache::space` (counted under this lock, see
+    /// [`Cache::wait_space`]): the I/O path wakes `space` only when this is
+    /// not 0, so a write nobody waits for costs no wait-queue operation.
+    pub(crate) space_waiters: u32,
 }
 
 /// The cache threads (stopped by [`Cache::shutdown`]).
@@ -263,7 +267,7 @@ impl Cache {
                     }
                     return None;
                 }
-                let r = self.space.wait_interruptible_timeout(&mut g, kernel::time::msecs_to_jiffies(100));
+                let r = self.wait_space_for(&mut g, 100);
                 if matches!(r, kernel::sync::CondVarTimeoutResult::Signal { .. }) {
                     // A pending signal ends interruptible waits at once:
                     // sleep instead of spinning.
@@ -281,6 +285,27 @@ impl Cache {
         }
     }
 
+    /// Waits on `space` with the lock (released while asleep), at most
+    /// `ms` milliseconds (0: until woken). Counted in `space_waiters`: a
+    /// waiter is registered under the lock before it sleeps, so a waker
+    /// that checks the count under the lock cannot miss it.
+    fn wait_space_for(&self, g: &mut Guard<'_>, ms: u32) -> kernel::sync::CondVarTimeoutResult {
+        g.space_waiters = g.space_waiters.saturating_add(1);
+        let r = if ms == 0 {
+            self.space.wait(g);
+            kernel::sync::CondVarTimeoutResult::Woken { jiffies: 0 }
+        } else {
+            self.space.wait_interruptible_timeout(g, kernel::time::msecs_to_jiffies(ms))
+        };
+        g.space_waiters = g.space_waiters.saturating_sub(1);
+        r
+    }
+
+    /// [`Cache::wait_space_for`] without a time limit.
+    pub(crate) fn wait_space(&self, g: &mut Guard<'_>) {
+        let _ = self.wait_space_for(g, 0);
+    }
+
     /// Seals the open segment (if it holds anything) so the flusher writes it.
     pub(crate) fn seal_locked(&self, st: &mut State) {
         if st.eng.seal() {
@@ -294,20 +319,29 @@ impl Cache {
     // -----------------------------------------------------------------------
 
     /// Handles a write of device `dev` at device-relative `sector`.
+    ///
+    /// The engine takes as much of the bio as goes to consecutive lines of
+    /// the open segment (a whole segment's worth in one call); the bio is
+    /// cut there (DM maps the rest again), copied in one piece and
+    /// completed (or held, for FUA).
     pub(crate) fn map_write(&self, dev: u8, sector: u64, mut bio: Bio) -> Routed {
-        let off = (sector % 8) as u32;
-        let n = bio.sectors().min(8 - off);
+        let n = bio.sectors();
         if n == 0 {
             bio.end(Err(EIO));
             return Routed::Done;
         }
-        bio.accept_partial(n);
         let barrier = bio.is_fua() || bio.is_preflush();
         let since = ffi::now_ms();
         let mut g = self.lock();
+        let sealed = g.eng.sealed_upto();
         let t = loop {
             match g.eng.begin_write(dev, sector, n, &self.slot_busy()) {
-                WriteStep::Go(t) => break t,
+                WriteStep::Go(t) => {
+                    if t.sectors < n {
+                        bio.accept_partial(t.sectors);
+                    }
+                    break t;
+                }
                 WriteStep::Wait(w) => match self.wait(g, w, since) {
                     Some(x) => g = x,
                     None => {
@@ -323,7 +357,13 @@ impl Cache {
                 }
             }
         };
+        // A full segment sealed by this write goes to the flusher now (its
+        // last writer may have finished before it was sealed).
+        let seal_wake = g.eng.sealed_upto() != sealed;
         drop(g);
+        if seal_wake {
+            self.flusher_cv.notify_all();
+        }
         let copied = match self.bufs.get(t.buf) {
             Some(buf) => buf.fill_from_bio(t.byte_off, &bio),
             None => Err(EINVAL),
@@ -341,12 +381,15 @@ impl Cache {
         } else {
             Some(bio)
         };
+        // Readers may wait for these lines' copy, writers for the buffer.
+        let waiters = g.space_waiters > 0;
         drop(g);
         if done.wake_flusher {
             self.flusher_cv.notify_all();
         }
-        // Readers may wait for this line's copy.
-        self.space.notify_all();
+        if waiters {
+            self.space.notify_all();
+        }
         if let Some(bio) = bio {
             bio.end(copied.map_err(|_| EIO));
         }
@@ -354,9 +397,13 @@ impl Cache {
     }
 
     /// Handles a read of device `dev` at device-relative `sector`.
+    ///
+    /// The engine answers with the longest prefix of one source (the
+    /// backing device, a RAM buffer, or consecutive lines on the cache
+    /// device); the bio is cut there and DM maps the rest again. An
+    /// uncached read thus goes to the backing device whole.
     pub(crate) fn map_read(&self, dev: u8, sector: u64, mut bio: Bio) -> Routed {
-        let off = (sector % 8) as u32;
-        let n = bio.sectors().min(8 - off);
+        let n = bio.sectors();
         if n == 0 {
             bio.end(Err(EIO));
             return Routed::Done;
@@ -364,21 +411,30 @@ impl Cache {
         let mut g = self.lock();
         loop {
             match g.eng.begin_read(dev, sector, n) {
-                ReadStep::WaitPending => self.space.wait(&mut g),
+                ReadStep::WaitPending => self.wait_space(&mut g),
                 ReadStep::Backing { run } => {
                     drop(g);
-                    bio.accept_partial(run);
+                    if run < n {
+                        bio.accept_partial(run);
+                    }
                     return Routed::Backing(bio, sector);
                 }
                 ReadStep::Buffer { buf, byte_off, run } => {
                     drop(g);
-                    bio.accept_partial(run);
+                    if run < n {
+                        bio.accept_partial(run);
+                    }
                     let r = match self.bufs.get(buf) {
                         Some(b) => b.copy_to_bio(byte_off, &mut bio),
                         None => Err(EIO),
                     };
-                    self.lock().eng.end_buffer_read(buf);
-                    self.space.notify_all();
+                    let mut g = self.lock();
+                    g.eng.end_buffer_read(buf);
+                    let waiters = g.space_waiters > 0;
+                    drop(g);
+                    if waiters {
+                        self.space.notify_all();
+                    }
                     bio.end(r);
                     return Routed::Done;
                 }
@@ -396,7 +452,9 @@ impl Cache {
                     // slot from now on.
                     counter.fetch_add(1, Ordering::AcqRel);
                     drop(g);
-                    bio.accept_partial(run);
+                    if run < n {
+                        bio.accept_partial(run);
+                    }
                     // A slot is reused only when its counter is 0, and
                     // `shutdown` (which runs before a cache is dropped) waits
                     // for every counter to reach 0 after stopping, when no
@@ -500,7 +558,7 @@ impl Cache {
                 return Err(EIO);
             }
             self.flusher_cv.notify_all();
-            self.space.wait(&mut g);
+            self.wait_space(&mut g);
         }
         if g.eng.durable_upto() < target {
             let upto = g.eng.last_flushed();
@@ -577,7 +635,7 @@ impl Cache {
                 }
                 DetachStep::Done { commit } => break commit,
                 DetachStep::WaitRound => {
-                    let _ = self.space.wait_interruptible_timeout(&mut g, kernel::time::msecs_to_jiffies(100));
+                    let _ = self.wait_space_for(&mut g, 100);
                 }
                 DetachStep::NeedRecord => {
                     if let Some(e) = g.eng.error() {
@@ -585,7 +643,7 @@ impl Cache {
                     }
                     self.flusher_cv.notify_all();
                     self.migrator_cv.notify_all();
-                    let _ = self.space.wait_interruptible_timeout(&mut g, kernel::time::msecs_to_jiffies(100));
+                    let _ = self.wait_space_for(&mut g, 100);
                 }
             }
             tries += 1;
@@ -891,7 +949,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, en
         claims.push(None, GFP_KERNEL)?;
     }
     let module = ModuleRef::get()?;
-    let state = State { eng: engine, barriers: [const { BioList::new() }; NR_BUFS], flush_only: BioList::new() };
+    let state = State { eng: engine, barriers: [const { BioList::new() }; NR_BUFS], flush_only: BioList::new(), space_waiters: 0 };
     Arc::pin_init(
         pin_init!(Cache {
             id,

@@ -214,16 +214,27 @@ pub const RETRY_MAX_MS: u64 = 30_000;
 /// [`MigratorJob::Relocate`]); ordinary writes never take them.
 pub const RESERVED_SEGMENTS: u64 = 1;
 
-/// Where a write copies its data.
+/// Where a write copies its data: `sectors` sectors to the consecutive
+/// lines `k..k + nr_lines` of buffer `buf`, contiguous in the buffer from
+/// byte `byte_off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriteTicket {
     /// The buffer.
     pub buf: usize,
-    /// The line in it.
+    /// The first line in it.
     pub k: u32,
+    /// Lines the write covers (`1..=255`).
+    pub nr_lines: u32,
     /// Byte offset of the first sector in the buffer.
     pub byte_off: usize,
+    /// Sectors of the write this ticket takes (from its first sector; the
+    /// caller handles the rest with a new [`Engine::begin_write`]).
+    pub sectors: u32,
 }
+
+/// Most 4 KiB blocks one read step covers (16 MiB): bounds the index
+/// look-ups per lock hold.
+pub const MAX_READ_BLOCKS: u32 = 4096;
 
 /// Answer to [`Engine::begin_write`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -925,14 +936,76 @@ impl<S: Storage> Engine<S> {
     // -------------------------------------------------------------------
     // Writes
 
-    /// A write of `n` sectors (`1..=8 - sector % 8`) of device `dev` at
-    /// device sector `sector`.
+    /// A write of `n` sectors (`n >= 1`, any size) of device `dev` at device
+    /// sector `sector`. The ticket of [`WriteStep::Go`] takes the first
+    /// `sectors` of them: as many consecutive blocks as go to consecutive
+    /// lines of the open segment (new lines, or lines of the open segment
+    /// already holding the blocks); the caller copies them in one piece and
+    /// asks again for the rest.
     ///
     /// A device whose write-back is failing gets [`WriteStep::Fail`] when
     /// there is no room in the log, and once its dirty lines fill half the
     /// cache (so a dead disk can never take the whole cache from the other
     /// devices).
     pub fn begin_write(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> WriteStep {
+        let off = (sector % SECTORS_PER_BLOCK) as u32;
+        let first = n.min(8u32.saturating_sub(off));
+        match self.begin_write_block(dev, sector, first, slot_busy) {
+            WriteStep::Go(mut t) => {
+                self.extend_write(dev, sector, n, &mut t);
+                WriteStep::Go(t)
+            }
+            other => other,
+        }
+    }
+
+    /// Extends ticket `t` (of the first block of a write of `n` sectors at
+    /// `sector`) over the following blocks while each goes to the line after
+    /// the previous one in the same buffer.
+    fn extend_write(&mut self, dev: u8, sector: u64, n: u32, t: &mut WriteTicket) {
+        let b = t.buf;
+        while t.sectors < n && self.cur == Some(b) {
+            let s = sector.saturating_add(u64::from(t.sectors));
+            let m = n.saturating_sub(t.sectors).min(8);
+            let key = Key::from_sector(dev, s);
+            let k = t.k.saturating_add(t.nr_lines);
+            let Some(buf) = self.bufs.get(b).copied() else { break };
+            let d = self.dev(dev);
+            if d.fail_errno != 0 && d.dirty.saturating_mul(2) >= u64::from(self.geo.nr_lines()) {
+                break;
+            }
+            let head = self.index.lookup(key);
+            let (hit, on_buffer) = match head {
+                Some(h) if h / LINES == buf.slot => {
+                    if h % LINES != k {
+                        break;
+                    }
+                    (true, true)
+                }
+                _ => {
+                    if buf.nr_lines != k || k >= LINES {
+                        break;
+                    }
+                    if let Some(x) = self.bufs.get_mut(b) {
+                        x.nr_lines = k.saturating_add(1);
+                    }
+                    if let Some(l) = self.buf_line(b, k) {
+                        *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev, bits: 0, pending: 0 };
+                    }
+                    self.cursor = u64::from(buf.slot).saturating_mul(u64::from(LINES)).saturating_add(u64::from(k));
+                    (head.is_some(), false)
+                }
+            };
+            if !matches!(self.publish(dev, key, bits_of(0, m), 0, m, b, k, hit, on_buffer), WriteStep::Go(_)) {
+                break;
+            }
+            t.nr_lines = t.nr_lines.saturating_add(1);
+            t.sectors = t.sectors.saturating_add(m);
+        }
+    }
+
+    /// A write of `n` sectors (`1..=8 - sector % 8`) within one block.
+    fn begin_write_block(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> WriteStep {
         let off = (sector % SECTORS_PER_BLOCK) as u32;
         let bits = bits_of(off, n);
         let key = Key::from_sector(dev, sector);
@@ -1071,7 +1144,7 @@ impl<S: Storage> Engine<S> {
         if let Some(x) = self.bufs.get_mut(b) {
             x.writers = x.writers.saturating_add(1);
         }
-        WriteStep::Go(WriteTicket { buf: b, k, byte_off: line_offset(k, off) })
+        WriteStep::Go(WriteTicket { buf: b, k, nr_lines: 1, byte_off: line_offset(k, off), sectors: n })
     }
 
     /// The copy of `t` finished (`ok` = it worked). `barrier`: the bio is
@@ -1084,13 +1157,15 @@ impl<S: Storage> Engine<S> {
         if is_cur {
             self.last_write_ms = Some(now_ms);
         }
-        if let Some(l) = self.buf_line(t.buf, t.k) {
-            l.pending = l.pending.saturating_sub(1);
+        for j in 0..t.nr_lines {
+            if let Some(l) = self.buf_line(t.buf, t.k.saturating_add(j)) {
+                l.pending = l.pending.saturating_sub(1);
+            }
         }
         let Some(x) = self.bufs.get_mut(t.buf) else {
             return WriteDone { hold: false, wake_flusher: false };
         };
-        x.writers = x.writers.saturating_sub(1);
+        x.writers = x.writers.saturating_sub(t.nr_lines);
         let mut wake = x.writers == 0 && x.sealed;
         let hold = barrier && ok;
         if hold {
@@ -1106,8 +1181,73 @@ impl<S: Storage> Engine<S> {
     // -------------------------------------------------------------------
     // Reads
 
-    /// A read of `n` sectors (`1..=8 - sector % 8`) of `dev` at `sector`.
+    /// A read of `n` sectors (`n >= 1`, any size) of `dev` at `sector`. The
+    /// answer's `run` covers the longest prefix that has one source: the
+    /// backing device (uncached sectors; a device without dirty lines gets
+    /// the whole read at once), or consecutive lines of one segment (in a
+    /// RAM buffer or on the cache device). A read is thus split only where
+    /// what is cached begins or ends, and at most [`MAX_READ_BLOCKS`]
+    /// blocks are looked up per call.
     pub fn begin_read(&mut self, dev: u8, sector: u64, n: u32) -> ReadStep {
+        let n = n.max(1);
+        if self.dev(dev).dirty == 0 {
+            if let Some(s) = self.stats.get_mut(((n >= 8) as usize) << 3) {
+                *s = s.saturating_add(1);
+            }
+            return ReadStep::Backing { run: n };
+        }
+        let (step, line) = self.begin_read_block(dev, sector, n);
+        let off = (sector % SECTORS_PER_BLOCK) as u32;
+        let first = n.min(8u32.saturating_sub(off));
+        let whole = off.saturating_add(first) == 8;
+        match step {
+            ReadStep::Backing { run } if run == first => {
+                ReadStep::Backing { run: run.saturating_add(self.extend_read(dev, sector, n, first, None)) }
+            }
+            ReadStep::Buffer { buf, byte_off, run } if run == first && whole => {
+                ReadStep::Buffer { buf, byte_off, run: run.saturating_add(self.extend_read(dev, sector, n, first, line)) }
+            }
+            ReadStep::Cache { slot, sector: cs, run } if run == first && whole => {
+                ReadStep::Cache { slot, sector: cs, run: run.saturating_add(self.extend_read(dev, sector, n, first, line)) }
+            }
+            other => other,
+        }
+    }
+
+    /// Sectors after the first `done` of a read of `n` at `sector` that come
+    /// from the same source as the first: the backing device (`prev` None)
+    /// or the lines after `prev` in its segment, whole blocks only except
+    /// for the last.
+    fn extend_read(&mut self, dev: u8, sector: u64, n: u32, mut done: u32, mut prev: Option<u32>) -> u32 {
+        let start = done;
+        let mut blocks = 1u32;
+        while done < n && blocks < MAX_READ_BLOCKS {
+            let s = sector.saturating_add(u64::from(done));
+            let m = n.saturating_sub(done).min(8);
+            let (owner, run) = self.index.read_run(Key::from_sector(dev, s), 0, m as u8);
+            let run = u32::from(run);
+            match (prev, owner) {
+                (None, None) => {}
+                (Some(p), Some(o)) if o == p.saturating_add(1) && o / LINES == p / LINES => {
+                    if self.buf_of_slot(o / LINES).is_some_and(|b| self.buf_line(b, o % LINES).map_or(0, |l| l.pending) > 0) {
+                        break;
+                    }
+                    prev = Some(o);
+                }
+                _ => break,
+            }
+            done = done.saturating_add(run);
+            blocks = blocks.saturating_add(1);
+            if run < m || run < 8 {
+                break;
+            }
+        }
+        done.saturating_sub(start)
+    }
+
+    /// A read of `n` sectors (`1..=8 - sector % 8`) of `dev` at `sector`,
+    /// and the line it reads from (None: the backing device).
+    fn begin_read_block(&mut self, dev: u8, sector: u64, n: u32) -> (ReadStep, Option<u32>) {
         let off = (sector % SECTORS_PER_BLOCK) as u32;
         let key = Key::from_sector(dev, sector);
         let n = n.clamp(1, 8u32.saturating_sub(off).max(1));
@@ -1118,13 +1258,13 @@ impl<S: Storage> Engine<S> {
             if let Some(s) = self.stats.get_mut(full) {
                 *s = s.saturating_add(1);
             }
-            return ReadStep::Backing { run };
+            return (ReadStep::Backing { run }, None);
         };
         let slot = line / LINES;
         let k = line % LINES;
         if let Some(b) = self.buf_of_slot(slot) {
             if self.buf_line(b, k).map_or(0, |l| l.pending) > 0 {
-                return ReadStep::WaitPending;
+                return (ReadStep::WaitPending, None);
             }
             if let Some(s) = self.stats.get_mut(2 | 4 | full) {
                 *s = s.saturating_add(1);
@@ -1132,13 +1272,13 @@ impl<S: Storage> Engine<S> {
             if let Some(x) = self.bufs.get_mut(b) {
                 x.readers = x.readers.saturating_add(1);
             }
-            return ReadStep::Buffer { buf: b, byte_off: line_offset(k, off), run };
+            return (ReadStep::Buffer { buf: b, byte_off: line_offset(k, off), run }, Some(line));
         }
         if let Some(s) = self.stats.get_mut(2 | full) {
             *s = s.saturating_add(1);
         }
         let sector = self.geo.line_sector(slot, k).unwrap_or(0).saturating_add(u64::from(off));
-        ReadStep::Cache { slot, sector, run }
+        (ReadStep::Cache { slot, sector, run }, Some(line))
     }
 
     /// The copy out of buffer `b` finished.

@@ -443,7 +443,8 @@ fn sequential_huge_discards_skip_between_cached_data() {
     let places = [0u64, 8 << 20, BIG / 2 + 4, BIG - 8 - 50 * 8 * 1024];
     for &p in &places {
         for i in 0..50 {
-            write_dev(&mut e, 1, p + i * 8 * 1024, 8);
+            // One line each (the rest of the block at an unaligned place).
+            write_dev(&mut e, 1, p + i * 8 * 1024, 8 - (p % 8) as u32);
         }
     }
     let step = 8u64 << 20;
@@ -564,4 +565,58 @@ fn resume_invalidates_a_torn_end_segment() {
     assert!(matches!(sum.end, Some(LogEnd::Invalid { id: 2, .. })));
     assert!(sum.torn_end);
     assert!(img.disk.read_vec(s2, 4096).iter().all(|&b| b == 0), "the torn header is still on disk");
+}
+
+/// Issue 10: a large write is not cut into 4 KiB pieces. A 1 MiB write
+/// takes the open segment's lines in one ticket (contiguous in the RAM
+/// buffer) up to the end of the segment, and the rest goes on in the next.
+#[test]
+fn large_write_takes_consecutive_lines_in_one_step() {
+    let mut e = engine(8);
+    let n = 2048u32; // 1 MiB
+    let WriteStep::Go(t) = e.begin_write(1, 0, n, &|_| false) else { panic!() };
+    assert_eq!((t.k, t.nr_lines, t.sectors, t.byte_off), (0, 255, 255 * 8, line_offset(0, 0)));
+    e.end_write(t, true, false, 0, 3);
+    let WriteStep::Go(t2) = e.begin_write(1, u64::from(t.sectors), n - t.sectors, &|_| false) else { panic!() };
+    assert_eq!((t2.k, t2.nr_lines, t2.sectors), (0, 1, 8), "the rest goes to the next segment");
+    assert_ne!(t2.buf, t.buf);
+    e.end_write(t2, true, false, 0, 3);
+    assert_eq!(e.dirty_of(1), 256);
+    // An unaligned write: a partial first and last block, one ticket.
+    let WriteStep::Go(t3) = e.begin_write(1, 4100, 20, &|_| false) else { panic!() };
+    assert_eq!((t3.k, t3.nr_lines, t3.sectors, t3.byte_off), (1, 3, 20, line_offset(1, 4)));
+    e.end_write(t3, true, false, 0, 3);
+    // Rewriting blocks already in the open segment updates them in place,
+    // as long as their lines follow each other.
+    let WriteStep::Go(t4) = e.begin_write(1, 4096, 24, &|_| false) else { panic!() };
+    assert_eq!((t4.k, t4.nr_lines, t4.sectors), (1, 3, 24));
+    e.end_write(t4, true, false, 0, 3);
+    // A run stops where the next block's line is not the next line.
+    write(&mut e, 4800, 8, false); // block 600: line 4
+    let WriteStep::Go(t5) = e.begin_write(1, 4096 + 16, 16, &|_| false) else { panic!() };
+    assert_eq!((t5.k, t5.nr_lines, t5.sectors), (3, 1, 8));
+    e.end_write(t5, true, false, 0, 3);
+    assert_eq!(e.dirty_of(1), 256 + 3 + 1);
+}
+
+/// Issue 10: a read is split only at the edges of what is cached. An
+/// uncached device's read goes to the backing device whole; cached lines
+/// that follow each other in one segment are one piece.
+#[test]
+fn large_read_is_split_only_at_cached_edges() {
+    let mut e = engine(8);
+    assert_eq!(e.begin_read(1, 0, 2048), ReadStep::Backing { run: 2048 });
+    write(&mut e, 800, 64, false); // blocks 100..108, lines 0..8 of segment 1
+    assert_eq!(e.begin_read(1, 0, 2048), ReadStep::Backing { run: 800 });
+    let ReadStep::Buffer { buf, byte_off, run } = e.begin_read(1, 800, 2048 - 800) else { panic!() };
+    assert_eq!((byte_off, run), (line_offset(0, 0), 64));
+    e.end_buffer_read(buf);
+    assert_eq!(e.begin_read(1, 864, 2048 - 864), ReadStep::Backing { run: 2048 - 864 });
+    // A piece may start inside a block.
+    let ReadStep::Buffer { buf, run, .. } = e.begin_read(1, 804, 100) else { panic!() };
+    assert_eq!(run, 60);
+    e.end_buffer_read(buf);
+    // A partly cached block ends the run where its cached sectors end.
+    write(&mut e, 870, 2, false);
+    assert_eq!(e.begin_read(1, 864, 100), ReadStep::Backing { run: 6 });
 }

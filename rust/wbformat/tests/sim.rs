@@ -364,6 +364,8 @@ struct Stats {
     steps: u64,
     /// Discards done by walking the cache's lines.
     line_walks: u64,
+    /// Writes that took more than one line in one step.
+    multi_line: u64,
 }
 
 impl Sim {
@@ -511,7 +513,7 @@ impl Sim {
         } else {
             Kind::Discard
         };
-        let sizes = [1u64, 1, 2, 7, 8, 8, 8, 16, 64, 128];
+        let sizes = [1u64, 1, 2, 7, 8, 8, 8, 16, 64, 128, 300, 1024];
         let mut nr = sizes[self.rng.below(sizes.len() as u64) as usize];
         if kind == Kind::Discard {
             nr = 8 * (1 + self.rng.below(64));
@@ -622,8 +624,9 @@ impl Sim {
                 Ok(false)
             }
             Kind::Read => {
-                let off = op.next % 8;
-                let n = (8 - off).min(op.sector + op.nr - op.next) as u32;
+                // The whole rest at once: the engine answers with the
+                // longest prefix of one source.
+                let n = (op.sector + op.nr - op.next) as u32;
                 let mut data = vec![0u8; n as usize * SEC];
                 let got = if self.detached[dev as usize] {
                     self.backing[dev as usize - 1].read(op.next, &mut data);
@@ -654,7 +657,14 @@ impl Sim {
             }
             Kind::Write { fua } => {
                 let off = op.next % 8;
-                let n = (8 - off).min(op.sector + op.nr - op.next) as u32;
+                let rest = (op.sector + op.nr - op.next) as u32;
+                // A ticket taken in an earlier step says how much it covers;
+                // a new piece asks for the whole rest.
+                let n = match op.ticket {
+                    Some(t) => t.sectors,
+                    None if self.detached[dev as usize] => (8 - off as u32).min(rest),
+                    None => rest,
+                };
                 let mut data = vec![0u8; n as usize * SEC];
                 for j in 0..n as u64 {
                     stamp(op.id, dev, op.next + j, &mut data[j as usize * SEC..(j as usize + 1) * SEC]);
@@ -684,12 +694,19 @@ impl Sim {
                         return Ok(false);
                     }
                     WriteStep::Go(t) => {
-                        self.bufs[t.buf][t.byte_off..t.byte_off + data.len()].copy_from_slice(&data);
+                        let n = t.sectors;
+                        let data = &data[..n as usize * SEC];
+                        if t.nr_lines > 1 {
+                            self.stats.multi_line += 1;
+                        }
+                        self.bufs[t.buf][t.byte_off..t.byte_off + data.len()].copy_from_slice(data);
                         let d = self.eng.end_write(t, true, fua, self.seq, 3);
                         if d.hold {
                             self.held[t.buf].push(op.id);
                             op.held += 1;
                         }
+                        op.next += u64::from(n);
+                        return Ok(false);
                     }
                     WriteStep::Wait(_) => return Ok(false),
                     WriteStep::NotAttached => return Err(format!("op {}: device {dev} not attached in the engine", op.id)),
@@ -1175,15 +1192,17 @@ fn simulator() {
                 total.crashes += s.crashes;
                 total.steps += s.steps;
                 total.line_walks += s.line_walks;
+                total.multi_line += s.multi_line;
             }
             Err(e) => failures.push(e),
         }
     }
     eprintln!(
-        "simulator: {seeds} seeds, {} steps, {} operations ({} discards by line walk), {} crashes checked, {} failing seeds, {:.1} s",
+        "simulator: {seeds} seeds, {} steps, {} operations ({} discards by line walk, {} multi-line write steps), {} crashes checked, {} failing seeds, {:.1} s",
         total.steps,
         total.ops,
         total.line_walks,
+        total.multi_line,
         total.crashes,
         failures.len(),
         t.elapsed().as_secs_f64()
@@ -1191,4 +1210,5 @@ fn simulator() {
     if let Some(f) = failures.first() {
         panic!("{} of {seeds} seeds failed; first:\n{f}", failures.len());
     }
+    assert!(total.multi_line > 0, "no write took several lines in one step: the multi-line path is untested");
 }
