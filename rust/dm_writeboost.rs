@@ -14,6 +14,9 @@
 //! format, checksums, index, recovery) is in `wbformat`, shared with the
 //! userland tools and tested on the host.
 
+// `pin_init!` of the `Cache` struct expands one level per field.
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 
 mod cache;

@@ -131,7 +131,7 @@ impl ThreadBody for Migrator {
             match job {
                 MigratorJob::Round { start, end } => {
                     let mut failed = DevErrors::new();
-                    let r = migrate_batch(c, s, start, end, count, &mut failed);
+                    let r = migrate_batch(c, s, start, end, count, &mut failed).map(|n| c.wb_stats.round(n));
                     let entries = s.entries.get(..count).unwrap_or(&[]);
                     let mut g = c.lock();
                     let before = failing_set(&g.eng, entries);
@@ -289,7 +289,7 @@ fn relocate(c: &Cache, s: &mut Scratch, id: u64, count: usize) -> Result {
 /// own: a device whose writes or flush fail is noted in `failed` and the
 /// others go on. `Err`: the cache device could not be read (nothing was
 /// written back). Nothing in memory changes.
-fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize, failed: &mut DevErrors) -> Result {
+fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize, failed: &mut DevErrors) -> Result<WriteBackCount> {
     let entries = s.entries.get_mut(..count).ok_or(EINVAL)?;
     // Read each segment of the batch that has dirty lines (one I/O each, up
     // to its highest dirty line).
@@ -311,10 +311,13 @@ fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize,
     let devs = backing_files(c, entries, failed);
     entries.sort_unstable_by_key(|e| (e.dev, e.sector));
     let data: &[u8] = &s.data;
-    write_entries(entries, &devs, failed, |e| {
-        let base = e.seg as usize * SEG_BYTES + e.k as usize * BLOCK;
-        data.get(base..base + BLOCK).ok_or(EINVAL)
-    })
+    write_entries(
+        entries,
+        &devs,
+        failed,
+        |e| Ok((0, e.seg as usize * SEG_BYTES + e.k as usize * BLOCK)),
+        |_, off, len| data.get(off..off + len).ok_or(EINVAL),
+    )
 }
 
 /// The backing devices of the devices in `entries`; a device without one
@@ -334,28 +337,79 @@ fn backing_files(c: &Cache, entries: &[MigEntry], failed: &mut DevErrors) -> [Op
     devs
 }
 
-/// Writes the dirty sectors of `entries` (sorted by device) to their
-/// backing devices, one batch per device, all in flight together, then
-/// flushes each device. `line(e)`: the 4 KiB of data of entry `e`. A device
-/// whose writes or flush fail is noted in `failed`; the others go on.
+/// Most sectors one merged write-back I/O carries (1 MiB).
+const MAX_MERGE_SECTORS: u64 = 2048;
+
+/// What a call of [`write_entries`] submitted.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct WriteBackCount {
+    /// Write I/Os to backing devices.
+    pub(crate) ios: u64,
+    /// Bytes they carried.
+    pub(crate) bytes: u64,
+}
+
+/// A run of dirty sectors being merged into one write: `n` sectors from
+/// backing `sector`, whose data is at byte `off` of region `region`.
+#[derive(Clone, Copy)]
+struct Run {
+    region: usize,
+    off: usize,
+    sector: u64,
+    n: u64,
+}
+
+/// Writes the dirty sectors of `entries` (sorted by device and sector) to
+/// their backing devices, one batch per device, all in flight together,
+/// then flushes each device. `span(e)`: where entry `e`'s 4 KiB of data
+/// are (a region and a byte offset in it); `bytes(region, off, len)`: those
+/// bytes. Dirty sectors that follow each other both on the backing device
+/// and in memory (consecutive lines of one segment, as sequential writes
+/// leave them) go in one write of up to 1 MiB. A device whose writes or
+/// flush fail is noted in `failed`; the others go on.
 fn write_entries<'a>(
     entries: &[MigEntry],
     devs: &[Option<Arc<BdevFile>>; SLOTS],
     failed: &mut DevErrors,
-    line: impl Fn(&MigEntry) -> Result<&'a [u8]>,
-) -> Result {
+    span: impl Fn(&MigEntry) -> Result<(usize, usize)>,
+    bytes: impl Fn(usize, usize, usize) -> Result<&'a [u8]>,
+) -> Result<WriteBackCount> {
     let mut batches: KVec<(u8, IoBatch<'a>)> = KVec::new();
-    for e in entries.iter() {
-        let Some(f) = devs.get(e.dev as usize).and_then(|x| x.as_ref()) else { continue };
-        if failed.get(e.dev).is_some() {
-            continue;
+    let mut count = WriteBackCount::default();
+    let mut run: Option<Run> = None;
+    // Submits the pending run of device `dev`.
+    let mut submit = |run: &mut Option<Run>, batches: &mut KVec<(u8, IoBatch<'a>)>, failed: &mut DevErrors, dev: u8| -> Result {
+        let Some(r) = run.take() else { return Ok(()) };
+        let Some(f) = devs.get(dev as usize).and_then(|x| x.as_ref()) else { return Ok(()) };
+        if failed.get(dev).is_some() {
+            return Ok(());
         }
-        if batches.last().map_or(true, |b| b.0 != e.dev) {
-            batches.push((e.dev, IoBatch::new()?), GFP_KERNEL)?;
+        if batches.last().map_or(true, |b| b.0 != dev) {
+            batches.push((dev, IoBatch::new()?), GFP_KERNEL)?;
         }
         let Some((_, batch)) = batches.last_mut() else { return Err(EINVAL) };
-        let data = line(e)?;
-        // One write per run of consecutive dirty sectors.
+        let len = (r.n * 512) as usize;
+        let data = bytes(r.region, r.off, len)?;
+        match batch.add_write(f.bdev(), r.sector, r.n, data, IoKind::Write) {
+            Ok(()) => {
+                count.ios += 1;
+                count.bytes += len as u64;
+            }
+            Err(err) => failed.set(dev, err.to_errno()),
+        }
+        Ok(())
+    };
+    let mut run_dev = 0u8;
+    for e in entries.iter() {
+        if devs.get(e.dev as usize).and_then(|x| x.as_ref()).is_none() || failed.get(e.dev).is_some() {
+            continue;
+        }
+        if e.dev != run_dev {
+            submit(&mut run, &mut batches, failed, run_dev)?;
+            run_dev = e.dev;
+        }
+        let (region, off) = span(e)?;
+        // Each run of consecutive dirty sectors of the line.
         let mut j = 0u32;
         while j < 8 {
             if e.bits & (1 << j) == 0 {
@@ -366,14 +420,22 @@ fn write_entries<'a>(
             while j + n < 8 && e.bits & (1 << (j + n)) != 0 {
                 n += 1;
             }
-            let part = data.get(j as usize * 512..(j + n) as usize * 512).ok_or(EINVAL)?;
-            if let Err(err) = batch.add_write(f.bdev(), e.sector + u64::from(j), u64::from(n), part, IoKind::Write) {
-                failed.set(e.dev, err.to_errno());
-                break;
+            let sector = e.sector + u64::from(j);
+            let o = off + j as usize * 512;
+            let n64 = u64::from(n);
+            match run.as_mut() {
+                Some(r) if r.region == region && r.off + (r.n * 512) as usize == o && r.sector + r.n == sector && r.n + n64 <= MAX_MERGE_SECTORS => {
+                    r.n += n64;
+                }
+                _ => {
+                    submit(&mut run, &mut batches, failed, run_dev)?;
+                    run = Some(Run { region, off: o, sector, n: n64 });
+                }
             }
             j += n;
         }
     }
+    submit(&mut run, &mut batches, failed, run_dev)?;
     for (dev, batch) in batches.iter_mut() {
         let r = batch.wait().and_then(|()| match devs.get(*dev as usize).and_then(|x| x.as_ref()) {
             Some(f) => f.bdev().flush(),
@@ -383,7 +445,7 @@ fn write_entries<'a>(
             failed.set(*dev, e.to_errno());
         }
     }
-    Ok(())
+    Ok(count)
 }
 
 /// The cache device failed: writes the lines whose newest copy is still in
@@ -416,13 +478,19 @@ pub(crate) fn salvage(c: &Cache) {
     entries.sort_unstable_by_key(|e| (e.dev, e.sector));
     let mut failed = DevErrors::new();
     let devs = backing_files(c, &entries, &mut failed);
-    let r = write_entries(&entries, &devs, &mut failed, |e| {
-        let b = c.bufs.get(e.seg as usize).ok_or(EINVAL)?;
-        // SAFETY: the engine is in error, so no writer enters a buffer, and
-        // the copies that were running ended above; nobody writes the
-        // bytes of these lines while the slices live.
-        unsafe { b.slice(crate::wbformat::engine::line_offset(e.k, 0), BLOCK) }
-    });
+    let r = write_entries(
+        &entries,
+        &devs,
+        &mut failed,
+        |e| Ok((e.seg as usize, crate::wbformat::engine::line_offset(e.k, 0))),
+        |region, off, len| {
+            let b = c.bufs.get(region).ok_or(EINVAL)?;
+            // SAFETY: the engine is in error, so no writer enters a buffer,
+            // and the copies that were running ended above; nobody writes
+            // the bytes of these lines while the slices live.
+            unsafe { b.slice(off, len) }
+        },
+    );
     c.lock().eng.salvage_done(&entries, &|d| if r.is_err() { Some(-5) } else { failed.get(d) });
     let lost = entries.iter().filter(|e| r.is_err() || failed.get(e.dev).is_some()).count();
     pr_err!(

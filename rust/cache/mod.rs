@@ -165,6 +165,8 @@ pub(crate) struct Cache {
     pub(crate) flushes: AtomicU64,
     /// Writers out of room (see [`SPACE_TIMEOUT_MS`]).
     no_room: NoRoom,
+    /// Write-back counters (manager status).
+    pub(crate) wb_stats: WbStats,
     _module: ModuleRef,
 }
 
@@ -200,6 +202,26 @@ struct NoRoom {
     /// When write-back last made progress (ms): a round wrote lines back,
     /// a relocation moved lines, or the record moved.
     progress_ms: AtomicU64,
+}
+
+/// Cumulative write-back counters of a cache (since it was resumed).
+#[derive(Default)]
+pub(crate) struct WbStats {
+    /// Write-back rounds that read their segments.
+    pub(crate) rounds: AtomicU64,
+    /// Write I/Os they sent to backing devices (after merging).
+    pub(crate) ios: AtomicU64,
+    /// Bytes those carried.
+    pub(crate) bytes: AtomicU64,
+}
+
+impl WbStats {
+    /// Counts one round that submitted `n`.
+    pub(crate) fn round(&self, n: migrate::WriteBackCount) {
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+        self.ios.fetch_add(n.ios, Ordering::Relaxed);
+        self.bytes.fetch_add(n.bytes, Ordering::Relaxed);
+    }
 }
 
 impl Cache {
@@ -891,13 +913,16 @@ impl Cache {
         }
         let _ = write!(
             out,
-            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}\nnr_relocated_lines: {}",
+            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}\nnr_relocated_lines: {}\nwriteback_rounds: {}\nwriteback_ios: {}\nwriteback_bytes: {}",
             e.total_dirty(),
             e.nr_partial_flushed(),
             e.error().or(e.migrate_error()).unwrap_or(0),
             e.record_migrated(),
             e.durable_upto(),
             e.nr_relocated(),
+            self.wb_stats.rounds.load(Ordering::Relaxed),
+            self.wb_stats.ios.load(Ordering::Relaxed),
+            self.wb_stats.bytes.load(Ordering::Relaxed),
         );
     }
 
@@ -978,6 +1003,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, en
             },
             flushes: AtomicU64::new(0),
             no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false), progress_ms: AtomicU64::new(0) },
+            wb_stats: WbStats::default(),
             _module: module,
         }),
         GFP_KERNEL,
