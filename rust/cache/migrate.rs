@@ -117,14 +117,23 @@ impl ThreadBody for Migrator {
                         MigratorJob::Round { start, end } => (start, end, false),
                         MigratorJob::Relocate { id } => (id, id, true),
                     };
+                    // The snapshot is taken one segment per lock hold (the
+                    // round is in flight: no slot of it can be reused).
                     let mut count = 0usize;
                     let entries = &mut s.entries;
-                    g.eng.round_entries(start, end, parked, |e| {
-                        if let Some(x) = entries.get_mut(count) {
-                            *x = e;
-                            count += 1;
+                    for (i, id) in (0u32..).zip(start..=end) {
+                        if i > 0 {
+                            drop(g);
+                            g = c.lock();
                         }
-                    });
+                        g.eng.round_entries(id, id, parked, |mut e| {
+                            if let Some(x) = entries.get_mut(count) {
+                                e.seg = i;
+                                *x = e;
+                                count += 1;
+                            }
+                        });
+                    }
                     break (job, count);
                 }
             };
@@ -133,9 +142,16 @@ impl ThreadBody for Migrator {
                     let mut failed = DevErrors::new();
                     let r = migrate_batch(c, s, start, end, count, &mut failed).map(|n| c.wb_stats.round(n));
                     let entries = s.entries.get(..count).unwrap_or(&[]);
+                    let before = failing_set(&c.lock().eng, entries);
+                    // Cleaned at most one segment's worth of lines per lock
+                    // hold.
+                    if r.is_ok() {
+                        for piece in entries.chunks(LINES as usize) {
+                            c.lock().eng.round_clean(piece, &|d| failed.get(d));
+                        }
+                    }
                     let mut g = c.lock();
-                    let before = failing_set(&g.eng, entries);
-                    g.eng.round_done(start, end, entries, r.map_err(|e| e.to_errno()), &|d| failed.get(d));
+                    g.eng.round_finish(start, end, entries, r.map(|_| ()).map_err(|e| e.to_errno()), &|d| failed.get(d));
                     let after = failing_set(&g.eng, entries);
                     let dirty = |d: u8| g.eng.dirty_of(d);
                     report_transitions(c, &before, &after, &failed, dirty);

@@ -1759,6 +1759,32 @@ impl<S: Storage> Engine<S> {
     /// now on (its lines stay dirty, parked until the next retry). `Err`:
     /// nothing was written back (the cache device could not be read).
     pub fn round_done(&mut self, start: u64, end: u64, entries: &[MigEntry], result: Result<(), i32>, failed: &dyn Fn(u8) -> Option<i32>) {
+        if result.is_ok() {
+            self.round_clean(entries, failed);
+        }
+        self.round_finish(start, end, entries, result, failed);
+    }
+
+    /// The first part of [`Engine::round_done`] for a piece of a round's
+    /// entries: marks those of devices for which `failed(dev)` is `None`
+    /// clean. A caller may clean a round in pieces (dropping its lock in
+    /// between, so that no lock hold covers thousands of lines), then call
+    /// [`Engine::round_finish`] once with all the entries; the round stays
+    /// in flight until then.
+    pub fn round_clean(&mut self, entries: &[MigEntry], failed: &dyn Fn(u8) -> Option<i32>) {
+        for e in entries {
+            if failed(e.dev).is_none() {
+                if let Ok(o) = self.index.clean(e.line, e.bits) {
+                    self.account(e.dev, o.dirty_delta());
+                }
+            }
+        }
+    }
+
+    /// The rest of [`Engine::round_done`] after every entry went through
+    /// [`Engine::round_clean`] (when `result` is `Ok`): the devices' health
+    /// and `last_migrated`. O(entries) without index work.
+    pub fn round_finish(&mut self, start: u64, end: u64, entries: &[MigEntry], result: Result<(), i32>, failed: &dyn Fn(u8) -> Option<i32>) {
         self.round = None;
         if let Err(e) = result {
             self.migrate_error = Some(e);
@@ -1768,11 +1794,6 @@ impl<S: Storage> Engine<S> {
         let mut any = None;
         for e in entries {
             let err = failed(e.dev);
-            if err.is_none() {
-                if let Ok(o) = self.index.clean(e.line, e.bits) {
-                    self.account(e.dev, o.dirty_delta());
-                }
-            }
             match seen.get_mut(e.dev as usize) {
                 Some(s) if !*s => *s = true,
                 _ => continue,
