@@ -57,6 +57,15 @@ impl kernel::Module for WriteBoost {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let registry = registry::install()?;
         let targets = ffi::Registration::new::<device::DeviceTarget, mgr::MgrTarget, registry::Sysfs>()?;
+        match ffi::crc32c_pick() {
+            Ok(c) => pr_info!(
+                "CRC32C: {} implementation ({} us per 64 KiB; the other {} us)\n",
+                if c.tables { "table-driven" } else { "accelerated" },
+                if c.tables { c.tables_ns } else { c.accel_ns } / 1000,
+                if c.tables { c.accel_ns } else { c.tables_ns } / 1000
+            ),
+            Err(e) => pr_warn!("CRC32C: could not measure the implementations (error {}); using the accelerated one\n", e.to_errno()),
+        }
         pr_info!("loaded: targets writeboost and writeboost-mgr registered\n");
         Ok(Self { _targets: targets, _registry: registry })
     }

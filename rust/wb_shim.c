@@ -11,6 +11,7 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/completion.h>
+#include <linux/crc32.h>
 #include <linux/crc32c.h>
 #include <linux/delay.h>
 #include <linux/device-mapper.h>
@@ -819,7 +820,62 @@ u64 wb_random_u64(void)
 	return get_random_u64();
 }
 
-u32 wb_crc32c(u32 state, const void *data, unsigned long len)
+/*
+ * CRC32C of segment data: the crypto API's implementation (crc32c(), the
+ * CPU's instructions where there are some) or the generic table-driven
+ * one (__crc32c_le()). Both compute the same function; which one is faster
+ * depends on the machine (under an emulator the instruction can be many
+ * times slower than the tables), so wb_crc32c_pick() measures both once at
+ * module load and keeps the faster, as the kernel's raid6 and xor code do.
+ */
+static bool wb_crc_generic;
+
+static u32 wb_crc_accel(u32 state, const void *data, unsigned long len)
 {
 	return crc32c(state, data, len);
+}
+
+static u32 wb_crc_tables(u32 state, const void *data, unsigned long len)
+{
+	return __crc32c_le(state, data, len);
+}
+
+u32 wb_crc32c(u32 state, const void *data, unsigned long len)
+{
+	if (READ_ONCE(wb_crc_generic))
+		return wb_crc_tables(state, data, len);
+	return wb_crc_accel(state, data, len);
+}
+
+static u64 wb_crc_time(u32 (*f)(u32, const void *, unsigned long), const void *buf, unsigned long len, u32 *out)
+{
+	u64 best = U64_MAX;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		u64 t = ktime_get_ns();
+
+		*out = f(~0u, buf, len);
+		t = ktime_get_ns() - t;
+		if (t < best)
+			best = t;
+	}
+	return best;
+}
+
+int wb_crc32c_pick(u64 *accel_ns, u64 *tables_ns)
+{
+	const unsigned long len = 64 * 1024;
+	u32 a, b;
+	u8 *buf = vmalloc(len);
+
+	if (!buf)
+		return -ENOMEM;
+	get_random_bytes(buf, len);
+	*accel_ns = wb_crc_time(wb_crc_accel, buf, len, &a);
+	*tables_ns = wb_crc_time(wb_crc_tables, buf, len, &b);
+	vfree(buf);
+	/* Never trade a correct result for speed. */
+	WRITE_ONCE(wb_crc_generic, a == b && *tables_ns < *accel_ns);
+	return wb_crc_generic ? 1 : 0;
 }

@@ -193,6 +193,8 @@ u64 wb_random_u64(void);
 
 /* Checksums: raw CRC32C update (no pre/post inversion). */
 u32 wb_crc32c(u32 state, const void *data, unsigned long len);
+/* Measures both CRC32C implementations, keeps the faster: 1 = tables. */
+int wb_crc32c_pick(u64 *accel_ns, u64 *tables_ns);
 
 /* sysfs: kobjects hold only (kind, id); attributes call wbrs_sysfs_*. */
 struct wb_kobj *wb_sysfs_add(int kind, unsigned int id,
