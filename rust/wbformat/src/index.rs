@@ -56,9 +56,8 @@ pub const BLOCK_LIMIT: u64 = 1 << 49;
 pub const MAX_BACKING_SECTORS: u64 = BLOCK_LIMIT * 8;
 
 // Every line of the largest cache has a 40-bit link.
-const _: () = assert!(
-    super::format::MAX_SEGMENTS * super::format::LINES_PER_SEGMENT as u64 <= MAX_LINES
-);
+const _: () =
+    assert!(super::format::MAX_SEGMENTS * super::format::LINES_PER_SEGMENT as u64 <= MAX_LINES);
 
 /// Most lines a key can have (one per sector of a 4 KiB block).
 pub const MAX_CHAIN: usize = 8;
@@ -761,7 +760,11 @@ where
             }
         }
         if older_change {
-            self.rewrite(bucket, key, |l, d| if l == line { d | bits } else { d & !bits })?;
+            self.rewrite(
+                bucket,
+                key,
+                |l, d| if l == line { d | bits } else { d & !bits },
+            )?;
         } else if !became_dirty {
             let m = self.meta_mut(line)?;
             m.set_dirty(m.dirty() | bits);
@@ -936,7 +939,11 @@ mod tests {
         // 13 + 5 * (n / 2) / n <= 15.5 bytes per line.
         for n in [1usize, 2, 3, 255, 510, 1 << 20, 255 * 1000 + 1] {
             let ix = index(n);
-            assert!(ix.memory_bytes() * 2 <= 31 * n as u64 + 5, "{n} lines: {} bytes", ix.memory_bytes());
+            assert!(
+                ix.memory_bytes() * 2 <= 31 * n as u64 + 5,
+                "{n} lines: {} bytes",
+                ix.memory_bytes()
+            );
         }
     }
 
@@ -968,7 +975,11 @@ mod tests {
         ix.write(0, Key::new(1, BLOCK_LIMIT - 1), 1).unwrap();
         // A larger block never matches the truncated one.
         assert_eq!(ix.lookup(Key::new(1, BLOCK_LIMIT - 1 + BLOCK_LIMIT)), None);
-        assert!(!ix.discard(Key::new(1, 2 * BLOCK_LIMIT - 1), 0xff).unwrap().removed_any);
+        assert!(
+            !ix.discard(Key::new(1, 2 * BLOCK_LIMIT - 1), 0xff)
+                .unwrap()
+                .removed_any
+        );
         assert_eq!(ix.lookup(Key::new(1, BLOCK_LIMIT - 1)), Some(0));
     }
 

@@ -120,7 +120,12 @@ fn check_all(ix: &Index<Vec<LineMeta>, Vec<Link>>, m: &Model) -> Result<(), Test
                 .collect();
             want.sort_by(|a, b| b.cmp(a));
             let want: Vec<u64> = want.into_iter().map(|(_, l)| l).collect();
-            prop_assert_eq!(chain.as_slice(), &want[..], "order of the lines of {:?}", key);
+            prop_assert_eq!(
+                chain.as_slice(),
+                &want[..],
+                "order of the lines of {:?}",
+                key
+            );
             for j in 0..8u8 {
                 prop_assert_eq!(ix.owner(key, j), m.owner.get(&(dev, block, j)).copied());
             }
@@ -131,7 +136,11 @@ fn check_all(ix: &Index<Vec<LineMeta>, Vec<Link>>, m: &Model) -> Result<(), Test
 }
 
 fn run(ops: Vec<Op>, buckets: usize) -> Result<(), TestCaseError> {
-    let mut ix = Index::new(vec![LineMeta::EMPTY; LINES as usize], vec![Link::NONE; buckets]).unwrap();
+    let mut ix = Index::new(
+        vec![LineMeta::EMPTY; LINES as usize],
+        vec![Link::NONE; buckets],
+    )
+    .unwrap();
     let mut m = Model::default();
     for op in ops {
         match op {
@@ -328,7 +337,8 @@ fn one_bucket_newest_first() {
     for i in 0..4u64 {
         ix.write(2 * i, a, 0b11 << (2 * i)).unwrap();
         let bits = if i < 2 { 0x0f } else { 0xf0 };
-        ix.write(2 * i + 1, if i % 2 == 0 { b } else { c }, bits).unwrap();
+        ix.write(2 * i + 1, if i % 2 == 0 { b } else { c }, bits)
+            .unwrap();
     }
     assert_eq!(ix.chain(a).as_slice(), &[6, 4, 2, 0]);
     assert_eq!(ix.chain(b).as_slice(), &[5, 1]);
@@ -380,7 +390,10 @@ fn replay_order_newest_first() {
             for block in 0..5u64 {
                 let chain = ix.chain(Key::new(dev, block));
                 let v = chain.as_slice();
-                assert!(v.windows(2).all(|w| w[0] > w[1]), "{buckets} buckets, {dev}/{block}: {v:?}");
+                assert!(
+                    v.windows(2).all(|w| w[0] > w[1]),
+                    "{buckets} buckets, {dev}/{block}: {v:?}"
+                );
             }
         }
         ix.check_consistency().unwrap();
