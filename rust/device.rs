@@ -16,6 +16,7 @@ use crate::ctr_err;
 use crate::ffi::{Args, Bio, BioOp, CtrError, DevT, DmDev, MapResult, Msg, Out, Target, TargetOps};
 use crate::parse;
 use crate::registry::{self, DevEntry, DeviceClash, NewDev, Tables, MAX_ID};
+use crate::wbformat::index::MAX_BACKING_SECTORS;
 
 /// The private data of one `writeboost` target.
 pub(crate) struct DeviceTarget {
@@ -241,6 +242,15 @@ impl TargetOps for DeviceTarget {
         })?;
         let bdev = backing.bdev();
         let backing_sectors = bdev.sectors();
+        if backing_sectors >= MAX_BACKING_SECTORS {
+            return Err(ctr_err!(
+                EINVAL,
+                "backing device {} too large: {} sectors, writeboost supports fewer than {} (2 EiB)",
+                DevT(bdev.devt()),
+                backing_sectors,
+                MAX_BACKING_SECTORS
+            ));
+        }
         if t.len() > backing_sectors {
             return Err(ctr_err!(
                 EINVAL,

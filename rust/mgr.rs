@@ -147,6 +147,7 @@ pub(crate) fn cache_attr_show(c: &Arc<Cache>, attr: &str, out: &mut Out<'_>) -> 
         "last_flushed_segment_id" => c.lock().eng.last_flushed(),
         "last_migrated_segment_id" => c.lock().eng.last_migrated(),
         "nr_dirty_caches" => c.lock().eng.total_dirty(),
+        "index_bytes" => c.index_bytes(),
         _ => (tunable(attr).ok_or(EINVAL)?.get)(c),
     };
     writeln!(out, "{}", v).map_err(|_| EINVAL)

@@ -283,6 +283,7 @@ WB_ATTR(flush_current_buffer, 0644);
 WB_ATTR(flush_current_buffer_interval, 0644);
 WB_ATTR(force_migrate, 0644);
 WB_ATTR(idle_seal_ms, 0644);
+WB_ATTR(index_bytes, 0444);
 WB_ATTR(last_flushed_segment_id, 0444);
 WB_ATTR(last_migrated_segment_id, 0444);
 WB_ATTR(nr_max_batched_migration, 0644);
@@ -293,6 +294,7 @@ static struct attribute *wb_cache_attrs[] = {
 	&wb_attr_commit_super_block, &wb_attr_commit_super_block_interval,
 	&wb_attr_flush_current_buffer, &wb_attr_flush_current_buffer_interval,
 	&wb_attr_force_migrate, &wb_attr_idle_seal_ms,
+	&wb_attr_index_bytes,
 	&wb_attr_last_flushed_segment_id,
 	&wb_attr_last_migrated_segment_id, &wb_attr_nr_max_batched_migration,
 	&wb_attr_update_interval, &wb_attr_nr_dirty_caches, NULL,

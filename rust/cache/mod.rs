@@ -52,7 +52,7 @@ use crate::wbformat::engine::{
     self as eng, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
 };
 use crate::wbformat::format::{self as fmt, Discard, Geometry};
-use crate::wbformat::index::LineMeta;
+use crate::wbformat::index::{self as idx, LineMeta, Link};
 
 pub(crate) use migrate::MAX_BATCH;
 pub(crate) use recover::{format_device, resume, Devices};
@@ -90,7 +90,7 @@ pub(crate) struct KStore;
 
 impl eng::Storage for KStore {
     type Lines = kernel::alloc::VVec<LineMeta>;
-    type Buckets = kernel::alloc::VVec<u32>;
+    type Buckets = kernel::alloc::VVec<Link>;
     type Slots = kernel::alloc::VVec<SlotMeta>;
     type BufLines = kernel::alloc::VVec<BufLine>;
     type Discards = kernel::alloc::VVec<Discard>;
@@ -595,6 +595,14 @@ impl Cache {
     /// Accepts writes of device `dev` (backing `devt`, `sectors` long),
     /// registering it in the on-disk record.
     pub(crate) fn attach(&self, dev: u8, devt: u32, sectors: u64) -> core::result::Result<(), Msg> {
+        if sectors >= idx::MAX_BACKING_SECTORS {
+            return Err(Msg::new(format_args!(
+                "backing device {} too large: {} sectors, writeboost supports fewer than {} (2 EiB)",
+                ffi::DevT(devt),
+                sectors,
+                idx::MAX_BACKING_SECTORS
+            )));
+        }
         {
             let mut bk = self.backings.lock();
             let slot = bk.get_mut(dev as usize).ok_or_else(|| Msg::new(format_args!("bad device id {}", dev)))?;
@@ -882,13 +890,19 @@ impl Cache {
         self.lock().eng.clear_stats();
     }
 
-    /// Approximate static memory use in bytes.
-    pub(crate) fn static_ram(&self) -> u64 {
-        let lines = u64::from(self.geo.nr_segments()) * u64::from(fmt::LINES_PER_SEGMENT);
-        lines * core::mem::size_of::<LineMeta>() as u64
-            + lines.next_power_of_two() * 4
-            + (NR_BUFS * SEG_BYTES) as u64
-            + u64::from(self.geo.nr_segments()) * (core::mem::size_of::<SlotMeta>() + 4) as u64
+    /// Bytes of the index's allocations (line table and hash buckets), as
+    /// allocated.
+    pub(crate) fn index_bytes(&self) -> u64 {
+        self.lock().eng.index.memory_bytes()
+    }
+
+    /// Approximate static memory use in bytes: the index (`index_bytes`),
+    /// the RAM buffers, and per slot its metadata and in-flight read count.
+    fn static_ram(&self, index_bytes: u64) -> u64 {
+        let per_slot = (core::mem::size_of::<SlotMeta>() + core::mem::size_of::<AtomicI32>()) as u64;
+        index_bytes
+            .saturating_add((NR_BUFS * SEG_BYTES) as u64)
+            .saturating_add(u64::from(self.geo.nr_segments()).saturating_mul(per_slot))
     }
 
     /// Writes the manager status of this cache.
@@ -896,11 +910,12 @@ impl Cache {
         use core::fmt::Write;
         let g = self.lock();
         let e = &g.eng;
+        let index_bytes = e.index.memory_bytes();
         // The seed's exact sequence first; additions after the counters.
         let _ = write!(
             out,
             "\nstatic RAM(approx.): {} (byte)\nallow_migrate: {}\nnr_segments: {}\nlast_migrated_segment_id: {}\nlast_flushed_segment_id: {}\ncurrent segment id: {}\ncursor: {}\n\nwrite? hit? on_buffer? fullsize?",
-            self.static_ram(),
+            self.static_ram(index_bytes),
             self.tun.allow_migrate.load(Ordering::Relaxed) as u8,
             self.geo.nr_segments(),
             e.last_migrated(),
@@ -913,13 +928,14 @@ impl Cache {
         }
         let _ = write!(
             out,
-            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}\nnr_relocated_lines: {}\nwriteback_rounds: {}\nwriteback_ios: {}\nwriteback_bytes: {}",
+            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}\nnr_relocated_lines: {}\nindex_bytes: {}\nwriteback_rounds: {}\nwriteback_ios: {}\nwriteback_bytes: {}",
             e.total_dirty(),
             e.nr_partial_flushed(),
             e.error().or(e.migrate_error()).unwrap_or(0),
             e.record_migrated(),
             e.durable_upto(),
             e.nr_relocated(),
+            index_bytes,
             self.wb_stats.rounds.load(Ordering::Relaxed),
             self.wb_stats.ios.load(Ordering::Relaxed),
             self.wb_stats.bytes.load(Ordering::Relaxed),
@@ -943,11 +959,11 @@ impl Cache {
 /// An empty engine for a cache of geometry `geo` (recovery fills it).
 pub(crate) fn new_engine(geo: Geometry, format_id: u64, generation: u64) -> Result<Engine<KStore>> {
     use kernel::alloc::VVec;
-    let nr_lines = geo.nr_lines() as usize;
+    let nr_lines = usize::try_from(geo.nr_lines()).map_err(|_| ENOMEM)?;
     let nr_slots = geo.nr_segments() as usize;
     let parts = Parts::<KStore> {
         lines: VVec::from_elem(LineMeta::EMPTY, nr_lines, GFP_KERNEL)?,
-        buckets: VVec::from_elem(0u32, crate::wbformat::index::buckets_for(nr_lines), GFP_KERNEL)?,
+        buckets: VVec::from_elem(Link::NONE, idx::buckets_for(nr_lines), GFP_KERNEL)?,
         slots: VVec::from_elem(SlotMeta::default(), nr_slots, GFP_KERNEL)?,
         buf_lines: VVec::from_elem(BufLine::default(), NR_BUFS * fmt::LINES_PER_SEGMENT as usize, GFP_KERNEL)?,
         discards: VVec::from_elem(Discard::EMPTY, NR_BUFS * fmt::MAX_DISCARDS, GFP_KERNEL)?,

@@ -13,6 +13,13 @@ st=$(dmsetup status writeboost-mgr); echo "$st"
 assert_contains "$st" "current cache_id_ptr: 1" "status after resume"
 assert_contains "$st" "nr_segments: 127" "nr_segments of a 128 MiB cache"
 [ -d $WB_SYSFS/caches/1 ] || die "caches/1 missing in sysfs"
+# The index's memory as the module allocated it (line table + buckets):
+# the same figure in status and sysfs, at most 16 bytes per cache line.
+ib=$(mgr_status_value index_bytes)
+assert_eq "$(cat $WB_SYSFS/caches/1/index_bytes)" "$ib" "caches/1/index_bytes"
+lines=$((127 * 255))
+echo "index: $ib bytes for $lines lines"
+[ "${ib:-0}" -ge $((12 * lines)) ] && [ "$ib" -le $((16 * lines)) ] || die "index_bytes $ib for $lines lines: not within 12..16 bytes per line"
 
 size=$(sectors_of $WB_BACKING)
 run dm_create wb1 --table "0 $size writeboost 1 $WB_BACKING 1"

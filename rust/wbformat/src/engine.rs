@@ -44,7 +44,7 @@ use super::format::{
     Discard, Geometry, Metablock, SegmentHeader, LINES_PER_SEGMENT, MAX_DEVICE_ID,
     MAX_DISCARDS, MAX_DISCARD_SECTORS, REGISTRY_ENTRIES, SECTORS_PER_BLOCK,
 };
-use super::index::{Index, IndexError, Key, LineMeta};
+use super::index::{Index, IndexError, Key, LineMeta, Link};
 use core::ops::DerefMut;
 
 /// RAM buffers per cache (1 MiB each).
@@ -134,14 +134,14 @@ pub struct BufMeta {
 
 /// The storage an engine works in, allocated by the caller (the kernel with
 /// `vmalloc`, the host with `Vec`). Lengths: `Lines` one per cache line,
-/// `Buckets` a power of two, `Slots` one per segment slot, `BufLines`
-/// `NR_BUFS * 255`, `Discards` `NR_BUFS * MAX_DISCARDS`, `Devs`
+/// `Buckets` `index::buckets_for(lines)`, `Slots` one per segment slot,
+/// `BufLines` `NR_BUFS * 255`, `Discards` `NR_BUFS * MAX_DISCARDS`, `Devs`
 /// `REGISTRY_ENTRIES`.
 pub trait Storage {
     /// Index line table.
     type Lines: DerefMut<Target = [LineMeta]>;
     /// Index hash buckets.
-    type Buckets: DerefMut<Target = [u32]>;
+    type Buckets: DerefMut<Target = [Link]>;
     /// Per-slot metadata.
     type Slots: DerefMut<Target = [SlotMeta]>;
     /// Per-buffer-line metadata.
@@ -442,7 +442,7 @@ pub enum MigratorJob {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MigEntry {
     /// Global line index.
-    pub line: u32,
+    pub line: u64,
     /// Position of its segment in the round (0 = `start`).
     pub seg: u32,
     /// Line within the segment.
@@ -496,6 +496,17 @@ const DISCARDS_LEN: usize = NR_BUFS * MAX_DISCARDS;
 /// Byte offset in a RAM buffer of sector `off` of line `k`.
 pub fn line_offset(k: u32, off: u32) -> usize {
     (k as usize).saturating_add(1).saturating_mul(LINE_BYTES).saturating_add((off as usize).saturating_mul(512))
+}
+
+/// Global line number of line `k` of slot `slot` (`slot * 255 + k`).
+fn line_no(slot: u32, k: u32) -> u64 {
+    u64::from(slot).wrapping_mul(u64::from(LINES)).wrapping_add(u64::from(k))
+}
+
+/// Slot and line-in-segment of global line number `line`.
+fn slot_k(line: u64) -> (u32, u32) {
+    let per = u64::from(LINES);
+    (line.checked_div(per).unwrap_or(0) as u32, line.checked_rem(per).unwrap_or(0) as u32)
 }
 
 fn bits_of(off: u32, n: u32) -> u8 {
@@ -808,8 +819,8 @@ impl<S: Storage> Engine<S> {
         self.cur.and_then(|c| self.bufs.get(c)).is_some_and(|x| x.nr_lines > 0 || x.nr_discards > 0)
     }
 
-    fn set_dep(&mut self, line: u32, newer: u64) {
-        let slot = line / LINES;
+    fn set_dep(&mut self, line: u64, newer: u64) {
+        let (slot, _) = slot_k(line);
         if let Some(s) = self.slots.get_mut(slot as usize) {
             if s.dep < newer {
                 s.dep = newer;
@@ -910,7 +921,7 @@ impl<S: Storage> Engine<S> {
         // The slot's previous segment is migrated and on record: its lines
         // are clean.
         for k in 0..LINES {
-            let _ = self.index.release(slot.saturating_mul(LINES).saturating_add(k));
+            let _ = self.index.release(line_no(slot, k));
         }
         if let Some(s) = self.slots.get_mut(slot as usize) {
             *s = SlotMeta::default();
@@ -976,8 +987,8 @@ impl<S: Storage> Engine<S> {
             }
             let head = self.index.lookup(key);
             let (hit, on_buffer) = match head {
-                Some(h) if h / LINES == buf.slot => {
-                    if h % LINES != k {
+                Some(h) if slot_k(h).0 == buf.slot => {
+                    if slot_k(h).1 != k {
                         break;
                     }
                     (true, true)
@@ -1026,8 +1037,8 @@ impl<S: Storage> Engine<S> {
             }
             let head = self.index.lookup(key);
             if let (Some(h), Some(c)) = (head, self.cur) {
-                if self.bufs.get(c).is_some_and(|x| x.slot == h / LINES) {
-                    return self.publish(dev, key, bits, off, n, c, h % LINES, true, true);
+                if self.bufs.get(c).is_some_and(|x| x.slot == slot_k(h).0) {
+                    return self.publish(dev, key, bits, off, n, c, slot_k(h).1, true, true);
                 }
             }
             if let Some(c) = self.cur {
@@ -1064,7 +1075,7 @@ impl<S: Storage> Engine<S> {
     /// `byte_off` is sector 0 of the new line) and the sectors to copy
     /// (bit `j` = sector `j` of the block), `None` when nothing of the line
     /// is dirty any more.
-    pub fn begin_relocate(&mut self, line: u32, slot_busy: &dyn Fn(u32) -> bool) -> Result<Option<(WriteTicket, u8)>, Wait> {
+    pub fn begin_relocate(&mut self, line: u64, slot_busy: &dyn Fn(u32) -> bool) -> Result<Option<(WriteTicket, u8)>, Wait> {
         let bits = self.index.dirty(line).unwrap_or(0);
         let Ok(Some(key)) = self.index.key_of(line) else { return Ok(None) };
         if bits == 0 || self.error.is_some() {
@@ -1074,8 +1085,8 @@ impl<S: Storage> Engine<S> {
         loop {
             let head = self.index.lookup(key);
             if let (Some(h), Some(c)) = (head, self.cur) {
-                if h != line && self.bufs.get(c).is_some_and(|x| x.slot == h / LINES) {
-                    return Ok(self.publish_relocated(dev, key, bits, c, h % LINES));
+                if h != line && self.bufs.get(c).is_some_and(|x| x.slot == slot_k(h).0) {
+                    return Ok(self.publish_relocated(dev, key, bits, c, slot_k(h).1));
                 }
             }
             if let Some(c) = self.cur {
@@ -1112,7 +1123,7 @@ impl<S: Storage> Engine<S> {
     #[allow(clippy::too_many_arguments)]
     fn publish(&mut self, dev: u8, key: Key, bits: u8, off: u32, n: u32, b: usize, k: u32, hit: bool, on_buffer: bool) -> WriteStep {
         let Some(buf) = self.bufs.get(b).copied() else { return WriteStep::Fail };
-        let line = buf.slot.saturating_mul(LINES).saturating_add(k);
+        let line = line_no(buf.slot, k);
         // Older lines losing sectors to this write: their segments depend
         // on this one (see the module docs).
         let chain = self.index.chain(key);
@@ -1218,7 +1229,7 @@ impl<S: Storage> Engine<S> {
     /// from the same source as the first: the backing device (`prev` None)
     /// or the lines after `prev` in its segment, whole blocks only except
     /// for the last.
-    fn extend_read(&mut self, dev: u8, sector: u64, n: u32, mut done: u32, mut prev: Option<u32>) -> u32 {
+    fn extend_read(&mut self, dev: u8, sector: u64, n: u32, mut done: u32, mut prev: Option<u64>) -> u32 {
         let start = done;
         let mut blocks = 1u32;
         while done < n && blocks < MAX_READ_BLOCKS {
@@ -1228,8 +1239,9 @@ impl<S: Storage> Engine<S> {
             let run = u32::from(run);
             match (prev, owner) {
                 (None, None) => {}
-                (Some(p), Some(o)) if o == p.saturating_add(1) && o / LINES == p / LINES => {
-                    if self.buf_of_slot(o / LINES).is_some_and(|b| self.buf_line(b, o % LINES).map_or(0, |l| l.pending) > 0) {
+                (Some(p), Some(o)) if o == p.saturating_add(1) && slot_k(o).0 == slot_k(p).0 => {
+                    let (slot, k) = slot_k(o);
+                    if self.buf_of_slot(slot).is_some_and(|b| self.buf_line(b, k).map_or(0, |l| l.pending) > 0) {
                         break;
                     }
                     prev = Some(o);
@@ -1247,7 +1259,7 @@ impl<S: Storage> Engine<S> {
 
     /// A read of `n` sectors (`1..=8 - sector % 8`) of `dev` at `sector`,
     /// and the line it reads from (None: the backing device).
-    fn begin_read_block(&mut self, dev: u8, sector: u64, n: u32) -> (ReadStep, Option<u32>) {
+    fn begin_read_block(&mut self, dev: u8, sector: u64, n: u32) -> (ReadStep, Option<u64>) {
         let off = (sector % SECTORS_PER_BLOCK) as u32;
         let key = Key::from_sector(dev, sector);
         let n = n.clamp(1, 8u32.saturating_sub(off).max(1));
@@ -1260,8 +1272,7 @@ impl<S: Storage> Engine<S> {
             }
             return (ReadStep::Backing { run }, None);
         };
-        let slot = line / LINES;
-        let k = line % LINES;
+        let (slot, k) = slot_k(line);
         if let Some(b) = self.buf_of_slot(slot) {
             if self.buf_line(b, k).map_or(0, |l| l.pending) > 0 {
                 return (ReadStep::WaitPending, None);
@@ -1401,7 +1412,7 @@ impl<S: Storage> Engine<S> {
                         return DiscardStep::Pass;
                     }
                     let Ok(slot) = self.geo.slot_of_id(id) else { return DiscardStep::Pass };
-                    let line = slot.saturating_mul(LINES).saturating_add(k);
+                    let line = line_no(slot, k);
                     let mut c = 1;
                     if let Ok(Some(key)) = self.index.key_of(line) {
                         let first = key.block.saturating_mul(SECTORS_PER_BLOCK);
@@ -1481,10 +1492,10 @@ impl<S: Storage> Engine<S> {
                 if self.index.dirty(l).unwrap_or(0) & bits == 0 {
                     continue;
                 }
-                if l / LINES == cb.slot {
+                if slot_k(l).0 == cb.slot {
                     // A line of the open segment: its header entry loses
                     // the sectors directly.
-                    if let Some(bl) = self.buf_line(c, l % LINES) {
+                    if let Some(bl) = self.buf_line(c, slot_k(l).1) {
                         bl.bits &= !bits;
                     }
                 } else {
@@ -1691,7 +1702,7 @@ impl<S: Storage> Engine<S> {
         let Ok(slot) = self.geo.slot_of_id(id) else { return (0, 0) };
         let (mut healthy, mut parked) = (0u32, 0u32);
         for k in 0..self.slot_lines(slot) {
-            let line = slot.saturating_mul(LINES).saturating_add(k);
+            let line = line_no(slot, k);
             if self.index.dirty(line).unwrap_or(0) == 0 {
                 continue;
             }
@@ -1739,7 +1750,7 @@ impl<S: Storage> Engine<S> {
         for (i, id) in (0..u32::MAX).zip(start..=end) {
             let Ok(slot) = self.geo.slot_of_id(id) else { continue };
             for k in 0..self.slot_lines(slot) {
-                let line = slot.saturating_mul(LINES).saturating_add(k);
+                let line = line_no(slot, k);
                 let bits = self.index.dirty(line).unwrap_or(0);
                 if bits == 0 {
                     continue;
@@ -1834,7 +1845,7 @@ impl<S: Storage> Engine<S> {
                 continue;
             }
             for k in 0..buf.nr_lines.min(LINES) {
-                let line = buf.slot.saturating_mul(LINES).saturating_add(k);
+                let line = line_no(buf.slot, k);
                 let bits = self.index.dirty(line).unwrap_or(0);
                 if bits == 0 {
                     continue;
@@ -1994,5 +2005,26 @@ impl<S: Storage> Engine<S> {
     /// shutdown): nothing open, nothing sealed unwritten, all durable.
     pub fn all_durable(&self) -> bool {
         !self.open_has_data() && self.sealed_upto <= self.durable_upto
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Line numbers of caches beyond 16 TiB (slots past 2^32 / 255) do not
+    /// wrap: the engine's slot/line arithmetic agrees with the geometry.
+    #[test]
+    fn line_numbers_past_u32() {
+        let g = Geometry::from_nr_segments(super::super::format::MAX_SEGMENTS).unwrap();
+        for slot in [0u32, 1, 16_843_008, 16_843_009, 100_000_000, g.nr_segments() - 1] {
+            for k in [0u32, 1, 254] {
+                let line = line_no(slot, k);
+                assert_eq!(Ok(line), g.line_index(slot, k));
+                assert_eq!(slot_k(line), (slot, k));
+            }
+        }
+        assert_eq!(line_no(16_843_009, 0), u64::from(u32::MAX));
+        assert!(line_no(16_843_010, 0) > u64::from(u32::MAX));
     }
 }

@@ -35,10 +35,11 @@ pub const MAX_DEVICE_ID: u8 = 127;
 pub const REGISTRY_ENTRIES: usize = 128;
 /// Fewest segments a cache device may have.
 pub const MIN_SEGMENTS: u64 = 2;
-/// Most segments a cache device may have: global line indices are `u32`
-/// and `u32::MAX` is reserved (`index::NO_LINE`), so
-/// `MAX_SEGMENTS * 255 < u32::MAX` (about 16 TiB of cache).
-pub const MAX_SEGMENTS: u64 = 16_843_008;
+/// Most segments a cache device may have: slots are `u32` and global line
+/// indices (`u64`) must fit the index's 40-bit links
+/// (`MAX_SEGMENTS * 255 < index::MAX_LINES = 2^40 - 1`): about 4 PiB of
+/// cache.
+pub const MAX_SEGMENTS: u64 = u32::MAX as u64;
 
 /// Magic of the superblock (block 0).
 pub const SUPERBLOCK_MAGIC: [u8; 8] = *b"WBRSUPER";
@@ -266,9 +267,9 @@ pub enum GeometryError {
     /// A global line index is out of range.
     IndexOutOfRange {
         /// The index.
-        index: u32,
+        index: u64,
         /// Number of lines of the device.
-        nr_lines: u32,
+        nr_lines: u64,
     },
     /// Segment id 0 is never valid.
     ZeroSegmentId,
@@ -356,9 +357,10 @@ impl Geometry {
         self.nr_segments
     }
 
-    /// Number of cache lines (`nr_segments * 255`, always below `u32::MAX`).
-    pub fn nr_lines(&self) -> u32 {
-        self.nr_segments.saturating_mul(LINES_PER_SEGMENT)
+    /// Number of cache lines (`nr_segments * 255`, more than `u32::MAX` for
+    /// a cache of more than 16 TiB).
+    pub fn nr_lines(&self) -> u64 {
+        u64::from(self.nr_segments) * u64::from(LINES_PER_SEGMENT)
     }
 
     /// Sectors covered by the superblock region and all segments; sectors past
@@ -410,32 +412,35 @@ impl Geometry {
     }
 
     /// Global index of line `k` of slot `slot` (`slot * 255 + k`).
-    pub fn line_index(&self, slot: u32, k: u32) -> Result<u32, GeometryError> {
+    pub fn line_index(&self, slot: u32, k: u32) -> Result<u64, GeometryError> {
         self.check_slot(slot)?;
         if k >= LINES_PER_SEGMENT {
             return Err(GeometryError::LineOutOfRange { k });
         }
-        slot.checked_mul(LINES_PER_SEGMENT)
-            .and_then(|v| v.checked_add(k))
-            .ok_or(GeometryError::SlotOutOfRange {
-                slot,
-                nr_segments: self.nr_segments,
-            })
+        // slot < 2^32 and k < 255: no overflow.
+        Ok(u64::from(slot) * u64::from(LINES_PER_SEGMENT) + u64::from(k))
     }
 
     /// `(slot, k)` of global line index `index`.
-    pub fn line_location(&self, index: u32) -> Result<(u32, u32), GeometryError> {
+    pub fn line_location(&self, index: u64) -> Result<(u32, u32), GeometryError> {
         if index >= self.nr_lines() {
             return Err(GeometryError::IndexOutOfRange {
                 index,
                 nr_lines: self.nr_lines(),
             });
         }
-        Ok((index / LINES_PER_SEGMENT, index % LINES_PER_SEGMENT))
+        let per = u64::from(LINES_PER_SEGMENT);
+        match u32::try_from(index / per) {
+            Ok(slot) => Ok((slot, (index % per) as u32)),
+            Err(_) => Err(GeometryError::IndexOutOfRange {
+                index,
+                nr_lines: self.nr_lines(),
+            }),
+        }
     }
 
     /// Sector of the data of global line `index`.
-    pub fn line_sector_of_index(&self, index: u32) -> Result<u64, GeometryError> {
+    pub fn line_sector_of_index(&self, index: u64) -> Result<u64, GeometryError> {
         let (slot, k) = self.line_location(index)?;
         self.line_sector(slot, k)
     }
@@ -2141,8 +2146,31 @@ mod tests {
             SEGMENT_SECTORS
         );
         assert_eq!(LINES_PER_SEGMENT as usize + 1, BLOCKS_PER_SEGMENT);
-        assert!(MAX_SEGMENTS * u64::from(LINES_PER_SEGMENT) < u64::from(u32::MAX));
-        assert!((MAX_SEGMENTS + 1) * u64::from(LINES_PER_SEGMENT) >= u64::from(u32::MAX));
+        // Every line number fits a 40-bit index link; slots fit a u32.
+        assert!(MAX_SEGMENTS * u64::from(LINES_PER_SEGMENT) < super::super::index::MAX_LINES);
+        assert!(u32::try_from(MAX_SEGMENTS).is_ok());
+    }
+
+    #[test]
+    fn geometry_beyond_16_tib() {
+        // A 20 TiB cache: more than 2^32 lines, line numbers past u32.
+        let sectors = 20u64 << 31;
+        let g = Geometry::from_device_sectors(sectors).unwrap();
+        assert_eq!(u64::from(g.nr_segments()), sectors / 2048 - 1);
+        assert!(g.nr_lines() > u64::from(u32::MAX));
+        let last = g.nr_segments() - 1;
+        let idx = g.line_index(last, 254).unwrap();
+        assert_eq!(idx, g.nr_lines() - 1);
+        assert_eq!(g.line_location(idx), Ok((last, 254)));
+        assert_eq!(
+            g.line_sector_of_index(idx),
+            Ok((u64::from(last) + 1) * SEGMENT_SECTORS + 255 * SECTORS_PER_BLOCK)
+        );
+        assert!(g.line_sector_of_index(g.nr_lines()).is_err());
+        // The largest cache: 2^32 - 1 slots.
+        let g = Geometry::from_nr_segments(MAX_SEGMENTS).unwrap();
+        assert_eq!(g.line_index(g.nr_segments() - 1, 254), Ok(g.nr_lines() - 1));
+        assert!(Geometry::from_nr_segments(MAX_SEGMENTS + 1).is_err());
     }
 
     #[test]

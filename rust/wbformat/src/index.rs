@@ -4,21 +4,33 @@
 //! 512-byte sector of each 4 KiB block of each backing device.
 //!
 //! Keys are `(device_id, block)` with `block = backing sector / 8`. Lines are
-//! identified by their global index (see [`Geometry`](super::format::Geometry));
-//! [`NO_LINE`] means none. The storage is passed in by the caller (one
-//! [`LineMeta`] per cache line and a power-of-two array of hash buckets), so
-//! the index never allocates.
+//! identified by their global index (see [`Geometry`](super::format::Geometry)),
+//! a `u64` below [`MAX_LINES`]; [`NO_LINE`] means none. The storage is passed
+//! in by the caller (one [`LineMeta`] per cache line and an array of
+//! [`Link`] hash buckets, see [`buckets_for`]), so the index never allocates.
 //!
-//! # Invariant (disjoint chains)
+//! # Layout (13 bytes per line + 5 bytes per bucket)
 //!
-//! For one key, the lines holding dirty data for it form a chain, newest to
-//! oldest. The newest line (the head) is in the hash bucket list of the key;
-//! older ones hang off it through `prev`. Their dirty bit sets are pairwise
-//! disjoint: each dirty sector of a block is owned by exactly one line, the
-//! one with the newest data for that sector. Hence a chain has at most 8
-//! lines, and every operation is O(chain length) plus the (expected O(1))
-//! bucket walk. A line whose dirty set is empty is in no chain and not in the
-//! hash: it is free or clean.
+//! A [`LineMeta`] is 13 bytes with alignment 1: one 64-bit word packing the
+//! dirty bits (bits 0..8), the device id (bits 8..15, 7 bits for ids
+//! `1..=127`) and the block number (bits 15..64, 49 bits, so blocks below
+//! [`BLOCK_LIMIT`] = 2^49, i.e. backing devices below 2^52 sectors = 2 EiB),
+//! followed by a 40-bit [`Link`] to the next line of the same hash bucket.
+//! A bucket is a 40-bit [`Link`] to the first line of its list. With
+//! [`buckets_for`] giving `max(1, nr_lines / 2)` buckets the index takes at
+//! most `13 + 5/2 = 15.5` bytes per cache line.
+//!
+//! # Invariant (disjoint dirty sets, newest first)
+//!
+//! Every line holding dirty data is in the list of the bucket its key hashes
+//! to; a line whose dirty set is empty is in no list (it is free or clean).
+//! The lines of one key appear in their bucket list newest first: a line that
+//! becomes dirty is inserted at the front of the list, and replay writes in
+//! log order. Lines of other keys may sit in between. The dirty sets of the
+//! lines of one key are pairwise disjoint: each dirty sector of a block is
+//! owned by exactly one line, the one with the newest data for that sector.
+//! Hence a key has at most 8 lines, and every operation is one or two walks
+//! of one bucket list (expected length at most about 2 keys' lines).
 //!
 //! Writing new data for some sectors therefore takes those sectors away from
 //! every older line, which is exactly what makes replay after a crash correct:
@@ -30,13 +42,31 @@ use core::fmt;
 use core::ops::DerefMut;
 
 /// "No line".
-pub const NO_LINE: u32 = u32::MAX;
+pub const NO_LINE: u64 = u64::MAX;
 
-/// Most lines a chain can have (one per sector of a 4 KiB block).
+/// Line numbers are below this (2^40 - 1; the all-ones 40-bit value is the
+/// empty [`Link`]).
+pub const MAX_LINES: u64 = (1 << 40) - 1;
+
+/// Block numbers are below this (2^49: 49 bits of the line word).
+pub const BLOCK_LIMIT: u64 = 1 << 49;
+
+/// Backing devices must have fewer sectors than this (2^52 sectors = 2 EiB):
+/// their blocks are then below [`BLOCK_LIMIT`].
+pub const MAX_BACKING_SECTORS: u64 = BLOCK_LIMIT * 8;
+
+// Every line of the largest cache has a 40-bit link.
+const _: () =
+    assert!(super::format::MAX_SEGMENTS * super::format::LINES_PER_SEGMENT as u64 <= MAX_LINES);
+
+/// Most lines a key can have (one per sector of a 4 KiB block).
 pub const MAX_CHAIN: usize = 8;
 
 /// Odd 64-bit multiplier of the multiply-shift hash (2^64 / golden ratio).
 const HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+
+const DEV_SHIFT: u32 = 8;
+const BLOCK_SHIFT: u32 = 15;
 
 /// An index key: a 4 KiB block of a backing device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,46 +97,107 @@ impl Key {
     }
 }
 
-/// Per-line state of the index (24 bytes). Kernel code allocates one per
-/// cache line and hands the slice to [`Index::new`].
+/// A 40-bit line number in 5 bytes (little-endian); all ones means none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link([u8; 5]);
+
+impl Link {
+    /// No line (an empty bucket, the end of a list).
+    pub const NONE: Link = Link([0xff; 5]);
+
+    /// The link to `line` ([`Link::NONE`] for [`NO_LINE`] and any number
+    /// not below [`MAX_LINES`]).
+    pub const fn new(line: u64) -> Self {
+        if line >= MAX_LINES {
+            return Self::NONE;
+        }
+        let b = line.to_le_bytes();
+        Link([b[0], b[1], b[2], b[3], b[4]])
+    }
+
+    /// The line linked to, [`NO_LINE`] if none.
+    pub const fn get(&self) -> u64 {
+        let b = self.0;
+        let v = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], 0, 0, 0]);
+        if v >= MAX_LINES {
+            NO_LINE
+        } else {
+            v
+        }
+    }
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
+/// Per-line state of the index (13 bytes, alignment 1): the packed word
+/// (dirty bits, device id, block) and the bucket-list link. Kernel code
+/// allocates one per cache line and hands the slice to [`Index::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LineMeta {
-    block: u64,
-    hnext: u32,
-    prev: u32,
-    device_id: u8,
-    dirty: u8,
+    word: [u8; 8],
+    next: Link,
 }
 
 impl LineMeta {
     /// A free line.
     pub const EMPTY: LineMeta = LineMeta {
-        block: 0,
-        hnext: NO_LINE,
-        prev: NO_LINE,
-        device_id: 0,
-        dirty: 0,
+        word: [0; 8],
+        next: Link::NONE,
     };
+
+    fn word(&self) -> u64 {
+        u64::from_le_bytes(self.word)
+    }
+
+    fn set_word(&mut self, w: u64) {
+        self.word = w.to_le_bytes();
+    }
+
+    fn pack(key: Key, dirty: u8) -> u64 {
+        (key.block << BLOCK_SHIFT)
+            | (u64::from(key.device_id & 0x7f) << DEV_SHIFT)
+            | u64::from(dirty)
+    }
+
+    fn set_dirty(&mut self, dirty: u8) {
+        self.set_word((self.word() & !0xff) | u64::from(dirty));
+    }
+
+    fn next(&self) -> u64 {
+        self.next.get()
+    }
 
     /// The dirty sectors of the line (bit `j` = sector `j`).
     pub fn dirty(&self) -> u8 {
-        self.dirty
+        self.word[0]
+    }
+
+    fn device_id(&self) -> u8 {
+        self.word[1] & 0x7f
+    }
+
+    fn block(&self) -> u64 {
+        self.word() >> BLOCK_SHIFT
     }
 
     /// The key the line holds dirty data for, if it is dirty.
     pub fn key(&self) -> Option<Key> {
-        if self.dirty == 0 {
+        if self.dirty() == 0 {
             None
         } else {
             Some(Key {
-                device_id: self.device_id,
-                block: self.block,
+                device_id: self.device_id(),
+                block: self.block(),
             })
         }
     }
 
     fn matches(&self, key: Key) -> bool {
-        self.dirty != 0 && self.block == key.block && self.device_id == key.device_id
+        self.dirty() != 0 && self.block() == key.block && self.device_id() == key.device_id
     }
 }
 
@@ -130,25 +221,23 @@ pub fn range_bits(block: u64, start: u64, end: u64) -> u8 {
     ((0xffu32 >> 8u32.saturating_sub(n)) << off) as u8
 }
 
-/// The number of hash buckets to allocate for `nr_lines` lines: the next
-/// power of two (at least 1), for an average load of at most one.
+/// The number of hash buckets to allocate for `nr_lines` lines:
+/// `nr_lines / 2`, at least 1 (2.5 bytes per line; an average of at most two
+/// keys per bucket when every line is dirty for a key of its own).
 pub fn buckets_for(nr_lines: usize) -> usize {
-    match nr_lines.checked_next_power_of_two() {
-        Some(n) => n,
-        None => 1 << (usize::BITS - 1),
-    }
+    (nr_lines / 2).max(1)
 }
 
 /// Errors of the index operations (misuse or, for `Corrupt`, a broken
 /// invariant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexError {
-    /// More lines than `u32::MAX` (indices must stay below [`NO_LINE`]).
+    /// More lines than a [`Link`] can address (at most [`MAX_LINES`]).
     TooManyLines {
         /// Number of lines given.
         len: usize,
     },
-    /// The bucket count is not a nonzero power of two.
+    /// No hash bucket given.
     BadBucketCount {
         /// Number of buckets given.
         len: usize,
@@ -156,31 +245,34 @@ pub enum IndexError {
     /// A line index is out of range.
     LineOutOfRange {
         /// The line.
-        line: u32,
+        line: u64,
         /// Number of lines.
-        nr_lines: u32,
+        nr_lines: u64,
     },
     /// A device id outside `1..=127`.
     InvalidDeviceId(u8),
+    /// A block number not below [`BLOCK_LIMIT`] (a backing device of 2^52
+    /// sectors or more, which registration refuses).
+    BlockTooLarge(u64),
     /// An empty dirty-bit set was written.
     NoBits,
     /// The line to write is dirty for another key (or is an older line of
-    /// this key's chain): only a free line or the key's head can be written.
+    /// this key): only a free line or the key's newest line can be written.
     LineInUse {
         /// The line.
-        line: u32,
+        line: u64,
     },
     /// The line to release still holds dirty data.
     LineDirty {
         /// The line.
-        line: u32,
+        line: u64,
         /// Its dirty bits.
         dirty: u8,
     },
     /// The index structure is inconsistent around this line (a bug).
     Corrupt {
         /// The line.
-        line: u32,
+        line: u64,
     },
 }
 
@@ -188,16 +280,12 @@ impl fmt::Display for IndexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooManyLines { len } => {
-                write!(
-                    f,
-                    "index: {len} lines given, at most {} supported",
-                    u32::MAX
-                )
+                write!(f, "index: {len} lines given, at most {MAX_LINES} supported")
             }
             Self::BadBucketCount { len } => {
                 write!(
                     f,
-                    "index: {len} hash buckets given, a nonzero power of two is required"
+                    "index: {len} hash buckets given, at least one is required"
                 )
             }
             Self::LineOutOfRange { line, nr_lines } => {
@@ -207,6 +295,12 @@ impl fmt::Display for IndexError {
                 write!(
                     f,
                     "index: invalid device id {id} (valid: 1..={MAX_DEVICE_ID})"
+                )
+            }
+            Self::BlockTooLarge(block) => {
+                write!(
+                    f,
+                    "index: block {block} too large (blocks below {BLOCK_LIMIT} supported, i.e. backing devices below 2^52 sectors)"
                 )
             }
             Self::NoBits => write!(f, "index: empty dirty-bit set"),
@@ -229,7 +323,7 @@ impl core::error::Error for IndexError {}
 /// A short list of lines (at most [`MAX_CHAIN`]), returned by the operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LineList {
-    lines: [u32; MAX_CHAIN],
+    lines: [u64; MAX_CHAIN],
     len: u8,
 }
 
@@ -241,7 +335,7 @@ impl LineList {
         }
     }
 
-    fn push(&mut self, line: u32) -> bool {
+    fn push(&mut self, line: u64) -> bool {
         match self.lines.get_mut(usize::from(self.len)) {
             Some(slot) => {
                 *slot = line;
@@ -253,7 +347,7 @@ impl LineList {
     }
 
     /// The lines.
-    pub fn as_slice(&self) -> &[u32] {
+    pub fn as_slice(&self) -> &[u64] {
         self.lines.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
@@ -273,9 +367,9 @@ impl LineList {
 pub struct WriteOutcome {
     /// The key's device.
     pub device_id: u8,
-    /// The written line went from clean to dirty (it is a new head).
+    /// The written line went from clean to dirty (it is the key's newest).
     pub became_dirty: bool,
-    /// Older lines of the chain that lost all their dirty sectors and were
+    /// Older lines of the key that lost all their dirty sectors and were
     /// unlinked (they are clean now).
     pub cleaned: LineList,
 }
@@ -323,34 +417,23 @@ impl DiscardOutcome {
     }
 }
 
-/// Where a key is, or would be, in its bucket list.
-#[derive(Clone, Copy)]
-struct Found {
-    bucket: usize,
-    /// The element before `head` in the bucket list (or, if the key is
-    /// absent, the last element), `NO_LINE` for the bucket itself.
-    pred: u32,
-    /// The key's head line, `NO_LINE` if absent.
-    head: u32,
-}
-
-/// Chain members newest to oldest with their new dirty bits.
+/// The lines of one key, newest first, with their dirty bits.
 struct Chain {
-    lines: [u32; MAX_CHAIN + 1],
-    dirty: [u8; MAX_CHAIN + 1],
+    lines: [u64; MAX_CHAIN],
+    dirty: [u8; MAX_CHAIN],
     len: usize,
 }
 
 impl Chain {
     const fn new() -> Self {
         Self {
-            lines: [NO_LINE; MAX_CHAIN + 1],
-            dirty: [0; MAX_CHAIN + 1],
+            lines: [NO_LINE; MAX_CHAIN],
+            dirty: [0; MAX_CHAIN],
             len: 0,
         }
     }
 
-    fn push(&mut self, line: u32, dirty: u8) -> bool {
+    fn push(&mut self, line: u64, dirty: u8) -> bool {
         match (self.lines.get_mut(self.len), self.dirty.get_mut(self.len)) {
             (Some(l), Some(d)) => {
                 *l = line;
@@ -362,49 +445,50 @@ impl Chain {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (u32, u8)> + '_ {
+    fn iter(&self) -> impl Iterator<Item = (u64, u8)> + '_ {
         self.lines
             .iter()
             .copied()
             .zip(self.dirty.iter().copied())
             .take(self.len)
     }
+
+    fn head(&self) -> u64 {
+        if self.len == 0 {
+            NO_LINE
+        } else {
+            self.lines.first().copied().unwrap_or(NO_LINE)
+        }
+    }
 }
 
 /// The metablock index over caller-provided storage (see the module
-/// documentation for the invariant it maintains).
+/// documentation for the layout and the invariant it maintains).
 ///
 /// `L` is any owner of a `[LineMeta]` slice (one entry per cache line, global
-/// line index = position), `B` of a `[u32]` slice of bucket heads whose length
-/// is a nonzero power of two (see [`buckets_for`]).
+/// line index = position), `B` of a nonempty `[Link]` slice of bucket heads
+/// (see [`buckets_for`]).
 pub struct Index<L, B> {
     lines: L,
     buckets: B,
-    shift: u32,
 }
 
 impl<L, B> Index<L, B>
 where
     L: DerefMut<Target = [LineMeta]>,
-    B: DerefMut<Target = [u32]>,
+    B: DerefMut<Target = [Link]>,
 {
     /// Builds an empty index over `lines` and `buckets`, resetting both.
     pub fn new(mut lines: L, mut buckets: B) -> Result<Self, IndexError> {
-        if lines.len() > u32::MAX as usize {
+        if lines.len() as u64 > MAX_LINES {
             return Err(IndexError::TooManyLines { len: lines.len() });
         }
-        let nb = buckets.len();
-        if nb == 0 || !nb.is_power_of_two() {
-            return Err(IndexError::BadBucketCount { len: nb });
+        if buckets.is_empty() {
+            return Err(IndexError::BadBucketCount { len: 0 });
         }
         lines.fill(LineMeta::EMPTY);
-        buckets.fill(NO_LINE);
-        let shift = 64 - nb.trailing_zeros();
-        Ok(Self {
-            lines,
-            buckets,
-            shift,
-        })
+        buckets.fill(Link::NONE);
+        Ok(Self { lines, buckets })
     }
 
     /// Gives the storage back.
@@ -413,19 +497,32 @@ where
     }
 
     /// Number of lines.
-    pub fn nr_lines(&self) -> u32 {
-        self.lines.len() as u32
+    pub fn nr_lines(&self) -> u64 {
+        self.lines.len() as u64
+    }
+
+    /// Number of hash buckets.
+    pub fn nr_buckets(&self) -> u64 {
+        self.buckets.len() as u64
+    }
+
+    /// Bytes of the storage the index works in: the line table and the
+    /// buckets, as allocated by the caller.
+    pub fn memory_bytes(&self) -> u64 {
+        let lines = core::mem::size_of_val::<[LineMeta]>(&self.lines) as u64;
+        let buckets = core::mem::size_of_val::<[Link]>(&self.buckets) as u64;
+        lines.saturating_add(buckets)
     }
 
     fn bucket_of(&self, key: Key) -> usize {
         let x = key.block ^ (u64::from(key.device_id) << 56);
         let h = x.wrapping_mul(HASH_MUL);
-        // `shift` is 64 for a single bucket: everything goes to bucket 0.
-        h.checked_shr(self.shift).unwrap_or(0) as usize
+        // Multiply-high maps the hash onto `0..nr_buckets` by its top bits.
+        (u128::from(h).wrapping_mul(self.buckets.len() as u128) >> 64) as usize
     }
 
-    fn check_line(&self, line: u32) -> Result<(), IndexError> {
-        if (line as usize) < self.lines.len() {
+    fn check_line(&self, line: u64) -> Result<(), IndexError> {
+        if line < self.nr_lines() {
             Ok(())
         } else {
             Err(IndexError::LineOutOfRange {
@@ -435,153 +532,162 @@ where
         }
     }
 
-    fn meta(&self, line: u32) -> Result<&LineMeta, IndexError> {
-        self.lines
-            .get(line as usize)
+    fn meta(&self, line: u64) -> Result<&LineMeta, IndexError> {
+        usize::try_from(line)
+            .ok()
+            .and_then(|i| self.lines.get(i))
             .ok_or(IndexError::Corrupt { line })
     }
 
-    fn meta_mut(&mut self, line: u32) -> Result<&mut LineMeta, IndexError> {
-        self.lines
-            .get_mut(line as usize)
+    fn meta_mut(&mut self, line: u64) -> Result<&mut LineMeta, IndexError> {
+        usize::try_from(line)
+            .ok()
+            .and_then(|i| self.lines.get_mut(i))
             .ok_or(IndexError::Corrupt { line })
     }
 
-    fn find(&self, key: Key) -> Result<Found, IndexError> {
-        let bucket = self.bucket_of(key);
-        let mut cur = *self
-            .buckets
+    fn first(&self, bucket: usize) -> Result<u64, IndexError> {
+        self.buckets
             .get(bucket)
-            .ok_or(IndexError::Corrupt { line: NO_LINE })?;
-        let mut pred = NO_LINE;
-        // A bucket list can never be longer than the number of lines; a longer
-        // walk means a cycle.
-        let mut budget = self.lines.len();
-        while cur != NO_LINE {
-            let m = self.meta(cur)?;
-            if m.matches(key) {
-                return Ok(Found {
-                    bucket,
-                    pred,
-                    head: cur,
-                });
-            }
-            budget = budget
-                .checked_sub(1)
-                .ok_or(IndexError::Corrupt { line: cur })?;
-            pred = cur;
-            cur = m.hnext;
-        }
-        Ok(Found {
-            bucket,
-            pred,
-            head: NO_LINE,
-        })
+            .map(Link::get)
+            .ok_or(IndexError::Corrupt { line: NO_LINE })
     }
 
-    /// Appends the lines from `start` following `prev` (with their dirty bits
-    /// transformed by `f`) to `chain`.
-    fn collect(
-        &self,
-        start: u32,
-        key: Key,
-        chain: &mut Chain,
-        f: impl Fn(u32, u8) -> u8,
-    ) -> Result<(), IndexError> {
-        let mut cur = start;
-        while cur != NO_LINE {
-            let m = self.meta(cur)?;
-            if !m.matches(key) || !chain.push(cur, f(cur, m.dirty)) {
-                return Err(IndexError::Corrupt { line: cur });
-            }
-            cur = m.prev;
-        }
-        Ok(())
-    }
-
-    fn set_link(&mut self, bucket: usize, pred: u32, to: u32) -> Result<(), IndexError> {
+    /// Points the bucket (`pred == NO_LINE`) or line `pred` at `to`.
+    fn set_link(&mut self, bucket: usize, pred: u64, to: u64) -> Result<(), IndexError> {
         if pred == NO_LINE {
             let b = self
                 .buckets
                 .get_mut(bucket)
                 .ok_or(IndexError::Corrupt { line: NO_LINE })?;
-            *b = to;
+            *b = Link::new(to);
         } else {
-            self.meta_mut(pred)?.hnext = to;
+            self.meta_mut(pred)?.next = Link::new(to);
         }
         Ok(())
     }
 
-    /// Rewrites the chain at `found` to the survivors of `chain` (members with
-    /// nonzero new dirty bits, in order); members left clean are reset.
-    /// `hnext` is what followed the old head in the bucket list. Every member
-    /// must already carry the key.
-    fn relink(&mut self, found: Found, hnext: u32, chain: &Chain) -> Result<(), IndexError> {
-        let mut first = NO_LINE;
-        let mut last = NO_LINE;
-        for (line, dirty) in chain.iter() {
-            let m = self.meta_mut(line)?;
-            if dirty == 0 {
-                *m = LineMeta::EMPTY;
-                continue;
+    /// The lines of `key` in its bucket list (newest first) with their dirty
+    /// bits. A list longer than the number of lines (a cycle) or more than
+    /// [`MAX_CHAIN`] lines of one key are reported as corruption.
+    fn collect(&self, bucket: usize, key: Key) -> Result<Chain, IndexError> {
+        let mut chain = Chain::new();
+        let mut cur = self.first(bucket)?;
+        let mut budget = self.lines.len();
+        while cur != NO_LINE {
+            budget = budget
+                .checked_sub(1)
+                .ok_or(IndexError::Corrupt { line: cur })?;
+            let m = self.meta(cur)?;
+            if m.matches(key) && !chain.push(cur, m.dirty()) {
+                return Err(IndexError::Corrupt { line: cur });
             }
-            m.dirty = dirty;
-            m.prev = NO_LINE;
-            m.hnext = NO_LINE;
-            if last == NO_LINE {
-                first = line;
-            } else {
-                self.meta_mut(last)?.prev = line;
-            }
-            last = line;
+            cur = m.next();
         }
-        let next = if first != NO_LINE {
-            self.meta_mut(first)?.hnext = hnext;
-            first
-        } else {
-            hnext
-        };
-        self.set_link(found.bucket, found.pred, next)
+        Ok(chain)
     }
 
-    fn hnext_of(&self, found: Found) -> Result<u32, IndexError> {
-        if found.head == NO_LINE {
-            Ok(NO_LINE)
-        } else {
-            Ok(self.meta(found.head)?.hnext)
+    /// Walks the bucket list and gives every line of `key` the dirty bits
+    /// `f(line, dirty)`; lines left with none are unlinked and reset.
+    fn rewrite(
+        &mut self,
+        bucket: usize,
+        key: Key,
+        f: impl Fn(u64, u8) -> u8,
+    ) -> Result<(), IndexError> {
+        let mut pred = NO_LINE;
+        let mut cur = self.first(bucket)?;
+        let mut budget = self.lines.len();
+        while cur != NO_LINE {
+            budget = budget
+                .checked_sub(1)
+                .ok_or(IndexError::Corrupt { line: cur })?;
+            let m = *self.meta(cur)?;
+            let next = m.next();
+            if m.matches(key) {
+                let d = f(cur, m.dirty());
+                if d == 0 {
+                    self.set_link(bucket, pred, next)?;
+                    *self.meta_mut(cur)? = LineMeta::EMPTY;
+                    cur = next;
+                    continue;
+                }
+                self.meta_mut(cur)?.set_dirty(d);
+            }
+            pred = cur;
+            cur = next;
         }
+        Ok(())
+    }
+
+    /// Unlinks `line` from its bucket list and resets it.
+    fn unlink(&mut self, bucket: usize, line: u64) -> Result<(), IndexError> {
+        let mut pred = NO_LINE;
+        let mut cur = self.first(bucket)?;
+        let mut budget = self.lines.len();
+        while cur != NO_LINE {
+            budget = budget
+                .checked_sub(1)
+                .ok_or(IndexError::Corrupt { line: cur })?;
+            let next = self.meta(cur)?.next();
+            if cur == line {
+                self.set_link(bucket, pred, next)?;
+                *self.meta_mut(cur)? = LineMeta::EMPTY;
+                return Ok(());
+            }
+            pred = cur;
+            cur = next;
+        }
+        Err(IndexError::Corrupt { line })
+    }
+
+    fn check_key(key: Key) -> Result<(), IndexError> {
+        if key.device_id == 0 || key.device_id > MAX_DEVICE_ID {
+            return Err(IndexError::InvalidDeviceId(key.device_id));
+        }
+        if key.block >= BLOCK_LIMIT {
+            return Err(IndexError::BlockTooLarge(key.block));
+        }
+        Ok(())
     }
 
     /// The newest line holding dirty data for `key`.
-    pub fn lookup(&self, key: Key) -> Option<u32> {
-        match self.find(key) {
-            Ok(f) if f.head != NO_LINE => Some(f.head),
-            _ => None,
+    pub fn lookup(&self, key: Key) -> Option<u64> {
+        let bucket = self.bucket_of(key);
+        let mut cur = self.first(bucket).unwrap_or(NO_LINE);
+        let mut budget = self.lines.len();
+        while cur != NO_LINE {
+            let m = self.meta(cur).ok()?;
+            if m.matches(key) {
+                return Some(cur);
+            }
+            budget = budget.checked_sub(1)?;
+            cur = m.next();
         }
+        None
     }
 
     /// The lines holding dirty data for `key`, newest first.
     pub fn chain(&self, key: Key) -> LineList {
         let mut list = LineList::new();
-        let mut cur = self.lookup(key).unwrap_or(NO_LINE);
-        while cur != NO_LINE {
-            let Ok(m) = self.meta(cur) else { break };
-            if !list.push(cur) {
-                break;
+        if let Ok(c) = self.collect(self.bucket_of(key), key) {
+            for (l, _) in c.iter() {
+                list.push(l);
             }
-            cur = m.prev;
         }
         list
     }
 
     /// Owners of the 8 sectors of `key` (`NO_LINE` = not dirty in the cache).
-    fn owners(&self, key: Key) -> [u32; 8] {
+    fn owners(&self, key: Key) -> [u64; 8] {
         let mut owners = [NO_LINE; 8];
-        for line in self.chain(key).as_slice() {
-            let dirty = self.meta(*line).map(|m| m.dirty).unwrap_or(0);
+        let Ok(c) = self.collect(self.bucket_of(key), key) else {
+            return owners;
+        };
+        for (line, dirty) in c.iter() {
             for (j, o) in (0u8..8).zip(owners.iter_mut()) {
                 if dirty & (1 << j) != 0 && *o == NO_LINE {
-                    *o = *line;
+                    *o = line;
                 }
             }
         }
@@ -590,7 +696,7 @@ where
 
     /// The line owning the newest dirty data of sector `sector_in_block`
     /// (`0..8`) of `key`; `None` if that sector is not dirty in the cache.
-    pub fn owner(&self, key: Key, sector_in_block: u8) -> Option<u32> {
+    pub fn owner(&self, key: Key, sector_in_block: u8) -> Option<u64> {
         match self.owners(key).get(usize::from(sector_in_block)) {
             Some(&l) if l != NO_LINE => Some(l),
             _ => None,
@@ -602,7 +708,7 @@ where
     /// `first_sector` (at most `nr`, and not past the end of the block) have
     /// that same owner. Returns `(None, 0)` if `nr == 0` or
     /// `first_sector >= 8`.
-    pub fn read_run(&self, key: Key, first_sector: u8, nr: u8) -> (Option<u32>, u8) {
+    pub fn read_run(&self, key: Key, first_sector: u8, nr: u8) -> (Option<u64>, u8) {
         if first_sector >= 8 || nr == 0 {
             return (None, 0);
         }
@@ -626,49 +732,50 @@ where
     /// Records that `line` now holds the newest data for sectors `bits` of
     /// `key`.
     ///
-    /// If `line` is already the head of the key's chain the bits are added to
-    /// it; otherwise `line` must be free and becomes the new head. Either way
-    /// every older line of the chain loses `bits`, and older lines left with
-    /// no dirty sector are unlinked (reported in the outcome).
-    pub fn write(&mut self, line: u32, key: Key, bits: u8) -> Result<WriteOutcome, IndexError> {
+    /// If `line` is already the key's newest line the bits are added to it;
+    /// otherwise `line` must be free and becomes the key's newest line (at
+    /// the front of the bucket list). Either way every older line of the key
+    /// loses `bits`, and older lines left with no dirty sector are unlinked
+    /// (reported in the outcome).
+    pub fn write(&mut self, line: u64, key: Key, bits: u8) -> Result<WriteOutcome, IndexError> {
         self.check_line(line)?;
-        if key.device_id == 0 || key.device_id > MAX_DEVICE_ID {
-            return Err(IndexError::InvalidDeviceId(key.device_id));
-        }
+        Self::check_key(key)?;
         if bits == 0 {
             return Err(IndexError::NoBits);
         }
-        let found = self.find(key)?;
-        let hnext = self.hnext_of(found)?;
-        let mut chain = Chain::new();
-        let older_start;
-        let became_dirty;
-        if found.head == line {
-            let m = self.meta(line)?;
-            chain.push(line, m.dirty | bits);
-            older_start = m.prev;
-            became_dirty = false;
-        } else {
-            if self.meta(line)?.dirty != 0 {
-                return Err(IndexError::LineInUse { line });
-            }
-            chain.push(line, bits);
-            older_start = found.head;
-            became_dirty = true;
+        let bucket = self.bucket_of(key);
+        let chain = self.collect(bucket, key)?;
+        let became_dirty = chain.head() != line;
+        if became_dirty && self.meta(line)?.dirty() != 0 {
+            return Err(IndexError::LineInUse { line });
         }
-        self.collect(older_start, key, &mut chain, |_, d| d & !bits)?;
         let mut cleaned = LineList::new();
-        for (l, d) in chain.iter().skip(1) {
-            if d == 0 && !cleaned.push(l) {
-                return Err(IndexError::Corrupt { line: l });
+        let mut older_change = false;
+        for (l, d) in chain.iter().filter(|&(l, _)| l != line) {
+            if d & bits != 0 {
+                older_change = true;
+                if d & !bits == 0 && !cleaned.push(l) {
+                    return Err(IndexError::Corrupt { line: l });
+                }
             }
+        }
+        if older_change {
+            self.rewrite(
+                bucket,
+                key,
+                |l, d| if l == line { d | bits } else { d & !bits },
+            )?;
+        } else if !became_dirty {
+            let m = self.meta_mut(line)?;
+            m.set_dirty(m.dirty() | bits);
         }
         if became_dirty {
+            let first = self.first(bucket)?;
             let m = self.meta_mut(line)?;
-            m.block = key.block;
-            m.device_id = key.device_id;
+            m.set_word(LineMeta::pack(key, bits));
+            m.next = Link::new(first);
+            self.set_link(bucket, NO_LINE, line)?;
         }
-        self.relink(found, hnext, &chain)?;
         Ok(WriteOutcome {
             device_id: key.device_id,
             became_dirty,
@@ -679,55 +786,34 @@ where
     /// Removes `bits` from `line` (they were written back, or discarded),
     /// unlinking the line if it becomes clean. Bits that are not dirty are
     /// ignored; a clean line is left alone.
-    pub fn clean(&mut self, line: u32, bits: u8) -> Result<CleanOutcome, IndexError> {
+    pub fn clean(&mut self, line: u64, bits: u8) -> Result<CleanOutcome, IndexError> {
         self.check_line(line)?;
         let m = *self.meta(line)?;
-        let removed = m.dirty & bits;
+        let removed = m.dirty() & bits;
+        let mut out = CleanOutcome {
+            device_id: m.device_id(),
+            removed,
+            became_clean: false,
+        };
         if removed == 0 {
-            return Ok(CleanOutcome {
-                device_id: m.device_id,
-                removed: 0,
-                became_clean: false,
-            });
+            return Ok(out);
         }
-        let left = m.dirty & !bits;
+        let left = m.dirty() & !bits;
         if left != 0 {
-            self.meta_mut(line)?.dirty = left;
-            return Ok(CleanOutcome {
-                device_id: m.device_id,
-                removed,
-                became_clean: false,
-            });
+            self.meta_mut(line)?.set_dirty(left);
+            return Ok(out);
         }
         let key = Key {
-            device_id: m.device_id,
-            block: m.block,
+            device_id: m.device_id(),
+            block: m.block(),
         };
-        let found = self.find(key)?;
-        if found.head == NO_LINE {
-            return Err(IndexError::Corrupt { line });
-        }
-        let hnext = self.hnext_of(found)?;
-        let mut chain = Chain::new();
-        self.collect(
-            found.head,
-            key,
-            &mut chain,
-            |l, d| if l == line { 0 } else { d },
-        )?;
-        if !chain.iter().any(|(l, _)| l == line) {
-            return Err(IndexError::Corrupt { line });
-        }
-        self.relink(found, hnext, &chain)?;
-        Ok(CleanOutcome {
-            device_id: m.device_id,
-            removed,
-            became_clean: true,
-        })
+        self.unlink(self.bucket_of(key), line)?;
+        out.became_clean = true;
+        Ok(out)
     }
 
-    /// Removes `bits` from every line of `key`'s chain (a discard of those
-    /// sectors: the cache forgets them).
+    /// Removes `bits` from every line of `key` (a discard of those sectors:
+    /// the cache forgets them).
     pub fn discard(&mut self, key: Key, bits: u8) -> Result<DiscardOutcome, IndexError> {
         if key.device_id == 0 || key.device_id > MAX_DEVICE_ID {
             return Err(IndexError::InvalidDeviceId(key.device_id));
@@ -737,110 +823,101 @@ where
             removed_any: false,
             cleaned: LineList::new(),
         };
-        let found = self.find(key)?;
-        if found.head == NO_LINE || bits == 0 {
+        if bits == 0 || key.block >= BLOCK_LIMIT {
+            // No line can hold such a block.
             return Ok(out);
         }
-        let hnext = self.hnext_of(found)?;
-        let mut chain = Chain::new();
-        self.collect(found.head, key, &mut chain, |_, d| d & !bits)?;
+        let bucket = self.bucket_of(key);
+        let chain = self.collect(bucket, key)?;
         for (l, d) in chain.iter() {
-            let old = self.meta(l)?.dirty;
-            if old != d {
+            if d & bits != 0 {
                 out.removed_any = true;
-            }
-            if d == 0 && !out.cleaned.push(l) {
-                return Err(IndexError::Corrupt { line: l });
+                if d & !bits == 0 && !out.cleaned.push(l) {
+                    return Err(IndexError::Corrupt { line: l });
+                }
             }
         }
         if out.removed_any {
-            self.relink(found, hnext, &chain)?;
+            self.rewrite(bucket, key, |_, d| d & !bits)?;
         }
         Ok(out)
     }
 
     /// The dirty bits of `line`.
-    pub fn dirty(&self, line: u32) -> Result<u8, IndexError> {
+    pub fn dirty(&self, line: u64) -> Result<u8, IndexError> {
         self.check_line(line)?;
-        Ok(self.meta(line)?.dirty)
+        Ok(self.meta(line)?.dirty())
     }
 
     /// The key `line` holds dirty data for, `None` if it is clean.
-    pub fn key_of(&self, line: u32) -> Result<Option<Key>, IndexError> {
+    pub fn key_of(&self, line: u64) -> Result<Option<Key>, IndexError> {
         self.check_line(line)?;
         Ok(self.meta(line)?.key())
     }
 
     /// The line is about to be reused for a new segment; it must be clean.
-    pub fn release(&mut self, line: u32) -> Result<(), IndexError> {
+    pub fn release(&mut self, line: u64) -> Result<(), IndexError> {
         self.check_line(line)?;
         let m = self.meta_mut(line)?;
-        if m.dirty != 0 {
+        if m.dirty() != 0 {
             return Err(IndexError::LineDirty {
                 line,
-                dirty: m.dirty,
+                dirty: m.dirty(),
             });
         }
         *m = LineMeta::EMPTY;
         Ok(())
     }
 
-    /// Checks the whole structure (O(lines + buckets); for tests, fuzzing and
-    /// debugging) and returns the number of dirty lines.
+    /// Checks the whole structure (O(lines + sum of squared bucket lengths);
+    /// for tests, fuzzing and debugging) and returns the number of dirty
+    /// lines.
     ///
-    /// Verified: every bucket list holds heads of distinct keys that hash to
-    /// that bucket, with no cycle; every chain is made of lines of its key with
-    /// nonzero, pairwise disjoint dirty sets and unlinked `hnext`; the lines
-    /// reached this way are exactly the dirty lines; clean lines are
+    /// Verified: every bucket list holds dirty lines whose keys hash to that
+    /// bucket, with no cycle; the lines of each key are at most
+    /// [`MAX_CHAIN`] with pairwise disjoint dirty sets; the lines reached
+    /// this way are exactly the dirty lines; clean lines are
     /// [`LineMeta::EMPTY`].
-    pub fn check_consistency(&self) -> Result<u32, IndexError> {
+    pub fn check_consistency(&self) -> Result<u64, IndexError> {
         let mut reached: u64 = 0;
         let mut budget = self.lines.len();
-        for (b, &first) in (0..self.buckets.len()).zip(self.buckets.iter()) {
-            let mut cur = first;
+        for b in 0..self.buckets.len() {
+            let mut cur = self.first(b)?;
             while cur != NO_LINE {
                 budget = budget
                     .checked_sub(1)
                     .ok_or(IndexError::Corrupt { line: cur })?;
-                let head = *self.meta(cur)?;
-                let Some(key) = head.key() else {
+                let m = *self.meta(cur)?;
+                let Some(key) = m.key() else {
                     return Err(IndexError::Corrupt { line: cur });
                 };
-                if self.bucket_of(key) != b || self.find(key)?.head != cur {
+                if self.bucket_of(key) != b {
                     return Err(IndexError::Corrupt { line: cur });
                 }
+                let chain = self.collect(b, key)?;
                 let mut seen: u8 = 0;
-                let mut l = cur;
-                let mut n = 0usize;
-                while l != NO_LINE {
-                    let m = self.meta(l)?;
-                    n = n.saturating_add(1);
-                    if !m.matches(key)
-                        || m.dirty & seen != 0
-                        || n > MAX_CHAIN
-                        || (l != cur && m.hnext != NO_LINE)
-                    {
+                for (l, d) in chain.iter() {
+                    if d & seen != 0 {
                         return Err(IndexError::Corrupt { line: l });
                     }
-                    seen |= m.dirty;
-                    reached = reached.saturating_add(1);
-                    l = m.prev;
+                    seen |= d;
                 }
-                cur = head.hnext;
+                reached = reached.saturating_add(1);
+                cur = m.next();
             }
         }
         let mut dirty_lines: u64 = 0;
-        for (i, m) in (0..self.lines.len()).zip(self.lines.iter()) {
-            if m.dirty != 0 {
+        for (i, m) in self.lines.iter().enumerate() {
+            if m.dirty() != 0 {
                 dirty_lines = dirty_lines.saturating_add(1);
             } else if *m != LineMeta::EMPTY {
-                return Err(IndexError::Corrupt { line: i as u32 });
+                return Err(IndexError::Corrupt { line: i as u64 });
             }
         }
         if reached != dirty_lines {
             return Err(IndexError::Corrupt { line: NO_LINE });
         }
-        Ok(dirty_lines as u32)
+        Ok(dirty_lines)
     }
 }
 
@@ -850,13 +927,60 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    fn index(n: usize) -> Index<Vec<LineMeta>, Vec<u32>> {
-        Index::new(vec![LineMeta::EMPTY; n], vec![0; buckets_for(n)]).unwrap()
+    fn index(n: usize) -> Index<Vec<LineMeta>, Vec<Link>> {
+        Index::new(vec![LineMeta::EMPTY; n], vec![Link::NONE; buckets_for(n)]).unwrap()
     }
 
     #[test]
-    fn line_meta_is_small() {
-        assert!(core::mem::size_of::<LineMeta>() <= 24);
+    fn layout_is_small() {
+        assert_eq!(core::mem::size_of::<LineMeta>(), 13);
+        assert_eq!(core::mem::align_of::<LineMeta>(), 1);
+        assert_eq!(core::mem::size_of::<Link>(), 5);
+        // 13 + 5 * (n / 2) / n <= 15.5 bytes per line.
+        for n in [1usize, 2, 3, 255, 510, 1 << 20, 255 * 1000 + 1] {
+            let ix = index(n);
+            assert!(
+                ix.memory_bytes() * 2 <= 31 * n as u64 + 5,
+                "{n} lines: {} bytes",
+                ix.memory_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn word_packing() {
+        let mut m = LineMeta::EMPTY;
+        let k = Key::new(127, BLOCK_LIMIT - 1);
+        m.set_word(LineMeta::pack(k, 0x81));
+        assert_eq!(m.key(), Some(k));
+        assert_eq!(m.dirty(), 0x81);
+        m.set_dirty(0x10);
+        assert_eq!(m.key(), Some(k));
+        let k = Key::new(1, 0);
+        m.set_word(LineMeta::pack(k, 1));
+        assert_eq!(m.key(), Some(k));
+        assert_eq!(Link::new(MAX_LINES - 1).get(), MAX_LINES - 1);
+        assert_eq!(Link::new(1 << 33).get(), 1 << 33);
+        assert_eq!(Link::new(NO_LINE), Link::NONE);
+        assert_eq!(Link::NONE.get(), NO_LINE);
+    }
+
+    #[test]
+    fn block_limit() {
+        let mut ix = index(4);
+        assert_eq!(
+            ix.write(0, Key::new(1, BLOCK_LIMIT), 1),
+            Err(IndexError::BlockTooLarge(BLOCK_LIMIT))
+        );
+        ix.write(0, Key::new(1, BLOCK_LIMIT - 1), 1).unwrap();
+        // A larger block never matches the truncated one.
+        assert_eq!(ix.lookup(Key::new(1, BLOCK_LIMIT - 1 + BLOCK_LIMIT)), None);
+        assert!(
+            !ix.discard(Key::new(1, 2 * BLOCK_LIMIT - 1), 0xff)
+                .unwrap()
+                .removed_any
+        );
+        assert_eq!(ix.lookup(Key::new(1, BLOCK_LIMIT - 1)), Some(0));
     }
 
     #[test]
@@ -895,14 +1019,13 @@ mod tests {
 
     #[test]
     fn single_bucket() {
-        let mut ix = Index::new(vec![LineMeta::EMPTY; 8], vec![0u32; 1]).unwrap();
+        let mut ix = Index::new(vec![LineMeta::EMPTY; 8], vec![Link::NONE; 1]).unwrap();
         for i in 0..8 {
-            ix.write(i, Key::new(1 + i as u8 % 3, u64::from(i)), 0xff)
-                .unwrap();
+            ix.write(i, Key::new(1 + i as u8 % 3, i), 0xff).unwrap();
         }
         assert_eq!(ix.check_consistency(), Ok(8));
         for i in 0..8 {
-            assert_eq!(ix.lookup(Key::new(1 + i as u8 % 3, u64::from(i))), Some(i));
+            assert_eq!(ix.lookup(Key::new(1 + i as u8 % 3, i)), Some(i));
         }
     }
 
@@ -920,14 +1043,13 @@ mod tests {
     #[test]
     fn bad_storage() {
         assert!(matches!(
-            Index::new(vec![LineMeta::EMPTY; 4], vec![0u32; 3]),
-            Err(IndexError::BadBucketCount { len: 3 })
-        ));
-        assert!(matches!(
-            Index::new(vec![LineMeta::EMPTY; 4], Vec::<u32>::new()),
+            Index::new(vec![LineMeta::EMPTY; 4], Vec::<Link>::new()),
             Err(IndexError::BadBucketCount { len: 0 })
         ));
+        // Any nonzero bucket count works.
+        assert!(Index::new(vec![LineMeta::EMPTY; 4], vec![Link::NONE; 3]).is_ok());
         assert_eq!(buckets_for(0), 1);
-        assert_eq!(buckets_for(1000), 1024);
+        assert_eq!(buckets_for(1), 1);
+        assert_eq!(buckets_for(1000), 500);
     }
 }

@@ -23,7 +23,7 @@ use super::format::{
     MAX_DEVICE_ID, REGISTRY_ENTRIES, SECTORS_PER_BLOCK,
 };
 use super::engine::{Engine, Storage};
-use super::index::{range_bits, Index, IndexError, Key, LineMeta};
+use super::index::{range_bits, Index, IndexError, Key, LineMeta, Link};
 use core::fmt;
 use core::ops::DerefMut;
 
@@ -400,7 +400,7 @@ pub fn replay_segment<L, B>(
 ) -> Result<ReplayStats, RecoveryError>
 where
     L: DerefMut<Target = [LineMeta]>,
-    B: DerefMut<Target = [u32]>,
+    B: DerefMut<Target = [Link]>,
 {
     if geometry.slot_of_id(header.id)? != slot {
         return Err(RecoveryError::WrongSlot {
@@ -453,12 +453,12 @@ pub fn discard_range<L, B>(
 ) -> Result<(i32, u32), IndexError>
 where
     L: DerefMut<Target = [LineMeta]>,
-    B: DerefMut<Target = [u32]>,
+    B: DerefMut<Target = [Link]>,
 {
     let mut delta = 0i32;
     let mut cleaned = 0u32;
     let end = sector.saturating_add(nr);
-    if nr / SECTORS_PER_BLOCK > u64::from(index.nr_lines()) {
+    if nr / SECTORS_PER_BLOCK > index.nr_lines() {
         for line in 0..index.nr_lines() {
             let Some(key) = index.key_of(line)? else {
                 continue;
@@ -573,7 +573,7 @@ pub fn replay_log<L, B, E>(
 ) -> Result<RecoverySummary, ReplayError<E>>
 where
     L: DerefMut<Target = [LineMeta]>,
-    B: DerefMut<Target = [u32]>,
+    B: DerefMut<Target = [Link]>,
 {
     let seg_bytes = BLOCK_SIZE * BLOCKS_PER_SEGMENT;
     if buf.len() < seg_bytes {

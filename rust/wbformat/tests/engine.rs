@@ -391,7 +391,7 @@ fn huge_discard_costs_what_the_cache_holds() {
     let geo = e.geometry();
     let mut ix = wbformat::index::Index::new(
         vec![wbformat::index::LineMeta::EMPTY; geo.nr_lines() as usize],
-        vec![0u32; wbformat::index::buckets_for(geo.nr_lines() as usize)],
+        vec![wbformat::index::Link::NONE; wbformat::index::buckets_for(geo.nr_lines() as usize)],
     )
     .unwrap();
     for (slot, h) in &headers {
@@ -478,7 +478,7 @@ fn sequential_huge_discards_skip_between_cached_data() {
 fn recovery_discard_range_is_bounded() {
     let geo = Geometry::from_nr_segments(4).unwrap();
     let n = geo.nr_lines() as usize;
-    let mut ix = wbformat::index::Index::new(vec![wbformat::index::LineMeta::EMPTY; n], vec![0u32; wbformat::index::buckets_for(n)]).unwrap();
+    let mut ix = wbformat::index::Index::new(vec![wbformat::index::LineMeta::EMPTY; n], vec![wbformat::index::Link::NONE; wbformat::index::buckets_for(n)]).unwrap();
     ix.write(0, wbformat::index::Key::new(1, 5), 0xff).unwrap();
     ix.write(1, wbformat::index::Key::new(1, BIG / 8 - 1), 0xff).unwrap();
     ix.write(2, wbformat::index::Key::new(2, 5), 0xff).unwrap();

@@ -148,7 +148,7 @@ fn run(case: Case) -> Result<(), TestCaseError> {
         }
     }
     prop_assert_eq!(&dirty, &owning);
-    prop_assert_eq!(rec.index.check_consistency(), Ok(owning.len() as u32));
+    prop_assert_eq!(rec.index.check_consistency(), Ok(owning.len() as u64));
     for d in 1..=DEVS {
         let want = owner
             .iter()

@@ -216,7 +216,11 @@ pub fn human(r: &Report, counters: bool) -> String {
         let _ = writeln!(o, "  barrier deadline:   {} ms; migration batch: {} segment(s)", n.barrier_deadline_ms, n.nr_max_batched_migration);
         if let Some(s) = &c.status {
             let _ = writeln!(o, "  partial segments:   {}", s.nr_partial_flushed);
-            let _ = writeln!(o, "  static RAM:         {}", size(s.static_ram_bytes / 512));
+            if s.index_bytes > 0 {
+                let _ = writeln!(o, "  static RAM:         {} (index {})", size(s.static_ram_bytes / 512), size(s.index_bytes / 512));
+            } else {
+                let _ = writeln!(o, "  static RAM:         {}", size(s.static_ram_bytes / 512));
+            }
             let err = if s.error == 0 {
                 "none".to_string()
             } else {

@@ -120,6 +120,9 @@ pub struct CacheStatus {
     pub nr_partial_flushed: u64,
     /// 0, or the negative errno of the cache's first I/O error.
     pub error: i64,
+    /// RAM of the cache's index as the module allocated it (0 if the
+    /// module does not say).
+    pub index_bytes: u64,
     /// The 16 hit counters.
     pub counters: Vec<Counter>,
 }
@@ -194,6 +197,7 @@ impl MgrStatus {
             nr_dirty_caches: num("nr_dirty_caches").unwrap_or(0),
             nr_partial_flushed: num("nr_partial_flushed").unwrap_or(0),
             error,
+            index_bytes: num("index_bytes").unwrap_or(0),
             counters,
         };
         Ok(MgrStatus { cache_id_ptr, global: BTreeMap::new(), cache: Some(cache) })
@@ -205,7 +209,7 @@ mod tests {
     use super::*;
 
     /// As the module prints it: the seed's lines, the counters, then the additions.
-    const CACHE: &str = "0 1 writeboost-mgr \ncurrent cache_id_ptr: 1\nstatic RAM(approx.): 5869568 (byte)\nallow_migrate: 1\nnr_segments: 127\nlast_migrated_segment_id: 8\nlast_flushed_segment_id: 9\ncurrent segment id: 10\ncursor: 2301\n\nwrite? hit? on_buffer? fullsize?\n0 0 0 0 10\n1 0 0 0 3\n0 1 0 0 0\n1 1 0 0 0\n0 0 1 0 0\n1 0 1 0 0\n0 1 1 0 0\n1 1 1 0 0\n0 0 0 1 0\n1 0 0 1 2048\n0 1 0 1 7\n1 1 0 1 0\n0 0 1 1 0\n1 0 1 1 0\n0 1 1 1 1\n1 1 1 1 0\n\nnr_dirty_caches: 255\nnr_partial_flushed: 2\nerror: 0";
+    const CACHE: &str = "0 1 writeboost-mgr \ncurrent cache_id_ptr: 1\nstatic RAM(approx.): 5869568 (byte)\nallow_migrate: 1\nnr_segments: 127\nlast_migrated_segment_id: 8\nlast_flushed_segment_id: 9\ncurrent segment id: 10\ncursor: 2301\n\nwrite? hit? on_buffer? fullsize?\n0 0 0 0 10\n1 0 0 0 3\n0 1 0 0 0\n1 1 0 0 0\n0 0 1 0 0\n1 0 1 0 0\n0 1 1 0 0\n1 1 1 0 0\n0 0 0 1 0\n1 0 0 1 2048\n0 1 0 1 7\n1 1 0 1 0\n0 0 1 1 0\n1 0 1 1 0\n0 1 1 1 1\n1 1 1 1 0\n\nnr_dirty_caches: 255\nnr_partial_flushed: 2\nerror: 0\nrecord_migrated_segment_id: 8\ndurable_segment_id: 9\nnr_relocated_lines: 0\nindex_bytes: 501965";
 
     /// The additions before the counters parse the same.
     #[test]
@@ -213,6 +217,7 @@ mod tests {
         let before = "0 1 writeboost-mgr \ncurrent cache_id_ptr: 1\nstatic RAM(approx.): 1 (byte)\nallow_migrate: 0\nnr_segments: 127\nlast_migrated_segment_id: 0\nlast_flushed_segment_id: 0\ncurrent segment id: 1\ncursor: 0\nnr_dirty_caches: 3\nnr_partial_flushed: 0\nerror: -5\n\nwrite? hit? on_buffer? fullsize?\n0 0 0 0 1\n";
         let c = MgrStatus::parse(before).unwrap().cache.unwrap();
         assert_eq!((c.nr_dirty_caches, c.error, c.counters.len()), (3, -5, 1));
+        assert_eq!(c.index_bytes, 0, "an older module without index_bytes");
     }
 
     #[test]
@@ -224,6 +229,7 @@ mod tests {
         assert!(c.allow_migrate);
         assert_eq!((c.nr_segments, c.last_migrated_segment_id, c.last_flushed_segment_id), (127, 8, 9));
         assert_eq!((c.current_segment_id, c.cursor, c.nr_dirty_caches, c.nr_partial_flushed, c.error), (10, 2301, 255, 2, 0));
+        assert_eq!(c.index_bytes, 501965);
         assert_eq!(c.counters.len(), 16);
         assert_eq!(c.counters[9], Counter { write: true, hit: false, on_buffer: false, fullsize: true, count: 2048 });
         assert_eq!(c.counters[14], Counter { write: false, hit: true, on_buffer: true, fullsize: true, count: 1 });

@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde::Serialize;
 use wbformat::crc32c::crc32c_raw_update;
 use wbformat::format::*;
-use wbformat::index::{buckets_for, Index, LineMeta};
+use wbformat::index::{buckets_for, Index, LineMeta, Link};
 use wbformat::recovery::{check_registry, replay_segment, DirtyCounts, LogEnd, LogScan};
 
 /// `0x`-prefixed 16-digit hex, as format ids are shown.
@@ -514,7 +514,7 @@ fn walk_log(
     let fid = sb.format_id();
     let lm = record.last_migrated_segment_id;
     let n = g.nr_lines() as usize;
-    let mut index = Index::new(vec![LineMeta::EMPTY; n], vec![0u32; buckets_for(n)])?;
+    let mut index = Index::new(vec![LineMeta::EMPTY; n], vec![Link::NONE; buckets_for(n)])?;
     let mut counts = DirtyCounts::new();
     let mut scan = LogScan::new(g, lm);
     let mut header = Box::new(SegmentHeader::default());
@@ -665,7 +665,7 @@ fn walk_log(
             format!("Device id {d} is registered but owns no dirty data in the log."),
         );
     }
-    let dirty_lines = u64::from(index.check_consistency()?);
+    let dirty_lines = index.check_consistency()?;
     let devices = owners
         .union(&record.registered_set())
         .iter()

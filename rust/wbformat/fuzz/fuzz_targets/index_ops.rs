@@ -44,10 +44,10 @@ struct Input {
 
 fuzz_target!(|input: Input| {
     let nlines = usize::from(input.lines % 40) + 1;
-    let nb = 1usize << (input.bucket_bits % 7);
-    let mut ix = Index::new(vec![LineMeta::EMPTY; nlines], vec![0u32; nb]).unwrap();
+    let nb = usize::from(input.bucket_bits % 64) + 1;
+    let mut ix = Index::new(vec![LineMeta::EMPTY; nlines], vec![Link::NONE; nb]).unwrap();
     // (dev, block, sector) -> line
-    let mut owner: HashMap<(u8, u64, u8), u32> = HashMap::new();
+    let mut owner: HashMap<(u8, u64, u8), u64> = HashMap::new();
     for op in input.ops.iter().take(500) {
         match *op {
             Op::Write {
@@ -57,10 +57,10 @@ fuzz_target!(|input: Input| {
                 bits,
             } => {
                 let key = Key::new(dev % 5, u64::from(block % 6));
-                if let Ok(o) = ix.write(u32::from(line), key, bits) {
+                if let Ok(o) = ix.write(u64::from(line), key, bits) {
                     for j in 0..8u8 {
                         if bits & (1 << j) != 0 {
-                            owner.insert((key.device_id, key.block, j), u32::from(line));
+                            owner.insert((key.device_id, key.block, j), u64::from(line));
                         }
                     }
                     for c in o.cleaned.as_slice() {
@@ -69,8 +69,8 @@ fuzz_target!(|input: Input| {
                 }
             }
             Op::Clean { line, bits } => {
-                if ix.clean(u32::from(line), bits).is_ok() {
-                    owner.retain(|&(_, _, j), l| !(*l == u32::from(line) && bits & (1 << j) != 0));
+                if ix.clean(u64::from(line), bits).is_ok() {
+                    owner.retain(|&(_, _, j), l| !(*l == u64::from(line) && bits & (1 << j) != 0));
                 }
             }
             Op::Discard { dev, block, bits } => {
@@ -82,9 +82,9 @@ fuzz_target!(|input: Input| {
                 }
             }
             Op::Release { line } => {
-                let r = ix.release(u32::from(line));
+                let r = ix.release(u64::from(line));
                 if r.is_ok() {
-                    assert!(!owner.values().any(|&l| l == u32::from(line)));
+                    assert!(!owner.values().any(|&l| l == u64::from(line)));
                 }
             }
             Op::ReadRun {
@@ -109,7 +109,7 @@ fuzz_target!(|input: Input| {
         for (&(d, b, j), &l) in &owner {
             assert_eq!(ix.owner(Key::new(d, b), j), Some(l));
         }
-        let dirty_lines: std::collections::HashSet<u32> = owner.values().copied().collect();
-        assert_eq!(ix.check_consistency(), Ok(dirty_lines.len() as u32));
+        let dirty_lines: std::collections::HashSet<u64> = owner.values().copied().collect();
+        assert_eq!(ix.check_consistency(), Ok(dirty_lines.len() as u64));
     }
 });

@@ -178,16 +178,16 @@ pub fn mb(device_id: u8, block: u64, bits: u8) -> Metablock {
     }
 }
 
-use wbformat::index::{buckets_for, Index, LineMeta};
+use wbformat::index::{buckets_for, Index, LineMeta, Link};
 use wbformat::recovery::{replay_log, DirtyCounts, RecoverySummary, ReplayError};
 
 /// An index over heap storage.
-pub type VecIndex = Index<Vec<LineMeta>, Vec<u32>>;
+pub type VecIndex = Index<Vec<LineMeta>, Vec<Link>>;
 
 /// A fresh index for geometry `g`.
 pub fn new_index(g: &Geometry) -> VecIndex {
     let n = g.nr_lines() as usize;
-    Index::new(vec![LineMeta::EMPTY; n], vec![0u32; buckets_for(n)]).unwrap()
+    Index::new(vec![LineMeta::EMPTY; n], vec![Link::NONE; buckets_for(n)]).unwrap()
 }
 
 /// What recovery of an image produced.
@@ -235,7 +235,7 @@ pub struct HostStore;
 
 impl wbformat::engine::Storage for HostStore {
     type Lines = Vec<wbformat::index::LineMeta>;
-    type Buckets = Vec<u32>;
+    type Buckets = Vec<wbformat::index::Link>;
     type Slots = Vec<wbformat::engine::SlotMeta>;
     type BufLines = Vec<wbformat::engine::BufLine>;
     type Discards = Vec<Discard>;
@@ -248,7 +248,7 @@ pub fn host_engine(geo: Geometry, format_id: u64, generation: u64) -> wbformat::
     let n = geo.nr_lines() as usize;
     let parts = Parts::<HostStore> {
         lines: vec![wbformat::index::LineMeta::EMPTY; n],
-        buckets: vec![0; wbformat::index::buckets_for(n)],
+        buckets: vec![wbformat::index::Link::NONE; wbformat::index::buckets_for(n)],
         slots: vec![SlotMeta::default(); geo.nr_segments() as usize],
         buf_lines: vec![BufLine::default(); NR_BUFS * LINES_PER_SEGMENT as usize],
         discards: vec![Discard::EMPTY; NR_BUFS * MAX_DISCARDS],

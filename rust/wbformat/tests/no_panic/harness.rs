@@ -21,33 +21,35 @@ use wbformat::index::*;
 use wbformat::recovery::*;
 
 /// Index over borrowed slices, as the kernel would use it.
-pub type Ix<'a> = Index<&'a mut [LineMeta], &'a mut [u32]>;
+pub type Ix<'a> = Index<&'a mut [LineMeta], &'a mut [Link]>;
 
 /// Instance.
-pub fn index_new<'a>(l: &'a mut [LineMeta], b: &'a mut [u32]) -> Option<Ix<'a>> {
+pub fn index_new<'a>(l: &'a mut [LineMeta], b: &'a mut [Link]) -> Option<Ix<'a>> {
     Index::new(l, b).ok()
 }
 
 /// Instance.
-pub fn index_ops(ix: &mut Ix<'_>, line: u32, key: Key, bits: u8, first: u8, nr: u8) -> u32 {
-    let mut acc = 0u32;
+pub fn index_ops(ix: &mut Ix<'_>, line: u64, key: Key, bits: u8, first: u8, nr: u8) -> u64 {
+    let mut acc = 0u64;
     if let Ok(o) = ix.write(line, key, bits) {
-        acc ^= o.dirty_delta() as u32 ^ o.cleaned.as_slice().len() as u32;
+        acc ^= o.dirty_delta() as u64 ^ o.cleaned.as_slice().len() as u64;
     }
     if let Ok(o) = ix.clean(line, bits) {
-        acc ^= o.dirty_delta() as u32;
+        acc ^= o.dirty_delta() as u64;
     }
     if let Ok(o) = ix.discard(key, bits) {
-        acc ^= o.dirty_delta() as u32;
+        acc ^= o.dirty_delta() as u64;
     }
     let (o, n) = ix.read_run(key, first, nr);
-    acc ^= o.unwrap_or(0) ^ u32::from(n);
+    acc ^= o.unwrap_or(0) ^ u64::from(n);
     acc ^= ix.owner(key, first).unwrap_or(0) ^ ix.lookup(key).unwrap_or(0);
-    acc ^= ix.chain(key).len() as u32;
-    acc ^= u32::from(ix.dirty(line).unwrap_or(0));
-    acc ^= ix.key_of(line).ok().flatten().map(|k| k.block as u32).unwrap_or(0);
-    acc ^= u32::from(ix.release(line).is_ok());
+    acc ^= ix.chain(key).len() as u64;
+    acc ^= u64::from(ix.dirty(line).unwrap_or(0));
+    acc ^= ix.key_of(line).ok().flatten().map(|k| k.block).unwrap_or(0);
+    acc ^= u64::from(ix.release(line).is_ok());
     acc ^= ix.check_consistency().unwrap_or(0);
+    acc ^= ix.memory_bytes() ^ ix.nr_buckets();
+    acc ^= Link::new(line).get() ^ buckets_for(line as usize) as u64;
     acc ^ ix.nr_lines()
 }
 
@@ -123,9 +125,9 @@ pub fn format_ops(b: &[u8], out: &mut [u8], h: &mut SegmentHeader, n: u64, x: u3
     acc ^= u64::from(s.finish()) ^ u64::from(segment_checksum(b, out, u));
     let _ = set_segment_checksum(out, x);
     if let Ok(g) = Geometry::from_device_sectors(n) {
-        acc ^= g.line_sector(x, y).unwrap_or(0) ^ u64::from(g.line_index(x, y).unwrap_or(0));
-        acc ^= u64::from(g.slot_of_id(n).unwrap_or(0)) ^ u64::from(g.line_location(x).map(|p| p.1).unwrap_or(0));
-        acc ^= g.used_sectors() ^ g.line_sector_of_index(y).unwrap_or(0) ^ u64::from(g.may_write(n, acc));
+        acc ^= g.line_sector(x, y).unwrap_or(0) ^ g.line_index(x, y).unwrap_or(0) ^ g.nr_lines();
+        acc ^= u64::from(g.slot_of_id(n).unwrap_or(0)) ^ u64::from(g.line_location(n).map(|p| p.1).unwrap_or(0));
+        acc ^= g.used_sectors() ^ g.line_sector_of_index(n).unwrap_or(0) ^ u64::from(g.may_write(n, acc));
         acc ^= g.segment_start_sector(x).unwrap_or(0);
     }
     acc ^ segment_write_sectors(x).unwrap_or(0)
@@ -176,7 +178,7 @@ pub struct SliceStore<'a>(core::marker::PhantomData<&'a ()>);
 
 impl<'a> wbformat::engine::Storage for SliceStore<'a> {
     type Lines = &'a mut [LineMeta];
-    type Buckets = &'a mut [u32];
+    type Buckets = &'a mut [Link];
     type Slots = &'a mut [wbformat::engine::SlotMeta];
     type BufLines = &'a mut [wbformat::engine::BufLine];
     type Discards = &'a mut [Discard];
