@@ -661,9 +661,14 @@ impl<S: Storage> Engine<S> {
     }
 
     /// The first dirty line whose block lies outside its device's registered
-    /// size: `(device, sector)`. O(lines).
+    /// size: `(device, sector)`. At resume only the segments of the log
+    /// (`last_migrated + 1 ..= last_id`) can hold dirty lines, so only their
+    /// lines are looked at: O(live log), not O(cache).
     pub fn out_of_bounds(&self) -> Option<(u8, u64)> {
-        for line in 0..self.geo.nr_lines() {
+        let first = self.last_migrated.saturating_add(1);
+        let last = self.last_id.min(self.last_migrated.saturating_add(u64::from(self.geo.nr_segments())));
+        let lines = (first..=last).filter_map(|id| self.geo.slot_of_id(id).ok()).flat_map(|slot| (0..LINES).filter_map(move |k| self.geo.line_index(slot, k).ok()));
+        for line in lines {
             let Ok(Some(key)) = self.index.key_of(line) else { continue };
             let size = self.devs.get(key.device_id as usize).map_or(0, |d| d.registered);
             let sector = key.block.saturating_mul(SECTORS_PER_BLOCK);

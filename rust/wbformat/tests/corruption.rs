@@ -1005,3 +1005,25 @@ fn resume_reads_each_segment_with_one_io() {
     assert_eq!(s.unwrap().last_valid, 20);
     assert_eq!(reads, 20 + 1 + 8 + 2, "segment 7: the failed slot read, then header and data");
 }
+
+/// A dirty line beyond its device's registered size is refused, wherever it
+/// is in the log (here in a segment of the next lap around the ring); the
+/// check looks at the lines of the log only, not at every line of the cache.
+#[test]
+fn resume_refuses_a_dirty_line_beyond_the_registered_size() {
+    let beyond = (1u64 << 30) / 8; // the first block past device 1's size
+    for at in [6u64, 8, 10] {
+        let mut img = horizon_image(8, 4, 10);
+        img.update_record(|r| r.last_migrated_segment_id = 5);
+        img.write_segment_durable(at, at - 1, &[mb(1, at, 0xff), mb(1, beyond, 0x01)]);
+        match img.resume(None, false) {
+            Err(ResumeError::OutOfBounds { device_id: 1, sector }) => assert_eq!(sector, beyond * 8),
+            r => panic!("segment {at}: {r:?}"),
+        }
+    }
+    // Inside the size: fine.
+    let mut img = horizon_image(8, 4, 10);
+    img.update_record(|r| r.last_migrated_segment_id = 5);
+    img.write_segment_durable(10, 9, &[mb(1, beyond - 1, 0xff)]);
+    assert_eq!(img.resume(None, false).unwrap().last_valid, 10);
+}
