@@ -113,6 +113,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     let rec_block: &[u8] = if choice.slot == 0 { &block } else { &block2 };
     let geo = sb.geometry();
     let format_id = sb.format_id();
+    let t_alloc = ffi::now_ms();
     let mut engine = new_engine(geo, format_id, rec.generation).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
     let mut hdr = new_header().map_err(|_| msg(format_args!("out of memory")))?;
 
@@ -122,8 +123,9 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     // this function only provides the I/O.
     let last_migrated = rec.last_migrated_segment_id;
     let mut seg = kernel::alloc::KVVec::from_elem(0u8, SEG_BYTES, GFP_KERNEL).map_err(oom)?;
-    let mut log = KernelLog(dev.bdev());
-    let summary = recovery::resume_engine(&mut log, geo, format_id, &rec, ffi::crc32c_update, &mut engine, &mut hdr, &mut seg, accept_loss)
+    let mut log = KernelLog { bdev: dev.bdev(), read_ms: 0 };
+    let t_log = ffi::now_ms();
+    let summary = recovery::resume_engine(&mut log, geo, format_id, &rec, ffi::crc32c_update, &mut engine, &mut hdr, &mut seg, sb.log_horizon(), accept_loss)
         .map_err(|e| match e {
             ResumeError::Read { id, error } => {
                 msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", id, error.to_errno()))
@@ -153,6 +155,8 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
             )),
             ResumeError::BufferTooSmall => msg(format_args!("internal error")),
         })?;
+    let t_done = ffi::now_ms();
+    let read_ms = log.read_ms;
     drop(seg);
     for d in 1..=fmt::MAX_DEVICE_ID {
         engine.resumed_identity(d, fmt::record_identity(rec_block, d).unwrap_or(0));
@@ -165,6 +169,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     }
     let last_valid = summary.last_valid;
     let cache = new_cache(id, dev, geo, format_id, engine).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
+    let t_cache = ffi::now_ms();
 
     // Every device that owns dirty data must be there, as registered.
     let mut dirty = [0u64; SLOTS];
@@ -214,6 +219,21 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
         Some(end) => pr_info!("cache {}: replayed {} segments ({}..{}); {}\n", id, summary.replayed, last_migrated.saturating_add(1), last_valid, end),
         None => pr_info!("cache {}: replayed {} segments\n", id, summary.replayed),
     }
+    // How much of the ring resume looked at: about the live log plus the
+    // log horizon, or every slot (a version 2 superblock, accept_data_loss).
+    pr_info!(
+        "cache {}: resume read {} segment headers in {} ms, {} ms of it reading ({}; {} slots, superblock version {}); index of {} lines set up in {} ms, the cache in {} ms\n",
+        id,
+        summary.headers_read,
+        t_done.saturating_sub(t_log),
+        read_ms,
+        if summary.full_scan { "every slot past the end" } else { "the live log and its horizon" },
+        geo.nr_segments(),
+        sb.version(),
+        geo.nr_lines(),
+        t_log.saturating_sub(t_alloc),
+        t_cache.saturating_sub(t_done)
+    );
     Ok(cache)
 }
 
@@ -238,21 +258,28 @@ fn check_identity(rec_block: &[u8], dev_id: u8, dirty: u64, f: &BdevFile) -> cor
     Ok(())
 }
 
-/// The cache device as recovery sees it.
-struct KernelLog<'a>(ffi::Bdev<'a>);
+/// The cache device as recovery sees it; `read_ms` adds up the time spent
+/// in reads (for the kernel log line).
+struct KernelLog<'a> {
+    bdev: ffi::Bdev<'a>,
+    read_ms: u64,
+}
 
 impl LogDevice for KernelLog<'_> {
     type Error = Error;
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result {
-        ffi::sync_io(self.0, sector, (buf.len() / 512) as u64, buf, IoKind::Read)
+        let t = ffi::now_ms();
+        let r = ffi::sync_io(self.bdev, sector, (buf.len() / 512) as u64, buf, IoKind::Read);
+        self.read_ms = self.read_ms.saturating_add(ffi::now_ms().saturating_sub(t));
+        r
     }
     fn write(&mut self, sector: u64, buf: &[u8]) -> Result {
         // sync_io takes a mutable buffer for both directions.
         let mut b = KVec::with_capacity(buf.len(), GFP_KERNEL)?;
         b.extend_from_slice(buf, GFP_KERNEL)?;
-        ffi::sync_io(self.0, sector, (buf.len() / 512) as u64, &mut b, IoKind::Write)
+        ffi::sync_io(self.bdev, sector, (buf.len() / 512) as u64, &mut b, IoKind::Write)
     }
     fn flush(&mut self) -> Result {
-        self.0.flush()
+        self.bdev.flush()
     }
 }

@@ -533,6 +533,7 @@ pub struct Engine<S: Storage> {
     sealed_upto: u64,
     last_flushed: u64,
     durable_upto: u64,
+    log_horizon: u64,
     last_migrated: u64,
     record_migrated: u64,
     generation: u64,
@@ -601,6 +602,7 @@ impl<S: Storage> Engine<S> {
             sealed_upto: 0,
             last_flushed: 0,
             durable_upto: 0,
+            log_horizon: u64::from(super::format::LOG_HORIZON),
             last_migrated: 0,
             record_migrated: 0,
             generation,
@@ -681,9 +683,14 @@ impl<S: Storage> Engine<S> {
     }
 
     /// The first dirty line whose block lies outside its device's registered
-    /// size: `(device, sector)`. O(lines).
+    /// size: `(device, sector)`. At resume only the segments of the log
+    /// (`last_migrated + 1 ..= last_id`) can hold dirty lines, so only their
+    /// lines are looked at: O(live log), not O(cache).
     pub fn out_of_bounds(&self) -> Option<(u8, u64)> {
-        for line in 0..self.geo.nr_lines() {
+        let first = self.last_migrated.saturating_add(1);
+        let last = self.last_id.min(self.last_migrated.saturating_add(u64::from(self.geo.nr_segments())));
+        let lines = (first..=last).filter_map(|id| self.geo.slot_of_id(id).ok()).flat_map(|slot| (0..LINES).filter_map(move |k| self.geo.line_index(slot, k).ok()));
+        for line in lines {
             let Ok(Some(key)) = self.index.key_of(line) else { continue };
             let size = self.devs.get(key.device_id as usize).map_or(0, |d| d.registered);
             let sector = key.block.saturating_mul(SECTORS_PER_BLOCK);
@@ -1528,7 +1535,28 @@ impl<S: Storage> Engine<S> {
     // -------------------------------------------------------------------
     // Flusher
 
+    /// Sets the log horizon the flusher keeps (the superblock's
+    /// `log_horizon`; 0 keeps [`LOG_HORIZON`](super::format::LOG_HORIZON)).
+    pub fn set_log_horizon(&mut self, h: u32) {
+        if h != 0 {
+            self.log_horizon = u64::from(h);
+        }
+    }
+
+    /// The log horizon the flusher keeps: every segment header it writes has
+    /// `durable_upto + log_horizon >= id`.
+    pub fn log_horizon(&self) -> u64 {
+        self.log_horizon
+    }
+
     /// The flusher's next job. `has_flush_only`: flush-only bios are queued.
+    ///
+    /// A segment more than the log horizon past `durable_upto` is written
+    /// with `REQ_PREFLUSH | REQ_FUA` (one cache-device flush per
+    /// `log_horizon` segments at most), so that every header says that the
+    /// segments up to `id - log_horizon` were durable: after a crash no valid
+    /// segment lies more than the horizon past the end of the log unless it
+    /// proves a loss, and resume reads only that far.
     pub fn flusher_next(&mut self, now_ms: u64, has_flush_only: bool) -> FlusherJob {
         if self.error.is_some() {
             return FlusherJob::FailHeld;
@@ -1544,7 +1572,9 @@ impl<S: Storage> Engine<S> {
                 Some(b) => {
                     if let Some(x) = self.bufs.get_mut(b) {
                         if x.writers == 0 {
-                            let durable = x.barriers || has_flush_only;
+                            let durable = x.barriers
+                                || has_flush_only
+                                || next > self.durable_upto.saturating_add(self.log_horizon);
                             x.barriers = false;
                             x.writing = true;
                             return FlusherJob::Segment { buf: b, id: next, slot: x.slot, nr_lines: x.nr_lines, durable };

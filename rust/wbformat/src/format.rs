@@ -26,8 +26,25 @@ pub const BLOCKS_PER_SEGMENT: usize = 256;
 pub const LINES_PER_SEGMENT: u32 = 255;
 /// Sectors of the superblock region at the start of the device.
 pub const SUPERBLOCK_REGION_SECTORS: u64 = 2048;
-/// The format version this crate reads and writes.
+/// The format version of the record and the segment headers, which this
+/// crate reads and writes.
 pub const FORMAT_VERSION: u32 = 2;
+/// The superblock version this crate writes: version 3 is version 2 with
+/// the `log_horizon` field (offset 28), which promises that every segment
+/// header of the cache satisfies `durable_upto + log_horizon >= id` (see
+/// [`LOG_HORIZON`]). Version 2 superblocks (no promise) are still read.
+pub const SUPERBLOCK_VERSION: u32 = 3;
+/// The oldest superblock version this crate reads (no `log_horizon`).
+pub const SUPERBLOCK_VERSION_V2: u32 = 2;
+/// The log horizon a new format records and the engine keeps: a segment is
+/// written only when every segment id up to `id - LOG_HORIZON` is known
+/// durable (else its write carries `REQ_PREFLUSH`). It bounds how far past
+/// the end of the log a valid segment can be after a crash, so that resume
+/// reads the live log and at most about `LOG_HORIZON` headers past it,
+/// instead of every slot.
+pub const LOG_HORIZON: u32 = 64;
+/// Largest `log_horizon` a superblock may record.
+pub const MAX_LOG_HORIZON: u32 = 1 << 20;
 /// Highest valid device id. Valid ids are `1..=MAX_DEVICE_ID`; 0 never owns
 /// a line.
 pub const MAX_DEVICE_ID: u8 = 127;
@@ -65,7 +82,7 @@ const SB_VERSION: usize = 8;
 const SB_BLOCK_SIZE: usize = 16;
 const SB_SEGMENT_SECTORS: usize = 20;
 const SB_LINES: usize = 24;
-const SB_RESERVED0: usize = 28;
+const SB_LOG_HORIZON: usize = 28;
 const SB_NR_SEGMENTS: usize = 32;
 const SB_DEVICE_SECTORS: usize = 40;
 const SB_FORMAT_ID: usize = 48;
@@ -473,6 +490,7 @@ pub struct Superblock {
     device_sectors: u64,
     format_id: u64,
     format_time: u64,
+    log_horizon: u32,
 }
 
 /// Errors of [`decode_superblock`] and [`check_device_size`].
@@ -519,6 +537,9 @@ pub enum SuperblockError {
     },
     /// The format id is 0.
     ZeroFormatId,
+    /// A version 3 superblock whose `log_horizon` is 0 or above
+    /// [`MAX_LOG_HORIZON`].
+    BadLogHorizon(u32),
     /// A reserved byte is not zero.
     NonZeroReserved {
         /// Offset of the first nonzero reserved byte.
@@ -548,7 +569,8 @@ impl fmt::Display for SuperblockError {
             ),
             Self::UnsupportedVersion(v) => write!(
                 f,
-                "superblock has format version {v}, this code supports version {FORMAT_VERSION}"
+                "superblock has format version {v}, this code supports versions \
+                 {SUPERBLOCK_VERSION_V2} and {SUPERBLOCK_VERSION}"
             ),
             Self::BadChecksum { stored, computed } => write!(
                 f,
@@ -578,6 +600,10 @@ impl fmt::Display for SuperblockError {
                 "superblock records {nr_segments} segments, at most {MAX_SEGMENTS} supported"
             ),
             Self::ZeroFormatId => write!(f, "superblock format id is 0"),
+            Self::BadLogHorizon(h) => write!(
+                f,
+                "superblock log horizon {h} out of range (1..={MAX_LOG_HORIZON})"
+            ),
             Self::NonZeroReserved { offset } => {
                 write!(f, "superblock reserved byte at offset {offset} is not zero")
             }
@@ -621,7 +647,33 @@ impl Superblock {
             device_sectors,
             format_id,
             format_time,
+            log_horizon: LOG_HORIZON,
         })
+    }
+
+    /// The same superblock with another log horizon: 0 makes it a version 2
+    /// superblock (no horizon; resume then reads every slot's header past
+    /// the end of the log), which tests use to build the caches older
+    /// versions formatted. Values above [`MAX_LOG_HORIZON`] are clamped.
+    pub fn with_log_horizon(mut self, log_horizon: u32) -> Self {
+        self.log_horizon = log_horizon.min(MAX_LOG_HORIZON);
+        self
+    }
+
+    /// The log horizon (0: a version 2 superblock, none promised): every
+    /// segment header of this cache has `durable_upto + log_horizon >= id`.
+    pub fn log_horizon(&self) -> u32 {
+        self.log_horizon
+    }
+
+    /// The superblock's version: [`SUPERBLOCK_VERSION`], or
+    /// [`SUPERBLOCK_VERSION_V2`] without a log horizon.
+    pub fn version(&self) -> u32 {
+        if self.log_horizon == 0 {
+            SUPERBLOCK_VERSION_V2
+        } else {
+            SUPERBLOCK_VERSION
+        }
     }
 
     /// The device geometry.
@@ -662,10 +714,11 @@ pub fn encode_superblock(sb: &Superblock, out: &mut [u8]) -> Result<(), EncodeEr
     };
     b.fill(0);
     put_bytes(b, 0, &SUPERBLOCK_MAGIC);
-    put_u32(b, SB_VERSION, FORMAT_VERSION);
+    put_u32(b, SB_VERSION, sb.version());
     put_u32(b, SB_BLOCK_SIZE, BLOCK_SIZE as u32);
     put_u32(b, SB_SEGMENT_SECTORS, SEGMENT_SECTORS as u32);
     put_u32(b, SB_LINES, LINES_PER_SEGMENT);
+    put_u32(b, SB_LOG_HORIZON, sb.log_horizon);
     put_u64(b, SB_NR_SEGMENTS, sb.nr_segments());
     put_u64(b, SB_DEVICE_SECTORS, sb.device_sectors);
     put_u64(b, SB_FORMAT_ID, sb.format_id);
@@ -692,11 +745,22 @@ fn check_preamble(
     version_off: usize,
     self_checksum: bool,
 ) -> Result<(), Preamble> {
+    check_preamble_versions(b, magic, version_off, self_checksum, &[FORMAT_VERSION])
+}
+
+/// [`check_preamble`] accepting any of `versions`.
+fn check_preamble_versions(
+    b: &[u8],
+    magic: &[u8; 8],
+    version_off: usize,
+    self_checksum: bool,
+    versions: &[u32],
+) -> Result<(), Preamble> {
     if b.get(..8) != Some(&magic[..]) {
         return Err(Preamble::BadMagic);
     }
     let version = get_u32(b, version_off);
-    if version != FORMAT_VERSION {
+    if !versions.contains(&version) {
         return Err(Preamble::UnsupportedVersion(version));
     }
     if self_checksum {
@@ -711,13 +775,20 @@ fn check_preamble(
 
 /// Decodes and validates the superblock in the first 4096 bytes of `block`.
 ///
-/// Checks, in this order: length, magic, version, CRC, geometry constants,
+/// Checks, in this order: length, magic, version (2 or 3), CRC, geometry constants,
 /// sizes, format id, reserved bytes.
 pub fn decode_superblock(block: &[u8]) -> Result<Superblock, SuperblockError> {
     let Some(b) = block_of(block) else {
         return Err(SuperblockError::Truncated { found: block.len() });
     };
-    check_preamble(b, &SUPERBLOCK_MAGIC, SB_VERSION, true).map_err(|e| match e {
+    check_preamble_versions(
+        b,
+        &SUPERBLOCK_MAGIC,
+        SB_VERSION,
+        true,
+        &[SUPERBLOCK_VERSION_V2, SUPERBLOCK_VERSION],
+    )
+    .map_err(|e| match e {
         Preamble::BadMagic => SuperblockError::BadMagic,
         Preamble::UnsupportedVersion(v) => SuperblockError::UnsupportedVersion(v),
         Preamble::BadChecksum { stored, computed } => {
@@ -756,9 +827,20 @@ pub fn decode_superblock(block: &[u8]) -> Result<Superblock, SuperblockError> {
         return Err(SuperblockError::ZeroFormatId);
     }
     let format_time = get_u64(b, SB_FORMAT_TIME);
-    if let Some(offset) = first_nonzero(b, SB_RESERVED0, SB_RESERVED0 + 4)
-        .or_else(|| first_nonzero(b, SB_END, BLOCK_SIZE))
-    {
+    // Version 2: bytes 28..32 are reserved; version 3: the log horizon.
+    let log_horizon = if get_u32(b, SB_VERSION) == SUPERBLOCK_VERSION_V2 {
+        if let Some(offset) = first_nonzero(b, SB_LOG_HORIZON, SB_LOG_HORIZON + 4) {
+            return Err(SuperblockError::NonZeroReserved { offset });
+        }
+        0
+    } else {
+        let h = get_u32(b, SB_LOG_HORIZON);
+        if h == 0 || h > MAX_LOG_HORIZON {
+            return Err(SuperblockError::BadLogHorizon(h));
+        }
+        h
+    };
+    if let Some(offset) = first_nonzero(b, SB_END, BLOCK_SIZE) {
         return Err(SuperblockError::NonZeroReserved { offset });
     }
     Ok(Superblock {
@@ -766,6 +848,7 @@ pub fn decode_superblock(block: &[u8]) -> Result<Superblock, SuperblockError> {
         device_sectors,
         format_id,
         format_time,
+        log_horizon,
     })
 }
 

@@ -706,6 +706,112 @@ pub struct ResumeSummary {
     /// The end segment was torn (its header named the expected id) and was
     /// invalidated too.
     pub torn_end: bool,
+    /// Segment headers read (the live log, its end, and the slots looked
+    /// at past the end): with a log horizon about `replayed + horizon`,
+    /// without one `nr_segments` once the log does not fill the ring.
+    pub headers_read: u64,
+    /// Every slot of the ring window past the end was read (no log horizon,
+    /// `accept_loss`, or a header that breaks the horizon).
+    pub full_scan: bool,
+}
+
+/// Whether segment `h` keeps the log horizon `horizon` (the superblock's
+/// `log_horizon`): its writer knew every id up to `id - horizon` was
+/// durable. Every segment a writer of a version 3 cache writes does.
+pub fn keeps_horizon(h: &SegmentHeader, horizon: u32) -> bool {
+    h.durable_upto.saturating_add(u64::from(horizon)) >= h.id
+}
+
+/// The ids past the end of the log that [`resume_engine`] reads, given the
+/// ids found valid so far. With a log horizon `H` (every header has
+/// `durable_upto + H >= id`), a valid segment `m > e` (the end) had every id
+/// up to `m - H` durable when it was written; unless that proves `e` lost,
+/// `m < e + H`, and the ids between `e` and `m - H` are durable, hence
+/// valid. So the valid ids past the end never leave a gap of more than `H`
+/// ids after `e` or after one another, and the walk stops at the first such
+/// gap. Without a horizon it covers the whole ring window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PastEnd {
+    next: u64,
+    last: u64,
+    seen: u64,
+    horizon: u64,
+}
+
+impl PastEnd {
+    /// The walk past `scan`'s end, `horizon` 0 meaning none (read the whole
+    /// ring window). Empty while the walk goes on or when the log fills the
+    /// ring.
+    pub fn new(scan: &LogScan, horizon: u32) -> Self {
+        let end = scan.next_id();
+        let (next, last) = match scan.end() {
+            Some(LogEnd::Invalid { .. }) => (
+                end.saturating_add(1),
+                scan.last_migrated()
+                    .saturating_add(u64::from(scan.geometry().nr_segments())),
+            ),
+            _ => (1, 0),
+        };
+        Self {
+            next,
+            last,
+            seen: end,
+            horizon: u64::from(horizon),
+        }
+    }
+
+    /// The next id to read, or `None` when the walk is over.
+    pub fn next_id(&mut self) -> Option<u64> {
+        if self.next > self.last {
+            return None;
+        }
+        if self.horizon != 0 && self.next.saturating_sub(self.seen) > self.horizon {
+            return None;
+        }
+        let id = self.next;
+        self.next = self.next.saturating_add(1);
+        Some(id)
+    }
+
+    /// Id `id` (the last one given) holds a valid segment.
+    pub fn found(&mut self, id: u64) {
+        self.seen = self.seen.max(id);
+    }
+
+    /// Drops the horizon: the rest of the ring window is read.
+    pub fn unbounded(&mut self) {
+        self.horizon = 0;
+    }
+}
+
+/// Reads segment `c` for the walk: the whole slot in one I/O when it can
+/// (the header and up to 255 lines, what a segment write put there), else
+/// the header, then the data. Returns the header-decoding outcome.
+fn read_candidate<D: LogDevice>(
+    dev: &mut D,
+    c: &Candidate,
+    format_id: u64,
+    buf: &mut [u8],
+    header: &mut SegmentHeader,
+) -> Result<Result<(), SegmentError>, ResumeError<D::Error>> {
+    if dev.read(c.start_sector, buf).is_ok() {
+        let hb = buf.get(..BLOCK_SIZE).ok_or(ResumeError::BufferTooSmall)?;
+        return Ok(decode_segment_header_into(hb, format_id, c.id, header));
+    }
+    // Part of the slot may be unreadable: read what the segment needs, so
+    // that only an error there aborts the resume.
+    let (hb, data) = buf.split_at_mut(BLOCK_SIZE);
+    dev.read(c.start_sector, hb).map_err(|error| ResumeError::Read { id: c.id, error })?;
+    if let Err(e) = decode_segment_header_into(hb, format_id, c.id, header) {
+        return Ok(Err(e));
+    }
+    let len = (header.nr_lines as usize).saturating_mul(BLOCK_SIZE);
+    let d = data.get_mut(..len).ok_or(ResumeError::BufferTooSmall)?;
+    if len > 0 {
+        dev.read(c.start_sector.saturating_add(SECTORS_PER_BLOCK), d)
+            .map_err(|error| ResumeError::Read { id: c.id, error })?;
+    }
+    Ok(Ok(()))
 }
 
 /// The whole of recovery, shared by the kernel and the simulator: walks the
@@ -714,6 +820,13 @@ pub struct ResumeSummary {
 /// `accept_loss`), invalidates stale segments past the end, and checks that
 /// every dirty line is within a registered device. `buf` is scratch space
 /// of at least one segment (1 MiB), `header` of one header.
+///
+/// `log_horizon` is the superblock's (0 for a version 2 superblock): with
+/// one, only the slots [`PastEnd`] gives are read past the end (about
+/// `log_horizon` headers); without one, or with `accept_loss`, or when a
+/// header read breaks the horizon ([`keeps_horizon`]), every slot of the
+/// ring window past the end is.
+#[allow(clippy::too_many_arguments)]
 pub fn resume_engine<S: Storage, D: LogDevice>(
     dev: &mut D,
     geometry: Geometry,
@@ -723,6 +836,7 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
     engine: &mut Engine<S>,
     header: &mut SegmentHeader,
     buf: &mut [u8],
+    log_horizon: u32,
     accept_loss: bool,
 ) -> Result<ResumeSummary, ResumeError<D::Error>> {
     let seg_bytes = BLOCK_SIZE * BLOCKS_PER_SEGMENT;
@@ -731,25 +845,27 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
     };
     let last_migrated = record.last_migrated_segment_id;
     let mut scan = LogScan::new(geometry, last_migrated);
+    let mut headers_read = 0u64;
+    let mut horizon_kept = log_horizon != 0 && !accept_loss;
+    // The end segment's header named the id expected there (torn).
+    let mut torn_end = false;
     while let Some(c) = scan.next_candidate() {
-        let (hb, data) = buf.split_at_mut(BLOCK_SIZE);
-        dev.read(c.start_sector, hb).map_err(|error| ResumeError::Read { id: c.id, error })?;
-        if let Err(e) = decode_segment_header_into(hb, format_id, c.id, header) {
+        headers_read = headers_read.saturating_add(1);
+        if let Err(e) = read_candidate(dev, &c, format_id, buf, header)? {
             scan.stop(e);
             break;
         }
+        let (hb, data) = buf.split_at_mut(BLOCK_SIZE);
         let len = (header.nr_lines as usize).saturating_mul(BLOCK_SIZE);
-        let Some(d) = data.get_mut(..len) else {
+        let Some(d) = data.get(..len) else {
             return Err(ResumeError::BufferTooSmall);
         };
-        if len > 0 {
-            dev.read(c.start_sector.saturating_add(SECTORS_PER_BLOCK), d)
-                .map_err(|error| ResumeError::Read { id: c.id, error })?;
-        }
         if let Err(e) = verify_segment(header, hb, d, update) {
+            torn_end = true;
             scan.stop(e);
             break;
         }
+        horizon_kept &= keeps_horizon(header, log_horizon);
         let mut deltas = [0i32; REGISTRY_ENTRIES];
         replay_segment(&mut engine.index, &geometry, c.slot, header, |d, x| {
             if let Some(v) = deltas.get_mut(d as usize) {
@@ -769,35 +885,41 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
     let last_valid = scan.last_valid_id();
     let end_id = last_valid.saturating_add(1);
     // Past the end: proof of lost data, or stale segments to invalidate.
+    // Nothing is written before this walk is over, so a refusal changes
+    // nothing.
+    let mut past = PastEnd::new(&scan, if horizon_kept { log_horizon } else { 0 });
+    let mut full_scan = !horizon_kept;
     let mut stale = 0u32;
-    for c in scan.beyond_end() {
+    let mut stale_ids = (u64::MAX, 0u64);
+    while let Some(id) = past.next_id() {
+        let c = scan_candidate(&geometry, id).ok_or(ResumeError::BufferTooSmall)?;
         let hb = buf.get_mut(..BLOCK_SIZE).ok_or(ResumeError::BufferTooSmall)?;
+        headers_read = headers_read.saturating_add(1);
         dev.read(c.start_sector, hb).map_err(|error| ResumeError::Read { id: c.id, error })?;
         if decode_segment_header_into(hb, format_id, c.id, header).is_ok() {
             if proves_loss(end_id, header) && !accept_loss {
                 return Err(ResumeError::LostDurable { end_id, proof_id: c.id, proof_slot: c.slot });
             }
+            if !full_scan && !keeps_horizon(header, log_horizon) {
+                // Not written under the horizon: trust nothing past it.
+                past.unbounded();
+                full_scan = true;
+            }
+            past.found(id);
             stale = stale.saturating_add(1);
+            stale_ids = (stale_ids.0.min(id), stale_ids.1.max(id));
         }
     }
     // The end segment itself, when its header names the id expected there
     // but the segment failed its checks (torn): invalidated too, or a later
     // rewrite of that slot that is lost in a crash could let the old header
     // verify again and replay what this resume dropped.
-    let mut torn_end = None;
     let end_slot = match scan.end() {
-        Some(LogEnd::Invalid { id, slot, .. }) => geometry.segment_start_sector(slot).ok().map(|start| (id, slot, start)),
+        Some(LogEnd::Invalid { slot, .. }) if torn_end => geometry.segment_start_sector(slot).ok().map(|start| (start, slot)),
         _ => None,
     };
-    if let Some((id, slot, start)) = end_slot {
-        let hb = buf.get_mut(..BLOCK_SIZE).ok_or(ResumeError::BufferTooSmall)?;
-        dev.read(start, hb).map_err(|error| ResumeError::Read { id, error })?;
-        if decode_segment_header_into(hb, format_id, id, header).is_ok() {
-            torn_end = Some((start, slot));
-        }
-    }
     let mut invalidated = 0u32;
-    if let Some((start, slot)) = torn_end {
+    if let Some((start, slot)) = end_slot {
         let hb = buf.get_mut(..BLOCK_SIZE).ok_or(ResumeError::BufferTooSmall)?;
         hb.fill(0);
         dev.write(start, hb).map_err(|error| ResumeError::Write { slot, error })?;
@@ -806,7 +928,8 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
         }
     }
     if stale > 0 {
-        for c in scan.beyond_end() {
+        for id in stale_ids.0..=stale_ids.1 {
+            let c = scan_candidate(&geometry, id).ok_or(ResumeError::BufferTooSmall)?;
             let hb = buf.get_mut(..BLOCK_SIZE).ok_or(ResumeError::BufferTooSmall)?;
             dev.read(c.start_sector, hb).map_err(|error| ResumeError::Read { id: c.id, error })?;
             if decode_segment_header_into(hb, format_id, c.id, header).is_ok() {
@@ -822,11 +945,27 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
         *r = record.registered(d).unwrap_or(0);
     }
     engine.resumed(last_migrated, last_valid, &registry);
+    engine.set_log_horizon(log_horizon);
     if let Some((device_id, sector)) = engine.out_of_bounds() {
         return Err(ResumeError::OutOfBounds { device_id, sector });
     }
     if let Some((device_id, dirty)) = engine.dirty_devices().find(|&(d, _)| record.registered(d).is_none()) {
         return Err(ResumeError::Unregistered { device_id, dirty });
     }
-    Ok(ResumeSummary { replayed: scan.replayed(), last_valid, end: scan.end(), invalidated, torn_end: torn_end.is_some() })
+    Ok(ResumeSummary {
+        replayed: scan.replayed(),
+        last_valid,
+        end: scan.end(),
+        invalidated,
+        torn_end: end_slot.is_some(),
+        headers_read,
+        full_scan,
+    })
+}
+
+/// The candidate (slot and start sector) for segment `id`.
+fn scan_candidate(geometry: &Geometry, id: u64) -> Option<Candidate> {
+    let slot = geometry.slot_of_id(id).ok()?;
+    let start_sector = geometry.segment_start_sector(slot).ok()?;
+    Some(Candidate { id, slot, start_sector })
 }

@@ -46,12 +46,16 @@ fn superblock_every_bit_flip() {
             let r = decode_superblock(&c);
             match off {
                 0..=7 => assert_eq!(r, Err(SuperblockError::BadMagic), "offset {off}"),
-                8..=11 => assert_eq!(
-                    r,
-                    Err(SuperblockError::UnsupportedVersion(
-                        FORMAT_VERSION ^ (1 << (bit + 8 * (off as u8 - 8)))
-                    ))
-                ),
+                // Version 3 with one bit flipped: 2 is a version this
+                // code reads (then the CRC catches the flip), the others
+                // are not.
+                8..=11 => match SUPERBLOCK_VERSION ^ (1 << (bit + 8 * (off as u8 - 8))) {
+                    SUPERBLOCK_VERSION_V2 => assert!(
+                        matches!(r, Err(SuperblockError::BadChecksum { .. })),
+                        "offset {off}: {r:?}"
+                    ),
+                    v => assert_eq!(r, Err(SuperblockError::UnsupportedVersion(v))),
+                },
                 _ => assert!(
                     matches!(r, Err(SuperblockError::BadChecksum { .. })),
                     "offset {off}: {r:?}"
@@ -70,8 +74,28 @@ fn superblock_field_violations() {
         fix_crc(&mut c);
         assert_eq!(decode_superblock(&c), Err(expect));
     };
-    check(&|c| put32(c, 8, 3), SuperblockError::UnsupportedVersion(3));
+    check(&|c| put32(c, 8, 4), SuperblockError::UnsupportedVersion(4));
+    check(&|c| put32(c, 8, 1), SuperblockError::UnsupportedVersion(1));
     check(&|c| put32(c, 8, 0), SuperblockError::UnsupportedVersion(0));
+    // Version 3: bytes 28..32 are the log horizon, 1..=MAX_LOG_HORIZON.
+    assert_eq!(sb.version(), SUPERBLOCK_VERSION);
+    assert_eq!(sb.log_horizon(), LOG_HORIZON);
+    check(&|c| put32(c, 28, 0), SuperblockError::BadLogHorizon(0));
+    check(
+        &|c| put32(c, 28, MAX_LOG_HORIZON + 1),
+        SuperblockError::BadLogHorizon(MAX_LOG_HORIZON + 1),
+    );
+    // Version 2: the same bytes are reserved.
+    for off in 28..32 {
+        check(
+            &|c| {
+                put32(c, 8, SUPERBLOCK_VERSION_V2);
+                put32(c, 28, 0);
+                c[off] = 0x10;
+            },
+            SuperblockError::NonZeroReserved { offset: off },
+        );
+    }
     let geo = |bs, ss, l| SuperblockError::BadGeometry {
         block_size: bs,
         segment_sectors: ss,
@@ -122,7 +146,7 @@ fn superblock_field_violations() {
         },
     );
     check(&|c| put64(c, 48, 0), SuperblockError::ZeroFormatId);
-    for off in (28..32).chain(64..BLOCK_SIZE) {
+    for off in 64..BLOCK_SIZE {
         check(
             &|c| c[off] = 0x10,
             SuperblockError::NonZeroReserved { offset: off },
@@ -819,4 +843,187 @@ fn log_scan_api() {
         empty.beyond_end().map(|c| c.id).collect::<Vec<_>>(),
         vec![9, 10]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Resume past the end of the log: the log horizon.
+
+/// A cache of `n` slots with segments `1..=live` written as a writer keeping
+/// horizon `h` would (each durable when the next was written: `durable_upto
+/// = id - 1`).
+fn horizon_image(n: u64, h: u32, live: u64) -> Image {
+    let mut img = Image::format_with_horizon(n, h);
+    img.update_record(|r| r.register(1, 1 << 30).unwrap());
+    for id in 1..=live {
+        img.write_segment_durable(id, id - 1, &[mb(1, id, 0xff)]);
+    }
+    img
+}
+
+/// A short log on a large cache: resume reads the live log, its end and
+/// `log_horizon` headers past it, not every slot; a version 2 superblock
+/// (no horizon, as older versions formatted) still reads every slot.
+#[test]
+fn resume_reads_the_live_log_and_the_horizon() {
+    let n = 4096;
+    let mut img = horizon_image(n, LOG_HORIZON, 5);
+    let s = img.resume(None, false).unwrap();
+    assert_eq!((s.replayed, s.last_valid, s.invalidated, s.full_scan), (5, 5, 0, false));
+    assert_eq!(s.headers_read, 5 + 1 + u64::from(LOG_HORIZON));
+    // An empty log: the end and the horizon.
+    let mut empty = horizon_image(n, LOG_HORIZON, 0);
+    assert_eq!(empty.resume(None, false).unwrap().headers_read, 1 + u64::from(LOG_HORIZON));
+    // Version 2: the whole ring window past the end, as before.
+    let mut v2 = horizon_image(n, 0, 5);
+    let s = v2.resume(None, false).unwrap();
+    assert!(s.full_scan);
+    assert_eq!(s.headers_read, n);
+    // accept_data_loss reads every slot too.
+    let mut img = horizon_image(n, LOG_HORIZON, 5);
+    let s = img.resume(None, true).unwrap();
+    assert!(s.full_scan);
+    assert_eq!(s.headers_read, n);
+}
+
+/// Stale segments past a torn end (a volatile disk cache persisted later
+/// writes but not the end) are all within the horizon of one another and
+/// are all invalidated, however many there are, as the full scan does.
+#[test]
+fn resume_invalidates_stale_segments_within_the_horizon() {
+    let h = 4u32;
+    let n = 256;
+    let mut img = horizon_image(n, h, 10);
+    // Segment 11 torn (its header reached the disk, its data did not); 12
+    // and 14, written while 10 was the last durable one, persisted. (A
+    // writer keeping horizon 4 writes 15 only once 11 is durable: stale
+    // segments of a torn tail are less than the horizon past the end.)
+    let s11 = img.segment_start(11);
+    let torn = segment_bytes_durable(FORMAT_ID, 11, 10, &[mb(1, 11, 0xff)]);
+    img.disk.write(s11, &torn[..BLOCK_SIZE]);
+    img.write_segment_durable(12, 10, &[mb(1, 12, 0xff)]);
+    img.write_segment_durable(14, 10, &[mb(1, 14, 0xff)]);
+    let before = img.disk.clone();
+    let s = img.resume(None, false).unwrap();
+    assert_eq!((s.last_valid, s.invalidated, s.torn_end, s.full_scan), (10, 2, true, false));
+    // The log and its end (1..=11), 12..=14, then 15..=18 (four past 14).
+    assert_eq!(s.headers_read, 11 + 7);
+    assert!(!img.holds(11) && !img.holds(12) && !img.holds(14));
+    // The same as the full scan of the version-2 rule.
+    let mut full = Image { disk: before, sb: img.sb.with_log_horizon(0), record: img.record };
+    let f = full.resume(Some(0), false).unwrap();
+    assert_eq!((f.last_valid, f.invalidated, f.torn_end, f.full_scan), (10, 2, true, true));
+    assert_eq!(f.headers_read, n);
+}
+
+/// A later valid segment that says the end segment was durable proves the
+/// end is lost data: resume refuses and names both, as with the full scan,
+/// whether the proof is just past the end or reached through a run of
+/// valid segments, each within the horizon of the previous one.
+#[test]
+fn resume_refuses_a_proven_loss_within_the_horizon() {
+    let h = 4u32;
+    for proof in [7u64, 9, 40] {
+        // 1..=5 fine, 6 durable then corrupted; segments 7.. written as a
+        // writer keeping the horizon does, all durable up to `proof`.
+        let mut img = horizon_image(256, h, proof);
+        let s6 = img.segment_start(6);
+        let mut b = img.disk.read_vec(s6 + 8, SECTOR_SIZE);
+        b[0] ^= 1;
+        img.disk.write(s6 + 8, &b);
+        // Between 6 and the proof: torn writes that never were durable
+        // (the proof then says only 6 was).
+        for id in 7..proof {
+            if id + u64::from(h) > proof {
+                img.disk.write(img.segment_start(id), &[0u8; BLOCK_SIZE]);
+            }
+        }
+        if proof < 6 + u64::from(h) {
+            img.write_segment_durable(proof, 6, &[mb(1, proof, 0xff)]);
+        }
+        let want = if proof < 6 + u64::from(h) { proof } else { 7 };
+        let before = img.disk.clone();
+        let headers = |d: &MemDisk, img: &Image| -> Vec<Vec<u8>> {
+            (1..=proof + 8).map(|id| d.read_vec(img.segment_start(id), BLOCK_SIZE)).chain([d.read_vec(0, 3 * BLOCK_SIZE)]).collect()
+        };
+        let r = img.resume(None, false);
+        match r {
+            Err(ResumeError::LostDurable { end_id, proof_id, proof_slot }) => {
+                assert_eq!((end_id, proof_id, proof_slot), (6, want, (want - 1) as u32), "proof {proof}");
+            }
+            r => panic!("proof {proof}: {r:?}"),
+        }
+        // A refusal changes nothing.
+        assert!(headers(&img.disk, &img) == headers(&before, &img), "proof {proof}: the refusal wrote");
+        // The full scan refuses the same way.
+        let mut full = Image { disk: before, sb: img.sb, record: img.record };
+        assert!(matches!(full.resume(Some(0), false), Err(ResumeError::LostDurable { end_id: 6, .. })));
+        // accept_data_loss goes on without segment 6 and invalidates
+        // every valid segment past it.
+        let s = img.resume(None, true).unwrap();
+        assert_eq!(s.last_valid, 5);
+        assert!(!img.holds(proof));
+    }
+}
+
+/// A header that breaks the horizon (not written by a writer keeping it:
+/// a bug, or a foreign writer) makes resume read every slot past the end,
+/// in the log or past its end.
+#[test]
+fn resume_falls_back_to_the_full_scan_when_a_header_breaks_the_horizon() {
+    let h = 4u32;
+    let n = 256;
+    // Past the end: 12 says only 1 was durable (1 + 4 < 12).
+    let mut img = horizon_image(n, h, 10);
+    img.write_segment_durable(12, 1, &[mb(1, 12, 0xff)]);
+    img.write_segment_durable(100, 1, &[mb(1, 100, 0xff)]);
+    let s = img.resume(None, false).unwrap();
+    assert_eq!((s.last_valid, s.invalidated, s.full_scan), (10, 2, true));
+    assert!(!img.holds(100));
+    // In the log: 5 says nothing was durable (0 + 4 < 5).
+    let mut img = horizon_image(n, h, 10);
+    img.write_segment_durable(5, 0, &[mb(1, 5, 0xff)]);
+    img.write_segment_durable(100, 9, &[mb(1, 100, 0xff)]);
+    let s = img.resume(None, false).unwrap();
+    assert_eq!((s.last_valid, s.invalidated, s.full_scan), (10, 1, true));
+    assert_eq!(s.headers_read, n);
+    assert!(!img.holds(100));
+}
+
+/// Each segment of the log is read with one I/O of its slot (header and
+/// lines), each slot past the end with one header read; a slot whose whole
+/// read fails (an unreadable unused tail) is read as before, header then
+/// data, and only an error there aborts the resume.
+#[test]
+fn resume_reads_each_segment_with_one_io() {
+    let mut img = horizon_image(512, 8, 20);
+    let (s, reads) = img.resume_on(None, false, None);
+    let s = s.unwrap();
+    assert_eq!(s.headers_read, 20 + 1 + 8);
+    assert_eq!(reads, s.headers_read);
+    let s7 = img.segment_start(7);
+    let (s, reads) = img.resume_on(None, false, Some(s7));
+    assert_eq!(s.unwrap().last_valid, 20);
+    assert_eq!(reads, 20 + 1 + 8 + 2, "segment 7: the failed slot read, then header and data");
+}
+
+/// A dirty line beyond its device's registered size is refused, wherever it
+/// is in the log (here in a segment of the next lap around the ring); the
+/// check looks at the lines of the log only, not at every line of the cache.
+#[test]
+fn resume_refuses_a_dirty_line_beyond_the_registered_size() {
+    let beyond = (1u64 << 30) / 8; // the first block past device 1's size
+    for at in [6u64, 8, 10] {
+        let mut img = horizon_image(8, 4, 10);
+        img.update_record(|r| r.last_migrated_segment_id = 5);
+        img.write_segment_durable(at, at - 1, &[mb(1, at, 0xff), mb(1, beyond, 0x01)]);
+        match img.resume(None, false) {
+            Err(ResumeError::OutOfBounds { device_id: 1, sector }) => assert_eq!(sector, beyond * 8),
+            r => panic!("segment {at}: {r:?}"),
+        }
+    }
+    // Inside the size: fine.
+    let mut img = horizon_image(8, 4, 10);
+    img.update_record(|r| r.last_migrated_segment_id = 5);
+    img.write_segment_durable(10, 9, &[mb(1, beyond - 1, 0xff)]);
+    assert_eq!(img.resume(None, false).unwrap().last_valid, 10);
 }

@@ -560,7 +560,7 @@ fn resume_invalidates_a_torn_end_segment() {
     let mut e = common::host_engine(geo, common::FORMAT_ID, rec.generation);
     let mut hdr = SegmentHeader::default();
     let mut buf = vec![0u8; BLOCK_SIZE * BLOCKS_PER_SEGMENT];
-    let sum = resume_engine(&mut Dev(&mut img.disk), geo, common::FORMAT_ID, &rec, crc32c_raw_update, &mut e, &mut hdr, &mut buf, false).unwrap();
+    let sum = resume_engine(&mut Dev(&mut img.disk), geo, common::FORMAT_ID, &rec, crc32c_raw_update, &mut e, &mut hdr, &mut buf, LOG_HORIZON, false).unwrap();
     assert_eq!(sum.last_valid, 1);
     assert!(matches!(sum.end, Some(LogEnd::Invalid { id: 2, .. })));
     assert!(sum.torn_end);
@@ -619,4 +619,34 @@ fn large_read_is_split_only_at_cached_edges() {
     // A partly cached block ends the run where its cached sectors end.
     write(&mut e, 870, 2, false);
     assert_eq!(e.begin_read(1, 864, 100), ReadStep::Backing { run: 6 });
+}
+
+/// The log horizon: a writer that never flushes still makes every segment
+/// say that the segments up to `id - log_horizon` were durable (the write of
+/// a segment that far past `durable_upto` carries PREFLUSH), which is what
+/// lets resume stop `log_horizon` ids past the end of the log. Also after a
+/// resume, and with the horizon of another superblock.
+#[test]
+fn segments_keep_the_log_horizon_without_flushes() {
+    for h in [0u32, 1, 3, 8] {
+        let mut e = engine(64);
+        e.set_log_horizon(h);
+        let want = if h == 0 { u64::from(LOG_HORIZON) } else { u64::from(h) };
+        assert_eq!(e.log_horizon(), want);
+        let mut hdr = SegmentHeader::new(0, 0);
+        let mut preflushes = 0;
+        for i in 0..40u64 {
+            write(&mut e, i * 8, 8, false);
+            e.seal();
+            let FlusherJob::Segment { buf, id, slot, nr_lines, durable } = e.flusher_next(0, false) else { panic!() };
+            assert_eq!(id, i + 1);
+            e.fill_header(buf, id, durable, &mut hdr);
+            assert!(wbformat::recovery::keeps_horizon(&hdr, want as u32), "h {h}: segment {id} says {}", hdr.durable_upto);
+            // Only as many PREFLUSH writes as the horizon needs.
+            assert_eq!(durable, id > e.durable_upto() + want, "h {h} segment {id}");
+            preflushes += u64::from(durable);
+            e.segment_done(id, slot, nr_lines, durable, true, 0);
+        }
+        assert_eq!(preflushes, 40 / (want + 1), "h {h}");
+    }
 }

@@ -173,3 +173,126 @@ proptest! {
         run(case)?;
     }
 }
+
+// ---------------------------------------------------------------------------
+// The log horizon: resume's bounded walk past the end of the log gives what
+// the full scan of every slot gives, on logs written as a writer keeping the
+// horizon writes them, with a volatile disk cache persisting any subset of
+// the writes that were not durable, and at most one durable segment corrupt.
+
+#[derive(Clone, Debug)]
+struct HorizonCase {
+    nr_segments: u64,
+    horizon: u32,
+    /// Per segment written: a flush completed before it was written.
+    flush_before: Vec<bool>,
+    /// Per segment: what reached the disk if it was not durable (0 all, 1
+    /// the header only, 2 nothing).
+    persisted: Vec<u8>,
+    /// Where the record is, as a fraction of the durable segments.
+    record_at: u8,
+    /// Corrupt one durable segment of the log (picked by this number).
+    corrupt: Option<u8>,
+}
+
+fn arb_horizon_case() -> impl Strategy<Value = HorizonCase> {
+    (8u64..=24, 1u32..=5).prop_flat_map(|(n, h)| {
+        let w = 1..(2 * n as usize);
+        (
+            Just(n),
+            Just(h),
+            prop::collection::vec(prop::bool::weighted(0.15), w.clone()),
+            prop::collection::vec(0u8..3, 2 * n as usize),
+            any::<u8>(),
+            prop::option::of(any::<u8>()),
+        )
+            .prop_map(|(nr_segments, horizon, flush_before, persisted, record_at, corrupt)| HorizonCase {
+                nr_segments,
+                horizon,
+                flush_before,
+                persisted,
+                record_at,
+                corrupt,
+            })
+    })
+}
+
+fn run_horizon(case: HorizonCase) -> Result<(), TestCaseError> {
+    let n = case.nr_segments;
+    let h = u64::from(case.horizon);
+    let w = case.flush_before.len() as u64;
+    // The writer: `known` is what it knows durable, `durable` what is.
+    let (mut known, mut durable) = (0u64, 0u64);
+    let mut header_d = vec![0u64; w as usize + 1];
+    for m in 1..=w {
+        if case.flush_before[m as usize - 1] {
+            known = m - 1;
+            durable = m - 1;
+        }
+        if m > known + h {
+            // Written with REQ_PREFLUSH: everything before it is durable.
+            known = m - 1;
+            durable = m - 1;
+        }
+        header_d[m as usize] = known;
+    }
+    // The record: somewhere up to the durable point, and late enough that
+    // no slot of the log was reused (`may_write`).
+    let lm = (durable * u64::from(case.record_at) / 255).max(w.saturating_sub(n));
+    prop_assume!(lm <= durable);
+    let mut img = Image::format_with_horizon(n, case.horizon);
+    img.update_record(|r| {
+        r.last_migrated_segment_id = lm;
+        r.register(1, 1 << 30).unwrap();
+    });
+    for m in 1..=w {
+        let bytes = common::segment_bytes_durable(FORMAT_ID, m, header_d[m as usize], &[mb(1, m % BLOCKS, 0xff)]);
+        let start = img.segment_start(m);
+        match if m <= durable { 0 } else { case.persisted[m as usize - 1] } {
+            0 => img.disk.write(start, &bytes),
+            1 => img.disk.write(start, &bytes[..BLOCK_SIZE]),
+            _ => {}
+        }
+    }
+    if let Some(c) = case.corrupt {
+        if durable > lm {
+            let id = lm + 1 + u64::from(c) % (durable - lm);
+            let s = img.segment_start(id) + 8;
+            let mut b = img.disk.read_vec(s, SECTOR_SIZE);
+            b[7] ^= 0x40;
+            img.disk.write(s, &b);
+        }
+    }
+    let mut full = Image { disk: img.disk.clone(), sb: img.sb, record: img.record };
+    let bounded = img.resume(None, false);
+    let all = full.resume(Some(0), false);
+    let headers = |i: &Image| -> Vec<Vec<u8>> {
+        (0..n).map(|s| i.disk.read_vec(i.geometry().segment_start_sector(s as u32).unwrap(), BLOCK_SIZE)).collect()
+    };
+    match (bounded, all) {
+        (Ok(b), Ok(a)) => {
+            prop_assert!(!b.full_scan && a.full_scan);
+            prop_assert_eq!((b.last_valid, b.invalidated, b.torn_end), (a.last_valid, a.invalidated, a.torn_end));
+            prop_assert!(headers(&img) == headers(&full), "the bounded walk left other headers on disk");
+            let bound = u64::from(b.replayed) + 1 + h * (u64::from(b.invalidated) + 1);
+            prop_assert!(b.headers_read <= bound, "{} headers read, bound {}", b.headers_read, bound);
+        }
+        (
+            Err(wbformat::recovery::ResumeError::LostDurable { end_id: e1, proof_id: p1, .. }),
+            Err(wbformat::recovery::ResumeError::LostDurable { end_id: e2, proof_id: p2, .. }),
+        ) => {
+            prop_assert_eq!((e1, p1), (e2, p2));
+        }
+        (b, a) => prop_assert!(false, "bounded {:?}, full scan {:?}", b, a),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn bounded_walk_past_the_end_matches_the_full_scan(case in arb_horizon_case()) {
+        run_horizon(case)?;
+    }
+}

@@ -48,14 +48,20 @@ proptest! {
         extra in 0u64..2048,
         fid in 1u64..,
         time in any::<u64>(),
+        horizon in prop_oneof![Just(0u32), Just(LOG_HORIZON), 1..=MAX_LOG_HORIZON],
     ) {
         let sectors = (nr_segments + 1) * SEGMENT_SECTORS + extra;
-        let sb = Superblock::new(sectors, fid, time).unwrap();
+        // Horizon 0: a version 2 superblock, as older versions formatted.
+        let sb = Superblock::new(sectors, fid, time).unwrap().with_log_horizon(horizon);
+        prop_assert_eq!(sb.log_horizon(), horizon);
+        prop_assert_eq!(sb.version(), if horizon == 0 { 2 } else { 3 });
         prop_assert_eq!(u64::from(sb.geometry().nr_segments()), nr_segments);
         let mut b = vec![0xffu8; BLOCK_SIZE + 7];
         encode_superblock(&sb, &mut b).unwrap();
         prop_assert!(b[BLOCK_SIZE..].iter().all(|&x| x == 0xff), "wrote past the block");
         prop_assert_eq!(decode_superblock(&b[..BLOCK_SIZE]), Ok(sb));
+        prop_assert_eq!(u32::from_le_bytes(b[8..12].try_into().unwrap()), sb.version());
+        prop_assert_eq!(u32::from_le_bytes(b[28..32].try_into().unwrap()), horizon);
         prop_assert_eq!(check_device_size(&sb, sectors), Ok(()));
         prop_assert_eq!(check_device_size(&sb, sectors + 1), Ok(()));
         prop_assert_eq!(

@@ -355,6 +355,10 @@ struct Sim {
     crash_pm: u64,
     /// Per-mille chance per step that a backing disk dies or comes back.
     kill_pm: u64,
+    /// The superblock's log horizon (0: a version 2 cache, resume reads the
+    /// whole ring past the end); small, so that resume's bounded walk past
+    /// the end is exercised on these small rings.
+    horizon: u32,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -403,7 +407,10 @@ impl Sim {
             hdr: Box::new(SegmentHeader::new(0, 0)),
             crash_pm: env("WB_SIM_CRASH", 4),
             kill_pm: 0,
+            // Drawn apart from `rng`, so a seed's workload stays the same.
+            horizon: Rng(seed ^ 0x5eed_0000_4040).below(4) as u32,
         };
+        s.eng.set_log_horizon(s.horizon);
         // A third of the seeds lose a backing disk now and then.
         if s.rng.chance(333) {
             s.kill_pm = 1 + s.rng.below(3);
@@ -486,8 +493,21 @@ impl Sim {
         let mut eng = new_engine(self.geo, rec.generation);
         let mut seg = vec![0u8; BUF_BYTES];
         let mut dev = SimLog(&mut self.cache);
-        let sum = resume_engine(&mut dev, self.geo, FORMAT, &rec, crc32c_raw_update, &mut eng, &mut self.hdr, &mut seg, false)
+        let sum = resume_engine(&mut dev, self.geo, FORMAT, &rec, crc32c_raw_update, &mut eng, &mut self.hdr, &mut seg, self.horizon, false)
             .map_err(|e| format!("resume refused: {e:?}"))?;
+        if self.horizon != 0 && sum.full_scan {
+            // Only a header that breaks the horizon makes resume read the
+            // whole ring: the engine must keep it.
+            return Err(format!("resume read every slot: a segment header breaks the log horizon {}", self.horizon));
+        }
+        if self.horizon != 0 {
+            // The bounded walk: the log, its end and at most `horizon` ids
+            // past the last valid one found there.
+            let bound = u64::from(sum.replayed) + 1 + u64::from(self.horizon) * (u64::from(sum.invalidated) + 1);
+            if sum.headers_read > bound {
+                return Err(format!("resume read {} headers, more than {bound}", sum.headers_read));
+            }
+        }
         let last_valid = sum.last_valid;
         self.note(format!("recovered: record {} log ..{}", rec.last_migrated_segment_id, last_valid));
         self.eng = eng;

@@ -39,6 +39,11 @@ pub fn utc(secs: u64) -> String {
 /// The superblock, as reported.
 #[derive(Clone, Debug, Serialize)]
 pub struct SuperblockInfo {
+    /// Superblock version (2, or 3 with a log horizon).
+    pub version: u32,
+    /// Log horizon (0 for a version 2 superblock): resume reads at most
+    /// this many headers past the end of the log.
+    pub log_horizon: u32,
     /// Format id (hex).
     pub format_id: String,
     /// Number of segment slots.
@@ -55,6 +60,8 @@ impl SuperblockInfo {
     /// From a decoded superblock.
     pub fn new(sb: &Superblock) -> Self {
         Self {
+            version: sb.version(),
+            log_horizon: sb.log_horizon(),
             format_id: hex64(sb.format_id()),
             nr_segments: sb.nr_segments(),
             device_sectors: sb.device_sectors(),

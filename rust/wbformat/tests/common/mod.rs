@@ -256,3 +256,96 @@ pub fn host_engine(geo: Geometry, format_id: u64, generation: u64) -> wbformat::
     };
     Engine::new(geo, format_id, generation, parts).expect("engine storage")
 }
+
+/// [`segment_bytes`] with the header's `durable_upto` set.
+pub fn segment_bytes_durable(format_id: u64, id: u64, durable_upto: u64, lines: &[Metablock]) -> Vec<u8> {
+    let mut h = SegmentHeader::new(format_id, id);
+    h.durable_upto = durable_upto;
+    for mb in lines {
+        h.push(*mb).unwrap();
+    }
+    let mut buf = segment_bytes(format_id, id, lines);
+    encode_segment_buffer(&h, &mut buf, crc32c_raw_update).unwrap();
+    buf
+}
+
+impl Image {
+    /// Formats like [`Image::format`] with the superblock's log horizon set
+    /// (0: a version 2 superblock, as older versions formatted).
+    pub fn format_with_horizon(nr_segments: u64, log_horizon: u32) -> Self {
+        let mut img = Self::format(nr_segments, 0);
+        img.sb = img.sb.with_log_horizon(log_horizon);
+        let mut b = vec![0u8; BLOCK_SIZE];
+        encode_superblock(&img.sb, &mut b).unwrap();
+        img.disk.write(0, &b);
+        img
+    }
+
+    /// Writes segment `id` completely, its header saying `durable_upto`.
+    pub fn write_segment_durable(&mut self, id: u64, durable_upto: u64, lines: &[Metablock]) {
+        let bytes = segment_bytes_durable(FORMAT_ID, id, durable_upto, lines);
+        let start = self.segment_start(id);
+        self.disk.write(start, &bytes);
+    }
+
+    /// Whether the slot of `id` holds a header that decodes as segment `id`.
+    pub fn holds(&self, id: u64) -> bool {
+        let b = self.disk.read_vec(self.segment_start(id), BLOCK_SIZE);
+        decode_segment_header(&b, FORMAT_ID, id).is_ok()
+    }
+
+    /// Runs the kernel's resume ([`resume_engine`]) on this image with the
+    /// superblock's horizon (or `horizon` when given), counting reads.
+    pub fn resume(
+        &mut self,
+        horizon: Option<u32>,
+        accept_loss: bool,
+    ) -> Result<wbformat::recovery::ResumeSummary, wbformat::recovery::ResumeError<String>> {
+        self.resume_on(horizon, accept_loss, None).0
+    }
+
+    /// [`Image::resume`], with reads of more than a block at `fail_big`
+    /// failing; also returns the number of reads.
+    pub fn resume_on(
+        &mut self,
+        horizon: Option<u32>,
+        accept_loss: bool,
+        fail_big: Option<u64>,
+    ) -> (Result<wbformat::recovery::ResumeSummary, wbformat::recovery::ResumeError<String>>, u64) {
+        let geo = self.geometry();
+        let rec = self.record;
+        let mut e = host_engine(geo, FORMAT_ID, rec.generation);
+        let mut hdr = SegmentHeader::default();
+        let mut buf = vec![0u8; BLOCK_SIZE * BLOCKS_PER_SEGMENT];
+        let h = horizon.unwrap_or(self.sb.log_horizon());
+        let mut dev = MemLog { disk: &mut self.disk, reads: 0, fail_big };
+        let r = wbformat::recovery::resume_engine(&mut dev, geo, FORMAT_ID, &rec, crc32c_raw_update, &mut e, &mut hdr, &mut buf, h, accept_loss);
+        (r, dev.reads)
+    }
+}
+
+/// A [`MemDisk`] as resume's device, counting reads.
+pub struct MemLog<'a> {
+    pub disk: &'a mut MemDisk,
+    pub reads: u64,
+    /// Reads of more than one block at this sector fail.
+    pub fail_big: Option<u64>,
+}
+
+impl wbformat::recovery::LogDevice for MemLog<'_> {
+    type Error = String;
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), String> {
+        self.reads += 1;
+        if self.fail_big == Some(sector) && buf.len() > BLOCK_SIZE {
+            return Err(format!("injected read error at {sector}"));
+        }
+        self.disk.read(sector, buf)
+    }
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), String> {
+        self.disk.write(sector, buf);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}

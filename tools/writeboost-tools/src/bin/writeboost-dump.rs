@@ -116,9 +116,17 @@ fn render(rep: &DumpReport, sel: SegmentSelection, lines: bool) -> String {
         (Some(sb), _) => {
             let _ = writeln!(
                 out,
-                "superblock: format v{}, format id {}, {} segments, formatted for {} sectors on {}",
-                wbformat::format::FORMAT_VERSION,
-                sb.format_id, sb.nr_segments, sb.device_sectors, sb.format_time_utc
+                "superblock: format v{}, format id {}, {} segments, formatted for {} sectors on {}{}",
+                sb.version,
+                sb.format_id,
+                sb.nr_segments,
+                sb.device_sectors,
+                sb.format_time_utc,
+                if sb.log_horizon == 0 {
+                    String::from(" (no log horizon: resume reads every slot past the log)")
+                } else {
+                    format!(", log horizon {}", sb.log_horizon)
+                }
             );
         }
         (None, Some(e)) => {
