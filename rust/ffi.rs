@@ -878,6 +878,84 @@ impl Drop for IoBatch<'_> {
     }
 }
 
+/// One asynchronous read into a buffer this value owns (read-ahead): the
+/// bytes are handed out only after the read completed.
+///
+/// # Invariants
+///
+/// `b` is a live batch owned by this value. While `pending` is `Some`, a
+/// read of `bdev` into `buf`'s heap memory is in flight: nothing else
+/// touches `buf` (a private field; it is never resized, so its memory does
+/// not move), and `wait`, `cancel` or `drop` waits for the read first.
+pub(crate) struct ReadAhead<'a> {
+    b: NonNull<sys::wb_io_batch>,
+    bdev: Bdev<'a>,
+    buf: kernel::alloc::VVec<u8>,
+    /// `(sector, nr_sectors)` of the read in flight.
+    pending: Option<(u64, u64)>,
+}
+
+impl<'a> ReadAhead<'a> {
+    /// A read-ahead of up to `len` bytes from `bdev`.
+    pub(crate) fn new(bdev: Bdev<'a>, len: usize) -> Result<Self> {
+        let buf = kernel::alloc::VVec::from_elem(0u8, len, GFP_KERNEL)?;
+        // SAFETY: no preconditions.
+        let b = unsafe { sys::wb_io_batch_alloc() };
+        let b = NonNull::new(b).ok_or(ENOMEM)?;
+        // INVARIANT: nothing in flight yet.
+        Ok(Self { b, bdev, buf, pending: None })
+    }
+
+    /// The read in flight, as `(sector, nr_sectors)`.
+    pub(crate) fn pending(&self) -> Option<(u64, u64)> {
+        self.pending
+    }
+
+    /// Starts reading `nr_sectors` at `sector` (EBUSY while one is in flight,
+    /// EINVAL if it does not fit the buffer).
+    pub(crate) fn start(&mut self, sector: u64, nr_sectors: u64) -> Result {
+        if self.pending.is_some() {
+            return Err(EBUSY);
+        }
+        io_len_ok(self.buf.len(), nr_sectors)?;
+        let p = self.buf.as_mut_ptr();
+        // SAFETY: live batch and device; `p` covers `nr_sectors` sectors
+        // (checked) of memory nobody else touches until the read was waited
+        // for (type invariant).
+        let r = check(unsafe { sys::wb_io_batch_add(self.b.as_ptr(), self.bdev.ptr, sector, nr_sectors, p.cast(), IoKind::Read.flags()) });
+        // Even a failed add is waited for (the batch counts it).
+        self.pending = Some((sector, nr_sectors));
+        if r.is_err() {
+            self.cancel();
+        }
+        r
+    }
+
+    /// Waits for the read in flight and returns its bytes (EINVAL if none).
+    pub(crate) fn wait(&mut self) -> Result<&[u8]> {
+        let Some((_, nr)) = self.pending.take() else { return Err(EINVAL) };
+        // SAFETY: live batch.
+        check(unsafe { sys::wb_io_batch_wait(self.b.as_ptr()) })?;
+        self.buf.get(..(nr as usize).saturating_mul(512)).ok_or(EINVAL)
+    }
+
+    /// Waits for the read in flight, if any, and drops its bytes.
+    pub(crate) fn cancel(&mut self) {
+        if self.pending.take().is_some() {
+            // SAFETY: live batch.
+            let _ = unsafe { sys::wb_io_batch_wait(self.b.as_ptr()) };
+        }
+    }
+}
+
+impl Drop for ReadAhead<'_> {
+    fn drop(&mut self) {
+        self.cancel();
+        // SAFETY: live batch with nothing in flight, freed once.
+        unsafe { sys::wb_io_batch_free(self.b.as_ptr()) };
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Threads, time, randomness, checksums
 // ---------------------------------------------------------------------------

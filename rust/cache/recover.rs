@@ -123,7 +123,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     // this function only provides the I/O.
     let last_migrated = rec.last_migrated_segment_id;
     let mut seg = kernel::alloc::KVVec::from_elem(0u8, SEG_BYTES, GFP_KERNEL).map_err(oom)?;
-    let mut log = KernelLog { bdev: dev.bdev(), read_ms: 0 };
+    let mut log = KernelLog::new(dev.bdev());
     let t_log = ffi::now_ms();
     let summary = recovery::resume_engine(&mut log, geo, format_id, &rec, ffi::crc32c_update, &mut engine, &mut hdr, &mut seg, sb.log_horizon(), accept_loss)
         .map_err(|e| match e {
@@ -157,6 +157,8 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
         })?;
     let t_done = ffi::now_ms();
     let read_ms = log.read_ms;
+    // Ends the last read-ahead (the walk's final read starts one).
+    drop(log);
     drop(seg);
     for d in 1..=fmt::MAX_DEVICE_ID {
         engine.resumed_identity(d, fmt::record_identity(rec_block, d).unwrap_or(0));
@@ -260,26 +262,65 @@ fn check_identity(rec_block: &[u8], dev_id: u8, dirty: u64, f: &BdevFile) -> cor
 
 /// The cache device as recovery sees it; `read_ms` adds up the time spent
 /// in reads (for the kernel log line).
+/// The cache device as the recovery walk sees it. The walk reads the log
+/// in order, so each read starts a read-ahead of the same size right after
+/// it: the next segment arrives while this one is checked.
 struct KernelLog<'a> {
     bdev: ffi::Bdev<'a>,
     read_ms: u64,
+    /// `None` if its buffer could not be allocated (reads stay synchronous).
+    ahead: Option<ffi::ReadAhead<'a>>,
+}
+
+impl<'a> KernelLog<'a> {
+    fn new(bdev: ffi::Bdev<'a>) -> Self {
+        Self { bdev, read_ms: 0, ahead: ffi::ReadAhead::new(bdev, SEG_BYTES).ok() }
+    }
 }
 
 impl LogDevice for KernelLog<'_> {
     type Error = Error;
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result {
         let t = ffi::now_ms();
-        let r = ffi::sync_io(self.bdev, sector, (buf.len() / 512) as u64, buf, IoKind::Read);
+        let nr = (buf.len() / 512) as u64;
+        let mut done = false;
+        if let Some(ra) = self.ahead.as_mut() {
+            if ra.pending() == Some((sector, nr)) {
+                // A failed read-ahead is read again below.
+                if let Ok(data) = ra.wait() {
+                    if let Some(src) = data.get(..buf.len()) {
+                        buf.copy_from_slice(src);
+                        done = true;
+                    }
+                }
+            } else {
+                ra.cancel();
+            }
+        }
+        let r = if done { Ok(()) } else { ffi::sync_io(self.bdev, sector, nr, buf, IoKind::Read) };
+        if let Some(ra) = self.ahead.as_mut() {
+            let next = sector.saturating_add(nr);
+            if r.is_ok() && next.saturating_add(nr) <= self.bdev.sectors() {
+                let _ = ra.start(next, nr);
+            }
+        }
         self.read_ms = self.read_ms.saturating_add(ffi::now_ms().saturating_sub(t));
         r
     }
     fn write(&mut self, sector: u64, buf: &[u8]) -> Result {
+        // A read-ahead must not race the write (it could return old bytes).
+        if let Some(ra) = self.ahead.as_mut() {
+            ra.cancel();
+        }
         // sync_io takes a mutable buffer for both directions.
         let mut b = KVec::with_capacity(buf.len(), GFP_KERNEL)?;
         b.extend_from_slice(buf, GFP_KERNEL)?;
         ffi::sync_io(self.bdev, sector, (buf.len() / 512) as u64, &mut b, IoKind::Write)
     }
     fn flush(&mut self) -> Result {
+        if let Some(ra) = self.ahead.as_mut() {
+            ra.cancel();
+        }
         self.bdev.flush()
     }
 }

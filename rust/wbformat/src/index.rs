@@ -97,13 +97,15 @@ impl Key {
     }
 }
 
-/// A 40-bit line number in 5 bytes (little-endian); all ones means none.
+/// A 40-bit link in 5 bytes (little-endian): `line + 1`, 0 meaning none.
+/// With that encoding an empty index (every line free, every bucket empty)
+/// is all zero bytes, so setting up a large one is one `memset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Link([u8; 5]);
 
 impl Link {
     /// No line (an empty bucket, the end of a list).
-    pub const NONE: Link = Link([0xff; 5]);
+    pub const NONE: Link = Link([0; 5]);
 
     /// The link to `line` ([`Link::NONE`] for [`NO_LINE`] and any number
     /// not below [`MAX_LINES`]).
@@ -111,7 +113,7 @@ impl Link {
         if line >= MAX_LINES {
             return Self::NONE;
         }
-        let b = line.to_le_bytes();
+        let b = (line + 1).to_le_bytes();
         Link([b[0], b[1], b[2], b[3], b[4]])
     }
 
@@ -119,10 +121,10 @@ impl Link {
     pub const fn get(&self) -> u64 {
         let b = self.0;
         let v = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], 0, 0, 0]);
-        if v >= MAX_LINES {
+        if v == 0 {
             NO_LINE
         } else {
-            v
+            v - 1
         }
     }
 }
