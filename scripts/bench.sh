@@ -4,8 +4,11 @@
 # little; the ratios are what counts). Not a test: it prints figures.
 # See Documentation/performance.md for the rows and what each ratio means.
 #
-#   BENCH_RUNTIME=10        seconds cap of each short run (default 10)
-#   BENCH_ROUNDS=2          rounds of the short runs (the report takes the best)
+#   BENCH_RUNTIME=10        seconds cap of the short runs of one configuration
+#                           and round (default 10, split over the repeats)
+#   BENCH_ROUNDS=2          rounds of the short runs, every configuration in turn
+#   BENCH_REPEAT=2          runs of a short job per configuration and round
+#                           (the report takes the best of ROUNDS x REPEAT)
 #   BENCH_SUSTAINED_S=40    seconds of each sustained run (default 4x runtime)
 #   BENCH_SUS_CACHE_MB=128  cache size of the sustained runs
 #   BENCH_SECTIONS="rows sustained scale"  which parts to run (for a quick look)
@@ -32,6 +35,7 @@ truncate -s 64M "$out/output.img"
     echo "BENCH_SUSTAINED_S=$sus"
     echo "BENCH_SUS_CACHE_MB=$susmb"
     echo "BENCH_ROUNDS=${BENCH_ROUNDS:-2}"
+    echo "BENCH_REPEAT=${BENCH_REPEAT:-2}"
     echo "BENCH_SECTIONS='${BENCH_SECTIONS:-rows sustained scale}'"
     cat "$root/tests/bench/compare.sh"
 } > "$out/compare.sh"

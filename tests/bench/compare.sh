@@ -22,6 +22,7 @@ RT=${BENCH_RUNTIME:-10}
 SUS_RT=${BENCH_SUSTAINED_S:-$((RT * 4))}
 SUS_MB=${BENCH_SUS_CACHE_MB:-128}
 ROUNDS=${BENCH_ROUNDS:-2}
+REPEAT=${BENCH_REPEAT:-2}
 OUT=/tmp/bench
 OUTDEV=/dev/vdc
 RAM=/dev/ram0
@@ -102,38 +103,51 @@ status_of() {
     esac
 }
 
-# The MaxSSD, sequential and mixed-size rows. Each run writes less than the
-# cache holds (no migration, no write-back), is capped at $RT seconds, and
-# starts from an empty cache. The rows run $ROUNDS times, each round every
-# configuration back to back; the report takes the best of the rounds (the
-# host is shared: TCG runs slower whenever other work takes its CPUs).
+# The MaxSSD, sequential and mixed-size rows. A configuration is set up on
+# an empty cache and runs the row's job $REPEAT times back to back (all of
+# them together write less than the cache holds: no migration, no
+# write-back), each capped at $RT / $REPEAT seconds. The rows run $ROUNDS
+# times, each round every configuration in turn; the report takes the best
+# of the $ROUNDS x $REPEAT runs (the host is shared: TCG runs slower
+# whenever other work takes its CPUs).
 row_args() {
     case $1 in
-        r4k32) echo "--rw=randwrite --bs=4k --iodepth=32 --size=256M --io_size=128M" ;;
-        r4k1) echo "--rw=randwrite --bs=4k --iodepth=1 --size=256M --io_size=64M" ;;
-        r64k) echo "--rw=randwrite --bs=64k --iodepth=8 --size=256M --io_size=192M" ;;
-        r128k) echo "--rw=randwrite --bs=128k --iodepth=8 --size=256M --io_size=192M" ;;
-        # Below dm-writecache's high watermark (50 % of the cache).
-        seqw) echo "--rw=write --bs=1M --iodepth=8 --size=240M" ;;
-        # Uncached: a region no run writes (the sustained working set is
-        # below 512 MiB).
-        seqr) echo "--rw=read --bs=1M --iodepth=8 --offset=512M --size=128M" ;;
+        r4k32) echo "--rw=randwrite --bs=4k --iodepth=32 --size=256M --io_size=64M" ;;
+        r4k1) echo "--rw=randwrite --bs=4k --iodepth=1 --size=256M --io_size=32M" ;;
+        r64k) echo "--rw=randwrite --bs=64k --iodepth=8 --size=256M --io_size=96M" ;;
+        r128k) echo "--rw=randwrite --bs=128k --iodepth=8 --size=256M --io_size=96M" ;;
+        # Together below dm-writecache's high watermark (50 % of the cache).
+        seqw) echo "--rw=write --bs=1M --iodepth=8 --size=120M --offset=$(( ($2 - 1) * 120 ))M" ;;
+        # Uncached: regions no run writes (the sustained working set is
+        # below 512 MiB), another one for each repeat.
+        seqr) echo "--rw=read --bs=1M --iodepth=8 --size=128M --offset=$(( 512 + ($2 - 1) * 128 ))M" ;;
     esac
 }
-# one <kind> <row> [name]: set up <kind> on the RAM disk, run, tear down.
+# one <kind|raw:DEV> <row> <round>: set up <kind> on the RAM disk, run the
+# row $REPEAT times (<kind>_<row>_<n>, n = 1.. over all rounds), tear down.
 one() {
-    _k=$1; _r=$2; _n=${3:-${1}_$2}
-    if ! up_$_k $RAM; then
-        say "$_k: setup failed: $(dmesg | tail -1)"; down_$_k 2>/dev/null; return 1
-    fi
-    bench_fio $_n /dev/mapper/t $(row_args $_r) --runtime=$RT
-    status_of $_k > $OUT/$_n.status 2>&1
-    down_$_k
+    _k=$1; _r=$2
+    case $_k in
+        raw:*) _dev=${_k#raw:} ;;
+        *)
+            if ! up_$_k $RAM; then
+                say "$_k: setup failed: $(dmesg | tail -1)"; down_$_k 2>/dev/null; return 1
+            fi
+            _dev=/dev/mapper/t ;;
+    esac
+    for _i in $(seq 1 $REPEAT); do
+        _n=${4:-$_k}_${_r}_$(( ($3 - 1) * REPEAT + _i ))
+        bench_fio $_n $_dev $(row_args $_r $_i) --runtime=$(( (RT + REPEAT - 1) / REPEAT ))
+    done
+    case $_k in
+        raw:*) ;;
+        *) status_of $_k > $OUT/$_n.status 2>&1; down_$_k ;;
+    esac
 }
 
-echo "BENCH-INFO config runtime=${RT}s rounds=$ROUNDS sustained=${SUS_RT}s sustained_cache=${SUS_MB}MiB"
+echo "BENCH-INFO config runtime=${RT}s rounds=$ROUNDS repeat=$REPEAT sustained=${SUS_RT}s sustained_cache=${SUS_MB}MiB"
 {
-    echo "runtime $RT"; echo "rounds $ROUNDS"; echo "sustained_runtime $SUS_RT"; echo "sustained_cache_mb $SUS_MB"
+    echo "runtime $RT"; echo "rounds $ROUNDS"; echo "repeat $REPEAT"; echo "sustained_runtime $SUS_RT"; echo "sustained_cache_mb $SUS_MB"
     echo "cmdline $(cat /proc/cmdline)"; echo "kernel $(uname -r)"; echo "cpus $(nproc)"
     echo "ram_sectors $(sectors_of $RAM)"; echo "slow_sectors $SIZE"; echo "fast_sectors $(sectors_of $FAST)"
     echo "fio $(fio --version)"
@@ -186,13 +200,16 @@ sustained() {
 
 # --- MaxSSD, sequential, mixed sizes (cache on the RAM disk) --------------
 section_rows() {
+    # brd allocates (and zeroes) a page on its first write: touch them all
+    # once, so that no configuration pays for it.
+    dd if=/dev/zero of=$RAM bs=1M count=$(( $(sectors_of $RAM) / 2048 )) oflag=direct 2>/dev/null
     for round in $(seq 1 $ROUNDS); do
         for r in r4k32 r4k1 r64k r128k seqw; do
-            for k in lin wb wc dc; do one $k $r ${k}_${r}_$round; done
+            for k in lin wb wc dc; do one $k $r $round; done
         done
-        bench_fio raw_ram_seqw_$round $RAM $(row_args seqw) --runtime=$RT
-        bench_fio raw_slow_seqr_$round $SLOW $(row_args seqr) --runtime=$RT
-        for k in wb wc dc; do one $k seqr ${k}_seqr_$round; done
+        one raw:$RAM seqw $round raw_ram
+        one raw:$SLOW seqr $round raw_slow
+        for k in wb wc dc; do one $k seqr $round; done
         save
     done
 }

@@ -304,9 +304,9 @@ def main():
     p("")
 
     # --- MaxSSD, sequential, mixed ---------------------------------------
-    rounds = int(cfg.get("rounds", "1"))
+    rounds = int(cfg.get("rounds", "1")) * int(cfg.get("repeat", "1"))
     p(f"Cache on a RAM disk (ram0, {int(cfg.get('ram_sectors', '0')) >> 11} MiB), backing = slow disk vda; "
-      f"every run from an empty cache; best of {rounds} rounds")
+      f"best of {rounds} runs ({cfg.get('rounds', '1')} rounds x {cfg.get('repeat', '1')})")
     rows = []
     goals = []
     for name, title, unit, (refrun, reflabel), goal in ROWS:
@@ -327,10 +327,10 @@ def main():
                       vals["wb"] is not None and vals["wc"] is not None and vals["wb"] >= vals["wc"]))
     p(table(rows, ["row", "unit", "reference", "ref", "spread", "writeboost", "spread", "wb/ref",
                    "writecache", "wc/ref", "dm-cache", "dc/ref", "wb/wc"]))
-    p("  spread: (best - worst) / best over the rounds, the host's noise")
+    p("  spread: (best - worst) / best over the runs, the host's noise")
     p("")
     p("CPU per I/O (guest µs, all vCPUs from /proc/stat: fio, kernel threads, interrupts; fio's own usr+sys in brackets;")
-    p("the round with the least)")
+    p("the run with the least)")
     rows = []
     for name, title, unit, _, _ in ROWS:
         row = [title]
