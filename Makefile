@@ -9,7 +9,10 @@
 #                   RUSTC=... if it was built with another rustc)
 #   make test       install, build and run every host and guest test
 #   make demo       boot the guest and show writeboost at work
-#   make bench      side-by-side benchmark (writeboost, dm-writecache, ...)
+#   make bench      side-by-side benchmark in one guest boot (~20 min):
+#                   writeboost vs dm-linear, dm-writecache, dm-cache on a
+#                   RAM-disk cache, sustained runs, resume times; tables in
+#                   build/bench/report.txt (Documentation/performance.md)
 #   make sim        the deterministic crash simulator with more seeds
 #                   (SEEDS=N, default 1000; STEPS=N per seed)
 #   make crashtest  dm-log-writes crash-point harness in one guest boot

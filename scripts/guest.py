@@ -193,7 +193,8 @@ def boot(args, scripts, disk_dir, expect_crash=False, tag="run"):
             "-smp", str(args.cpus), "-m", f"{args.memory_mb}M", "-nographic",
             "-no-reboot", "-kernel", bzimage, "-initrd", initrd,
             "-append", "console=ttyS0 panic=-1 oops=panic loglevel=7 "
-                       "softlockup_panic=0 hung_task_panic=0",
+                       "softlockup_panic=0 hung_task_panic=0"
+                       + (" " + args.kernel_args if args.kernel_args else ""),
             "-serial", "stdio", "-monitor", "none",
         ]
         cmd += drive(backing, args.slow_iops, args.slow_bps, cache_mode)
@@ -382,6 +383,8 @@ def main():
     ap.add_argument("--extra-disk", action="append", help="another raw image (vdc, vdd, ...)")
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--memory-mb", type=int, default=1024)
+    ap.add_argument("--kernel-args", default=os.environ.get("WB_KERNEL_ARGS", ""),
+                    help="more kernel command line, e.g. brd.rd_size=262144 (the bench's RAM disks)")
     ap.add_argument("--timeout", type=int, default=int(os.environ.get("WB_GUEST_TIMEOUT", 900)),
                     help="seconds for a boot to start its first test (after that, each test marker gives --test-timeout + 120 s more)")
     ap.add_argument("--test-timeout", type=int, default=300, help="seconds per test script")
