@@ -299,6 +299,11 @@ impl Cache {
                 }
                 Some(g)
             }
+            Wait::Pending => {
+                // Woken by the end of a copy (`space_waiters` is counted).
+                let _ = self.wait_space_for(&mut g, 100);
+                Some(g)
+            }
             Wait::Sleep(ms) => {
                 drop(g);
                 ffi::msleep(ms);

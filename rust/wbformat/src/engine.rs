@@ -203,6 +203,10 @@ pub enum Wait {
     Space,
     /// A short sleep (reads remapped to the slot are still in flight).
     Sleep(u32),
+    /// Another write is still copying into the line this one would update
+    /// in place: wait until a copy ends (a wake-up on "space"), retry. Two
+    /// copies into one line at once could tear its sectors.
+    Pending,
 }
 
 /// First delay before a failing device's write-back is retried (ms); it
@@ -818,6 +822,11 @@ impl<S: Storage> Engine<S> {
         self.buf_lines.get_mut(b.saturating_mul(LINES as usize).saturating_add(k as usize))
     }
 
+    /// Whether a write is copying into line `k` of buffer `b` right now.
+    fn line_pending(&self, b: usize, k: u32) -> bool {
+        self.buf_lines.get(b.saturating_mul(LINES as usize).saturating_add(k as usize)).is_some_and(|l| l.pending > 0)
+    }
+
     fn buf_of_slot(&self, slot: u32) -> Option<usize> {
         self.bufs.iter().position(|b| b.seg_id != 0 && b.slot == slot)
     }
@@ -995,7 +1004,7 @@ impl<S: Storage> Engine<S> {
             let head = self.index.lookup(key);
             let (hit, on_buffer) = match head {
                 Some(h) if slot_k(h).0 == buf.slot => {
-                    if slot_k(h).1 != k {
+                    if slot_k(h).1 != k || self.line_pending(b, k) {
                         break;
                     }
                     (true, true)
@@ -1045,7 +1054,11 @@ impl<S: Storage> Engine<S> {
             let head = self.index.lookup(key);
             if let (Some(h), Some(c)) = (head, self.cur) {
                 if self.bufs.get(c).is_some_and(|x| x.slot == slot_k(h).0) {
-                    return self.publish(dev, key, bits, off, n, c, slot_k(h).1, true, true);
+                    let k = slot_k(h).1;
+                    if self.line_pending(c, k) {
+                        return WriteStep::Wait(Wait::Pending);
+                    }
+                    return self.publish(dev, key, bits, off, n, c, k, true, true);
                 }
             }
             if let Some(c) = self.cur {
@@ -1093,6 +1106,9 @@ impl<S: Storage> Engine<S> {
             let head = self.index.lookup(key);
             if let (Some(h), Some(c)) = (head, self.cur) {
                 if h != line && self.bufs.get(c).is_some_and(|x| x.slot == slot_k(h).0) {
+                    if self.line_pending(c, slot_k(h).1) {
+                        return Err(Wait::Sleep(1));
+                    }
                     return Ok(self.publish_relocated(dev, key, bits, c, slot_k(h).1));
                 }
             }

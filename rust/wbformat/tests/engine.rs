@@ -650,3 +650,25 @@ fn segments_keep_the_log_horizon_without_flushes() {
         assert_eq!(preflushes, 40 / (want + 1), "h {h}");
     }
 }
+
+/// Found by the break-it run of issue 10: two writes updating one line of
+/// the open segment in place at once copied into it together and tore its
+/// sectors. A write that would update a line another write is still
+/// copying into waits; a write that only runs into such a line stops
+/// before it.
+#[test]
+fn in_place_update_waits_for_a_copy_in_progress() {
+    let mut e = engine(8);
+    write(&mut e, 0, 16, false); // blocks 0 and 1: lines 0 and 1
+    let WriteStep::Go(a) = e.begin_write(1, 8, 8, &|_| false) else { panic!() };
+    assert_eq!((a.k, a.nr_lines), (1, 1));
+    assert_eq!(e.begin_write(1, 8, 8, &|_| false), WriteStep::Wait(Wait::Pending), "a second copy into line 1");
+    assert_eq!(e.begin_write(1, 12, 2, &|_| false), WriteStep::Wait(Wait::Pending), "also for other sectors of the line");
+    let WriteStep::Go(b) = e.begin_write(1, 0, 16, &|_| false) else { panic!() };
+    assert_eq!((b.k, b.nr_lines, b.sectors), (0, 1, 8), "a run stops before the busy line");
+    e.end_write(b, true, false, 0, 3);
+    e.end_write(a, true, false, 0, 3);
+    let WriteStep::Go(c) = e.begin_write(1, 8, 8, &|_| false) else { panic!("the copy ended") };
+    assert_eq!(c.k, 1);
+    e.end_write(c, true, false, 0, 3);
+}
