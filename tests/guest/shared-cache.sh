@@ -12,14 +12,14 @@ run wb_create wa 5 /dev/mapper/back1 1
 run wb_create wb 6 /dev/mapper/back2 1
 for d in wa wb; do
     fio --name=$d --filename=/dev/mapper/$d --direct=1 --ioengine=libaio --iodepth=16 \
-        --rw=randwrite --bsrange=512-16k --size=24M --verify=crc32c --verify_fatal=1 \
+        --rw=randwrite --bsrange=512-16k --size=12M --verify=crc32c --verify_fatal=1 \
         --do_verify=0 --randseed=7 --output=/tmp/$d.w &
 done
 wait
 # Same random seed on both: identical offsets, so cross-talk would show.
 for d in wa wb; do
     run fio --name=$d --filename=/dev/mapper/$d --direct=1 --ioengine=libaio --iodepth=16 \
-        --rw=randwrite --bsrange=512-16k --size=24M --verify=crc32c --verify_fatal=1 \
+        --rw=randwrite --bsrange=512-16k --size=12M --verify=crc32c --verify_fatal=1 \
         --verify_only --randseed=7 --output=/tmp/$d.v
 done
 d5=$(cat $WB_SYSFS/devices/5/nr_dirty_caches); d6=$(cat $WB_SYSFS/devices/6/nr_dirty_caches)
