@@ -13,6 +13,7 @@
 #                   writeboost vs dm-linear, dm-writecache, dm-cache on a
 #                   RAM-disk cache, sustained runs, resume times; tables in
 #                   build/bench/report.txt (Documentation/performance.md)
+#   make soak       long guest runs (tests/soak/, one boot, ~5 min)
 #   make sim        the deterministic crash simulator with more seeds
 #                   (SEEDS=N, default 1000; STEPS=N per seed)
 #   make crashtest  dm-log-writes crash-point harness in one guest boot
