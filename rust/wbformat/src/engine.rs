@@ -822,6 +822,21 @@ impl<S: Storage> Engine<S> {
         self.buf_lines.get_mut(b.saturating_mul(LINES as usize).saturating_add(k as usize))
     }
 
+    /// Reserves the next free line of buffer `b` for `key` (None: the
+    /// segment is full); `cursor`: a user's write (the status `cursor`).
+    fn reserve_line(&mut self, b: usize, key: Key, cursor: bool) -> Option<u32> {
+        let x = self.bufs.get_mut(b).filter(|x| x.nr_lines < LINES)?;
+        let (k, slot) = (x.nr_lines, x.slot);
+        x.nr_lines = k.saturating_add(1);
+        if let Some(l) = self.buf_line(b, k) {
+            *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev: key.device_id, bits: 0, pending: 0 };
+        }
+        if cursor {
+            self.cursor = line_no(slot, k);
+        }
+        Some(k)
+    }
+
     /// Whether a write is copying into line `k` of buffer `b` right now.
     fn line_pending(&self, b: usize, k: u32) -> bool {
         self.buf_lines.get(b.saturating_mul(LINES as usize).saturating_add(k as usize)).is_some_and(|l| l.pending > 0)
@@ -1010,16 +1025,9 @@ impl<S: Storage> Engine<S> {
                     (true, true)
                 }
                 _ => {
-                    if buf.nr_lines != k || k >= LINES {
+                    if buf.nr_lines != k || self.reserve_line(b, key, true).is_none() {
                         break;
                     }
-                    if let Some(x) = self.bufs.get_mut(b) {
-                        x.nr_lines = k.saturating_add(1);
-                    }
-                    if let Some(l) = self.buf_line(b, k) {
-                        *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev, bits: 0, pending: 0 };
-                    }
-                    self.cursor = u64::from(buf.slot).saturating_mul(u64::from(LINES)).saturating_add(u64::from(k));
                     (head.is_some(), false)
                 }
             };
@@ -1062,19 +1070,7 @@ impl<S: Storage> Engine<S> {
                 }
             }
             if let Some(c) = self.cur {
-                let reserved = match self.bufs.get_mut(c) {
-                    Some(x) if x.nr_lines < LINES => {
-                        let k = x.nr_lines;
-                        x.nr_lines = k.saturating_add(1);
-                        Some((k, x.slot))
-                    }
-                    _ => None,
-                };
-                if let Some((k, slot)) = reserved {
-                    if let Some(l) = self.buf_line(c, k) {
-                        *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev, bits: 0, pending: 0 };
-                    }
-                    self.cursor = u64::from(slot).saturating_mul(u64::from(LINES)).saturating_add(u64::from(k));
+                if let Some(k) = self.reserve_line(c, key, true) {
                     return self.publish(dev, key, bits, off, n, c, k, head.is_some(), false);
                 }
                 self.seal();
@@ -1113,18 +1109,7 @@ impl<S: Storage> Engine<S> {
                 }
             }
             if let Some(c) = self.cur {
-                let reserved = match self.bufs.get_mut(c) {
-                    Some(x) if x.nr_lines < LINES => {
-                        let k = x.nr_lines;
-                        x.nr_lines = k.saturating_add(1);
-                        Some(k)
-                    }
-                    _ => None,
-                };
-                if let Some(k) = reserved {
-                    if let Some(l) = self.buf_line(c, k) {
-                        *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev, bits: 0, pending: 0 };
-                    }
+                if let Some(k) = self.reserve_line(c, key, false) {
                     return Ok(self.publish_relocated(dev, key, bits, c, k));
                 }
                 self.seal();
