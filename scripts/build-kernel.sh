@@ -18,6 +18,12 @@ key=$( { echo "$src_ver"; cat "$here/kconfig/writeboost.config" "$here/build-ker
          "$WB_RUSTC" --version; "$WB_BINDGEN" --version; gcc --version | head -1; } | sha256sum | cut -c1-16)
 kdir="$WB_CACHE/kernel-$key"
 
+# One builder at a time: a second run (another checkout, a parallel make)
+# waits for the first instead of unpacking over its tree.
+mkdir -p "$WB_CACHE"
+exec 9>"$WB_CACHE/kernel-$key.lock"
+flock 9
+
 if [ -f "$kdir/.wb-built" ] && [ -f "$kdir/arch/x86/boot/bzImage" ]; then
     say "cached kernel $key (linux-source $src_ver) at $kdir"
     echo "$kdir"; exit 0

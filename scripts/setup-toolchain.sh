@@ -4,6 +4,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
+# One installer at a time (apt and cargo install do not share).
+mkdir -p "$WB_CACHE"; exec 8>"$WB_CACHE/setup.lock"; flock 8
 
 say() { echo "[setup] $*"; }
 
