@@ -18,6 +18,7 @@ Disks: vda = slow backing disk (HDD-like IOPS throttle), vdb = fast cache
 disk. Image files live in --disk-dir (kept) or a temporary directory.
 """
 import argparse
+import atexit
 import os
 import re
 import shutil
@@ -84,9 +85,20 @@ def our_binaries():
     return bins
 
 
-def build_initramfs(work, scripts, module, timeout):
-    """Assemble the initramfs: busybox, host tools with their libraries, the
-    module, our tools, the test scripts and /init."""
+_BASE_INITRAMFS = {}
+
+
+def build_base_initramfs(module):
+    """The part of the initramfs every boot shares: busybox, host tools with
+    their libraries, the module, our tools, the shell libraries and /init.
+    Built once per run of this script (a suite boots many times) in a
+    directory that lives as long as the process; uncompressed, because
+    gunzip under TCG costs the guest seconds per boot."""
+    key = (os.path.abspath(module), os.path.getmtime(module))
+    if key in _BASE_INITRAMFS:
+        return _BASE_INITRAMFS[key]
+    work = tempfile.mkdtemp(prefix="wbinitramfs-")
+    atexit.register(shutil.rmtree, work, True)
     root = os.path.join(work, "root")
     for d in ["bin", "sbin", "usr/bin", "usr/sbin", "lib", "lib64", "etc", "dev",
               "proc", "sys", "tmp", "wb/bin", "wb/tests"]:
@@ -124,6 +136,21 @@ def build_initramfs(work, scripts, module, timeout):
             if f.endswith(".sh"):
                 shutil.copy2(os.path.join(cdir, f), os.path.join(root, "wb", "crashtest", f))
     os.chmod(os.path.join(root, "init"), 0o755)
+    out = os.path.join(work, "base.cpio")
+    subprocess.run(f"cd {root} && find . | cpio -o -H newc --quiet > {out}",
+                   shell=True, check=True)
+    shutil.rmtree(root)
+    _BASE_INITRAMFS[key] = out
+    return out
+
+
+def build_initramfs(work, scripts, module, timeout):
+    """The initramfs of one boot: the shared base archive followed by a small
+    archive with this boot's test scripts, run list and time limit (the
+    kernel unpacks concatenated cpio archives in order)."""
+    base = build_base_initramfs(module)
+    root = os.path.join(work, "root")
+    os.makedirs(os.path.join(root, "wb", "tests"), exist_ok=True)
     names = []
     for i, s in enumerate(scripts):
         name = f"{i:02d}-" + label_of(s).replace("/", "-")
@@ -133,9 +160,11 @@ def build_initramfs(work, scripts, module, timeout):
         f.write("\n".join(names) + "\n")
     with open(os.path.join(root, "wb", "test-timeout"), "w") as f:
         f.write(f"{timeout}\n")
-    out = os.path.join(work, "initramfs.cpio.gz")
-    subprocess.run(f"cd {root} && find . | cpio -o -H newc --quiet | gzip -1 > {out}",
-                   shell=True, check=True)
+    out = os.path.join(work, "initramfs.cpio")
+    # Only files: the directories exist in the base (a directory entry here
+    # would be unpacked again, harmlessly, but there is no need).
+    subprocess.run(f"cp {base} {out} && cd {root} && find wb/run-list wb/test-timeout wb/tests -type f"
+                   f" | cpio -o -H newc --quiet >> {out}", shell=True, check=True)
     return out, names
 
 
