@@ -21,32 +21,46 @@ use writeboost_tools::recover::{recover, Options, Progress, Report, MAX_BATCH};
 use writeboost_tools::{emit, human_size};
 
 const EXAMPLE: &str = "\
-Example (tests/guest/recover-offline: two devices shared cache /dev/vdb, the
-power was cut, and this boot has no writeboost module):
+Example (tests/guest/recover-offline: two devices shared cache /dev/vdb when
+the power was cut; this boot has no writeboost module; shortened):
 
   # writeboost-recover /dev/vdb --map 1=/dev/mapper/back1 --map 2=/dev/mapper/back2 --dry-run
-  cache /dev/vdb: 127 segments, format id 0x9a0c0d3f5b2e1a44, record generation 3
-  log: 3 segments replayed (2..=4, last migrated 1), ends before segment 5 (slot 4): never written
-  device 1: /dev/mapper/back1 (32768 sectors; registered 32768), identity matches (dm-name:back1)
-    272 dirty lines, 2056 sectors (1.0 MiB) in 3 writes
-  device 2: /dev/mapper/back2 (32768 sectors; registered 32768), identity matches (dm-name:back2)
-    256 dirty lines, 2048 sectors (1.0 MiB) in 2 writes
+  cache /dev/vdb: 127 segments, format id 0x0d1e8dfacbfcdce4, record generation 3
+  log: 22 segments replayed (1..=22, last migrated 0), ends before segment 23 (slot 22): no
+  segment header (bad magic): never written or overwritten
+  device 1: /dev/mapper/back1 (24576 sectors; registered 24576), identity matches (dm-name:back1)
+    1306 dirty lines, 8726 sectors (4.3 MiB) in 357 writes
+  device 2: /dev/mapper/back2 (24576 sectors; registered 24576), identity matches (dm-name:back2)
+    1333 dirty lines, 8912 sectors (4.4 MiB) in 358 writes
   would write (device, first sector, sectors, bytes):
-    1 2048 2048 1048576
+    1 0 3 1536
     ...
-  dry run: nothing was written; 2.0 MiB would be written in 1 round, then the cache marked clean
+  dry run: nothing was written; 8.6 MiB would be written in 715 writes, 1 round, then the cache
+  marked clean
   # writeboost-recover /dev/vdb --map 1=/dev/mapper/back1 --map 2=/dev/mapper/back2
   ...
-  wrote 2.0 MiB (5 writes) in 1 round and flushed the disks; the record now says every
-  segment up to 4 is migrated: the cache is clean (read back: resume replays 0 segments,
-  0 dirty lines)
+  wrote 8.6 MiB (715 writes) in 1 round and flushed the disks; the record now says every
+  segment up to 22 is migrated: the cache is clean (read back: resume replays 0 segments, 0
+  dirty lines)
+  # writeboost-recover /dev/vdb --map 1=/dev/mapper/back1 --map 2=/dev/mapper/back3
+  ...
+  REFUSED (identity): device 2: /dev/mapper/back3 is another disk than the one the cache
+  registered (registered identity 0xc98db0c608d2c467, this disk 0xc98dafc608d2c2b4 =
+  dm-name:back3): wrong disk? (--ignore-identity writes to it anyway)
+  refused: nothing was changed
 
 Every registered device id needs --map ID=DISK (or --skip-device ID, which
 drops its data). A backing disk must be at least as large as registered and,
 when the record holds its identity, be that disk: a device-mapper device
 under the same DM uuid (else name), a SCSI or NVMe disk with the same
 unique id, another disk under the same kernel name; an image file has no
-identity (--ignore-identity). Nothing is written before every check passed.";
+identity (--ignore-identity). Nothing is written before every check passed.
+
+Exit status: 0 done (the cache is clean), or a dry run that would succeed;
+1 refused, nothing changed; 2 usage or I/O error before anything changed;
+3 failed part-way; 130 interrupted (for both: what the record says is
+migrated is on the disks, the rest is still dirty in the cache: run the same
+command again).";
 
 /// Write a writeboost cache's dirty data back to its backing disks, without
 /// the kernel module.
@@ -92,8 +106,8 @@ struct Args {
     /// Segments per write-back round (1..=32).
     #[arg(long, default_value_t = MAX_BATCH, value_parser = clap::value_parser!(u32).range(1..=MAX_BATCH as i64))]
     batch: u32,
-    /// Show progress on standard error even when it is not a terminal
-    /// (a line every 5 s).
+    /// Show progress on standard error even when it is not a terminal (a
+    /// line every 5 s; a bar on a terminal is shown without it).
     #[arg(long)]
     progress: bool,
     /// No progress display, even on a terminal.
@@ -145,6 +159,21 @@ impl Progress for Shown {
     }
 }
 
+/// Whether standard error is a terminal that can redraw a bar in place: not
+/// a pipe or file, not `TERM=dumb`, and not a serial or system console
+/// (whose output usually ends up in a log).
+fn fancy_terminal() -> bool {
+    if !std::io::stderr().is_terminal() {
+        return false;
+    }
+    if std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb") {
+        return false;
+    }
+    let tty = std::fs::read_link("/proc/self/fd/2").unwrap_or_default();
+    let tty = tty.to_string_lossy();
+    !(tty == "/dev/console" || tty.starts_with("/dev/ttyS") || tty.starts_with("/dev/ttyAMA") || tty.starts_with("/dev/hvc"))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut maps = BTreeMap::new();
@@ -166,7 +195,7 @@ fn main() -> ExitCode {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
         let _ = signal_hook::flag::register(sig, stop.clone());
     }
-    let tty = std::io::stderr().is_terminal();
+    let tty = fancy_terminal();
     let show = !args.no_progress && !args.dry_run && (tty || args.progress);
     let bar = (show && tty).then(|| {
         let b = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
