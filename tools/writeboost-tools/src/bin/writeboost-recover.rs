@@ -33,7 +33,8 @@ the power was cut; this boot has no writeboost module; shortened):
   device 2: /dev/mapper/back2 (24576 sectors; registered 24576), identity matches (dm-name:back2)
     1333 dirty lines, 8912 sectors (4.4 MiB) in 358 writes
   would write (device, first sector, sectors, bytes):
-    1 0 3 1536
+    1 88 1 512
+    1 101 1 512
     ...
   dry run: nothing was written; 8.6 MiB would be written in 715 writes, 1 round, then the cache
   marked clean
