@@ -74,8 +74,9 @@ command again).";
 /// how far the log is written back. At the end the record says everything
 /// is migrated: a later resume_cache replays nothing. Ctrl-C stops after the
 /// write in flight (what was written is flushed and stays written; a rerun
-/// goes on from the last record). The cache device and the disks are opened
-/// exclusively: the cache must not be resumed by the module.
+/// goes on from the last record); a second Ctrl-C ends it at once. The
+/// cache device and the disks are opened exclusively: the cache must not be
+/// resumed by the module.
 #[derive(Parser)]
 #[command(name = "writeboost-recover", version, after_help = EXAMPLE)]
 struct Args {
@@ -194,6 +195,9 @@ fn main() -> ExitCode {
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        // A second signal ends the program at once (a write hanging on a
+        // dead disk): the record does not cover the round in flight.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone());
         let _ = signal_hook::flag::register(sig, stop.clone());
     }
     let tty = fancy_terminal();
