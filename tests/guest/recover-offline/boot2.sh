@@ -34,6 +34,7 @@ refused() {
     grep -q "refused: nothing was changed" /tmp/out || die "no 'nothing was changed'"
 }
 refused no-map $WB_CACHE --map $M1
+grep -q "the disk with its registered identity is /dev/mapper/back2 (dm-name:back2)" /tmp/out || die "no hint of device 2's disk"
 refused identity $WB_CACHE --map $M1 --map 2=/dev/mapper/back3
 refused backing-size $WB_CACHE --map $M1 --map 2=/dev/mapper/back4
 run dm_create hold --table "0 $((12 * mb)) linear /dev/mapper/back2 0"

@@ -320,6 +320,30 @@ pub fn identity_from_sysfs(sysfs: &Path, major: u32, minor: u32) -> Identity {
     known(format!("disk:{name}:{partno}"))
 }
 
+/// The block device whose identity (as [`identity_from_sysfs`] computes
+/// it) is `want`, among those under `sysfs`/class/block: its device node
+/// (`/dev/mapper/<name>` for a device-mapper device) and the name its
+/// identity hashes. For suggesting the disk a registered device id had.
+pub fn find_by_identity(sysfs: &Path, want: u64) -> Option<(PathBuf, String)> {
+    let mut entries: Vec<_> = std::fs::read_dir(sysfs.join("class/block")).ok()?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let Some(dev) = read_trimmed(&e.path().join("dev")) else { continue };
+        let Some((ma, mi)) = dev.split_once(':') else { continue };
+        let (Ok(ma), Ok(mi)) = (ma.parse::<u32>(), mi.parse::<u32>()) else { continue };
+        if let Identity::Known { name, value } = identity_from_sysfs(sysfs, ma, mi) {
+            if value == want {
+                let node = match name.strip_prefix("dm-name:") {
+                    Some(n) => PathBuf::from("/dev/mapper").join(n),
+                    None => PathBuf::from("/dev").join(e.file_name()),
+                };
+                return Some((node, name));
+            }
+        }
+    }
+    None
+}
+
 /// The designator of type `ty` with logical-unit association in VPD page
 /// 0x83 `vpd` (8, 12 or 16 bytes; the first 16-byte one, else the last
 /// shorter one), as `sd_get_unique_id` picks it.
@@ -383,6 +407,14 @@ mod tests {
         assert_eq!(identity_from_sysfs(r, 254, 0), known("disk:vda:0".into()));
         assert_eq!(identity_from_sysfs(r, 254, 1), known("disk:vda:1".into()));
         assert!(matches!(identity_from_sysfs(r, 9, 9), Identity::Unknown(_)));
+        fs::create_dir_all(r.join("class/block")).unwrap();
+        for (n, d, t) in [("vda", "254:0", "devices/pci0000:00/virtio1/block/vda"), ("vda1", "254:1", "devices/pci0000:00/virtio1/block/vda/vda1")] {
+            fs::write(r.join(t).join("dev"), format!("{d}\n")).unwrap();
+            std::os::unix::fs::symlink(r.join(t), r.join("class/block").join(n)).unwrap();
+        }
+        let want = backing_identity(b"disk:vda:1");
+        assert_eq!(find_by_identity(r, want), Some((PathBuf::from("/dev/vda1"), "disk:vda:1".into())));
+        assert_eq!(find_by_identity(r, 12345), None);
     }
 
     #[test]

@@ -552,11 +552,17 @@ pub fn recover(cache: &Path, opts: &Options, progress: &mut dyn Progress, stop: 
             continue;
         }
         let Some(path) = opts.maps.get(&d) else {
+            // The disk of this machine with the registered identity, if any.
+            let hint = record_identity(rec_block.as_slice(), d)
+                .filter(|&v| v != 0)
+                .and_then(|v| crate::blockdev::find_by_identity(Path::new("/sys"), v))
+                .map(|(node, name)| format!("; the disk with its registered identity is {} ({name})", node.display()))
+                .unwrap_or_default();
             rep.refuse(
                 "no-map",
                 format!(
                     "device {d} is registered in the cache ({} sectors, {} dirty lines) but has no --map {d}=DISK \
-                     (give its backing disk, or --skip-device {d} to drop its data)",
+                     (give its backing disk, or --skip-device {d} to drop its data){hint}",
                     registered.unwrap_or(0),
                     r.dirty_lines
                 ),
