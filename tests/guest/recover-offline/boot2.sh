@@ -6,7 +6,8 @@
 # sector is on the right disk (wbpattern checks each one), the unflushed
 # blocks are old or new, nothing else changed. Then the module is loaded:
 # resume_cache replays nothing and finds nothing dirty, and the devices
-# read their data through the cache.
+# read their data through the cache. Last, a raw (non-DM) disk: the
+# identity the tool computes is the one the kernel registered.
 . /wb/tests/lib.sh
 set -e
 mb=2048
@@ -93,4 +94,26 @@ run wb_create wb1 1 /dev/mapper/back1 1
 run wb_create wb2 2 /dev/mapper/back2 1
 assert_eq "$(cat $WB_SYSFS/devices/1/nr_dirty_caches) $(cat $WB_SYSFS/devices/2/nr_dirty_caches)" "0 0" "dirty lines of the devices"
 run wbpattern check /dev/mapper/wb1 --region 0:8M --ops 300 --seed 1 --sizes 512,4K,64K --durable 300 --initial zero
+# A raw disk (a loop device, no DM): the tool computes the identity the
+# kernel registered for it (disk:loopN:0). Device 3 gets 32 flushed dirty
+# lines, is removed (its data stays in the cache), the cache is freed.
+head -c $((4 * 1024 * 1024)) /dev/zero > /tmp/raw.img
+loopdev=$(losetup -f)
+run losetup $loopdev /tmp/raw.img
+run wb_create wb3 3 $loopdev 1
+dd if=/dev/urandom of=/tmp/r3 bs=4k count=32 2>/dev/null
+run dd if=/tmp/r3 of=/dev/mapper/wb3 bs=4k seek=10 oflag=direct conv=fsync 2>/dev/null
+assert_eq "$(cat $WB_SYSFS/devices/3/nr_dirty_caches)" 32 "dirty lines of device 3"
+run dmsetup remove wb3
+run dmsetup remove wb1
+run dmsetup remove wb2
+run mgr_msg free_cache
+run writeboost-recover $WB_CACHE --map 3=$loopdev > /tmp/out
+cat /tmp/out
+grep -q "^device 3: $loopdev (8192 sectors; registered 8192), identity matches (disk:${loopdev#/dev/}:0)" /tmp/out \
+    || die "the identity of the raw disk differs from the kernel's"
+grep -q "the cache is clean" /tmp/out || die "device 3's data not written back"
+read_blocks $loopdev 10 32 /tmp/got
+cmp -s /tmp/got /tmp/r3 || die "device 3's data is not on the raw disk"
+run losetup -d $loopdev
 echo "recover-offline OK"
