@@ -2,8 +2,10 @@
 # /init of the test guest (copied into the initramfs by scripts/guest.py).
 #
 # Runs every script listed in /wb/run-list in order. Around each one it loads
-# a fresh dm_writeboost module and afterwards tears down whatever the test
-# left (devices, caches, the manager) and unloads the module. The verdict of
+# a fresh dm_writeboost module (not for a script with the line
+# "# wb-guest: no-module" among its first 10: it runs without the module and
+# may load it itself) and afterwards tears down whatever the test left
+# (devices, caches, the manager) and unloads the module. The verdict of
 # each test goes to the serial console as "@@WB PASS <name>" or
 # "@@WB FAIL <name> <reason>"; the host reads them (scripts/guest.py).
 /bin/busybox --install -s /bin
@@ -27,7 +29,9 @@ timeout_s=$(cat /wb/test-timeout 2>/dev/null || echo 600)
 for name in $(cat /wb/run-list); do
     echo "@@WB BEGIN $name"
     reason=""
-    if ! insmod /wb/dm-writeboost.ko; then
+    load=1
+    head -n 10 /wb/tests/"$name" | grep -q '^# wb-guest: no-module' && load=0
+    if [ $load = 1 ] && ! insmod /wb/dm-writeboost.ko; then
         reason="insmod failed"
     else
         ( cd /tmp && exec timeout "$timeout_s" sh /wb/tests/"$name" ) </dev/null

@@ -25,6 +25,9 @@ pub struct SegmentPlan {
     /// Sectors of the segment write (0 = first header sector) that do not
     /// reach the disk: a torn write. They keep their previous content.
     pub lost_sectors: Vec<u64>,
+    /// `durable_upto` written in its header (what its writer knew was
+    /// durable; 0 = nothing).
+    pub durable_upto: u64,
 }
 
 /// A cache image under construction.
@@ -55,7 +58,13 @@ pub fn line_data(id: u64, k: u32) -> Vec<u8> {
 
 /// The bytes of a whole segment write: header block then line blocks.
 pub fn segment_bytes(format_id: u64, id: u64, lines: &[Metablock]) -> Result<Vec<u8>> {
+    segment_bytes_durable(format_id, id, 0, lines)
+}
+
+/// [`segment_bytes`] with the header's `durable_upto` set.
+pub fn segment_bytes_durable(format_id: u64, id: u64, durable_upto: u64, lines: &[Metablock]) -> Result<Vec<u8>> {
     let mut h = SegmentHeader::new(format_id, id);
+    h.durable_upto = durable_upto;
     for mb in lines {
         h.push(*mb)
             .map_err(|e| anyhow::anyhow!("segment {id}: {e}"))?;
@@ -156,6 +165,7 @@ impl ImageBuilder {
             format_id: self.format_id,
             lines: lines.to_vec(),
             lost_sectors: vec![],
+            durable_upto: 0,
         });
         self
     }
@@ -168,6 +178,20 @@ impl ImageBuilder {
             format_id: self.format_id,
             lines: lines.to_vec(),
             lost_sectors: lost.to_vec(),
+            durable_upto: 0,
+        });
+        self
+    }
+
+    /// Adds segment `id` whose header says every id up to `durable_upto`
+    /// was durable when it was written.
+    pub fn durable_segment(&mut self, id: u64, durable_upto: u64, lines: &[Metablock]) -> &mut Self {
+        self.segments.push(SegmentPlan {
+            id,
+            format_id: self.format_id,
+            lines: lines.to_vec(),
+            lost_sectors: vec![],
+            durable_upto,
         });
         self
     }
@@ -179,6 +203,7 @@ impl ImageBuilder {
             format_id,
             lines: lines.to_vec(),
             lost_sectors: vec![],
+            durable_upto: 0,
         });
         self
     }
@@ -212,7 +237,7 @@ impl ImageBuilder {
         encode_record_with_identities(&self.record, &self.identities, &mut b)?;
         file.write_all_at(&b, self.record.sector() * SECTOR_SIZE as u64)?;
         for s in &self.segments {
-            let bytes = segment_bytes(s.format_id, s.id, &s.lines)?;
+            let bytes = segment_bytes_durable(s.format_id, s.id, s.durable_upto, &s.lines)?;
             let start = g.segment_start_sector(g.slot_of_id(s.id)?)?;
             for (i, sector) in bytes.chunks(SECTOR_SIZE).enumerate() {
                 if !s.lost_sectors.contains(&(i as u64)) {

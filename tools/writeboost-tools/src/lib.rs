@@ -1,15 +1,21 @@
 //! Shared code of the offline writeboost tools (`writeboost-dump`,
-//! `writeboost-check`, and later ones in `src/bin/`).
+//! `writeboost-check`, `writeboost-recover`, and later ones in `src/bin/`).
 //!
 //! - [`device`]: read-only access to a cache device or image file;
+//! - [`blockdev`]: exclusive read-write access to a disk, and the backing
+//!   identity of a block device as the kernel computes it;
+//! - [`recover`]: `writeboost-recover`, the kernel's resume and write-back
+//!   run from userland;
 //! - [`inspect`]: what the tools report, computed with `wbformat` exactly as
 //!   the kernel's recovery computes it;
 //! - [`image`]: builds cache image files (formatted, with segments, optionally
 //!   corrupted) for tests and experiments.
 
+pub mod blockdev;
 pub mod device;
 pub mod image;
 pub mod inspect;
+pub mod recover;
 
 pub use wbformat;
 
