@@ -28,7 +28,7 @@ use kernel::sync::Arc;
 use kernel::time::msecs_to_jiffies;
 
 use super::{Cache, BLOCK, SEG_BYTES, SLOTS};
-use crate::wbformat::engine::{MigEntry, MigratorJob};
+use crate::wbformat::engine::{self, MigEntry, MigratorJob};
 
 const LINES: u32 = crate::wbformat::format::LINES_PER_SEGMENT;
 use crate::ffi::{self, BdevFile, IoBatch, IoKind, ThreadBody};
@@ -353,9 +353,6 @@ fn backing_files(c: &Cache, entries: &[MigEntry], failed: &mut DevErrors) -> [Op
     devs
 }
 
-/// Most sectors one merged write-back I/O carries (1 MiB).
-const MAX_MERGE_SECTORS: u64 = 2048;
-
 /// What a call of [`write_entries`] submitted.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct WriteBackCount {
@@ -363,16 +360,6 @@ pub(crate) struct WriteBackCount {
     pub(crate) ios: u64,
     /// Bytes they carried.
     pub(crate) bytes: u64,
-}
-
-/// A run of dirty sectors being merged into one write: `n` sectors from
-/// backing `sector`, whose data is at byte `off` of region `region`.
-#[derive(Clone, Copy)]
-struct Run {
-    region: usize,
-    off: usize,
-    sector: u64,
-    n: u64,
 }
 
 /// Writes the dirty sectors of `entries` (sorted by device and sector) to
@@ -392,66 +379,27 @@ fn write_entries<'a>(
 ) -> Result<WriteBackCount> {
     let mut batches: KVec<(u8, IoBatch<'a>)> = KVec::new();
     let mut count = WriteBackCount::default();
-    let mut run: Option<Run> = None;
-    // Submits the pending run of device `dev`.
-    let mut submit = |run: &mut Option<Run>, batches: &mut KVec<(u8, IoBatch<'a>)>, failed: &mut DevErrors, dev: u8| -> Result {
-        let Some(r) = run.take() else { return Ok(()) };
-        let Some(f) = devs.get(dev as usize).and_then(|x| x.as_ref()) else { return Ok(()) };
-        if failed.get(dev).is_some() {
+    engine::writeback_runs(entries, span, |r| {
+        // A device without a backing file or whose I/O failed gets nothing.
+        let Some(f) = devs.get(r.dev as usize).and_then(|x| x.as_ref()) else { return Ok(()) };
+        if failed.get(r.dev).is_some() {
             return Ok(());
         }
-        if batches.last().map_or(true, |b| b.0 != dev) {
-            batches.push((dev, IoBatch::new()?), GFP_KERNEL)?;
+        if batches.last().map_or(true, |b| b.0 != r.dev) {
+            batches.push((r.dev, IoBatch::new()?), GFP_KERNEL)?;
         }
         let Some((_, batch)) = batches.last_mut() else { return Err(EINVAL) };
-        let len = (r.n * 512) as usize;
+        let len = (r.sectors * 512) as usize;
         let data = bytes(r.region, r.off, len)?;
-        match batch.add_write(f.bdev(), r.sector, r.n, data, IoKind::Write) {
+        match batch.add_write(f.bdev(), r.sector, r.sectors, data, IoKind::Write) {
             Ok(()) => {
                 count.ios += 1;
                 count.bytes += len as u64;
             }
-            Err(err) => failed.set(dev, err.to_errno()),
+            Err(err) => failed.set(r.dev, err.to_errno()),
         }
         Ok(())
-    };
-    let mut run_dev = 0u8;
-    for e in entries.iter() {
-        if devs.get(e.dev as usize).and_then(|x| x.as_ref()).is_none() || failed.get(e.dev).is_some() {
-            continue;
-        }
-        if e.dev != run_dev {
-            submit(&mut run, &mut batches, failed, run_dev)?;
-            run_dev = e.dev;
-        }
-        let (region, off) = span(e)?;
-        // Each run of consecutive dirty sectors of the line.
-        let mut j = 0u32;
-        while j < 8 {
-            if e.bits & (1 << j) == 0 {
-                j += 1;
-                continue;
-            }
-            let mut n = 1;
-            while j + n < 8 && e.bits & (1 << (j + n)) != 0 {
-                n += 1;
-            }
-            let sector = e.sector + u64::from(j);
-            let o = off + j as usize * 512;
-            let n64 = u64::from(n);
-            match run.as_mut() {
-                Some(r) if r.region == region && r.off + (r.n * 512) as usize == o && r.sector + r.n == sector && r.n + n64 <= MAX_MERGE_SECTORS => {
-                    r.n += n64;
-                }
-                _ => {
-                    submit(&mut run, &mut batches, failed, run_dev)?;
-                    run = Some(Run { region, off: o, sector, n: n64 });
-                }
-            }
-            j += n;
-        }
-    }
-    submit(&mut run, &mut batches, failed, run_dev)?;
+    })?;
     for (dev, batch) in batches.iter_mut() {
         let r = batch.wait().and_then(|()| match devs.get(*dev as usize).and_then(|x| x.as_ref()) {
             Some(f) => f.bdev().flush(),

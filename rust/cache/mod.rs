@@ -822,14 +822,7 @@ impl Cache {
             }
             (g.eng.record_snapshot(), registry, identities)
         };
-        let mut rec = fmt::Record::new(self.format_id);
-        rec.generation = snap.generation;
-        rec.last_migrated_segment_id = snap.last_migrated;
-        for (i, &s) in registry.iter().enumerate() {
-            if s != 0 {
-                rec.register(i as u8, s).map_err(|_| EINVAL)?;
-            }
-        }
+        let rec = snap.record(self.format_id, &registry).map_err(|_| EINVAL)?;
         fmt::encode_record_with_identities(&rec, &identities, &mut scratch).map_err(|_| EINVAL)?;
         let r = ffi::sync_io(self.dev.bdev(), rec.sector(), 8, &mut scratch, IoKind::WriteFlushFua);
         let mut g = self.lock();

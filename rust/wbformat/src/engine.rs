@@ -42,7 +42,7 @@
 
 use super::format::{
     Discard, Geometry, Metablock, SegmentHeader, LINES_PER_SEGMENT, MAX_DEVICE_ID,
-    MAX_DISCARDS, MAX_DISCARD_SECTORS, REGISTRY_ENTRIES, SECTORS_PER_BLOCK,
+    MAX_DISCARDS, MAX_DISCARD_SECTORS, Record, RegistryError, REGISTRY_ENTRIES, SECTORS_PER_BLOCK,
 };
 use super::index::{Index, IndexError, Key, LineMeta, Link};
 use core::ops::DerefMut;
@@ -459,6 +459,82 @@ pub struct MigEntry {
     pub bits: u8,
 }
 
+/// Most sectors one write-back write carries (2048: 1 MiB).
+pub const MAX_MERGE_SECTORS: u64 = 2048;
+
+/// One write-back write: `sectors` dirty sectors from `sector` of device
+/// `dev`, whose bytes are at byte `off` of memory region `region` (the
+/// caller's: a RAM buffer, a round's snapshot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteBackRun {
+    /// Device.
+    pub dev: u8,
+    /// Memory region holding the data.
+    pub region: usize,
+    /// Byte offset of the first sector in the region.
+    pub off: usize,
+    /// First backing sector.
+    pub sector: u64,
+    /// Number of sectors (1..=[`MAX_MERGE_SECTORS`]).
+    pub sectors: u64,
+}
+
+/// The writes that put the dirty sectors of `entries` (sorted by device and
+/// sector) on their backing devices, in order, each passed to `emit`: dirty
+/// sectors that follow each other both on the backing device and in memory
+/// (consecutive lines of one segment, as sequential writes leave them) go in
+/// one write of up to [`MAX_MERGE_SECTORS`]. `span(e)`: where entry `e`'s
+/// 4 KiB are, as `(region, byte offset)`. The kernel's migration and
+/// `writeboost-recover` both write back with this. Stops at the first error
+/// of `span` or `emit` and returns it.
+pub fn writeback_runs<E>(
+    entries: &[MigEntry],
+    mut span: impl FnMut(&MigEntry) -> Result<(usize, usize), E>,
+    mut emit: impl FnMut(WriteBackRun) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut run: Option<WriteBackRun> = None;
+    for e in entries {
+        let (region, off) = span(e)?;
+        // Each run of consecutive dirty sectors of the line.
+        let mut j = 0u32;
+        while j < 8 {
+            if e.bits & (1 << j) == 0 {
+                j += 1;
+                continue;
+            }
+            let mut n = 1;
+            while j + n < 8 && e.bits & (1 << (j + n)) != 0 {
+                n += 1;
+            }
+            let sector = e.sector + u64::from(j);
+            let o = off + j as usize * 512;
+            let n = u64::from(n);
+            match run.as_mut() {
+                Some(r)
+                    if r.dev == e.dev
+                        && r.region == region
+                        && r.off + (r.sectors as usize) * 512 == o
+                        && r.sector + r.sectors == sector
+                        && r.sectors + n <= MAX_MERGE_SECTORS =>
+                {
+                    r.sectors += n;
+                }
+                _ => {
+                    if let Some(r) = run.take() {
+                        emit(r)?;
+                    }
+                    run = Some(WriteBackRun { dev: e.dev, region, off: o, sector, sectors: n });
+                }
+            }
+            j += n as u32;
+        }
+    }
+    if let Some(r) = run {
+        emit(r)?;
+    }
+    Ok(())
+}
+
 /// What the next record says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordSnap {
@@ -471,6 +547,24 @@ pub struct RecordSnap {
     /// `last_flushed` when it was taken: the record's `REQ_PREFLUSH` makes
     /// every segment up to it durable.
     pub flushed: u64,
+}
+
+impl RecordSnap {
+    /// The record this snapshot describes, for a cache of `format_id` whose
+    /// registry (backing sectors per device id, 0 = none) is `registry`;
+    /// what the kernel and `writeboost-recover` write (with
+    /// `format::encode_record_with_identities`).
+    pub fn record(&self, format_id: u64, registry: &[u64; REGISTRY_ENTRIES]) -> Result<Record, RegistryError> {
+        let mut rec = Record::new(format_id);
+        rec.generation = self.generation;
+        rec.last_migrated_segment_id = self.last_migrated;
+        for (i, &s) in (0u8..).zip(registry.iter()) {
+            if s != 0 {
+                rec.register(i, s)?;
+            }
+        }
+        Ok(rec)
+    }
 }
 
 /// Answer to [`Engine::detach`].
@@ -2042,6 +2136,45 @@ impl<S: Storage> Engine<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mig(dev: u8, seg: u32, k: u32, sector: u64, bits: u8) -> MigEntry {
+        MigEntry { line: 0, seg, k, dev, sector, bits }
+    }
+
+    fn runs(entries: &[MigEntry]) -> std::vec::Vec<WriteBackRun> {
+        let mut v = std::vec::Vec::new();
+        let r: Result<(), ()> = writeback_runs(entries, |e| Ok((e.seg as usize, e.k as usize * 4096)), |r| {
+            v.push(r);
+            Ok(())
+        });
+        r.unwrap();
+        v
+    }
+
+    /// Write-back merges dirty sectors that follow each other on the backing
+    /// device and in memory, and nothing else: not across a clean sector,
+    /// a memory gap, another region, another device or the 1 MiB limit.
+    #[test]
+    fn writeback_runs_merge_only_what_is_contiguous_twice() {
+        let run = |dev, region, off, sector, sectors| WriteBackRun { dev, region, off, sector, sectors };
+        // Two whole lines, consecutive on disk and in memory: one write.
+        assert_eq!(runs(&[mig(1, 0, 0, 800, 0xff), mig(1, 0, 1, 808, 0xff)]), [run(1, 0, 0, 800, 16)]);
+        // A clean sector in the middle of a line splits it.
+        assert_eq!(runs(&[mig(1, 0, 0, 800, 0b1110_1111)]), [run(1, 0, 0, 800, 4), run(1, 0, 2560, 805, 3)]);
+        // The line's tail and the next line's head join; a hole does not.
+        assert_eq!(runs(&[mig(1, 0, 0, 800, 0x80), mig(1, 0, 1, 808, 0x01)]), [run(1, 0, 3584, 807, 2)]);
+        assert_eq!(runs(&[mig(1, 0, 0, 800, 0x40), mig(1, 0, 1, 808, 0x01)]).len(), 2);
+        // Consecutive on disk but not in memory, or in another region.
+        assert_eq!(runs(&[mig(1, 0, 0, 800, 0xff), mig(1, 0, 5, 808, 0xff)]).len(), 2);
+        assert_eq!(runs(&[mig(1, 0, 0, 800, 0xff), mig(1, 1, 1, 808, 0xff)]).len(), 2);
+        // Another device never joins.
+        assert_eq!(runs(&[mig(1, 0, 0, 800, 0xff), mig(2, 0, 1, 808, 0xff)]).len(), 2);
+        // 300 consecutive whole lines: writes of 2048 sectors and the rest.
+        let many: std::vec::Vec<MigEntry> = (0..300u32).map(|k| mig(3, 0, k, 8 * u64::from(k), 0xff)).collect();
+        let r = runs(&many);
+        assert_eq!(r.iter().map(|x| x.sectors).collect::<std::vec::Vec<_>>(), [2048, 352]);
+        assert_eq!(r[1], run(3, 0, 2048 * 512, 2048, 352));
+    }
 
     /// Line numbers of caches beyond 16 TiB (slots past 2^32 / 255) do not
     /// wrap: the engine's slot/line arithmetic agrees with the geometry.

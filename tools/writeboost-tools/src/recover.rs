@@ -30,15 +30,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use wbformat::crc32c::crc32c_raw_update;
-use wbformat::engine::{BufLine, DevMeta, Engine, MigEntry, MigratorJob, Parts, SlotMeta, Storage, NR_BUFS};
+use wbformat::engine::{writeback_runs, BufLine, DevMeta, Engine, MigEntry, MigratorJob, Parts, SlotMeta, Storage, NR_BUFS};
 use wbformat::format::*;
 use wbformat::index::{buckets_for, LineMeta, Link};
 use wbformat::recovery::{resume_engine, LogDevice, LogEnd, ResumeError};
 
 /// Bytes of one segment slot.
 const SEG_BYTES: usize = BLOCK_SIZE * BLOCKS_PER_SEGMENT;
-/// Most sectors one merged write carries (1 MiB), as in the kernel.
-const MAX_MERGE_SECTORS: u64 = 2048;
 /// Largest round the tool takes (segments), as the kernel's migrator.
 pub const MAX_BATCH: u32 = 32;
 
@@ -404,35 +402,23 @@ fn dirty_entries(eng: &Engine<VecStore>, record: &Record) -> Vec<MigEntry> {
     v
 }
 
-/// The writes of a round's entries (sorted by device and sector), merged as
-/// the kernel's `write_entries` merges them: dirty sectors that follow each
-/// other on the backing disk and in the round's buffer (consecutive lines
-/// of one segment) go in one write of at most 1 MiB. Each is `(device,
-/// sector, sectors, byte offset in the round buffer)`.
+/// The writes of a round's entries (sorted by device and sector), merged by
+/// the kernel's own rule (`engine::writeback_runs`, which the module's
+/// migration uses): dirty sectors that follow each other on the backing
+/// disk and in the round's buffer (consecutive lines of one segment) go in
+/// one write of at most 1 MiB. Each is `(device, sector, sectors, byte
+/// offset in the round buffer)`.
 fn merged_writes(entries: &[MigEntry]) -> Vec<(u8, u64, u64, usize)> {
-    let mut out: Vec<(u8, u64, u64, usize)> = vec![];
-    for e in entries {
-        let off = e.seg as usize * SEG_BYTES + e.k as usize * BLOCK_SIZE;
-        let mut j = 0u32;
-        while j < 8 {
-            if e.bits & (1 << j) == 0 {
-                j += 1;
-                continue;
-            }
-            let mut n = 1;
-            while j + n < 8 && e.bits & (1 << (j + n)) != 0 {
-                n += 1;
-            }
-            let sector = e.sector + u64::from(j);
-            let o = off + j as usize * SECTOR_SIZE;
-            let n64 = u64::from(n);
-            match out.last_mut() {
-                Some(r) if r.0 == e.dev && r.3 + (r.2 as usize) * SECTOR_SIZE == o && r.1 + r.2 == sector && r.2 + n64 <= MAX_MERGE_SECTORS => r.2 += n64,
-                _ => out.push((e.dev, sector, n64, o)),
-            }
-            j += n;
-        }
-    }
+    let mut out = vec![];
+    let r: Result<(), core::convert::Infallible> = writeback_runs(
+        entries,
+        |e| Ok((0, e.seg as usize * SEG_BYTES + e.k as usize * BLOCK_SIZE)),
+        |r| {
+            out.push((r.dev, r.sector, r.sectors, r.off));
+            Ok(())
+        },
+    );
+    let Ok(()) = r;
     out
 }
 
@@ -796,17 +782,13 @@ fn write_back(
             }
             MigratorJob::Record => {
                 let snap = eng.record_snapshot();
-                let mut rec = Record::new(sb.format_id());
-                rec.generation = snap.generation;
-                rec.last_migrated_segment_id = snap.last_migrated;
+                let mut registry = [0u64; REGISTRY_ENTRIES];
                 let mut identities = [0u64; REGISTRY_ENTRIES];
-                for (i, x) in (0u8..).zip(identities.iter_mut()) {
-                    let s = eng.registered(i);
-                    if s != 0 {
-                        rec.register(i, s).map_err(|e| anyhow::anyhow!("internal error: {e}"))?;
-                        *x = eng.identity(i);
-                    }
+                for (i, (r, x)) in (0u8..).zip(registry.iter_mut().zip(identities.iter_mut())) {
+                    *r = eng.registered(i);
+                    *x = eng.identity(i);
                 }
+                let rec = snap.record(sb.format_id(), &registry).map_err(|e| anyhow::anyhow!("internal error: {e}"))?;
                 let mut block = AlignedBuf::new(BLOCK_SIZE);
                 encode_record_with_identities(&rec, &identities, block.as_mut_slice()).map_err(|e| anyhow::anyhow!("internal error: {e}"))?;
                 if !opts.dry_run {
