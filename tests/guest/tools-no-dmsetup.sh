@@ -20,12 +20,15 @@ done
 [ -e /run/udev/control ] && die "udev runs in the guest: this test is about its absence"
 
 # A device holding the disk a cache is to be formatted on, made while
-# dmsetup is still there. Then dmsetup goes.
-run dm_create holder --table "0 2048 linear $WB_BACKING 0"
+# dmsetup is still there, with a mounted file system. Then dmsetup goes.
+run dm_create holder --table "0 16384 linear $WB_BACKING 200000"
+run mkfs.ext4 -q /dev/mapper/holder
+mkdir -p /mnt/holder
+run mount /dev/mapper/holder /mnt/holder
 dm=$(command -v dmsetup)
 back() { if [ -e /tmp/dmsetup.away ]; then mv /tmp/dmsetup.away "$dm"; fi; }
-trap back EXIT
-trap 'back; exit 143' INT TERM
+trap 'back; umount /mnt/holder 2>/dev/null || true' EXIT
+trap 'back; umount /mnt/holder 2>/dev/null; exit 143' INT TERM
 run mv "$dm" /tmp/dmsetup.away
 hash -r 2>/dev/null || true
 which dmsetup >/dev/null && die "dmsetup still found"
@@ -56,6 +59,19 @@ assert_eq "$rc" 1 "exit status of a format refused by the kernel"
 grep -q "device-mapper message to writeboost-mgr failed: .*(as \`dmsetup message writeboost-mgr 0 format_cache_device" /tmp/err \
     || die "the failed operation is not named"
 grep -q "kernel: dm_writeboost: writeboost-mgr: format_cache_device" /tmp/err || die "the kernel's reason is not shown"
+# A table the kernel refuses (its backing device is mounted): the target's
+# reason (ti->error) is shown and the half-made device is removed again.
+echo "+ (must fail, exit 1) writeboost-create wbm 3 /dev/mapper/holder"
+set +e
+writeboost-create wbm 3 /dev/mapper/holder >/tmp/out 2>/tmp/err
+rc=$?
+set -e
+cat /tmp/out /tmp/err
+assert_eq "$rc" 1 "exit status of a create refused by the kernel"
+grep -q "device-mapper create of wbm failed: Device or resource busy (EBUSY)" /tmp/err || die "the failed create is not named"
+grep -q "kernel: device-mapper: table: .*writeboost: cannot open backing device '/dev/mapper/holder'" /tmp/err \
+    || die "the target's reason is not shown"
+[ -e /dev/mapper/wbm ] && die "a node of the refused wbm was made"
 
 run writeboost-format-cache --force $WB_CACHE
 run writeboost-resume-cache 1 $WB_CACHE
@@ -85,5 +101,8 @@ for b in /sys/block/dm-*; do
 done
 
 back
+# (A device without a table has no /sys/block entry: dmsetup tells.)
+dmsetup info wbm >/dev/null 2>&1 && die "the refused wbm was left behind"
+run umount /mnt/holder
 run dmsetup remove holder
 echo "tools without dmsetup OK"
