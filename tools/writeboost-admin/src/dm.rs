@@ -10,7 +10,9 @@
 //!
 //! `/dev/mapper` nodes: where udev runs (`/run/udev/control` exists, the
 //! test the library itself makes) the library waits for udev to finish its
-//! rules, which make the nodes. Without udev nobody makes them, so the tools
+//! rules, which make the nodes (and whose `95-dm-notify.rules` ends the
+//! wait: without it a resume or remove is refused rather than left waiting
+//! forever). Without udev nobody makes them, so the tools
 //! do what `dmsetup` does then: `mknod /dev/mapper/NAME` with the device's
 //! number after a create, and unlink it after a remove.
 //!
@@ -125,6 +127,18 @@ pub fn format_line((start, len, ttype, params): &TableLine) -> String {
 /// before it synchronises with udev.
 pub fn udev_running() -> bool {
     Path::new("/run/udev/control").exists()
+}
+
+/// Where udev reads its rules from.
+pub const UDEV_RULE_DIRS: &[&str] = &["/etc/udev/rules.d", "/run/udev/rules.d", "/lib/udev/rules.d", "/usr/lib/udev/rules.d", "/usr/local/lib/udev/rules.d"];
+
+/// The device-mapper rule that tells a waiting tool that udev is done with
+/// a device (it runs `dmsetup udevcomplete COOKIE`).
+pub const DM_NOTIFY_RULE: &str = "95-dm-notify.rules";
+
+/// The device-mapper notify rule in one of `dirs`, if installed.
+pub fn dm_notify_rule_in(dirs: &[&str]) -> Option<PathBuf> {
+    dirs.iter().map(|d| Path::new(d).join(DM_NOTIFY_RULE)).find(|p| p.exists())
 }
 
 /// `/dev/mapper/NAME`.
@@ -271,6 +285,28 @@ impl Dm {
         f(dm).map_err(|e| fail(errno_of(&e), e.to_string(), klog.new_lines()))
     }
 
+    /// Where udev runs, a resume or remove waits (in the library, without a
+    /// time limit, signals held) until udev's device-mapper rules say they
+    /// are done. Without those rules that is forever: refused instead.
+    fn check_udev_sync(op: DmOp, name: &str, by_hand: &str) -> Result<()> {
+        if !udev_running() || dm_notify_rule_in(UDEV_RULE_DIRS).is_some() {
+            return Ok(());
+        }
+        Err(Error::Dm(Box::new(DmError {
+            op,
+            name: Some(name.to_string()),
+            by_hand: by_hand.to_string(),
+            errno: None,
+            detail: format!(
+                "udev runs (/run/udev/control exists) but its device-mapper rules are not installed (no {} in {}): \
+                 the operation would wait for udev forever; install them (the dmsetup package ships them) or stop udev",
+                DM_NOTIFY_RULE,
+                UDEV_RULE_DIRS.join(", ")
+            ),
+            kernel: Vec::new(),
+        })))
+    }
+
     /// A device name as the library takes it.
     fn dm_name<'a>(op: DmOp, name: &'a str, by_hand: &str) -> Result<&'a DmName> {
         DmName::new(name).map_err(|e| {
@@ -342,6 +378,7 @@ impl Dm {
         self.echo(&by_hand);
         let lines = parse_table(table).map_err(|e| Error::failed(format!("{}: {}", by_hand, e)))?;
         let n = Self::dm_name(DmOp::Create, name, &by_hand)?;
+        Self::check_udev_sync(DmOp::Create, name, &by_hand)?;
         let id = DevId::Name(n);
         let info = self.ioctl(DmOp::Create, Some(name), &by_hand, |dm| {
             dm.device_create(n, None, DmOptions::default())?;
@@ -419,6 +456,9 @@ impl Dm {
         self.echo(&by_hand);
         let op = if suspend { DmOp::Suspend } else { DmOp::Resume };
         let n = Self::dm_name(op, name, &by_hand)?;
+        if !suspend {
+            Self::check_udev_sync(op, name, &by_hand)?;
+        }
         let opts = if suspend { DmOptions::default().set_flags(DmFlags::DM_SUSPEND) } else { DmOptions::default() };
         self.ioctl(op, Some(name), &by_hand, |dm| dm.device_suspend(&DevId::Name(n), opts)).map(drop)
     }
@@ -477,6 +517,7 @@ impl Dm {
         let by_hand = dmsetup_line(&["remove", "--retry", name]);
         self.echo(&by_hand);
         let n = Self::dm_name(DmOp::Remove, name, &by_hand)?;
+        Self::check_udev_sync(DmOp::Remove, name, &by_hand)?;
         let id = DevId::Name(n);
         self.ioctl(DmOp::Remove, Some(name), &by_hand, |dm| {
             // The library tries 5 times, 200 ms apart, while the device is
@@ -773,6 +814,18 @@ mod tests {
             std::os::unix::fs::symlink(&p, &l).unwrap();
             assert_eq!(node_fix(&l, (7, 0)), NodeFix::Keep, "udev's link to the node");
         }
+    }
+
+    #[test]
+    fn udev_rules_are_looked_up() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("etc"), d.path().join("lib"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let dirs = [a.to_str().unwrap(), b.to_str().unwrap()];
+        assert_eq!(dm_notify_rule_in(&dirs), None);
+        std::fs::write(b.join(DM_NOTIFY_RULE), "").unwrap();
+        assert_eq!(dm_notify_rule_in(&dirs), Some(b.join(DM_NOTIFY_RULE)));
     }
 
     #[test]
