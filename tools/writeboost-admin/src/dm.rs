@@ -817,6 +817,22 @@ mod tests {
     }
 
     #[test]
+    fn termination_signals_wait_for_the_ioctl() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, flag.clone()).unwrap();
+        {
+            let _held = HeldSignals::hold();
+            // Sent to this thread only, so no other test thread takes it.
+            nix::sys::signal::raise(nix::sys::signal::Signal::SIGHUP).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!flag.load(Ordering::SeqCst), "SIGHUP arrived while held");
+        }
+        assert!(flag.load(Ordering::SeqCst), "SIGHUP was lost, not delivered after the ioctl");
+    }
+
+    #[test]
     fn udev_rules_are_looked_up() {
         let d = tempfile::tempdir().unwrap();
         let (a, b) = (d.path().join("etc"), d.path().join("lib"));
