@@ -85,6 +85,26 @@ def our_binaries():
     return bins
 
 
+# dmsetup's directory in the guest: on the PATH of the test scripts (which
+# use dmsetup for their own checks), removed from the PATH of the admin
+# tools, which must not need it (they speak the DM ioctls).
+DMSETUP_DIR = "/wb/dmsetup"
+
+
+def tools_wrapper(name):
+    """/wb/bin/NAME: runs /wb/libexec/NAME (exec: same pid, same signals)
+    with the caller's PATH less DMSETUP_DIR."""
+    return f"""#!/bin/sh
+# Made by scripts/guest.py: {name} runs without dmsetup on its PATH.
+p=":$PATH:"
+p=${{p//:{DMSETUP_DIR.replace('/', chr(92) + '/')}:/:}}
+p=${{p#:}}
+PATH=${{p%:}}
+export PATH
+exec /wb/libexec/{name} "$@"
+"""
+
+
 _BASE_INITRAMFS = {}
 
 
@@ -101,7 +121,7 @@ def build_base_initramfs(module):
     atexit.register(shutil.rmtree, work, True)
     root = os.path.join(work, "root")
     for d in ["bin", "sbin", "usr/bin", "usr/sbin", "lib", "lib64", "etc", "dev",
-              "proc", "sys", "tmp", "wb/bin", "wb/tests"]:
+              "proc", "sys", "tmp", "wb/bin", "wb/libexec", "wb/tests"]:
         os.makedirs(os.path.join(root, d), exist_ok=True)
     bb = shutil.which("busybox") or "/bin/busybox"
     shutil.copy2(bb, os.path.join(root, "bin", "busybox"))
@@ -110,10 +130,23 @@ def build_base_initramfs(module):
         p = shutil.which(name) or shutil.which(name, path="/sbin:/usr/sbin")
         if not p:
             continue
-        shutil.copy2(p, os.path.join(root, "usr", "sbin", name))
+        # dmsetup has a directory of its own (on the test scripts' PATH,
+        # not on the admin tools': see tools_wrapper).
+        dst = os.path.join(root, DMSETUP_DIR.lstrip("/")) if name == "dmsetup" else os.path.join(root, "usr", "sbin")
+        os.makedirs(dst, exist_ok=True)
+        shutil.copy2(p, os.path.join(dst, name))
         libs.update(libs_of(p))
+    os.makedirs(os.path.join(root, "wb", "libexec"), exist_ok=True)
     for p in our_binaries():
-        shutil.copy2(p, os.path.join(root, "wb", "bin", os.path.basename(p)))
+        name = os.path.basename(p)
+        if name.startswith("writeboost-"):
+            shutil.copy2(p, os.path.join(root, "wb", "libexec", name))
+            w = os.path.join(root, "wb", "bin", name)
+            with open(w, "w") as f:
+                f.write(tools_wrapper(name))
+            os.chmod(w, 0o755)
+        else:
+            shutil.copy2(p, os.path.join(root, "wb", "bin", name))
         libs.update(libs_of(p))
     for lib in libs:
         dst = os.path.join(root, lib.lstrip("/"))

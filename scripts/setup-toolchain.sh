@@ -11,7 +11,12 @@ say() { echo "[setup] $*"; }
 
 APT_PKGS=(linux-source-6.12 rustc-web rust-web-src libclang-dev clang lld llvm
           flex bison bc libelf-dev libssl-dev cpio kmod dwarves make gcc xz-utils
-          qemu-system-x86 busybox-static dmsetup fio e2fsprogs xfsprogs util-linux)
+          qemu-system-x86 busybox-static dmsetup fio e2fsprogs xfsprogs util-linux
+          libdevmapper-dev pkgconf)
+# libdevmapper-dev, pkgconf: the headers the devicemapper crate (the admin
+# tools' DM ioctls) takes its constants from at build time; the tools do
+# not link libdevmapper. dmsetup: the guest tests' own checks (the tools do
+# not need it).
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -9,7 +9,9 @@
 # each test goes to the serial console as "@@WB PASS <name>" or
 # "@@WB FAIL <name> <reason>"; the host reads them (scripts/guest.py).
 /bin/busybox --install -s /bin
-export PATH=/wb/bin:/sbin:/usr/sbin:/bin:/usr/bin
+# /wb/dmsetup holds dmsetup, for the test scripts only: the admin tools in
+# /wb/bin are wrappers that drop it from their PATH (scripts/guest.py).
+export PATH=/wb/bin:/wb/dmsetup:/sbin:/usr/sbin:/bin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null

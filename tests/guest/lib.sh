@@ -2,7 +2,9 @@
 #   . /wb/tests/lib.sh
 #
 # Disks: $WB_BACKING (slow, /dev/vda) and $WB_CACHE (fast, /dev/vdb).
-# Tools: dmsetup, fio, wbpattern, writeboost-* are on PATH.
+# Tools: dmsetup, fio, wbpattern, writeboost-* are on PATH. The admin tools
+# (writeboost-*) run with dmsetup removed from theirs: they use the DM
+# ioctls; dmsetup is for the scripts' own checks.
 
 WB_BACKING=/dev/vda
 WB_CACHE=/dev/vdb

@@ -10,7 +10,8 @@ use crate::sysfs::Sys;
 /// Options every command takes.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Common {
-    /// Show every dmsetup command before it runs.
+    /// Show every device-mapper operation, as the dmsetup command that does
+    /// the same, before it runs (the tools use the DM ioctls, not dmsetup).
     #[arg(short, long, global = true)]
     pub verbose: bool,
     /// No progress display.

@@ -19,7 +19,11 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
-    /// An external command (dmsetup) failed.
+    /// A device-mapper operation (an ioctl) failed or was refused.
+    #[error("{0}")]
+    Dm(Box<DmError>),
+
+    /// An external command (a `dmsetup` named by `$WRITEBOOST_DMSETUP`) failed.
     #[error("{}", CommandFailure(.0))]
     Command(Box<CommandError>),
 
@@ -44,6 +48,98 @@ pub enum Error {
     #[error("interrupted: {0}")]
     Interrupted(String),
 }
+
+/// The device-mapper operations of the tools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmOp {
+    /// Opening `/dev/mapper/control`.
+    Open,
+    /// Listing the devices.
+    List,
+    /// Creating a device (create, load its table, resume).
+    Create,
+    /// Loading an inactive table.
+    Load,
+    /// Suspending.
+    Suspend,
+    /// Resuming (swapping in the inactive table).
+    Resume,
+    /// Dropping the inactive table.
+    Clear,
+    /// Removing a device.
+    Remove,
+    /// A target message.
+    Message,
+    /// A device's status.
+    Status,
+    /// A device's table.
+    Table,
+    /// A device's info.
+    Info,
+    /// Making or removing its `/dev/mapper` node (no udev).
+    Node,
+}
+
+impl DmOp {
+    /// What the operation is, for messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            DmOp::Open => "opening /dev/mapper/control",
+            DmOp::List => "listing the devices",
+            DmOp::Create => "create",
+            DmOp::Load => "table load",
+            DmOp::Suspend => "suspend",
+            DmOp::Resume => "resume",
+            DmOp::Clear => "table clear",
+            DmOp::Remove => "remove",
+            DmOp::Message => "message",
+            DmOp::Status => "status",
+            DmOp::Table => "table",
+            DmOp::Info => "info",
+            DmOp::Node => "device node",
+        }
+    }
+}
+
+/// A failed device-mapper operation: what was asked (and the `dmsetup`
+/// command that asks the same), the error number the kernel returned, and
+/// the lines it logged about it (a target's refusal, `ti->error`).
+#[derive(Debug)]
+pub struct DmError {
+    /// The operation.
+    pub op: DmOp,
+    /// The device, if the operation is on one.
+    pub name: Option<String>,
+    /// The `dmsetup` command line that does the same, shell-quoted.
+    pub by_hand: String,
+    /// The kernel's error number, if the ioctl returned one.
+    pub errno: Option<nix::errno::Errno>,
+    /// Otherwise what went wrong (from the library or the tool).
+    pub detail: String,
+    /// Lines the kernel logged while it ran (`dm_writeboost: ...`,
+    /// `device-mapper: ...`).
+    pub kernel: Vec<String>,
+}
+
+impl fmt::Display for DmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "device-mapper {}", self.op.what())?;
+        if let Some(n) = &self.name {
+            write!(f, " {} {}", if self.op == DmOp::Message { "to" } else { "of" }, n)?;
+        }
+        write!(f, " failed: ")?;
+        match self.errno {
+            Some(e) => write!(f, "{} ({:?})", e.desc(), e)?,
+            None => write!(f, "{}", self.detail)?,
+        }
+        if !self.by_hand.is_empty() {
+            write!(f, " (as `{}`)", self.by_hand)?;
+        }
+        write!(f, "{}", KernelLines(&self.kernel))
+    }
+}
+
+impl std::error::Error for DmError {}
 
 /// A failed external command, with everything needed to understand why.
 #[derive(Debug)]
@@ -121,6 +217,7 @@ impl Error {
     pub fn kernel_lines(&self) -> &[String] {
         match self {
             Error::Command(c) => &c.kernel,
+            Error::Dm(d) => &d.kernel,
             Error::Io { kernel, .. } => kernel,
             _ => &[],
         }
@@ -130,6 +227,7 @@ impl Error {
     pub fn with_kernel(mut self, lines: Vec<String>) -> Self {
         match &mut self {
             Error::Command(c) if c.kernel.is_empty() => c.kernel = lines,
+            Error::Dm(d) if d.kernel.is_empty() => d.kernel = lines,
             Error::Io { kernel, .. } if kernel.is_empty() => *kernel = lines,
             _ => {}
         }
@@ -137,9 +235,10 @@ impl Error {
     }
 
     /// Whether the error is an errno `EBUSY` from the kernel (as reported by
-    /// dmsetup or a sysfs write).
+    /// a device-mapper ioctl, dmsetup or a sysfs write).
     pub fn is_busy(&self) -> bool {
         match self {
+            Error::Dm(d) => d.errno == Some(nix::errno::Errno::EBUSY),
             Error::Command(c) => c.stderr.contains("Device or resource busy"),
             Error::Io { source, .. } => source.raw_os_error() == Some(nix::libc::EBUSY),
             _ => false,
@@ -176,6 +275,37 @@ mod tests {
         assert!(s.contains("\n  kernel: dm_writeboost: writeboost-mgr: free_cache"), "{s}");
         assert!(e.is_busy());
         assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn dm_error_shows_everything() {
+        let e = Error::Dm(Box::new(DmError {
+            op: DmOp::Message,
+            name: Some("writeboost-mgr".into()),
+            by_hand: "dmsetup message writeboost-mgr 0 free_cache".into(),
+            errno: Some(nix::errno::Errno::EBUSY),
+            detail: String::new(),
+            kernel: vec!["dm_writeboost: writeboost-mgr: free_cache: cache 1 still serves device ids 1".into()],
+        }));
+        assert_eq!(
+            e.to_string(),
+            "device-mapper message to writeboost-mgr failed: Device or resource busy (EBUSY) \
+             (as `dmsetup message writeboost-mgr 0 free_cache`)\n  kernel: dm_writeboost: writeboost-mgr: free_cache: cache 1 still serves device ids 1"
+        );
+        assert!(e.is_busy());
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.kernel_lines().len(), 1);
+        let e = Error::Dm(Box::new(DmError {
+            op: DmOp::Open,
+            name: None,
+            by_hand: String::new(),
+            errno: None,
+            detail: "/dev/mapper/control: No such file or directory".into(),
+            kernel: vec![],
+        }))
+        .with_kernel(vec!["device-mapper: ioctl: x".into()]);
+        assert_eq!(e.to_string(), "device-mapper opening /dev/mapper/control failed: /dev/mapper/control: No such file or directory\n  kernel: device-mapper: ioctl: x");
+        assert!(!e.is_busy());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `-format-cache`, `-resume-cache`, `-attach`, `-detach`, `-remove`,
 //! `-free-cache`, `-status` and `-daemon`).
 //!
-//! * [`dm`]: device-mapper through `dmsetup`, errors as values;
+//! * [`dm`]: device-mapper through its ioctls (the `devicemapper` crate),
+//!   errors as values carrying the kernel's message;
 //! * [`kmsg`]: the kernel's one-line explanation of a refusal;
 //! * [`sysfs`], [`topology`], [`status`]: what exists and its state;
 //! * [`lock`]: serialising concurrent tool runs (the manager's cache pointer);

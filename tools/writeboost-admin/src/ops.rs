@@ -41,7 +41,7 @@ impl<'a> MgrSession<'a> {
         Ok(MgrSession { ctx, name, _lock: lock })
     }
 
-    /// `dmsetup message <mgr> 0 ARGS...`.
+    /// A message to the manager (`dmsetup message <mgr> 0 ARGS...`).
     pub fn message(&self, args: &[&str]) -> Result<()> {
         self.ctx.dm.message(&self.name, args)
     }

@@ -21,7 +21,7 @@ pub struct WbDevice {
     pub status: DeviceStatus,
     /// Its sysfs directory (after `add_sysfs`).
     pub sysfs: Option<DeviceNodes>,
-    /// Its `dmsetup info`.
+    /// Its device-mapper info (as `dmsetup info` shows it).
     #[serde(skip)]
     pub info: Option<DmInfo>,
 }
