@@ -31,6 +31,7 @@ mod registry;
 #[path = "wbformat/src"]
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
 mod wbformat {
+    pub mod compat;
     pub mod crc32c;
     pub mod engine;
     pub mod format;
