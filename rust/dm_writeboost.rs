@@ -21,6 +21,7 @@ use kernel::prelude::*;
 
 mod cache;
 mod device;
+mod device22;
 mod ffi;
 mod mgr;
 mod parse;

@@ -122,6 +122,8 @@ pub enum OptError<'a> {
     Fixed(Key),
     /// An unknown or malformed message.
     BadMessage(&'a str),
+    /// A message that takes no argument was given some.
+    NoArgs(&'a str),
 }
 
 impl fmt::Display for OptError<'_> {
@@ -144,6 +146,7 @@ impl fmt::Display for OptError<'_> {
             }
             OptError::Unsupported(k, v) => write!(f, "{} {}: not supported yet (only 0)", k.name(), v),
             OptError::Fixed(k) => write!(f, "{} is fixed when the table is loaded; load a new table to change it", k.name()),
+            OptError::NoArgs(s) => write!(f, "{} takes no argument", s),
             OptError::BadMessage(s) => write!(
                 f,
                 "unknown message '{}' (known: clear_stat, drop_caches, <key> <value> for writeback_threshold, nr_max_batched_writeback, update_sb_record_interval, sync_data_interval, read_cache_threshold)",
@@ -270,6 +273,7 @@ pub fn parse_message<'a>(args: &[&'a str]) -> Result<Message, OptError<'a>> {
     match args {
         [m] if m.eq_ignore_ascii_case("clear_stat") => Ok(Message::ClearStat),
         [m] if m.eq_ignore_ascii_case("drop_caches") => Ok(Message::DropCaches),
+        [m, ..] if m.eq_ignore_ascii_case("clear_stat") || m.eq_ignore_ascii_case("drop_caches") => Err(OptError::NoArgs(m)),
         [k, v] => {
             let key = Key::from_name(k).ok_or(OptError::BadMessage(k))?;
             if !key.dynamic() {
@@ -504,8 +508,9 @@ mod tests {
         assert_eq!(parse_message(&["read_cache_threshold", "4"]), Err(OptError::Unsupported(Key::ReadCacheThreshold, 4)));
         assert_eq!(parse_message(&["write_around_mode", "0"]), Err(OptError::Fixed(Key::WriteAroundMode)));
         assert_eq!(parse_message(&["nr_read_cache_cells", "1"]), Err(OptError::Fixed(Key::NrReadCacheCells)));
-        assert_eq!(parse_message(&["clear_stat", "1"]), Err(OptError::BadMessage("clear_stat")));
-        assert_eq!(parse_message(&["drop_caches", "1", "2"]), Err(OptError::BadMessage("drop_caches")));
+        assert_eq!(parse_message(&["clear_stat", "1"]), Err(OptError::NoArgs("clear_stat")));
+        assert_eq!(parse_message(&["drop_caches", "1", "2"]), Err(OptError::NoArgs("drop_caches")));
+        assert_eq!(parse_message(&["writeback_threshold", "1", "2"]), Err(OptError::BadMessage("writeback_threshold")));
         assert_eq!(parse_message(&["foo"]), Err(OptError::BadMessage("foo")));
         assert_eq!(parse_message(&["foo", "1"]), Err(OptError::BadMessage("foo")));
         assert_eq!(parse_message(&[]), Err(OptError::BadMessage("")));
