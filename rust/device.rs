@@ -2,12 +2,13 @@
 
 //! The `writeboost` target: a logical device over a backing disk.
 //!
-//! Two table forms, chosen by the arguments (`wbformat::compat`): a plain
-//! number first is the 2013 form `<start> <len> writeboost <device_id>
+//! Two table forms, chosen by the first argument (`wbformat::compat`): a
+//! device (a path or `maj:min`) starts the dm-writeboost 2.2 form, anything
+//! else is the 2013 form `<start> <len> writeboost <device_id>
 //! <backing path> <cache_id>` (this file; with `cache_id` 0 the device
-//! passes every bio to the backing device); anything else is the
-//! dm-writeboost 2.2 form `<backing path> <cache path> [<#opt args> <key>
-//! <value> ...]` with a private cache (`crate::device22`).
+//! passes every bio to the backing device); the 2.2 form is `<backing
+//! path> <cache path> [<#opt args> <key> <value> ...]` with a private cache
+//! (`crate::device22`).
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};

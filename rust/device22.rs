@@ -3,8 +3,8 @@
 //! The dm-writeboost 2.2 table form of the `writeboost` target.
 //!
 //! Table: `<start> <len> writeboost <backing path> <cache path> [<#opt
-//! args> <key> <value> ...]` (which form a table uses, and the options, are
-//! in `wbformat::compat`).
+//! args> <key> <value> ...]`, chosen when the first argument is a path or
+//! `maj:min` (the rule, and the options, are in `wbformat::compat`).
 //!
 //! The device gets a *private* cache on `<cache path>`: the same cache
 //! machinery as a 2013 cache (format, replay, attach, write-back), but not

@@ -7,20 +7,19 @@
 //!
 //! # Which form
 //!
-//! A table whose first argument is a plain decimal number is the 2013 form
-//! (`<device_id> <backing path> <cache_id>`, exactly three arguments);
-//! anything else (a path such as `/dev/sdb` or `8:16`) starts the 2.2 form
-//! `<backing path> <cache path> [<#opt args> <key> <value> ...]`.
+//! A table whose first argument names a device, a path (`/dev/sdb`, it has
+//! a `/`) or a device number (`8:16`, it has a `:`), is the 2.2 form
+//! `<backing path> <cache path> [<#opt args> <key> <value> ...]`. Anything
+//! else is the 2013 form `<device_id> <backing path> <cache_id>` (three
+//! arguments, a number first), whose errors stay as they were (`x` is an
+//! invalid device_id, not a 2.2 backing device).
 
 use core::fmt;
 
-/// Whether a table with these arguments is the 2.2 form (see the module
-/// documentation): its first argument is not a plain decimal number.
+/// Whether a table whose first argument is `first` is the 2.2 form (see
+/// the module documentation): that argument has a `/` or a `:`.
 pub fn is_22_form(first: Option<&str>) -> bool {
-    match first {
-        None => false,
-        Some(s) => s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()),
-    }
+    first.is_some_and(|s| s.contains('/') || s.contains(':'))
 }
 
 /// An optional argument of the 2.2 form.
@@ -399,7 +398,11 @@ mod tests {
         assert!(!is_22_form(Some("127")));
         assert!(is_22_form(Some("/dev/sdb")));
         assert!(is_22_form(Some("8:16")));
-        assert!(is_22_form(Some("")));
+        assert!(is_22_form(Some("./sdb")));
+        // Not a device: the 2013 form, whose parser says what is wrong.
+        assert!(!is_22_form(Some("")));
+        assert!(!is_22_form(Some("x")));
+        assert!(!is_22_form(Some("-1")));
         assert!(!is_22_form(None));
     }
 
