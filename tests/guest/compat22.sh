@@ -73,6 +73,13 @@ assert_eq "$(echo "$st" | cut -d' ' -f29-)" "writeback_threshold 0 nr_cur_batche
 dmsetup info writeboost-mgr >/dev/null 2>&1 && die "a manager exists"
 [ -z "$(ls $WB_SYSFS/caches 2>/dev/null)" ] || die "the private cache appears in caches/"
 
+# writeboost-status shows it with its status parsed into named fields.
+js=$(writeboost-status --json); echo "$js" | head -c 600; echo
+echo "$js" | grep -q '"name": "w22"' || die "writeboost-status --json: no w22"
+echo "$js" | grep -q "\"nr_cache_blocks\": $((nseg * 255))" || die "writeboost-status --json: nr_cache_blocks"
+echo "$js" | grep -q '"update_sb_record_interval": 3600' || die "writeboost-status --json: tunables"
+writeboost-status | grep -q "w22 (/dev/mapper/w22, $(dmsetup info -c --noheadings -o major,minor w22 | tr -d ' ')), dm-writeboost 2.2 form" || die "writeboost-status: no w22"
+
 # 3. Messages.
 run dmsetup message w22 0 writeback_threshold 70
 run dmsetup message w22 0 NR_MAX_BATCHED_WRITEBACK 32
