@@ -5,8 +5,9 @@
 # read-back changing exactly their two counters, writes of more than the
 # cache holds with background write-back off (urgent write-back makes
 # room), drop_caches after suspend;resume, a reload reusing the live cache,
-# devices shared with other caches refused, and removal releasing both
-# devices at once. Small devices: a 6 MiB cache over a 24 MiB backing.
+# devices shared with other caches refused, removal releasing both devices
+# at once, sync_data_interval and writeback_threshold acting. Small
+# devices: a 6 MiB cache over a 24 MiB backing.
 . /wb/tests/lib.sh
 set -e
 
@@ -96,6 +97,12 @@ must_fail dmsetup message w22 0 foo
 must_fail dmsetup message w22 0 clear_stat 1
 klog_tail 1 | grep -q "clear_stat takes no argument" || die "no message for clear_stat 1"
 run dmsetup message w22 0 writeback_threshold 0
+# sync_data_interval 1: a 4 KiB write reaches the cache device within
+# about a second (the idle seal would take 5 s).
+lf=$(field 5)
+run dd if=/dev/urandom of=/dev/mapper/w22 bs=4k seek=3000 count=1 oflag=direct 2>/dev/null
+sleep 2.5
+[ "$(field 5)" -gt "$lf" ] || die "sync_data_interval 1: the RAM buffer was not written within 2.5 s"
 run dmsetup message w22 0 sync_data_interval 0
 
 # 4. clear_stat, one 4 KiB write, its read-back: exactly two counters move
@@ -181,7 +188,17 @@ dd if=/dev/mapper/w22 of=/tmp/big.r bs=1M count=8 iflag=direct 2>/dev/null
 dd if=/tmp/big of=/tmp/big8 bs=1M count=8 2>/dev/null
 cmp /tmp/big8 /tmp/big.r || die "older data after the replay differs"
 
-# 10. Removal releases both devices at once: exclusive opens succeed.
+# 10. writeback_threshold 100: background write-back runs while the disk
+# is idle and writes everything back. Then removal releases both devices
+# at once: exclusive opens succeed.
+run dmsetup message w22 0 writeback_threshold 100
+run dmsetup message w22 0 sync_data_interval 1
+i=0
+while [ "$(field 7)" != 0 ]; do
+    i=$((i + 1))
+    [ $i -lt 60 ] || die "background write-back with writeback_threshold 100: $(field 7) dirty lines left after 30 s"
+    sleep 0.5
+done
 run dmsetup message w22 0 drop_caches
 run dmsetup remove w22
 run mgr_create
