@@ -326,6 +326,7 @@ impl PrivateTarget {
         t.setup_device(0).map_err(|e| ctr_err!(e, "cannot configure the target"))?;
         let md = t.md_id();
         let md_devt = t.md_devt();
+        let table = t.table_id();
         let slot = registry::with(|tb| -> core::result::Result<Slot, CtrError> {
             for (devt, what) in [(bdevt, "backing"), (cdevt, "cache")] {
                 if let Some(m) = legacy_use(tb, devt) {
@@ -344,15 +345,19 @@ impl PrivateTarget {
                         DevT(p.cache_devt)
                     ));
                 }
+                if p.last_table == table {
+                    return Err(ctr_err!(EINVAL, "two targets of one table use the same private cache"));
+                }
                 let Some(pr) = p.private.clone() else {
                     return Err(ctr_err!(EBUSY, "the private cache of this device is being created or removed; try again"));
                 };
                 p.tables += 1;
+                p.last_table = table;
                 return Ok(Slot::Reuse(pr));
             }
             let i = tb.privates.iter().position(|p| p.is_none()).ok_or_else(|| ctr_err!(EBUSY, "too many writeboost devices"))?;
             if let Some(s) = tb.privates.get_mut(i) {
-                *s = Some(PrivSlot { md, md_devt, backing_devt: bdevt, cache_devt: cdevt, tables: 1, private: None });
+                *s = Some(PrivSlot { md, md_devt, backing_devt: bdevt, cache_devt: cdevt, tables: 1, last_table: table, private: None });
             }
             Ok(Slot::Build(i))
         })

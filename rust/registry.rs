@@ -153,6 +153,9 @@ pub(crate) struct PrivSlot {
     pub(crate) cache_devt: u32,
     /// Live tables (2 during a reload).
     pub(crate) tables: u32,
+    /// The table of the newest constructor: a second target over the same
+    /// cache in one table is refused.
+    pub(crate) last_table: usize,
     /// The private cache; `None` while the first constructor builds it.
     pub(crate) private: Option<Arc<crate::device22::Private>>,
 }

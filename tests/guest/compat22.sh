@@ -53,6 +53,10 @@ bad "2 write_around_mode 1" "write_around_mode 1: not supported yet"
 bad "4 writeback_threshold 1 WRITEBACK_THRESHOLD 2" "writeback_threshold given twice"
 must_fail dmsetup create w22 --table "0 $sz writeboost $BD"
 klog_tail 2 | grep -q "expected <backing path> <cache path>" || die "no usage message for one argument"
+printf '0 8 writeboost %s %s\n8 8 writeboost %s %s\n' $BD $CD $BD $CD | must_fail dmsetup create w22
+klog_tail 3 | grep -q "two targets of one table use the same private cache" || die "no message for two targets on one cache"
+# (Its first target formatted the cache device: zero it again.)
+run dd if=/dev/zero of=$CD bs=512 count=1 oflag=direct 2>/dev/null
 must_fail dmsetup create w22 --table "0 $sz writeboost $BD $BD"
 klog_tail 2 | grep -q "the backing and the cache device are the same" || die "no message for backing = cache"
 
