@@ -2,8 +2,13 @@
 
 //! The `writeboost` target: a logical device over a backing disk.
 //!
-//! Table: `<start> <len> writeboost <device_id> <backing path> <cache_id>`.
-//! With `cache_id` 0 the device passes every bio to the backing device.
+//! Two table forms, chosen by the first argument (`wbformat::compat`): a
+//! device (a path or `maj:min`) starts the dm-writeboost 2.2 form, anything
+//! else is the 2013 form `<start> <len> writeboost <device_id>
+//! <backing path> <cache_id>` (this file; with `cache_id` 0 the device
+//! passes every bio to the backing device); the 2.2 form is `<backing
+//! path> <cache path> [<#opt args> <key> <value> ...]` with a private cache
+//! (`crate::device22`).
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -12,14 +17,22 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::cache::{Cache, Routed};
+use crate::device22::PrivateTarget;
+use crate::wbformat::compat;
 use crate::ctr_err;
 use crate::ffi::{Args, Bio, BioOp, CtrError, DevT, DmDev, MapResult, Msg, Out, Target, TargetOps};
 use crate::parse;
 use crate::registry::{self, DevEntry, DeviceClash, NewDev, Tables, MAX_ID};
 use crate::wbformat::index::MAX_BACKING_SECTORS;
 
-/// The private data of one `writeboost` target.
-pub(crate) struct DeviceTarget {
+/// The private data of one `writeboost` target: a table of either form.
+pub(crate) enum DeviceTarget {
+    Legacy(LegacyTarget),
+    Private(PrivateTarget),
+}
+
+/// A `writeboost` target of the 2013 form.
+pub(crate) struct LegacyTarget {
     entry: Arc<DevEntry>,
     backing: DmDev,
     /// The cache id of this table (0 = pass-through).
@@ -155,7 +168,7 @@ fn check_backing_free(t: &Tables, id: u8, devt: u32) -> core::result::Result<(),
     Ok(())
 }
 
-impl DeviceTarget {
+impl LegacyTarget {
     fn route(&self, r: Routed) -> MapResult {
         match r {
             Routed::NotAttached(mut bio, sector) => {
@@ -204,6 +217,68 @@ impl DeviceTarget {
 
 impl TargetOps for DeviceTarget {
     fn ctr(t: &Target<'_>, args: &Args<'_>) -> core::result::Result<KBox<Self>, CtrError> {
+        // Allocated first, so nothing needs undoing if it fails.
+        let slot = KBox::<DeviceTarget>::new_uninit(GFP_KERNEL).map_err(|_| ctr_err!(ENOMEM, "out of memory"))?;
+        let this = if compat::is_22_form(args.str(0)) {
+            DeviceTarget::Private(PrivateTarget::ctr(t, args)?)
+        } else {
+            DeviceTarget::Legacy(LegacyTarget::ctr(t, args)?)
+        };
+        Ok(KBox::write(slot, this))
+    }
+
+    fn dtr(&self, t: &Target<'_>) {
+        match self {
+            DeviceTarget::Legacy(d) => d.dtr(t),
+            DeviceTarget::Private(d) => d.dtr(),
+        }
+    }
+
+    fn map(&self, t: &Target<'_>, bio: Bio) -> MapResult {
+        match self {
+            DeviceTarget::Legacy(d) => d.map(t, bio),
+            DeviceTarget::Private(d) => d.map(bio),
+        }
+    }
+
+    fn status(&self, t: &Target<'_>, table: bool, out: &mut Out<'_>) {
+        match self {
+            DeviceTarget::Legacy(d) => d.status(t, table, out),
+            DeviceTarget::Private(d) => d.status(table, out),
+        }
+    }
+
+    fn postsuspend(&self, t: &Target<'_>) {
+        match self {
+            DeviceTarget::Legacy(d) => d.postsuspend(t),
+            DeviceTarget::Private(d) => d.postsuspend(),
+        }
+    }
+
+    fn preresume(&self, t: &Target<'_>) -> Result {
+        match self {
+            DeviceTarget::Legacy(d) => d.preresume(t),
+            DeviceTarget::Private(d) => d.preresume(),
+        }
+    }
+
+    fn message(&self, t: &Target<'_>, args: &Args<'_>, out: &mut Out<'_>) -> Result<bool> {
+        match self {
+            DeviceTarget::Legacy(d) => d.message(t, args, out),
+            DeviceTarget::Private(d) => d.message(args),
+        }
+    }
+
+    fn backing(&self) -> Option<&DmDev> {
+        match self {
+            DeviceTarget::Legacy(d) => Some(&d.backing),
+            DeviceTarget::Private(d) => Some(d.backing()),
+        }
+    }
+}
+
+impl LegacyTarget {
+    fn ctr(t: &Target<'_>, args: &Args<'_>) -> core::result::Result<Self, CtrError> {
         if args.len() != 3 {
             return Err(ctr_err!(
                 EINVAL,
@@ -219,8 +294,6 @@ impl TargetOps for DeviceTarget {
         let cache_id = parse::ranged(cid_str, 0, MAX_ID as u64)
             .ok_or_else(|| ctr_err!(EINVAL, "invalid cache_id '{}': must be a number in 0..{}", cid_str, MAX_ID))?
             as u8;
-        // Allocated first, so nothing needs undoing if it fails.
-        let slot = KBox::<DeviceTarget>::new_uninit(GFP_KERNEL).map_err(|_| ctr_err!(ENOMEM, "out of memory"))?;
         let path = args.cstr(1).ok_or_else(|| ctr_err!(EINVAL, "missing backing device path"))?;
         // A cache holding dirty data of a removed device of this id claims
         // its disk: the device of the same id gets it back (claimed again
@@ -278,6 +351,7 @@ impl TargetOps for DeviceTarget {
         // Only checks: the binding changes when the table is resumed.
         let entry = registry::with(|tables| {
             check_backing_free(tables, id, bdev.devt()).map_err(|e| (e, None))?;
+            crate::device22::check_legacy_backing(tables, bdev.devt()).map_err(|e| (e, None))?;
             let (entry, _) = tables.add_device(new).map_err(|c| (match c {
                 DeviceClash::BadId => ctr_err!(EINVAL, "invalid device_id {}", id),
                 DeviceClash::InUse(devt) => ctr_err!(EBUSY, "device_id {} is already used by device {}", id, DevT(devt)),
@@ -313,10 +387,7 @@ impl TargetOps for DeviceTarget {
             }
             e
         })?;
-        Ok(KBox::write(
-            slot,
-            DeviceTarget { entry, backing, cache_id, begin: t.begin(), applied: AtomicBool::new(false), table, _claim: reclaim },
-        ))
+        Ok(LegacyTarget { entry, backing, cache_id, begin: t.begin(), applied: AtomicBool::new(false), table, _claim: reclaim })
     }
 
     fn dtr(&self, _t: &Target<'_>) {
@@ -466,9 +537,5 @@ impl TargetOps for DeviceTarget {
             return Err(EINVAL);
         }
         Ok(false)
-    }
-
-    fn backing(&self) -> Option<&DmDev> {
-        Some(&self.backing)
     }
 }

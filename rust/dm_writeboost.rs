@@ -21,6 +21,7 @@ use kernel::prelude::*;
 
 mod cache;
 mod device;
+mod device22;
 mod ffi;
 mod mgr;
 mod parse;
@@ -31,6 +32,7 @@ mod registry;
 #[path = "wbformat/src"]
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
 mod wbformat {
+    pub mod compat;
     pub mod crc32c;
     pub mod engine;
     pub mod format;

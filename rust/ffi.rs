@@ -247,6 +247,14 @@ impl Bdev<'_> {
         Ok(crate::wbformat::format::backing_identity(name))
     }
 
+    /// Milliseconds the device has spent doing I/O since boot (the
+    /// `io_ticks` of /proc/diskstats): its utilisation over an interval is
+    /// the difference divided by the interval.
+    pub(crate) fn io_ticks_ms(&self) -> u64 {
+        // SAFETY: valid by the type invariant.
+        unsafe { sys::wb_bdev_io_ticks_ms(self.ptr) }
+    }
+
     /// Sends a cache flush (REQ_PREFLUSH) and waits for it.
     pub(crate) fn flush(&self) -> Result {
         // SAFETY: valid by the type invariant; process context.
@@ -1033,6 +1041,13 @@ impl<T: ThreadBody + 'static> Drop for KThread<T> {
 pub(crate) fn should_stop() -> bool {
     // SAFETY: only meaningful in a kthread, which is where it is called.
     unsafe { sys::wb_kthread_should_stop() }
+}
+
+/// Whether the current task has a signal pending (an interruptible wait
+/// should end).
+pub(crate) fn signal_pending() -> bool {
+    // SAFETY: no arguments; reads the current task's state.
+    unsafe { sys::wb_signal_pending() }
 }
 
 /// Sleeps for `ms` milliseconds.

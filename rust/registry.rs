@@ -138,6 +138,33 @@ pub(crate) struct Tables {
     reserved: [bool; SLOTS],
     /// Per cache id: device bindings changing to or from it right now.
     changing_users: [u32; SLOTS],
+    /// Devices of the 2.2 table form, each with its private cache (not
+    /// in `caches`: the manager never sees them).
+    pub(crate) privates: [Option<PrivSlot>; SLOTS],
+}
+
+/// One device of the 2.2 table form (see `crate::device22`).
+pub(crate) struct PrivSlot {
+    /// Identity of the mapped device.
+    pub(crate) md: usize,
+    /// `dev_t` of the mapped device.
+    pub(crate) md_devt: u32,
+    pub(crate) backing_devt: u32,
+    pub(crate) cache_devt: u32,
+    /// Live tables (2 during a reload).
+    pub(crate) tables: u32,
+    /// The table of the newest constructor: a second target over the same
+    /// cache in one table is refused.
+    pub(crate) last_table: usize,
+    /// The private cache; `None` while the first constructor builds it.
+    pub(crate) private: Option<Arc<crate::device22::Private>>,
+}
+
+/// What a 2.2-form device uses a disk for (see [`Tables::private_use`]).
+pub(crate) enum PrivUse {
+    Backing,
+    Cache,
+    Itself,
 }
 
 /// The module-wide registry.
@@ -161,6 +188,7 @@ pub(crate) fn install() -> Result<GlobalGuard<Registry>> {
                 caches: [const { None }; SLOTS],
                 reserved: [false; SLOTS],
                 changing_users: [0; SLOTS],
+                privates: [const { None }; SLOTS],
             }),
         }),
         GFP_KERNEL,
@@ -383,6 +411,23 @@ impl Tables {
         }
     }
 
+    /// Whether a 2.2-form device (other than of mapped device `md`) uses
+    /// disk `devt`: as its backing device, its cache device, or it is that
+    /// device. Returns the use and the mapped device's `dev_t`.
+    pub(crate) fn private_use(&self, devt: u32, md: usize) -> Option<(PrivUse, u32)> {
+        self.privates.iter().flatten().filter(|p| p.md != md).find_map(|p| {
+            if p.backing_devt == devt {
+                Some((PrivUse::Backing, p.md_devt))
+            } else if p.cache_devt == devt {
+                Some((PrivUse::Cache, p.md_devt))
+            } else if p.md_devt == devt {
+                Some((PrivUse::Itself, p.md_devt))
+            } else {
+                None
+            }
+        })
+    }
+
     /// Creates `devices/<id>/` in sysfs.
     pub(crate) fn add_device_sysfs(&mut self, id: u8, backing: crate::ffi::Bdev<'_>) -> Result {
         let slot = self.device_sysfs.get_mut(id as usize).ok_or(EINVAL)?;
@@ -435,6 +480,11 @@ pub(crate) struct Leave {
 /// The device id whose writeboost device is `devt`, if any.
 pub(crate) fn writeboost_device(devt: u32) -> Option<u8> {
     with(|t| t.devices.iter().flatten().find(|s| s.tables > 0 && s.entry.md_devt == devt).map(|s| s.entry.id)).ok().flatten()
+}
+
+/// Whether `devt` is a writeboost device of the 2.2 table form.
+pub(crate) fn is_private_device(devt: u32) -> bool {
+    with(|t| t.privates.iter().flatten().any(|p| p.md_devt == devt)).unwrap_or(false)
 }
 
 /// The live caches (references taken under the lock, used without it).

@@ -20,6 +20,8 @@
 #include <linux/kthread.h>
 #include <linux/sched/mm.h>
 #include <linux/module.h>
+#include <linux/part_stat.h>
+#include <linux/sched/signal.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
@@ -551,6 +553,17 @@ struct block_device *wb_file_bdev(struct file *f)
 int wb_bdev_flush(struct block_device *bdev)
 {
 	return blkdev_issue_flush(bdev);
+}
+
+u64 wb_bdev_io_ticks_ms(struct block_device *bdev)
+{
+	/* The "time spent doing I/O" of /proc/diskstats (jiffies). */
+	return jiffies_to_msecs(part_stat_read(bdev, io_ticks));
+}
+
+bool wb_signal_pending(void)
+{
+	return signal_pending(current);
 }
 
 /* ------------------------------------------------------------------ */

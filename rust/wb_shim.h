@@ -129,6 +129,10 @@ struct file *wb_bdev_open_devt(u32 devt, void *holder, int *err);
 void wb_bdev_close(struct file *f);
 struct block_device *wb_file_bdev(struct file *f);
 int wb_bdev_flush(struct block_device *bdev);
+/* Milliseconds the device has been busy since boot (io_ticks). */
+u64 wb_bdev_io_ticks_ms(struct block_device *bdev);
+/* Whether the current task has a signal pending. */
+bool wb_signal_pending(void);
 /* A name of the disk behind bdev that is the same across boots (see
  * Documentation/on-disk-format.md, "Backing identity"), NUL-terminated in
  * buf (len bytes).  Returns its length or a negative errno. */

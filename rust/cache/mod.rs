@@ -883,6 +883,61 @@ impl Cache {
         }
     }
 
+    /// The engine's figures of a 2.2-form status line (the tunables are
+    /// the device's to fill in).
+    pub(crate) fn status22(&self) -> crate::wbformat::compat::Status {
+        let g = self.lock();
+        let e = &g.eng;
+        crate::wbformat::compat::Status {
+            cursor: e.cursor(),
+            nr_cache_lines: self.geo.nr_lines(),
+            nr_segments: u64::from(self.geo.nr_segments()),
+            current_id: e.last_id(),
+            last_flushed_id: e.last_flushed(),
+            last_writeback_id: e.last_migrated(),
+            nr_dirty: e.total_dirty(),
+            engine_stats: *e.stats(),
+            nr_partial_flushed: e.nr_partial_flushed(),
+            nr_cur_batched_writeback: self.tun.nr_max_batched_migration.load(Ordering::Relaxed),
+            ..Default::default()
+        }
+    }
+
+    /// Writes every dirty line back, the open RAM buffer included, and
+    /// returns once none is left (the caller has `force_migrate` set).
+    /// Ends early, with what is left said, when device `dev`'s write-back
+    /// fails, the cache device fails, a signal is pending, or no line was
+    /// written back for 60 s.
+    pub(crate) fn write_back_all(&self, dev: u8) -> core::result::Result<(), (Error, Msg)> {
+        let mut least = u64::MAX;
+        let mut since = ffi::now_ms();
+        loop {
+            self.migrator_cv.notify_all();
+            self.flush_all().map_err(|e| (e, Msg::new(format_args!("writing the RAM buffer to the cache device failed (error {})", e.to_errno()))))?;
+            let (dirty, fail) = {
+                let g = self.lock();
+                (g.eng.total_dirty(), g.eng.dev(dev).fail_errno)
+            };
+            if dirty == 0 {
+                return Ok(());
+            }
+            if fail != 0 {
+                return Err((EIO, Msg::new(format_args!("write-back to the backing device fails (error {}); {} dirty lines stay in the cache", fail, dirty))));
+            }
+            if ffi::signal_pending() {
+                return Err((EINTR, Msg::new(format_args!("interrupted; {} dirty lines left", dirty))));
+            }
+            let now = ffi::now_ms();
+            if dirty < least {
+                least = dirty;
+                since = now;
+            } else if now.saturating_sub(since) > 60_000 {
+                return Err((Error::from_errno(-110), Msg::new(format_args!("no line written back for 60 s; {} dirty lines left", dirty))));
+            }
+            ffi::msleep(20);
+        }
+    }
+
     /// Clears the statistics.
     pub(crate) fn clear_stats(&self) {
         self.lock().eng.clear_stats();

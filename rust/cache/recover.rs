@@ -44,6 +44,9 @@ fn open_exclusive(path: &CStr) -> core::result::Result<BdevFile, Msg> {
             id
         )));
     }
+    if crate::registry::is_private_device(f.bdev().devt()) {
+        return Err(msg(format_args!("{}: is a writeboost device: a cache cannot live on a writeboost device", path.to_str().unwrap_or("?"))));
+    }
     Ok(f)
 }
 

@@ -14,6 +14,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod compat;
 pub mod crc32c;
 pub mod engine;
 pub mod format;

@@ -27,6 +27,34 @@ pub struct Report {
     pub caches: Vec<CacheReport>,
     /// writeboost devices.
     pub devices: Vec<DeviceReport>,
+    /// writeboost devices of the dm-writeboost 2.2 table form (each with
+    /// its private cache).
+    pub devices_22: Vec<Device22Report>,
+}
+
+/// A device of the 2.2 table form.
+#[derive(Debug, Serialize)]
+pub struct Device22Report {
+    /// Device-mapper name.
+    pub name: String,
+    /// Its own device number.
+    pub dev: Option<DevNo>,
+    /// Backing device number and path.
+    pub backing: DevNo,
+    /// Backing device path, when known.
+    pub backing_path: Option<String>,
+    /// Cache device number.
+    pub cache: DevNo,
+    /// Cache device path, when known.
+    pub cache_path: Option<String>,
+    /// Length in sectors.
+    pub sectors: u64,
+    /// The table's optional arguments.
+    pub options: Vec<(String, u32)>,
+    /// The status line, field by field.
+    pub status: crate::status::Device22Status,
+    /// Suspended.
+    pub suspended: bool,
 }
 
 /// The manager.
@@ -98,7 +126,7 @@ pub fn gather(ctx: &Ctx, daemon_pid_file: &Path) -> Result<Report> {
     let daemon = DaemonReport { running: pid.is_some(), pid, pid_file: daemon_pid_file.display().to_string() };
     let module_loaded = ctx.sys.module_loaded();
     if !module_loaded {
-        return Ok(Report { module_loaded, manager: None, daemon, caches: vec![], devices: vec![] });
+        return Ok(Report { module_loaded, manager: None, daemon, caches: vec![], devices: vec![], devices_22: vec![] });
     }
     let devs = topology::devices(&ctx.dm, &ctx.sys)?;
     let mut caches: Vec<CacheReport> = topology::caches(&ctx.sys)?
@@ -140,7 +168,22 @@ pub fn gather(ctx: &Ctx, daemon_pid_file: &Path) -> Result<Report> {
             suspended: d.info.as_ref().is_some_and(|i| i.suspended),
         })
         .collect();
-    Ok(Report { module_loaded, manager, daemon, caches, devices })
+    let devices_22 = topology::devices22(&ctx.dm)?
+        .into_iter()
+        .map(|d| Device22Report {
+            dev: d.info.as_ref().map(|i| DevNo { major: i.major, minor: i.minor }),
+            backing: d.table.backing,
+            backing_path: ctx.sys.dev_path(d.table.backing),
+            cache: d.table.cache,
+            cache_path: ctx.sys.dev_path(d.table.cache),
+            sectors: d.table.len,
+            options: d.table.options,
+            status: d.status,
+            suspended: d.info.as_ref().is_some_and(|i| i.suspended),
+            name: d.name,
+        })
+        .collect();
+    Ok(Report { module_loaded, manager, daemon, caches, devices, devices_22 })
 }
 
 fn interval(s: u64) -> String {
@@ -271,7 +314,32 @@ pub fn human(r: &Report, counters: bool) -> String {
             let _ = writeln!(o, "  open count:         {}", n);
         }
     }
-    if r.module_loaded && r.caches.is_empty() && r.devices.is_empty() {
+    for d in &r.devices_22 {
+        let s = &d.status;
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "device {} (/dev/mapper/{}{}), dm-writeboost 2.2 form{}",
+            d.name,
+            d.name,
+            d.dev.map_or(String::new(), |x| format!(", {}", x)),
+            if d.suspended { " SUSPENDED" } else { "" }
+        );
+        let _ = writeln!(o, "  backing:            {} ({}), {}", d.backing_path.as_deref().unwrap_or("?"), d.backing, size(d.sectors));
+        let _ = writeln!(o, "  private cache:      {} ({}), {} segments, {} lines", d.cache_path.as_deref().unwrap_or("?"), d.cache, s.nr_segments, s.nr_cache_blocks);
+        let _ = writeln!(o, "  segments:           current {}, last flushed {}, last written back {}", s.current_id, s.last_flushed_id, s.last_writeback_id);
+        let _ = writeln!(o, "  dirty lines:        {} ({})", s.nr_dirty_cache_blocks, size(s.nr_dirty_cache_blocks * 8));
+        let _ = writeln!(o, "  partial segments:   {}", s.nr_partial_flushed);
+        let t: Vec<String> = s.tunables.iter().map(|(k, v)| format!("{} {}", k, v)).collect();
+        let _ = writeln!(o, "  tunables:           {}", t.join(", "));
+        if counters {
+            let _ = writeln!(o, "  counters:");
+            for k in &s.counters {
+                let _ = writeln!(o, "    {:<40} {}", counter_name(k), k.count);
+            }
+        }
+    }
+    if r.module_loaded && r.caches.is_empty() && r.devices.is_empty() && r.devices_22.is_empty() {
         let _ = writeln!(o, "\nno cache is resumed and no writeboost device exists");
     }
     o

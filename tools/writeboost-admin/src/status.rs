@@ -2,6 +2,10 @@
 //!
 //! * `dmsetup table NAME`: `<start> <len> writeboost <device_id> <maj:min> <cache_id>`
 //! * `dmsetup status NAME`: `<start> <len> writeboost cache_id <n> nr_dirty_caches <n>`
+//! * the dm-writeboost 2.2 form (see `wbformat::compat`): table
+//!   `<start> <len> writeboost <backing maj:min> <cache maj:min> [<#opt args>
+//!   <key> <value>...]`, status one line of integers and five named tunables
+//!   ([`Device22Table`], [`Device22Status`]).
 //! * `dmsetup status writeboost-mgr`: `current cache_id_ptr: N`, then either
 //!   the global structure sizes (N = 0) or the selected cache's state and
 //!   its 16 hit counters.
@@ -79,6 +83,115 @@ impl DeviceStatus {
             }
         }
         Ok(DeviceStatus { cache_id: cache_id.ok_or_else(bad)?, nr_dirty_caches: dirty.ok_or_else(bad)? })
+    }
+}
+
+/// Whether a `writeboost` table line is the 2.2 form (its first argument is
+/// a device, `maj:min`).
+pub fn is_22_line(line: &str) -> bool {
+    let first = line.split_whitespace().nth(3);
+    wbformat::compat::is_22_form(first)
+}
+
+/// A `writeboost` table line of the 2.2 form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Device22Table {
+    /// First sector.
+    pub start: u64,
+    /// Length in sectors.
+    pub len: u64,
+    /// The backing device.
+    pub backing: DevNo,
+    /// The cache device.
+    pub cache: DevNo,
+    /// The optional arguments, as the table gives them.
+    pub options: Vec<(String, u32)>,
+}
+
+impl Device22Table {
+    /// Parses a 2.2-form table line.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let bad = || format!("not a writeboost 2.2 table: '{}'", line.trim());
+        if w.len() < 5 || w[2] != "writeboost" {
+            return Err(bad());
+        }
+        let opts = wbformat::compat::Options::parse(&w[5..]).map_err(|e| format!("{}: {}", bad(), e))?;
+        Ok(Device22Table {
+            start: w[0].parse().map_err(|_| bad())?,
+            len: w[1].parse().map_err(|_| bad())?,
+            backing: w[3].parse().map_err(|_| bad())?,
+            cache: w[4].parse().map_err(|_| bad())?,
+            options: opts.given().map(|k| (k.name().to_string(), opts.get(k))).collect(),
+        })
+    }
+}
+
+/// A `writeboost` status line of the 2.2 form, field by field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct Device22Status {
+    /// Global index of the line allocated last.
+    pub cursor_pos: u64,
+    /// Lines of the cache.
+    pub nr_cache_blocks: u64,
+    /// Segments of the cache.
+    pub nr_segments: u64,
+    /// The segment being filled.
+    pub current_id: u64,
+    /// Newest segment on the cache device.
+    pub last_flushed_id: u64,
+    /// Newest segment written back.
+    pub last_writeback_id: u64,
+    /// Dirty lines.
+    pub nr_dirty_cache_blocks: u64,
+    /// The 16 hit counters, in the 2.2 order (`write << 3 | hit << 2 |
+    /// on_buffer << 1 | fullsize`).
+    pub counters: Vec<Counter>,
+    /// Segments written before they were full.
+    pub nr_partial_flushed: u64,
+    /// The tunables the line names (writeback_threshold,
+    /// nr_cur_batched_writeback, sync_data_interval,
+    /// update_sb_record_interval, read_cache_threshold).
+    pub tunables: BTreeMap<String, u64>,
+}
+
+impl Device22Status {
+    /// Parses a 2.2-form status line (`dmsetup status NAME`).
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let bad = |why: &str| format!("not a writeboost 2.2 status ({}): '{}'", why, line.trim());
+        if w.len() < 3 || w[2] != "writeboost" {
+            return Err(bad("no writeboost target"));
+        }
+        let f = &w[3..];
+        if f.len() < 25 {
+            return Err(bad("too few fields"));
+        }
+        let num = |i: usize| f[i].parse::<u64>().map_err(|_| bad("a field is not a number"));
+        let mut counters = Vec::new();
+        for j in 0..16 {
+            counters.push(Counter { write: j & 8 != 0, hit: j & 4 != 0, on_buffer: j & 2 != 0, fullsize: j & 1 != 0, count: num(7 + j)? });
+        }
+        let n = num(24)? as usize;
+        if f.len() != 25 + n || n % 2 != 0 {
+            return Err(bad("the tunables' word count does not match"));
+        }
+        let mut tunables = BTreeMap::new();
+        for kv in f[25..].chunks(2) {
+            tunables.insert(kv[0].to_string(), kv[1].parse::<u64>().map_err(|_| bad("a tunable is not a number"))?);
+        }
+        Ok(Device22Status {
+            cursor_pos: num(0)?,
+            nr_cache_blocks: num(1)?,
+            nr_segments: num(2)?,
+            current_id: num(3)?,
+            last_flushed_id: num(4)?,
+            last_writeback_id: num(5)?,
+            nr_dirty_cache_blocks: num(6)?,
+            counters,
+            nr_partial_flushed: num(23)?,
+            tunables,
+        })
     }
 }
 
@@ -210,6 +323,28 @@ mod tests {
 
     /// As the module prints it: the seed's lines, the counters, then the additions.
     const CACHE: &str = "0 1 writeboost-mgr \ncurrent cache_id_ptr: 1\nstatic RAM(approx.): 5869568 (byte)\nallow_migrate: 1\nnr_segments: 127\nlast_migrated_segment_id: 8\nlast_flushed_segment_id: 9\ncurrent segment id: 10\ncursor: 2301\n\nwrite? hit? on_buffer? fullsize?\n0 0 0 0 10\n1 0 0 0 3\n0 1 0 0 0\n1 1 0 0 0\n0 0 1 0 0\n1 0 1 0 0\n0 1 1 0 0\n1 1 1 0 0\n0 0 0 1 0\n1 0 0 1 2048\n0 1 0 1 7\n1 1 0 1 0\n0 0 1 1 0\n1 0 1 1 0\n0 1 1 1 1\n1 1 1 1 0\n\nnr_dirty_caches: 255\nnr_partial_flushed: 2\nerror: 0\nrecord_migrated_segment_id: 8\ndurable_segment_id: 9\nnr_relocated_lines: 0\nindex_bytes: 501965";
+
+    #[test]
+    fn status_22() {
+        let line = "0 49152 writeboost 5 1275 5 3 2 1 4 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 7 10 writeback_threshold 70 nr_cur_batched_writeback 32 sync_data_interval 1 update_sb_record_interval 2 read_cache_threshold 0";
+        let s = Device22Status::parse(line).unwrap();
+        assert_eq!((s.cursor_pos, s.nr_cache_blocks, s.nr_segments, s.current_id), (5, 1275, 5, 3));
+        assert_eq!((s.last_flushed_id, s.last_writeback_id, s.nr_dirty_cache_blocks, s.nr_partial_flushed), (2, 1, 4, 7));
+        // Index 9: write, miss, not on a buffer, full size.
+        assert_eq!(s.counters[9], Counter { write: true, hit: false, on_buffer: false, fullsize: true, count: 9 });
+        assert_eq!(s.counters[7], Counter { write: false, hit: true, on_buffer: true, fullsize: true, count: 7 });
+        assert_eq!(s.tunables["writeback_threshold"], 70);
+        assert_eq!(s.tunables.len(), 5);
+        assert!(Device22Status::parse("0 8 writeboost cache_id 1 nr_dirty_caches 0 writeback_error 0 writeback_errors 0").is_err());
+        assert!(Device22Status::parse(&line.replace(" 10 writeback", " 8 writeback")).is_err());
+        assert!(is_22_line("0 8 writeboost 252:2 252:0"));
+        assert!(!is_22_line("0 8 writeboost 1 252:2 0"));
+        let t = Device22Table::parse("0 8 writeboost 252:2 252:0 4 writeback_threshold 70 sync_data_interval 1").unwrap();
+        assert_eq!(t.backing, "252:2".parse().unwrap());
+        assert_eq!(t.cache, "252:0".parse().unwrap());
+        assert_eq!(t.options, vec![("writeback_threshold".to_string(), 70), ("sync_data_interval".to_string(), 1)]);
+        assert!(Device22Table::parse("0 8 writeboost 252:2 252:0").unwrap().options.is_empty());
+    }
 
     /// The additions before the counters parse the same.
     #[test]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::blockdev::DevNo;
 use crate::dm::{Dm, DmInfo};
 use crate::error::{Error, Result};
-use crate::status::{DeviceStatus, DeviceTable};
+use crate::status::{is_22_line, Device22Status, Device22Table, DeviceStatus, DeviceTable};
 use crate::sysfs::{CacheNodes, DeviceNodes, Sys};
 
 /// A writeboost device.
@@ -51,6 +51,10 @@ pub fn devices(dm: &Dm, sys: &Sys) -> Result<Vec<WbDevice>> {
     let infos = dm.info_all()?;
     let mut v = Vec::new();
     for (name, line) in &tables {
+        // Devices of the 2.2 form have no device id: see `devices22`.
+        if is_22_line(line) {
+            continue;
+        }
         let table = DeviceTable::parse(line).map_err(|e| Error::failed(format!("{}: {}", name, e)))?;
         let Some((_, sline)) = statuses.iter().find(|(n, _)| n == name) else { continue };
         let status = DeviceStatus::parse(sline).map_err(|e| Error::failed(format!("{}: {}", name, e)))?;
@@ -63,6 +67,38 @@ pub fn devices(dm: &Dm, sys: &Sys) -> Result<Vec<WbDevice>> {
         v.push(WbDevice { name: name.clone(), table, status, sysfs, info });
     }
     v.sort_by_key(|d| d.table.device_id);
+    Ok(v)
+}
+
+/// A writeboost device of the dm-writeboost 2.2 table form (with a private
+/// cache).
+#[derive(Clone, Debug, Serialize)]
+pub struct Wb22Device {
+    /// Its device-mapper name.
+    pub name: String,
+    /// Its table.
+    pub table: Device22Table,
+    /// Its status, field by field.
+    pub status: Device22Status,
+    /// Its `dmsetup info`.
+    #[serde(skip)]
+    pub info: Option<DmInfo>,
+}
+
+/// Every writeboost device of the 2.2 form, sorted by name.
+pub fn devices22(dm: &Dm) -> Result<Vec<Wb22Device>> {
+    let tables = dm.list_target("table", "writeboost")?;
+    let statuses = dm.list_target("status", "writeboost")?;
+    let infos = dm.info_all()?;
+    let mut v = Vec::new();
+    for (name, line) in tables.iter().filter(|(_, l)| is_22_line(l)) {
+        let table = Device22Table::parse(line).map_err(|e| Error::failed(format!("{}: {}", name, e)))?;
+        let Some((_, sline)) = statuses.iter().find(|(n, _)| n == name) else { continue };
+        let status = Device22Status::parse(sline).map_err(|e| Error::failed(format!("{}: {}", name, e)))?;
+        let info = infos.iter().find(|i| &i.name == name).cloned();
+        v.push(Wb22Device { name: name.clone(), table, status, info });
+    }
+    v.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(v)
 }
 

@@ -10,7 +10,9 @@ use writeboost_admin::{daemon, report, validate};
 /// Show the state of writeboost: whether the module is loaded, the manager,
 /// the migration daemon, every resumed cache (segments, dirty lines,
 /// migration, tunables, I/O error, hit counters) and every writeboost
-/// device (backing device, cache, dirty lines, migrate_threshold).
+/// device (backing device, cache, dirty lines, migrate_threshold), and every
+/// device of the dm-writeboost 2.2 table form (backing and private cache,
+/// its status line parsed into named fields, its tunables).
 #[derive(Parser, Debug)]
 #[command(version, after_help = AFTER)]
 struct Args {
@@ -38,6 +40,7 @@ Examples:
   writeboost-status
   writeboost-status --json | jq '.devices[] | {name, nr_dirty_caches}'
   writeboost-status --cache 1 --counters
+  writeboost-status --json | jq '.devices_22[] | {name, dirty: .status.nr_dirty_cache_blocks}'
 
 Exit status: 0 done; 1 failed; 2 bad invocation (e.g. --cache of a cache that
 is not resumed).";
@@ -54,12 +57,14 @@ fn main() {
             }
             r.caches.retain(|x| x.nodes.id == c);
             r.devices.retain(|d| d.cache_id == c || d.table_cache_id == c);
+            r.devices_22.clear();
         }
         if let Some(d) = a.device {
             if !r.devices.iter().any(|x| x.id == d) {
                 return Err(Error::invalid(format!("there is no writeboost device with device id {}", d)));
             }
             r.devices.retain(|x| x.id == d);
+            r.devices_22.clear();
             if a.cache.is_none() {
                 r.caches.clear();
             }
