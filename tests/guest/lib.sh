@@ -98,6 +98,9 @@ wb_teardown_all() {
         [ "$_n" = "No" ] && continue
         dmsetup remove "$_n" || _ok=1
     done
+    # Without udev, `dmsetup remove` may leave /dev/mapper nodes behind:
+    # the next test starts without stale ones.
+    dmsetup mknodes >/dev/null 2>&1
     return $_ok
 }
 
