@@ -2,16 +2,7 @@
 . /wb/tests/lib.sh
 set -e
 
-bad_table() {
-    # bad_table "<table>" "<expected message part>"
-    echo "+ (must fail) dmsetup create bad --table \"$1\""
-    if dmsetup create bad --table "$1" 2>/tmp/err; then
-        die "table accepted: $1"
-    fi
-    klog_tail 3 | grep -q "$2" || { klog_tail 3; die "no message '$2' for table: $1"; }
-    dmsetup info bad >/dev/null 2>&1 && die "device 'bad' exists after a refused table"
-    return 0
-}
+bad_table() { refused_table bad "$1" "$2"; }
 
 bad_table "0 8 writeboost" "expected 3 arguments"
 bad_table "0 8 writeboost 1 $WB_BACKING" "expected 3 arguments"

@@ -72,6 +72,19 @@ klog_tail() {
     dmesg | tail -n "${1:-5}"
 }
 
+# refused_table <name> "<table>" "<message part>": `dmsetup create <name>`
+# with the table must fail, the kernel's last lines must carry the message,
+# and no device <name> may be left behind.
+refused_table() {
+    echo "+ (must fail) dmsetup create $1 --table \"$2\""
+    if dmsetup create "$1" --table "$2" 2>/tmp/err; then
+        die "table accepted: $2"
+    fi
+    klog_tail 3 | grep -q -- "$3" || { klog_tail 3; die "no message '$3' for table: $2"; }
+    dmsetup info "$1" >/dev/null 2>&1 && die "device '$1' exists after a refused table"
+    return 0
+}
+
 # Power cut: no sync, no clean shutdown. The host expects the boot to end here.
 wb_powercut() {
     echo "@@WB CRASH"

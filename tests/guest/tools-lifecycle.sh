@@ -12,7 +12,6 @@ run dm_create back2 --table "0 $q linear $WB_BACKING $q"
 
 # Without udev, /dev/mapper nodes of removed devices stay behind, possibly
 # with the number of another device: the tools must not trust them.
-rm -f /dev/mapper/wa
 mknod /dev/mapper/wa b 7 0
 
 # prepare
