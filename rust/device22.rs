@@ -314,7 +314,7 @@ impl PrivateTarget {
         }
         // Opened shared, only to know the device and its first sector.
         let (cdevt, zeroed) = {
-            let f = BdevFile::open_path(cpath, false).map_err(|e| ctr_err!(e, "cannot open cache device '{}' (error {})", cname, e.to_errno()))?;
+            let f = BdevFile::open_name(cpath, false).map_err(|e| ctr_err!(e, "cannot open cache device '{}' (error {})", cname, e.to_errno()))?;
             let mut block = KVec::from_elem(0u8, 512, GFP_KERNEL).map_err(|_| ctr_err!(ENOMEM, "out of memory"))?;
             ffi::sync_io(f.bdev(), 0, 1, &mut block, IoKind::Read)
                 .map_err(|e| ctr_err!(e, "cannot read the first sector of cache device '{}' (error {})", cname, e.to_errno()))?;

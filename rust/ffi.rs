@@ -308,6 +308,16 @@ impl BdevFile {
         }
     }
 
+    /// Opens `name`, a path or `major:minor` (as a table names devices),
+    /// for reading and writing; with `exclusive` as [`BdevFile::open_path`].
+    pub(crate) fn open_name(name: &CStr, exclusive: bool) -> Result<Self> {
+        match name.to_str().ok().and_then(crate::wbformat::compat::parse_maj_min) {
+            Some(devt) if exclusive => Self::claim_devt(devt),
+            Some(devt) => Self::open_devt(devt),
+            None => Self::open_path(name, exclusive),
+        }
+    }
+
     /// Opens the block device with number `devt`, shared.
     pub(crate) fn open_devt(devt: u32) -> Result<Self> {
         let mut err: CInt = 0;

@@ -29,7 +29,7 @@ fn msg(args: core::fmt::Arguments<'_>) -> Msg {
 }
 
 fn open_exclusive(path: &CStr) -> core::result::Result<BdevFile, Msg> {
-    let f = BdevFile::open_path(path, true).map_err(|e| {
+    let f = BdevFile::open_name(path, true).map_err(|e| {
         if e == EBUSY {
             msg(format_args!("{}: device is busy (mounted, or used by another cache or device)", path.to_str().unwrap_or("?")))
         } else {

@@ -150,6 +150,12 @@ run dmsetup suspend w22
 run dmsetup resume w22
 assert_eq "$(field 27)" 50 "writeback_threshold of the reloaded table"
 assert_eq "$(dmsetup table w22)" "0 $sz writeboost $bdev $cdev 2 writeback_threshold 50" "table after the reload"
+# The table as printed (devices as major:minor) loads again as it is.
+dmsetup table w22 > /tmp/t22
+run dmsetup load w22 /tmp/t22
+run dmsetup suspend w22
+run dmsetup resume w22
+assert_eq "$(dmsetup table w22)" "$(cat /tmp/t22)" "table after loading the printed table"
 echo "0 $sz writeboost $BD /dev/mapper/d22" | must_fail dmsetup load w22
 klog_tail 2 | grep -q "a reload cannot change them" || die "no message for a reload with another cache"
 run dmsetup message w22 0 writeback_threshold 0
