@@ -6,7 +6,9 @@
 # cache holds with background write-back off (urgent write-back makes
 # room), drop_caches after suspend;resume, a reload reusing the live cache,
 # devices shared with other caches refused, removal releasing both devices
-# at once, sync_data_interval and writeback_threshold acting. Small
+# at once, sync_data_interval and writeback_threshold acting, drop_caches
+# failing on a failing backing disk and working at once when it is back,
+# the printed table loading again. Small
 # devices: a 6 MiB cache over a 24 MiB backing.
 . /wb/tests/lib.sh
 set -e
@@ -209,6 +211,21 @@ while [ "$(field 7)" != 0 ]; do
     [ $i -lt 60 ] || die "background write-back with writeback_threshold 100: $(field 7) dirty lines left after 30 s"
     sleep 0.5
 done
+# drop_caches while the backing disk fails ends with an error; once the
+# disk is back, the next drop_caches retries at once (not after the
+# write-back's back-off) and writes everything back.
+run dmsetup message w22 0 writeback_threshold 0
+run dd if=/tmp/r1 of=/dev/mapper/w22 bs=4k seek=2000 oflag=direct 2>/dev/null
+run dmsetup load b22 --table "0 $sz error"
+run dmsetup suspend b22
+run dmsetup resume b22
+must_fail dmsetup message w22 0 drop_caches
+klog_tail 2 | grep -q "drop_caches: write-back to the backing device fails" || die "no message for drop_caches on a failing disk"
+run dmsetup load b22 --table "0 $sz linear $WB_BACKING 0"
+run dmsetup suspend b22
+run dmsetup resume b22
+run dmsetup message w22 0 drop_caches
+assert_eq "$(field 7)" 0 "dirty lines after drop_caches once the disk is back"
 run dmsetup message w22 0 drop_caches
 run dmsetup remove w22
 run mgr_create
