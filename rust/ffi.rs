@@ -1294,17 +1294,21 @@ fn kind_ops(kind: CInt) -> Option<&'static KindOps> {
 // Entry points called by C
 // ---------------------------------------------------------------------------
 
+/// Bytes of a [`Msg`], its NUL included (`WB_ERR_LEN` in `wb_shim.c`, the
+/// storage of `ti->error`, is the same).
+const MSG_LEN: usize = 256;
+
 /// A short message in a fixed buffer (no allocation), always NUL-terminated;
 /// longer text is truncated.
 pub(crate) struct Msg {
-    buf: [u8; 160],
+    buf: [u8; MSG_LEN],
     len: usize,
 }
 
 impl Msg {
     /// Formats `args` into a new message.
     pub(crate) fn new(args: core::fmt::Arguments<'_>) -> Self {
-        let mut m = Self { buf: [0; 160], len: 0 };
+        let mut m = Self { buf: [0; MSG_LEN], len: 0 };
         let _ = core::fmt::Write::write_fmt(&mut m, args);
         m
     }

@@ -44,7 +44,7 @@ bad "x" "invalid <#opt args> 'x'"
 bad "3 writeback_threshold 1 x" "must be an even number"
 bad "16" "must be an even number"
 bad "2" "<#opt args> is 2 but 0 arguments follow"
-bad "2 foo 1" "unknown optional argument 'foo'"
+bad "2 foo 1" "unknown optional argument 'foo' (known: .* nr_read_cache_cells)"
 bad "2 writeback_threshold 101" "invalid writeback_threshold '101'"
 bad "2 nr_max_batched_writeback 0" "invalid nr_max_batched_writeback '0'"
 bad "2 sync_data_interval 3601" "invalid sync_data_interval '3601'"
@@ -59,6 +59,11 @@ printf '0 8 writeboost %s %s\n8 8 writeboost %s %s\n' $BD $CD $BD $CD | must_fai
 klog_tail 3 | grep -q "two targets of one table use the same private cache" || die "no message for two targets on one cache"
 # (Its first target formatted the cache device: zero it again.)
 run dd if=/dev/zero of=$CD bs=512 count=1 oflag=direct 2>/dev/null
+# A cache device holding something else (its first sector not zeroed) is
+# refused, with the 2.2 way to have it formatted.
+run dd if=/dev/urandom of=/dev/mapper/d22 bs=4k count=1 oflag=direct 2>/dev/null
+must_fail dmsetup create w22 --table "0 $sz writeboost $BD /dev/mapper/d22"
+klog_tail 2 | grep -q "not a usable writeboost cache: .*(zero its first sector to have it formatted)" || die "no clear message for a cache device holding something else"
 must_fail dmsetup create w22 --table "0 $sz writeboost $BD $BD"
 klog_tail 2 | grep -q "the backing and the cache device are the same" || die "no message for backing = cache"
 
