@@ -337,6 +337,14 @@ impl PrivateTarget {
                 }
             }
             if let Some(p) = tb.privates.iter_mut().flatten().find(|p| p.md == md) {
+                if p.last_table == table && (p.backing_devt != bdevt || p.cache_devt != cdevt) {
+                    return Err(ctr_err!(
+                        EINVAL,
+                        "a table can hold one 2.2-form writeboost target only (its first one uses backing {} and cache {}); make a device for each",
+                        DevT(p.backing_devt),
+                        DevT(p.cache_devt)
+                    ));
+                }
                 if p.backing_devt != bdevt || p.cache_devt != cdevt {
                     return Err(ctr_err!(
                         EINVAL,

@@ -57,6 +57,8 @@ must_fail dmsetup create w22 --table "0 $sz writeboost $BD"
 klog_tail 2 | grep -q "expected <backing path> <cache path>" || die "no usage message for one argument"
 printf '0 8 writeboost %s %s\n8 8 writeboost %s %s\n' $BD $CD $BD $CD | must_fail dmsetup create w22
 klog_tail 3 | grep -q "two targets of one table use the same private cache" || die "no message for two targets on one cache"
+printf '0 8 writeboost %s %s\n8 8 writeboost /dev/mapper/e22 /dev/mapper/d22\n' $BD $CD | must_fail dmsetup create w22
+klog_tail 3 | grep -q "a table can hold one 2.2-form writeboost target only" || die "no message for two 2.2 targets in one table"
 # (Its first target formatted the cache device: zero it again.)
 run dd if=/dev/zero of=$CD bs=512 count=1 oflag=direct 2>/dev/null
 # A cache device holding something else (its first sector not zeroed) is
