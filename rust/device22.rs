@@ -296,7 +296,11 @@ impl PrivateTarget {
         for (i, r) in rest.iter_mut().enumerate().take(n) {
             *r = args.str(i + 2).unwrap_or("?");
         }
-        let opts = Options::parse(rest.get(..n).unwrap_or(&[])).map_err(|e| ctr_err!(EINVAL, "{}", e))?;
+        let opts = Options::parse(rest.get(..n).unwrap_or(&[])).map_err(|e| {
+            // In full (ti->error holds 159 bytes; the list of keys is longer).
+            pr_err!("writeboost: {}\n", e);
+            ctr_err!(EINVAL, "{}", e)
+        })?;
 
         let bpath = args.cstr(0).ok_or_else(|| ctr_err!(EINVAL, "missing backing device path"))?;
         let cpath = args.cstr(1).ok_or_else(|| ctr_err!(EINVAL, "missing cache device path"))?;
@@ -388,6 +392,8 @@ impl PrivateTarget {
                             *s = None;
                         }
                     });
+                    // In full (with the path, it may not fit ti->error).
+                    pr_err!("writeboost: cache device '{}': {}\n", cname, m.as_str());
                     return Err(ctr_err!(EINVAL, "cache device '{}': {}", cname, m.as_str()));
                 }
             },

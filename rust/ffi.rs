@@ -1295,8 +1295,11 @@ fn kind_ops(kind: CInt) -> Option<&'static KindOps> {
 // ---------------------------------------------------------------------------
 
 /// Bytes of a [`Msg`], its NUL included (`WB_ERR_LEN` in `wb_shim.c`, the
-/// storage of `ti->error`, is the same).
-const MSG_LEN: usize = 256;
+/// storage of `ti->error`, is the same). Not more: messages live on the
+/// stack, and a table constructor that resumes a cache runs deep (with 384
+/// bytes, `dmsetup create` of a 2.2-form device overflowed the kernel
+/// stack). Log a longer text with `pr_err!` before.
+const MSG_LEN: usize = 160;
 
 /// A short message in a fixed buffer (no allocation), always NUL-terminated;
 /// longer text is truncated.

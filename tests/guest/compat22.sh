@@ -65,7 +65,7 @@ run dd if=/dev/zero of=$CD bs=512 count=1 oflag=direct 2>/dev/null
 # refused, with the 2.2 way to have it formatted.
 run dd if=/dev/urandom of=/dev/mapper/d22 bs=4k count=1 oflag=direct 2>/dev/null
 must_fail dmsetup create w22 --table "0 $sz writeboost $BD /dev/mapper/d22"
-klog_tail 2 | grep -q "not a usable writeboost cache: .*(zero its first sector to have it formatted)" || die "no clear message for a cache device holding something else"
+klog_tail 3 | grep -q "not a usable writeboost cache: .*(zero its first sector to have it formatted)" || die "no clear message for a cache device holding something else"
 must_fail dmsetup create w22 --table "0 $sz writeboost $BD $BD"
 klog_tail 2 | grep -q "the backing and the cache device are the same" || die "no message for backing = cache"
 
