@@ -296,7 +296,11 @@ impl PrivateTarget {
         for (i, r) in rest.iter_mut().enumerate().take(n) {
             *r = args.str(i + 2).unwrap_or("?");
         }
-        let opts = Options::parse(rest.get(..n).unwrap_or(&[])).map_err(|e| ctr_err!(EINVAL, "{}", e))?;
+        let opts = Options::parse(rest.get(..n).unwrap_or(&[])).map_err(|e| {
+            // In full (ti->error holds 159 bytes; the list of keys is longer).
+            pr_err!("writeboost: {}\n", e);
+            ctr_err!(EINVAL, "{}", e)
+        })?;
 
         let bpath = args.cstr(0).ok_or_else(|| ctr_err!(EINVAL, "missing backing device path"))?;
         let cpath = args.cstr(1).ok_or_else(|| ctr_err!(EINVAL, "missing cache device path"))?;
@@ -314,7 +318,7 @@ impl PrivateTarget {
         }
         // Opened shared, only to know the device and its first sector.
         let (cdevt, zeroed) = {
-            let f = BdevFile::open_path(cpath, false).map_err(|e| ctr_err!(e, "cannot open cache device '{}' (error {})", cname, e.to_errno()))?;
+            let f = BdevFile::open_name(cpath, false).map_err(|e| ctr_err!(e, "cannot open cache device '{}' (error {})", cname, e.to_errno()))?;
             let mut block = KVec::from_elem(0u8, 512, GFP_KERNEL).map_err(|_| ctr_err!(ENOMEM, "out of memory"))?;
             ffi::sync_io(f.bdev(), 0, 1, &mut block, IoKind::Read)
                 .map_err(|e| ctr_err!(e, "cannot read the first sector of cache device '{}' (error {})", cname, e.to_errno()))?;
@@ -337,6 +341,14 @@ impl PrivateTarget {
                 }
             }
             if let Some(p) = tb.privates.iter_mut().flatten().find(|p| p.md == md) {
+                if p.last_table == table && (p.backing_devt != bdevt || p.cache_devt != cdevt) {
+                    return Err(ctr_err!(
+                        EINVAL,
+                        "a table can hold one 2.2-form writeboost target only (its first one uses backing {} and cache {}); make a device for each",
+                        DevT(p.backing_devt),
+                        DevT(p.cache_devt)
+                    ));
+                }
                 if p.backing_devt != bdevt || p.cache_devt != cdevt {
                     return Err(ctr_err!(
                         EINVAL,
@@ -380,6 +392,8 @@ impl PrivateTarget {
                             *s = None;
                         }
                     });
+                    // In full (with the path, it may not fit ti->error).
+                    pr_err!("writeboost: cache device '{}': {}\n", cname, m.as_str());
                     return Err(ctr_err!(EINVAL, "cache device '{}': {}", cname, m.as_str()));
                 }
             },

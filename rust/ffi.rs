@@ -308,6 +308,16 @@ impl BdevFile {
         }
     }
 
+    /// Opens `name`, a path or `major:minor` (as a table names devices),
+    /// for reading and writing; with `exclusive` as [`BdevFile::open_path`].
+    pub(crate) fn open_name(name: &CStr, exclusive: bool) -> Result<Self> {
+        match name.to_str().ok().and_then(crate::wbformat::compat::parse_maj_min) {
+            Some(devt) if exclusive => Self::claim_devt(devt),
+            Some(devt) => Self::open_devt(devt),
+            None => Self::open_path(name, exclusive),
+        }
+    }
+
     /// Opens the block device with number `devt`, shared.
     pub(crate) fn open_devt(devt: u32) -> Result<Self> {
         let mut err: CInt = 0;
@@ -1284,17 +1294,24 @@ fn kind_ops(kind: CInt) -> Option<&'static KindOps> {
 // Entry points called by C
 // ---------------------------------------------------------------------------
 
+/// Bytes of a [`Msg`], its NUL included (`WB_ERR_LEN` in `wb_shim.c`, the
+/// storage of `ti->error`, is the same). Not more: messages live on the
+/// stack, and a table constructor that resumes a cache runs deep (with 384
+/// bytes, `dmsetup create` of a 2.2-form device overflowed the kernel
+/// stack). Log a longer text with `pr_err!` before.
+const MSG_LEN: usize = 160;
+
 /// A short message in a fixed buffer (no allocation), always NUL-terminated;
 /// longer text is truncated.
 pub(crate) struct Msg {
-    buf: [u8; 160],
+    buf: [u8; MSG_LEN],
     len: usize,
 }
 
 impl Msg {
     /// Formats `args` into a new message.
     pub(crate) fn new(args: core::fmt::Arguments<'_>) -> Self {
-        let mut m = Self { buf: [0; 160], len: 0 };
+        let mut m = Self { buf: [0; MSG_LEN], len: 0 };
         let _ = core::fmt::Write::write_fmt(&mut m, args);
         m
     }

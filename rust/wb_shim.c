@@ -375,7 +375,7 @@ void wb_sysfs_del(struct wb_kobj *k)
  * reused after WB_ERR_SLOTS later errors, long after DM has printed it.
  */
 #define WB_ERR_SLOTS 32
-#define WB_ERR_LEN 160
+#define WB_ERR_LEN 160	/* MSG_LEN in ffi.rs */
 static char wb_err_ring[WB_ERR_SLOTS][WB_ERR_LEN];
 static atomic_t wb_err_next = ATOMIC_INIT(0);
 

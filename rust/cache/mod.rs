@@ -911,17 +911,21 @@ impl Cache {
     pub(crate) fn write_back_all(&self, dev: u8) -> core::result::Result<(), (Error, Msg)> {
         let mut least = u64::MAX;
         let mut since = ffi::now_ms();
+        // A write-back that failed before this request is retried at once
+        // (the disk may be back): only a failure from now on ends it.
+        let errors_before = self.lock().eng.retry_now(dev);
         loop {
             self.migrator_cv.notify_all();
             self.flush_all().map_err(|e| (e, Msg::new(format_args!("writing the RAM buffer to the cache device failed (error {})", e.to_errno()))))?;
-            let (dirty, fail) = {
+            let (dirty, fail, errors) = {
                 let g = self.lock();
-                (g.eng.total_dirty(), g.eng.dev(dev).fail_errno)
+                let d = g.eng.dev(dev);
+                (g.eng.total_dirty(), d.fail_errno, d.writeback_errors)
             };
             if dirty == 0 {
                 return Ok(());
             }
-            if fail != 0 {
+            if fail != 0 && errors > errors_before {
                 return Err((EIO, Msg::new(format_args!("write-back to the backing device fails (error {}); {} dirty lines stay in the cache", fail, dirty))));
             }
             if ffi::signal_pending() {

@@ -29,7 +29,7 @@ fn msg(args: core::fmt::Arguments<'_>) -> Msg {
 }
 
 fn open_exclusive(path: &CStr) -> core::result::Result<BdevFile, Msg> {
-    let f = BdevFile::open_path(path, true).map_err(|e| {
+    let f = BdevFile::open_name(path, true).map_err(|e| {
         if e == EBUSY {
             msg(format_args!("{}: device is busy (mounted, or used by another cache or device)", path.to_str().unwrap_or("?")))
         } else {
@@ -106,7 +106,10 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     let mut block = KVec::from_elem(0u8, BLOCK, GFP_KERNEL).map_err(oom)?;
     let mut block2 = KVec::from_elem(0u8, BLOCK, GFP_KERNEL).map_err(oom)?;
     ffi::sync_io(bdev, 0, 8, &mut block, IoKind::Read).map_err(|e| msg(format_args!("reading the superblock failed (error {})", e.to_errno())))?;
-    let sb = fmt::decode_superblock(&block).map_err(|e| msg(format_args!("not a usable writeboost cache: {} (format it with format_cache_device)", e)))?;
+    // (Id 0 is a 2.2-form device's private cache: formatted when its first
+    // sector is zeroed.)
+    let how = if id == 0 { "zero its first sector to have it formatted" } else { "format it with format_cache_device" };
+    let sb = fmt::decode_superblock(&block).map_err(|e| msg(format_args!("not a usable writeboost cache: {} ({})", e, how)))?;
     fmt::check_device_size(&sb, bdev.sectors()).map_err(|e| msg(format_args!("{}", e)))?;
     ffi::sync_io(bdev, 8, 8, &mut block, IoKind::Read).map_err(|e| msg(format_args!("reading the record failed (error {})", e.to_errno())))?;
     ffi::sync_io(bdev, 16, 8, &mut block2, IoKind::Read).map_err(|e| msg(format_args!("reading the record failed (error {})", e.to_errno())))?;

@@ -6,7 +6,9 @@
 # cache holds with background write-back off (urgent write-back makes
 # room), drop_caches after suspend;resume, a reload reusing the live cache,
 # devices shared with other caches refused, removal releasing both devices
-# at once, sync_data_interval and writeback_threshold acting. Small
+# at once, sync_data_interval and writeback_threshold acting, drop_caches
+# failing on a failing backing disk and working at once when it is back,
+# the printed table loading again. Small
 # devices: a 6 MiB cache over a 24 MiB backing.
 . /wb/tests/lib.sh
 set -e
@@ -36,7 +38,7 @@ bad "x" "invalid <#opt args> 'x'"
 bad "3 writeback_threshold 1 x" "must be an even number"
 bad "16" "must be an even number"
 bad "2" "<#opt args> is 2 but 0 arguments follow"
-bad "2 foo 1" "unknown optional argument 'foo'"
+bad "2 foo 1" "unknown optional argument 'foo' (known: .* nr_read_cache_cells)"
 bad "2 writeback_threshold 101" "invalid writeback_threshold '101'"
 bad "2 nr_max_batched_writeback 0" "invalid nr_max_batched_writeback '0'"
 bad "2 sync_data_interval 3601" "invalid sync_data_interval '3601'"
@@ -49,8 +51,15 @@ must_fail dmsetup create w22 --table "0 $sz writeboost $BD"
 klog_tail 2 | grep -q "expected <backing path> <cache path>" || die "no usage message for one argument"
 printf '0 8 writeboost %s %s\n8 8 writeboost %s %s\n' $BD $CD $BD $CD | must_fail dmsetup create w22
 klog_tail 3 | grep -q "two targets of one table use the same private cache" || die "no message for two targets on one cache"
+printf '0 8 writeboost %s %s\n8 8 writeboost /dev/mapper/e22 /dev/mapper/d22\n' $BD $CD | must_fail dmsetup create w22
+klog_tail 3 | grep -q "a table can hold one 2.2-form writeboost target only" || die "no message for two 2.2 targets in one table"
 # (Its first target formatted the cache device: zero it again.)
 run dd if=/dev/zero of=$CD bs=512 count=1 oflag=direct 2>/dev/null
+# A cache device holding something else (its first sector not zeroed) is
+# refused, with the 2.2 way to have it formatted.
+run dd if=/dev/urandom of=/dev/mapper/d22 bs=4k count=1 oflag=direct 2>/dev/null
+must_fail dmsetup create w22 --table "0 $sz writeboost $BD /dev/mapper/d22"
+klog_tail 3 | grep -q "not a usable writeboost cache: .*(zero its first sector to have it formatted)" || die "no clear message for a cache device holding something else"
 must_fail dmsetup create w22 --table "0 $sz writeboost $BD $BD"
 klog_tail 2 | grep -q "the backing and the cache device are the same" || die "no message for backing = cache"
 
@@ -144,6 +153,12 @@ run dmsetup suspend w22
 run dmsetup resume w22
 assert_eq "$(field 27)" 50 "writeback_threshold of the reloaded table"
 assert_eq "$(dmsetup table w22)" "0 $sz writeboost $bdev $cdev 2 writeback_threshold 50" "table after the reload"
+# The table as printed (devices as major:minor) loads again as it is.
+dmsetup table w22 > /tmp/t22
+run dmsetup load w22 /tmp/t22
+run dmsetup suspend w22
+run dmsetup resume w22
+assert_eq "$(dmsetup table w22)" "$(cat /tmp/t22)" "table after loading the printed table"
 echo "0 $sz writeboost $BD /dev/mapper/d22" | must_fail dmsetup load w22
 klog_tail 2 | grep -q "a reload cannot change them" || die "no message for a reload with another cache"
 run dmsetup message w22 0 writeback_threshold 0
@@ -197,6 +212,21 @@ while [ "$(field 7)" != 0 ]; do
     [ $i -lt 60 ] || die "background write-back with writeback_threshold 100: $(field 7) dirty lines left after 30 s"
     sleep 0.5
 done
+# drop_caches while the backing disk fails ends with an error; once the
+# disk is back, the next drop_caches retries at once (not after the
+# write-back's back-off) and writes everything back.
+run dmsetup message w22 0 writeback_threshold 0
+run dd if=/tmp/r1 of=/dev/mapper/w22 bs=4k seek=2000 oflag=direct 2>/dev/null
+run dmsetup load b22 --table "0 $sz error"
+run dmsetup suspend b22
+run dmsetup resume b22
+must_fail dmsetup message w22 0 drop_caches
+klog_tail 2 | grep -q "drop_caches: write-back to the backing device fails" || die "no message for drop_caches on a failing disk"
+run dmsetup load b22 --table "0 $sz linear $WB_BACKING 0"
+run dmsetup suspend b22
+run dmsetup resume b22
+run dmsetup message w22 0 drop_caches
+assert_eq "$(field 7)" 0 "dirty lines after drop_caches once the disk is back"
 run dmsetup message w22 0 drop_caches
 run dmsetup remove w22
 run mgr_create

@@ -22,6 +22,16 @@ pub fn is_22_form(first: Option<&str>) -> bool {
     first.is_some_and(|s| s.contains('/') || s.contains(':'))
 }
 
+/// The device number (the kernel's `dev_t`: major << 20 | minor) named by
+/// `s` when it is `major:minor` in decimal, as `dm_get_device` accepts for a
+/// table's devices (and as `dmsetup table` prints them); `None` otherwise
+/// (then `s` is a path).
+pub fn parse_maj_min(s: &str) -> Option<u32> {
+    let (ma, mi) = s.split_once(':')?;
+    let (ma, mi) = (dec_u32(ma)?, dec_u32(mi)?);
+    (ma < 1 << 12 && mi < 1 << 20).then_some(ma << 20 | mi)
+}
+
 /// An optional argument of the 2.2 form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Key {
@@ -404,6 +414,16 @@ mod tests {
         assert!(!is_22_form(Some("x")));
         assert!(!is_22_form(Some("-1")));
         assert!(!is_22_form(None));
+    }
+
+    #[test]
+    fn maj_min() {
+        assert_eq!(parse_maj_min("8:16"), Some(8 << 20 | 16));
+        assert_eq!(parse_maj_min("252:0"), Some(252 << 20));
+        assert_eq!(parse_maj_min("4095:1048575"), Some(4095 << 20 | 1048575));
+        for bad in ["/dev/sdb", "8", "8:", ":16", "8:16:1", "4096:0", "0:1048576", "-8:16", "8:x", "", "8 :16"] {
+            assert_eq!(parse_maj_min(bad), None, "{}", bad);
+        }
     }
 
     #[test]

@@ -1993,6 +1993,22 @@ impl<S: Storage> Engine<S> {
         }
     }
 
+    /// A drain request (`drop_caches`): if `dev`'s write-back is failing,
+    /// its next attempt is due now instead of after the back-off (the disk
+    /// may be back). Returns its count of failed attempts so far, so that
+    /// the caller can tell a new failure from the one before the request.
+    pub fn retry_now(&mut self, dev: u8) -> u64 {
+        match self.devs.get_mut(dev as usize) {
+            Some(d) => {
+                if d.fail_errno != 0 {
+                    d.retry_at = 0;
+                }
+                d.writeback_errors
+            }
+            None => 0,
+        }
+    }
+
     /// Marks `dev`'s write-back as failing (as a failed round would), for
     /// callers that find its backing device gone.
     pub fn set_failing(&mut self, dev: u8, errno: i32, now_ms: u64) {

@@ -203,6 +203,35 @@ fn dead_disk_does_not_stop_the_other_device() {
     assert_eq!(e.dev(1).fail_errno, 0);
 }
 
+/// drop_caches right after a dead backing disk came back: its parked lines
+/// are retried at once (`retry_now`), not after the back-off, so the drain
+/// does not fail on the stale error.
+#[test]
+fn retry_now_ends_the_back_off() {
+    let mut e = engine(8);
+    for b in 0..10u64 {
+        write(&mut e, b * 8, 8, false);
+    }
+    e.seal();
+    flush_sealed(&mut e, false);
+    e.set_failing(1, -5, 0);
+    e.set_failing(1, -5, 0);
+    let parked = |e: &mut Engine<HostStore>| loop {
+        match e.migrator_next(true, 2, 5) {
+            MigratorJob::Record => {
+                let s = e.record_snapshot();
+                e.record_done(s, true);
+            }
+            MigratorJob::Round { .. } => return false,
+            _ => return true,
+        }
+    };
+    assert!(parked(&mut e), "a failing device's lines are parked during the back-off");
+    assert_eq!(e.retry_now(1), 2, "the failed attempts so far");
+    assert!(!parked(&mut e), "after retry_now the next round takes the parked lines");
+    assert_ne!(e.dev(1).fail_errno, 0, "still failing until a round succeeds");
+}
+
 /// A cache full of a dead disk's lines: moving them would free nothing, so
 /// the migrator does not churn the log (writers then time out with EIO in
 /// the kernel), and nothing is dropped.
