@@ -379,6 +379,12 @@ impl Dm {
         let lines = parse_table(table).map_err(|e| Error::failed(format!("{}: {}", by_hand, e)))?;
         let n = Self::dm_name(DmOp::Create, name, &by_hand)?;
         Self::check_udev_sync(DmOp::Create, name, &by_hand)?;
+        // Without udev the node is ours to make: something that is not a
+        // node in its place (a directory, a file) is refused before the
+        // device exists, not after.
+        if !udev_running() && node_fix(&node_path(name), (0, 0)) == NodeFix::Foreign {
+            return Err(Self::node_error(name, format!("{} exists and is not a device node: remove it first", node_path(name).display())));
+        }
         let id = DevId::Name(n);
         let info = self.ioctl(DmOp::Create, Some(name), &by_hand, |dm| {
             dm.device_create(n, None, DmOptions::default())?;
@@ -395,7 +401,20 @@ impl Dm {
             }
         })?;
         let d = info.device();
-        self.make_node(name, (d.major, d.minor))
+        if let Err(e) = self.make_node(name, (d.major, d.minor)) {
+            // No device without its node stays behind.
+            let undo = self.ioctl(DmOp::Remove, Some(name), &dmsetup_line(&["remove", name]), |dm| dm.device_remove(&id, DmOptions::default()));
+            return Err(match undo {
+                Ok(_) => e.context(format!("{} was created, but not its node, so it was removed again", name)),
+                Err(u) => e.context(format!("{} was created, but not its node, and removing it failed too ({}): dmsetup remove {}", name, u, name)),
+            });
+        }
+        Ok(())
+    }
+
+    /// A failure to make `/dev/mapper/NAME`.
+    fn node_error(name: &str, detail: String) -> Error {
+        Error::Dm(Box::new(DmError { op: DmOp::Node, name: Some(name.to_string()), by_hand: dmsetup_line(&["mknodes", name]), errno: None, detail, kernel: Vec::new() }))
     }
 
     /// Without udev: makes `/dev/mapper/NAME` the block node of `devno`
@@ -405,9 +424,7 @@ impl Dm {
             return Ok(());
         }
         let path = node_path(name);
-        let fail = |detail: String| {
-            Error::Dm(Box::new(DmError { op: DmOp::Node, name: Some(name.to_string()), by_hand: dmsetup_line(&["mknodes", name]), errno: None, detail, kernel: Vec::new() }))
-        };
+        let fail = |detail: String| Self::node_error(name, detail);
         let fix = node_fix(&path, devno);
         if fix == NodeFix::Keep {
             return Ok(());
