@@ -381,3 +381,50 @@ fn an_interrupted_run_is_continued_by_a_rerun() {
     assert_disk(&s.disk(2), &want[&2], "disk 2");
     assert_clean(&s.cache);
 }
+
+/// Sets up a loop device over `file` (`losetup -f --show`), if this host
+/// lets us; detached on drop.
+struct Loop(String);
+
+impl Loop {
+    fn over(file: &Path) -> Option<Loop> {
+        let o = Command::new("losetup").args(["-f", "--show", file.to_str()?]).output().ok()?;
+        let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        (o.status.success() && !dev.is_empty()).then_some(Loop(dev))
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_loop_device_over_the_cache_or_a_disk_is_that_disk() {
+    let (b, _, _) = scenario();
+    let s = Setup::new(&b);
+    let Some(lc) = Loop::over(&s.cache) else {
+        eprintln!("skipped: no loop device could be set up (needs root and loop support)");
+        return;
+    };
+    // A loop device over the cache image: writing device 1's data there
+    // would overwrite the cache (--ignore-identity: a loop device has
+    // another identity than the one registered, none is recorded here).
+    let m = [format!("1={}", lc.0), s.map(2)];
+    let out = refused(&s, &s.args(&m, &["--ignore-identity"]), "same-disk");
+    assert!(out.contains(&format!("device 1: {} is the cache device", lc.0)), "{out}");
+    // The cache given as the loop device, a disk as the image itself.
+    let m = [s.map(1), format!("2={}", s.cache.display())];
+    let mut args = vec![lc.0.as_str()];
+    for x in &m {
+        args.push("--map");
+        args.push(x);
+    }
+    refused(&s, &args, "same-disk");
+    // One disk for two devices, once through a loop device.
+    let Some(l1) = Loop::over(&s.disks[&1]) else { return };
+    let m = [s.map(1), format!("2={}", l1.0)];
+    let out = refused(&s, &s.args(&m, &[]), "same-disk");
+    assert!(out.contains("is also given for device 1"), "{out}");
+}
