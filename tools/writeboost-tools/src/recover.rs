@@ -499,7 +499,7 @@ pub fn recover(cache: &Path, opts: &Options, progress: &mut dyn Progress, stop: 
     let mut out_of_range: BTreeMap<u8, (u64, u64)> = BTreeMap::new();
     for e in &entries {
         let size = record.registered(e.dev).unwrap_or(0);
-        if size != 0 && e.sector + SECTORS_PER_BLOCK > size {
+        if size != 0 && dirty_end(e.sector, e.bits).is_none_or(|end| end > size) {
             let x = out_of_range.entry(e.dev).or_insert((0, e.sector));
             x.0 += 1;
         }
