@@ -46,7 +46,13 @@ node_of() {
     printf '%d:%d' 0x${_h%:*} 0x${_h#*:}
 }
 
+# A control node that is not device-mapper's (a file where it goes): made
+# again, as dmsetup does, instead of an ioctl failing with ENOTTY.
+ctl=$(stat -c '%t:%T' /dev/mapper/control)
+run rm /dev/mapper/control
+echo x > /dev/mapper/control
 run writeboost-create --mgr
+[ -c /dev/mapper/control ] && [ "$(stat -c '%t:%T' /dev/mapper/control)" = "$ctl" ] || die "/dev/mapper/control not made again"
 assert_eq "$(node_of /dev/mapper/writeboost-mgr)" "$(devno_of writeboost-mgr)" "node of the manager"
 # A refusal only the kernel makes (the disk is held): its line is shown.
 echo "+ (must fail, exit 1) writeboost-format-cache --force $WB_BACKING"
@@ -72,6 +78,19 @@ grep -q "device-mapper create of wbm failed: Device or resource busy (EBUSY)" /t
 grep -q "kernel: device-mapper: table: .*writeboost: cannot open backing device '/dev/mapper/holder'" /tmp/err \
     || die "the target's reason is not shown"
 [ -e /dev/mapper/wbm ] && die "a node of the refused wbm was made"
+# Something that is not a node where the node goes (a directory): refused
+# before the device is made, so no device without its node stays behind.
+mkdir /dev/mapper/wbd
+echo "+ (must fail, exit 1) writeboost-create wbd 3 $WB_BACKING --sectors 8"
+set +e
+writeboost-create wbd 3 $WB_BACKING --sectors 8 >/tmp/out 2>/tmp/err
+rc=$?
+set -e
+cat /tmp/out /tmp/err
+assert_eq "$rc" 1 "exit status of a create over a directory at the node"
+grep -q "/dev/mapper/wbd exists and is not a device node" /tmp/err || die "the directory in the way is not named"
+devno_of wbd && die "wbd was created and left behind without its node"
+rmdir /dev/mapper/wbd
 
 run writeboost-format-cache --force $WB_CACHE
 run writeboost-resume-cache 1 $WB_CACHE

@@ -780,8 +780,8 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// The first dirty line whose block lies outside its device's registered
-    /// size: `(device, sector)`. At resume only the segments of the log
+    /// The first dirty line with dirty sectors outside its device's
+    /// registered size: `(device, sector)`. At resume only the segments of the log
     /// (`last_migrated + 1 ..= last_id`) can hold dirty lines, so only their
     /// lines are looked at: O(live log), not O(cache).
     pub fn out_of_bounds(&self) -> Option<(u8, u64)> {
@@ -792,7 +792,8 @@ impl<S: Storage> Engine<S> {
             let Ok(Some(key)) = self.index.key_of(line) else { continue };
             let size = self.devs.get(key.device_id as usize).map_or(0, |d| d.registered);
             let sector = key.block.saturating_mul(SECTORS_PER_BLOCK);
-            if sector.saturating_add(SECTORS_PER_BLOCK) > size {
+            let bits = self.index.dirty(line).unwrap_or(0xff);
+            if super::format::dirty_end(sector, bits).is_none_or(|end| end > size) {
                 return Some((key.device_id, sector));
             }
         }

@@ -18,6 +18,15 @@ pub const SECTOR_SIZE: usize = 512;
 pub const BLOCK_SIZE: usize = 4096;
 /// Sectors per block.
 pub const SECTORS_PER_BLOCK: u64 = 8;
+
+/// The end (exclusive) of the dirty sectors `bits` of the block at
+/// `sector`: a line lies within a backing device of `size` sectors when
+/// this is `<= size`. The last block of a device whose size is not a
+/// multiple of [`SECTORS_PER_BLOCK`] is partial, and only its sectors
+/// within the device can be dirty. `None` on overflow.
+pub const fn dirty_end(sector: u64, bits: u8) -> Option<u64> {
+    sector.checked_add((8 - bits.leading_zeros()) as u64)
+}
 /// Sectors per segment (1 MiB).
 pub const SEGMENT_SECTORS: u64 = 2048;
 /// Blocks per segment: the header block and [`LINES_PER_SEGMENT`] lines.

@@ -116,4 +116,11 @@ grep -q "the cache is clean" /tmp/out || die "device 3's data not written back"
 read_blocks $loopdev 10 32 /tmp/got
 cmp -s /tmp/got /tmp/r3 || die "device 3's data is not on the raw disk"
 run losetup -d $loopdev
+# An unreadable cache device: refused (JSON too), saying what failed.
+run dm_create cerr --table "0 $(sectors_of $WB_CACHE) error"
+refused read-error /dev/mapper/cerr --map 3=$loopdev
+grep -q "reading the superblock (sectors 0..8) failed: Input/output error" /tmp/out || die "the failed read is not named"
+writeboost-recover /dev/mapper/cerr --map 3=$loopdev --json > /tmp/out && die "an unreadable cache accepted"
+grep -q '"outcome": "refused"' /tmp/out || { cat /tmp/out; die "no JSON report of the refusal"; }
+run dmsetup remove cerr
 echo "recover-offline OK"

@@ -224,13 +224,35 @@ fn errno_of(e: &devicemapper::DmError) -> Option<Errno> {
 /// Opens `/dev/mapper/control`, making the node first if it is missing
 /// (as `dmsetup` does: its number is in sysfs once device-mapper is loaded).
 fn open_control() -> std::result::Result<DM, String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let ctl = Path::new(MAPPER_DIR).join("control");
-    if !ctl.exists() {
-        let devno = std::fs::read_to_string("/sys/class/misc/device-mapper/dev")
-            .map_err(|_| "device-mapper is not available (no /dev/mapper/control, and no /sys/class/misc/device-mapper: is the dm_mod module loaded?)".to_string())?;
-        let (ma, mi) = devno.trim().split_once(':').and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))).ok_or_else(|| format!("bad device-mapper control number '{}'", devno.trim()))?;
+    let devno = std::fs::read_to_string("/sys/class/misc/device-mapper/dev").ok().and_then(|d| {
+        let (a, b) = d.trim().split_once(':')?;
+        Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?))
+    });
+    let have = std::fs::symlink_metadata(&ctl).ok();
+    let right = |m: &std::fs::Metadata| {
+        m.file_type().is_char_device()
+            && devno.is_none_or(|(ma, mi)| (nix::sys::stat::major(m.rdev()) as u32, nix::sys::stat::minor(m.rdev()) as u32) == (ma, mi))
+    };
+    if !have.as_ref().is_some_and(right) {
+        // Missing, or not the control device (a stale node of another
+        // number, a file): made again from sysfs, as dmsetup does.
+        let (ma, mi) = devno.ok_or_else(|| {
+            format!(
+                "device-mapper is not available ({} {}, and no /sys/class/misc/device-mapper: is the dm_mod module loaded?)",
+                ctl.display(),
+                if have.is_some() { "is not its control device" } else { "is missing" }
+            )
+        })?;
+        if let Some(m) = &have {
+            if m.is_dir() {
+                return Err(format!("{} is a directory, not the device-mapper control device ({}:{})", ctl.display(), ma, mi));
+            }
+            std::fs::remove_file(&ctl).map_err(|e| format!("{} is not the device-mapper control device ({}:{}) and cannot be removed: {}", ctl.display(), ma, mi, e))?;
+        }
         std::fs::create_dir_all(MAPPER_DIR).map_err(|e| format!("cannot create {}: {}", MAPPER_DIR, e))?;
-        make_node(&ctl, (ma as u32, mi as u32), nix::sys::stat::SFlag::S_IFCHR).map_err(|e| format!("cannot create {}: {}", ctl.display(), e))?;
+        make_node(&ctl, (ma, mi), nix::sys::stat::SFlag::S_IFCHR).map_err(|e| format!("cannot create {}: {}", ctl.display(), e))?;
     }
     DM::new().map_err(|e| match e {
         devicemapper::DmError::Core(devicemapper::errors::Error::ContextInit(m)) => format!("cannot open {}: {}", ctl.display(), m),
@@ -379,6 +401,12 @@ impl Dm {
         let lines = parse_table(table).map_err(|e| Error::failed(format!("{}: {}", by_hand, e)))?;
         let n = Self::dm_name(DmOp::Create, name, &by_hand)?;
         Self::check_udev_sync(DmOp::Create, name, &by_hand)?;
+        // Without udev the node is ours to make: something that is not a
+        // node in its place (a directory, a file) is refused before the
+        // device exists, not after.
+        if !udev_running() && node_fix(&node_path(name), (0, 0)) == NodeFix::Foreign {
+            return Err(Self::node_error(name, format!("{} exists and is not a device node: remove it first", node_path(name).display())));
+        }
         let id = DevId::Name(n);
         let info = self.ioctl(DmOp::Create, Some(name), &by_hand, |dm| {
             dm.device_create(n, None, DmOptions::default())?;
@@ -395,7 +423,20 @@ impl Dm {
             }
         })?;
         let d = info.device();
-        self.make_node(name, (d.major, d.minor))
+        if let Err(e) = self.make_node(name, (d.major, d.minor)) {
+            // No device without its node stays behind.
+            let undo = self.ioctl(DmOp::Remove, Some(name), &dmsetup_line(&["remove", name]), |dm| dm.device_remove(&id, DmOptions::default()));
+            return Err(match undo {
+                Ok(_) => e.context(format!("{} was created, but not its node, so it was removed again", name)),
+                Err(u) => e.context(format!("{} was created, but not its node, and removing it failed too ({}): dmsetup remove {}", name, u, name)),
+            });
+        }
+        Ok(())
+    }
+
+    /// A failure to make `/dev/mapper/NAME`.
+    fn node_error(name: &str, detail: String) -> Error {
+        Error::Dm(Box::new(DmError { op: DmOp::Node, name: Some(name.to_string()), by_hand: dmsetup_line(&["mknodes", name]), errno: None, detail, kernel: Vec::new() }))
     }
 
     /// Without udev: makes `/dev/mapper/NAME` the block node of `devno`
@@ -405,9 +446,7 @@ impl Dm {
             return Ok(());
         }
         let path = node_path(name);
-        let fail = |detail: String| {
-            Error::Dm(Box::new(DmError { op: DmOp::Node, name: Some(name.to_string()), by_hand: dmsetup_line(&["mknodes", name]), errno: None, detail, kernel: Vec::new() }))
-        };
+        let fail = |detail: String| Self::node_error(name, detail);
         let fix = node_fix(&path, devno);
         if fix == NodeFix::Keep {
             return Ok(());

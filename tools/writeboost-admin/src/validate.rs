@@ -31,7 +31,8 @@ pub fn percent(s: &str) -> std::result::Result<u8, String> {
 }
 
 /// Checks a name for a new device-mapper device: 1..=127 bytes of
-/// letters, digits and `._-+:@#`, not `.` or `..`, and not the manager's.
+/// letters, digits and `._-+:@#`, not `.`, `..` or `control` (the kernel
+/// refuses those), and not the manager's.
 pub fn device_name(name: &str) -> Result<()> {
     let bad = |why: &str| Err(Error::invalid(format!("invalid device name '{}': {}", name, why)));
     if name.is_empty() {
@@ -40,8 +41,8 @@ pub fn device_name(name: &str) -> Result<()> {
     if name.len() > 127 {
         return bad("it is longer than 127 bytes");
     }
-    if name == "." || name == ".." {
-        return bad("it must not be '.' or '..'");
+    if name == "." || name == ".." || name == "control" {
+        return bad("it must not be '.', '..' or 'control' (/dev/mapper/control is device-mapper's own)");
     }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-+:@#".contains(*c))) {
         return bad(&format!("'{}' is not allowed (use letters, digits and ._-+:@#)", c.escape_default()));
@@ -90,7 +91,7 @@ mod tests {
         for ok in ["wb1", "my_LV-2", "a.b", "x+y:z@w#1"] {
             device_name(ok).unwrap();
         }
-        for bad in ["", ".", "..", "a/b", "a b", "tab\t", "writeboost-mgr", "é"] {
+        for bad in ["", ".", "..", "control", "a/b", "a b", "tab\t", "writeboost-mgr", "é"] {
             let e = device_name(bad).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
         }

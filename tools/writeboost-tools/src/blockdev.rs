@@ -151,12 +151,17 @@ impl Disk {
     }
 
     /// Whether `path` names this disk (the same block device, or the same
-    /// file), without opening it.
+    /// file), without opening it; a loop device counts as the file or
+    /// device it is set up over (it does not claim it, so opening one
+    /// exclusively does not keep the other out), either way round.
     pub fn is_at(&self, path: &Path) -> bool {
-        let Ok(m) = std::fs::metadata(path) else { return false };
-        match self.rdev {
-            Some(r) => m.file_type().is_block_device() && m.rdev() == r,
-            None => m.file_type().is_file() && (m.dev(), m.ino()) == self.inode,
+        let mine = stack_keys(self.rdev.map_or(DiskKey::File(self.inode.0, self.inode.1), DiskKey::Block));
+        match std::fs::metadata(path) {
+            Ok(m) => {
+                let key = if m.file_type().is_block_device() { DiskKey::Block(m.rdev()) } else { DiskKey::File(m.dev(), m.ino()) };
+                stack_keys(key).iter().any(|k| mine.contains(k))
+            }
+            Err(_) => false,
         }
     }
 
@@ -213,6 +218,34 @@ impl Disk {
             Some(rdev) => identity_from_sysfs(Path::new("/sys"), libc::major(rdev), libc::minor(rdev)),
         }
     }
+}
+
+/// What a path is, for telling whether two paths are one disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DiskKey {
+    /// A block device, by `st_rdev`.
+    Block(u64),
+    /// A file, by `(st_dev, st_ino)`.
+    File(u64, u64),
+}
+
+/// `key`, and the keys of what it stands on through loop devices
+/// (`/sys/dev/block/M:m/loop/backing_file`, a few levels deep).
+fn stack_keys(key: DiskKey) -> Vec<DiskKey> {
+    let mut v = vec![key];
+    let mut cur = key;
+    for _ in 0..8 {
+        let DiskKey::Block(r) = cur else { break };
+        let f = format!("/sys/dev/block/{}:{}/loop/backing_file", libc::major(r), libc::minor(r));
+        let Some(b) = read_trimmed(Path::new(&f)) else { break };
+        let Ok(m) = std::fs::metadata(b.trim_end_matches(" (deleted)")) else { break };
+        cur = if m.file_type().is_block_device() { DiskKey::Block(m.rdev()) } else { DiskKey::File(m.dev(), m.ino()) };
+        if v.contains(&cur) {
+            break;
+        }
+        v.push(cur);
+    }
+    v
 }
 
 /// A backing disk's identity (`Documentation/on-disk-format.md`, "Backing

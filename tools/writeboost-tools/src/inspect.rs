@@ -549,9 +549,7 @@ fn walk_log(
                 continue;
             }
             if let Some(size) = record.registered(m.device_id) {
-                if m.sector
-                    .checked_add(SECTORS_PER_BLOCK)
-                    .is_none_or(|end| end > size)
+                if dirty_end(m.sector, m.dirty_bits).is_none_or(|end| end > size)
                 {
                     out_of_range.push(format!(
                         "Segment {} line {k} holds dirty data of device {} at sector {}, past the end of its \

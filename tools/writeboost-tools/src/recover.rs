@@ -293,7 +293,10 @@ fn resume(disk: &Disk, accept_loss: bool, rep: &mut Report) -> anyhow::Result<Op
         rep.refuse("superblock", format!("{} is too small to hold a writeboost cache ({} sectors)", disk.path().display(), disk.sectors()));
         return Ok(None);
     }
-    disk.read_at(0, block.as_mut_slice())?;
+    if let Err(e) = disk.read_at(0, block.as_mut_slice()) {
+        rep.refuse("read-error", format!("{}: reading the superblock (sectors 0..8) failed: {e}; check the cache device", disk.path().display()));
+        return Ok(None);
+    }
     let sb = match decode_superblock(block.as_slice()) {
         Ok(sb) => sb,
         Err(e) => {
@@ -309,8 +312,16 @@ fn resume(disk: &Disk, accept_loss: bool, rep: &mut Report) -> anyhow::Result<Op
     }
     let mut b1 = AlignedBuf::new(BLOCK_SIZE);
     let mut b2 = AlignedBuf::new(BLOCK_SIZE);
-    disk.read_at(RECORD_BLOCKS[0] * SECTORS_PER_BLOCK, b1.as_mut_slice())?;
-    disk.read_at(RECORD_BLOCKS[1] * SECTORS_PER_BLOCK, b2.as_mut_slice())?;
+    for (blk, b) in [(RECORD_BLOCKS[0], &mut b1), (RECORD_BLOCKS[1], &mut b2)] {
+        let sector = blk * SECTORS_PER_BLOCK;
+        if let Err(e) = disk.read_at(sector, b.as_mut_slice()) {
+            rep.refuse(
+                "read-error",
+                format!("{}: reading the record (sectors {sector}..{}) failed: {e}; check the cache device", disk.path().display(), sector + SECTORS_PER_BLOCK),
+            );
+            return Ok(None);
+        }
+    }
     let choice = match select_record(b1.as_slice(), b2.as_slice(), sb.format_id()) {
         Ok(c) => c,
         Err(e) => {
@@ -461,7 +472,8 @@ pub fn recover(cache: &Path, opts: &Options, progress: &mut dyn Progress, stop: 
     };
     let Resumed { sb, record, mut engine, overlay_writes } = res;
     let mut rec_block = AlignedBuf::new(BLOCK_SIZE);
-    disk.read_at(record.sector(), rec_block.as_mut_slice())?;
+    disk.read_at(record.sector(), rec_block.as_mut_slice())
+        .map_err(|e| anyhow::anyhow!("{}: reading the record again failed: {e}", disk.path().display()))?;
     let entries = dirty_entries(&engine, &record);
 
     // The devices: registered, owning dirty data, or mapped.
@@ -487,7 +499,7 @@ pub fn recover(cache: &Path, opts: &Options, progress: &mut dyn Progress, stop: 
     let mut out_of_range: BTreeMap<u8, (u64, u64)> = BTreeMap::new();
     for e in &entries {
         let size = record.registered(e.dev).unwrap_or(0);
-        if size != 0 && e.sector + SECTORS_PER_BLOCK > size {
+        if size != 0 && dirty_end(e.sector, e.bits).is_none_or(|end| end > size) {
             let x = out_of_range.entry(e.dev).or_insert((0, e.sector));
             x.0 += 1;
         }

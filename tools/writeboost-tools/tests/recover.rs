@@ -381,3 +381,85 @@ fn an_interrupted_run_is_continued_by_a_rerun() {
     assert_disk(&s.disk(2), &want[&2], "disk 2");
     assert_clean(&s.cache);
 }
+
+/// Sets up a loop device over `file` (`losetup -f --show`), if this host
+/// lets us; detached on drop.
+struct Loop(String);
+
+impl Loop {
+    fn over(file: &Path) -> Option<Loop> {
+        let o = Command::new("losetup").args(["-f", "--show", file.to_str()?]).output().ok()?;
+        let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        (o.status.success() && !dev.is_empty()).then_some(Loop(dev))
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_loop_device_over_the_cache_or_a_disk_is_that_disk() {
+    let (b, _, _) = scenario();
+    let s = Setup::new(&b);
+    let Some(lc) = Loop::over(&s.cache) else {
+        eprintln!("skipped: no loop device could be set up (needs root and loop support)");
+        return;
+    };
+    // A loop device over the cache image: writing device 1's data there
+    // would overwrite the cache (--ignore-identity: a loop device has
+    // another identity than the one registered, none is recorded here).
+    let m = [format!("1={}", lc.0), s.map(2)];
+    let out = refused(&s, &s.args(&m, &["--ignore-identity"]), "same-disk");
+    assert!(out.contains(&format!("device 1: {} is the cache device", lc.0)), "{out}");
+    // The cache given as the loop device, a disk as the image itself.
+    let m = [s.map(1), format!("2={}", s.cache.display())];
+    let mut args = vec![lc.0.as_str()];
+    for x in &m {
+        args.push("--map");
+        args.push(x);
+    }
+    refused(&s, &args, "same-disk");
+    // One disk for two devices, once through a loop device.
+    let Some(l1) = Loop::over(&s.disks[&1]) else { return };
+    let m = [s.map(1), format!("2={}", l1.0)];
+    let out = refused(&s, &s.args(&m, &[]), "same-disk");
+    assert!(out.contains("is also given for device 1"), "{out}");
+}
+
+#[test]
+fn the_partial_last_block_of_an_odd_sized_disk_is_written_back() {
+    // A backing disk of 1001 sectors: its last 4 KiB block (sectors
+    // 1000..1008) has one sector on the disk, and a write there is cached
+    // as a line with dirty mask 0x01. It is within the disk, not beyond.
+    let mut b = ImageBuilder::with_segments(16).unwrap();
+    b.register(1, 1001).unwrap();
+    b.generation(3).last_migrated(0);
+    b.segment(1, &[dirty(1, 124, 0xff), dirty(1, 125, 0x01)]);
+    let dir = TempDir::new().unwrap();
+    let cache = dir.path().join("cache.img");
+    b.write_file(&cache).unwrap();
+    let disk = dir.path().join("odd.img");
+    std::fs::write(&disk, vec![FILL; 1001 * SECTOR_SIZE]).unwrap();
+    let v = check_json(&cache);
+    assert_eq!(v["consistent"], true, "writeboost-check: {v:#}");
+    let m = format!("1={}", disk.display());
+    let (code, out, err) = bin(&[cache.to_str().unwrap(), "--map", &m]);
+    assert_eq!(code, 0, "{out}{err}");
+    let got = std::fs::read(&disk).unwrap();
+    let want1 = line_data(1, 1);
+    assert_eq!(&got[1000 * SECTOR_SIZE..], &want1[..SECTOR_SIZE], "the last sector");
+    assert_eq!(&got[992 * SECTOR_SIZE..1000 * SECTOR_SIZE], &line_data(1, 0)[..], "block 124");
+    assert_clean(&cache);
+    // A dirty sector past the end is still refused.
+    let mut b = ImageBuilder::with_segments(16).unwrap();
+    b.register(1, 1001).unwrap();
+    b.generation(3).last_migrated(0);
+    b.segment(1, &[dirty(1, 125, 0x03)]);
+    b.write_file(&cache).unwrap();
+    let (code, out, _) = bin(&[cache.to_str().unwrap(), "--map", &m]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("REFUSED (out-of-range)"), "{out}");
+}
