@@ -420,3 +420,25 @@ fn backing_identities_are_shown_and_checked() {
     let (code, out) = check(&p);
     assert_eq!(code, 0, "{out}");
 }
+
+/// Usage errors of writeboost-recover that only the library can see (an id
+/// both mapped and skipped, an id out of range) exit 2, as its --help says,
+/// and change nothing.
+#[test]
+fn recover_usage_errors_exit_2() {
+    let dir = TempDir::new().unwrap();
+    let img = write(&healthy(), &dir, "cache.img");
+    let disk = dir.path().join("disk.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let before = std::fs::read(&img).unwrap();
+    let exe = env!("CARGO_BIN_EXE_writeboost-recover");
+    let d = format!("1={}", disk.display());
+    for args in [
+        vec![img.to_str().unwrap(), "--map", &d, "--skip-device", "1"],
+        vec![img.to_str().unwrap(), "--map", "0=/dev/null"],
+    ] {
+        let o = Command::new(exe).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read(&img).unwrap(), before, "a usage error changed the cache");
+}

@@ -236,6 +236,9 @@ fn main() -> ExitCode {
     }
     match rep.outcome.as_str() {
         "clean" | "already-clean" | "dry-run" => ExitCode::SUCCESS,
+        // A usage error (a device id out of range, an id both mapped and
+        // skipped) is exit 2, as --help says; the report still names it.
+        "refused" if !rep.refusals.is_empty() && rep.refusals.iter().all(|r| r.code == "usage") => ExitCode::from(2),
         "refused" => ExitCode::from(1),
         "interrupted" => ExitCode::from(130),
         _ => ExitCode::from(3),
