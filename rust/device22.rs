@@ -106,34 +106,33 @@ impl ThreadBody for Sensor {
                 ticks = t;
                 t_load = now;
             }
-            let sync = u64::from(self.set.sync_data_interval.load(Ordering::Relaxed)) * 1000;
-            if sync == 0 {
-                t_sync = now;
-            } else if now.saturating_sub(t_sync) >= sync {
-                t_sync = now;
-                let r = c.flush_all();
-                if let Err(e) = r {
-                    if !sync_failing {
-                        pr_err!("writeboost: sync_data_interval: flushing the cache failed (error {}); retrying\n", e.to_errno());
-                    }
-                }
-                sync_failing = r.is_err();
-            }
-            let rec = u64::from(self.set.update_sb_record_interval.load(Ordering::Relaxed)) * 1000;
-            if rec == 0 {
-                t_record = now;
-            } else if now.saturating_sub(t_record) >= rec {
-                t_record = now;
-                let r = c.commit_record();
-                if let Err(e) = r {
-                    if !record_failing {
-                        pr_err!("writeboost: update_sb_record_interval: writing the record failed (error {}); retrying\n", e.to_errno());
-                    }
-                }
-                record_failing = r.is_err();
-            }
+            every(&self.set.sync_data_interval, now, &mut t_sync, &mut sync_failing, "sync_data_interval: flushing the cache", || c.flush_all());
+            every(&self.set.update_sb_record_interval, now, &mut t_record, &mut record_failing, "update_sb_record_interval: writing the record", || {
+                c.commit_record()
+            });
         }
     }
+}
+
+/// Runs `f` when `interval` seconds (0 = never) have passed since `*last`;
+/// a failure is logged once until `f` succeeds again (`what` names it).
+fn every(interval: &AtomicU32, now: u64, last: &mut u64, failing: &mut bool, what: &str, f: impl FnOnce() -> Result) {
+    let ms = u64::from(interval.load(Ordering::Relaxed)) * 1000;
+    if ms == 0 {
+        *last = now;
+        return;
+    }
+    if now.saturating_sub(*last) < ms {
+        return;
+    }
+    *last = now;
+    let r = f();
+    if let Err(e) = &r {
+        if !*failing {
+            pr_err!("writeboost: {} failed (error {}); retrying\n", what, e.to_errno());
+        }
+    }
+    *failing = r.is_err();
 }
 
 /// The one device a private cache may hold data of.

@@ -39,10 +39,10 @@ pub(crate) fn new_header() -> Result<KBox<SegmentHeader>> {
     KBox::init(kernel::init::zeroed(), GFP_KERNEL)
 }
 
-// SAFETY: every field of `SegmentHeader` is an integer or an array of
-// `Discard` / `Metablock`, whose fields are all integers, so all-zero bytes
-// are a valid value; it is the value of `SegmentHeader::new(0, 0)` (every
-// field 0, `Discard::EMPTY`, `Metablock::EMPTY`).
+// Every field of `SegmentHeader` is an integer or an array of `Discard` /
+// `Metablock`, whose fields are all integers; all-zero bytes are the value
+// of `SegmentHeader::new(0, 0)` (`Discard::EMPTY`, `Metablock::EMPTY`).
+// SAFETY: so all-zero bytes are a valid `SegmentHeader`.
 unsafe impl kernel::init::Zeroable for SegmentHeader {}
 
 impl ThreadBody for Flusher {
