@@ -199,17 +199,24 @@ sustained() {
 }
 
 # --- MaxSSD, sequential, mixed sizes (cache on the RAM disk) --------------
+# BENCH_ROWS / BENCH_KINDS (for a quick look): which rows and which
+# configurations run; empty means all.
+want_row() { [ -z "${BENCH_ROWS:-}" ] || case " $BENCH_ROWS " in *" $1 "*) true ;; *) false ;; esac; }
+want_kind() { [ -z "${BENCH_KINDS:-}" ] || case " $BENCH_KINDS " in *" $1 "*) true ;; *) false ;; esac; }
 section_rows() {
     # brd allocates (and zeroes) a page on its first write: touch them all
     # once, so that no configuration pays for it.
     dd if=/dev/zero of=$RAM bs=1M count=$(( $(sectors_of $RAM) / 2048 )) oflag=direct 2>/dev/null
     for round in $(seq 1 $ROUNDS); do
         for r in r4k32 r4k1 r64k r128k seqw; do
-            for k in lin wb wc dc; do one $k $r $round; done
+            want_row $r || continue
+            for k in lin wb wc dc; do want_kind $k && one $k $r $round; done
         done
-        one raw:$RAM seqw $round raw_ram
-        one raw:$SLOW seqr $round raw_slow
-        for k in wb wc dc; do one $k seqr $round; done
+        want_row seqw && one raw:$RAM seqw $round raw_ram
+        if want_row seqr; then
+            one raw:$SLOW seqr $round raw_slow
+            for k in wb wc dc; do want_kind $k && one $k seqr $round; done
+        fi
         save
     done
 }
