@@ -1092,6 +1092,40 @@ pub(crate) fn crc32c_update(state: u32, data: &[u8]) -> u32 {
     unsafe { sys::wb_crc32c(state, data.as_ptr().cast(), data.len() as _) }
 }
 
+/// xxh64 with seed 0 of the concatenation of `pieces`, with the kernel's
+/// `lib/xxhash.c` (the segment checksum of superblock version 4 caches,
+/// `wbformat::format::SegmentSum::Xxh64`).
+pub(crate) fn xxh64_pieces(pieces: [&[u8]; 4]) -> u64 {
+    let [a, b, c, d] = pieces;
+    // SAFETY: the four slices are valid for reads of their lengths during
+    // the call; the C function only reads them.
+    unsafe {
+        sys::wb_xxh64_4(
+            a.as_ptr().cast(),
+            a.len() as _,
+            b.as_ptr().cast(),
+            b.len() as _,
+            c.as_ptr().cast(),
+            c.len() as _,
+            d.as_ptr().cast(),
+            d.len() as _,
+        )
+    }
+}
+
+/// Nanoseconds xxh64 took for 64 KiB, measured once (0 if the buffer could
+/// not be allocated); for the load-time log line.
+pub(crate) fn xxh64_time_ns() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { sys::wb_xxh64_time() }
+}
+
+/// The segment checksum of a cache whose superblock is `sb`, with the
+/// kernel's implementations.
+pub(crate) fn segment_sum(sb: &crate::wbformat::format::Superblock) -> crate::wbformat::format::SegmentSum {
+    sb.segment_sum(crc32c_update, xxh64_pieces)
+}
+
 /// Which CRC32C implementation [`crc32c_update`] uses, and what each took
 /// for 64 KiB when measured.
 pub(crate) struct CrcChoice {

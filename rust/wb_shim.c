@@ -27,6 +27,7 @@
 #include <linux/sysfs.h>
 #include <linux/timekeeping.h>
 #include <linux/vmalloc.h>
+#include <linux/xxhash.h>
 
 #include "wb_shim.h"
 
@@ -893,4 +894,40 @@ int wb_crc32c_pick(u64 *accel_ns, u64 *tables_ns)
 	/* Never trade a correct result for speed. */
 	WRITE_ONCE(wb_crc_generic, a == b && *tables_ns < *accel_ns);
 	return wb_crc_generic ? 1 : 0;
+}
+
+u64 wb_xxh64_4(const void *a, unsigned long a_len, const void *b, unsigned long b_len,
+	       const void *c, unsigned long c_len, const void *d, unsigned long d_len)
+{
+	struct xxh64_state st;
+
+	xxh64_reset(&st, 0);
+	xxh64_update(&st, a, a_len);
+	xxh64_update(&st, b, b_len);
+	xxh64_update(&st, c, c_len);
+	xxh64_update(&st, d, d_len);
+	return xxh64_digest(&st);
+}
+
+u64 wb_xxh64_time(void)
+{
+	const unsigned long len = 64 * 1024;
+	u64 best = U64_MAX, sink = 0;
+	u8 *buf = vmalloc(len);
+	int i;
+
+	if (!buf)
+		return 0;
+	get_random_bytes(buf, len);
+	for (i = 0; i < 3; i++) {
+		u64 t = ktime_get_ns();
+
+		sink ^= xxh64(buf, len, 0);
+		t = ktime_get_ns() - t;
+		if (t < best)
+			best = t;
+	}
+	vfree(buf);
+	/* Keeps the calls from being optimised away. */
+	return best | (sink & 0);
 }

@@ -199,6 +199,11 @@ u64 wb_random_u64(void);
 u32 wb_crc32c(u32 state, const void *data, unsigned long len);
 /* Measures both CRC32C implementations, keeps the faster: 1 = tables. */
 int wb_crc32c_pick(u64 *accel_ns, u64 *tables_ns);
+/* xxh64 (seed 0) of the concatenation of four byte ranges. */
+u64 wb_xxh64_4(const void *a, unsigned long a_len, const void *b, unsigned long b_len,
+	       const void *c, unsigned long c_len, const void *d, unsigned long d_len);
+/* Nanoseconds of the best of three xxh64 runs over 64 KiB (for the log). */
+u64 wb_xxh64_time(void);
 
 /* sysfs: kobjects hold only (kind, id); attributes call wbrs_sysfs_*. */
 struct wb_kobj *wb_sysfs_add(int kind, unsigned int id,

@@ -165,7 +165,7 @@ fn write_segment(c: &Cache, hdr: &SegmentHeader, b: usize, slot: u32, nr_lines: 
     // out the job only then, and no writer can enter a sealed segment), so
     // nobody writes its line blocks while this slice lives.
     let data = unsafe { buf.slice(BLOCK, data_len)? };
-    fmt::encode_segment_header(hdr, head, data, ffi::crc32c_update).map_err(|_| EINVAL)?;
+    fmt::encode_segment_header(hdr, head, data, c.sum).map_err(|_| EINVAL)?;
     let sector = c.geo.segment_start_sector(slot).map_err(|_| EINVAL)?;
     let sectors = fmt::segment_write_sectors(nr_lines).ok_or(EINVAL)?;
     let kind = if durable { IoKind::WriteFlushFua } else { IoKind::Write };

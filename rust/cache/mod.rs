@@ -136,6 +136,8 @@ pub(crate) struct Cache {
     pub(crate) dev: BdevFile,
     pub(crate) geo: Geometry,
     pub(crate) format_id: u64,
+    /// How this cache's segments are checksummed (from its superblock).
+    pub(crate) sum: fmt::SegmentSum,
     #[pin]
     pub(crate) state: SpinLock<State>,
     /// Writers and readers waiting for space or a line; flush waiters.
@@ -1031,7 +1033,7 @@ pub(crate) fn new_engine(geo: Geometry, format_id: u64, generation: u64) -> Resu
 
 /// Builds a cache object around an opened, validated device and its
 /// recovered engine; [`start`] then launches the threads.
-pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, engine: Engine<KStore>) -> Result<Arc<Cache>> {
+pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, sum: fmt::SegmentSum, engine: Engine<KStore>) -> Result<Arc<Cache>> {
     let nr_slots = geo.nr_segments() as usize;
     let mut bufs = KVec::with_capacity(NR_BUFS, GFP_KERNEL)?;
     for _ in 0..NR_BUFS {
@@ -1054,6 +1056,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, en
             dev,
             geo,
             format_id,
+            sum,
             state <- new_spinlock!(state, "writeboost_cache"),
             space <- new_condvar!("writeboost_space"),
             flusher_cv <- new_condvar!("writeboost_flusher"),

@@ -131,7 +131,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     let mut seg = kernel::alloc::KVVec::from_elem(0u8, SEG_BYTES, GFP_KERNEL).map_err(oom)?;
     let mut log = KernelLog::new(dev.bdev());
     let t_log = ffi::now_ms();
-    let summary = recovery::resume_engine(&mut log, geo, format_id, &rec, ffi::crc32c_update, &mut engine, &mut hdr, &mut seg, sb.log_horizon(), accept_loss)
+    let summary = recovery::resume_engine(&mut log, geo, format_id, &rec, ffi::segment_sum(&sb), &mut engine, &mut hdr, &mut seg, sb.log_horizon(), accept_loss)
         .map_err(|e| match e {
             ResumeError::Read { id, error } => {
                 msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", id, error.to_errno()))
@@ -176,7 +176,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
         pr_info!("cache {}: invalidated {} segments written past the end of the log\n", id, summary.invalidated);
     }
     let last_valid = summary.last_valid;
-    let cache = new_cache(id, dev, geo, format_id, engine).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
+    let cache = new_cache(id, dev, geo, format_id, ffi::segment_sum(&sb), engine).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
     let t_cache = ffi::now_ms();
 
     // Every device that owns dirty data must be there, as registered.

@@ -38,11 +38,15 @@ pub const SUPERBLOCK_REGION_SECTORS: u64 = 2048;
 /// The format version of the record and the segment headers, which this
 /// crate reads and writes.
 pub const FORMAT_VERSION: u32 = 2;
-/// The superblock version this crate writes: version 3 is version 2 with
-/// the `log_horizon` field (offset 28), which promises that every segment
-/// header of the cache satisfies `durable_upto + log_horizon >= id` (see
-/// [`LOG_HORIZON`]). Version 2 superblocks (no promise) are still read.
-pub const SUPERBLOCK_VERSION: u32 = 3;
+/// The superblock version this crate writes: version 4 is version 3 whose
+/// segments are checksummed with xxh64 instead of CRC32C (see
+/// [`SegmentSum`]). Version 3 is version 2 with the `log_horizon` field
+/// (offset 28), which promises that every segment header of the cache
+/// satisfies `durable_upto + log_horizon >= id` (see [`LOG_HORIZON`]).
+/// Versions 2 (no promise) and 3 (CRC32C segments) are still read.
+pub const SUPERBLOCK_VERSION: u32 = 4;
+/// The superblock version with a log horizon and CRC32C segment checksums.
+pub const SUPERBLOCK_VERSION_V3: u32 = 3;
 /// The oldest superblock version this crate reads (no `log_horizon`).
 pub const SUPERBLOCK_VERSION_V2: u32 = 2;
 /// The log horizon a new format records and the engine keeps: a segment is
@@ -500,6 +504,7 @@ pub struct Superblock {
     format_id: u64,
     format_time: u64,
     log_horizon: u32,
+    version: u32,
 }
 
 /// Errors of [`decode_superblock`] and [`check_device_size`].
@@ -579,7 +584,7 @@ impl fmt::Display for SuperblockError {
             Self::UnsupportedVersion(v) => write!(
                 f,
                 "superblock has format version {v}, this code supports versions \
-                 {SUPERBLOCK_VERSION_V2} and {SUPERBLOCK_VERSION}"
+                 {SUPERBLOCK_VERSION_V2} to {SUPERBLOCK_VERSION}"
             ),
             Self::BadChecksum { stored, computed } => write!(
                 f,
@@ -657,6 +662,7 @@ impl Superblock {
             format_id,
             format_time,
             log_horizon: LOG_HORIZON,
+            version: SUPERBLOCK_VERSION,
         })
     }
 
@@ -666,7 +672,33 @@ impl Superblock {
     /// versions formatted. Values above [`MAX_LOG_HORIZON`] are clamped.
     pub fn with_log_horizon(mut self, log_horizon: u32) -> Self {
         self.log_horizon = log_horizon.min(MAX_LOG_HORIZON);
+        if self.log_horizon == 0 {
+            self.version = SUPERBLOCK_VERSION_V2;
+        } else if self.version == SUPERBLOCK_VERSION_V2 {
+            self.version = SUPERBLOCK_VERSION_V3;
+        }
         self
+    }
+
+    /// The same superblock as a version 3 one (log horizon, CRC32C segment
+    /// checksums), as the module before version 4 formatted; for tests and
+    /// image builders. A version 2 superblock stays version 2.
+    pub fn with_crc32c_segments(mut self) -> Self {
+        if self.version == SUPERBLOCK_VERSION {
+            self.version = SUPERBLOCK_VERSION_V3;
+        }
+        self
+    }
+
+    /// How this cache's segments are checksummed: CRC32C with `crc` for
+    /// versions 2 and 3, xxh64 with `xxh64` for version 4. The caller passes
+    /// the implementations (the kernel's, or a library's in the tools).
+    pub fn segment_sum(&self, crc: UpdateFn, xxh64: Xxh64Fn) -> SegmentSum {
+        if self.version >= SUPERBLOCK_VERSION {
+            SegmentSum::Xxh64(xxh64)
+        } else {
+            SegmentSum::Crc32c(crc)
+        }
     }
 
     /// The log horizon (0: a version 2 superblock, none promised): every
@@ -675,14 +707,11 @@ impl Superblock {
         self.log_horizon
     }
 
-    /// The superblock's version: [`SUPERBLOCK_VERSION`], or
-    /// [`SUPERBLOCK_VERSION_V2`] without a log horizon.
+    /// The superblock's version: [`SUPERBLOCK_VERSION`],
+    /// [`SUPERBLOCK_VERSION_V3`] (CRC32C segments) or
+    /// [`SUPERBLOCK_VERSION_V2`] (no log horizon either).
     pub fn version(&self) -> u32 {
-        if self.log_horizon == 0 {
-            SUPERBLOCK_VERSION_V2
-        } else {
-            SUPERBLOCK_VERSION
-        }
+        self.version
     }
 
     /// The device geometry.
@@ -784,7 +813,7 @@ fn check_preamble_versions(
 
 /// Decodes and validates the superblock in the first 4096 bytes of `block`.
 ///
-/// Checks, in this order: length, magic, version (2 or 3), CRC, geometry constants,
+/// Checks, in this order: length, magic, version (2, 3 or 4), CRC, geometry constants,
 /// sizes, format id, reserved bytes.
 pub fn decode_superblock(block: &[u8]) -> Result<Superblock, SuperblockError> {
     let Some(b) = block_of(block) else {
@@ -795,7 +824,7 @@ pub fn decode_superblock(block: &[u8]) -> Result<Superblock, SuperblockError> {
         &SUPERBLOCK_MAGIC,
         SB_VERSION,
         true,
-        &[SUPERBLOCK_VERSION_V2, SUPERBLOCK_VERSION],
+        &[SUPERBLOCK_VERSION_V2, SUPERBLOCK_VERSION_V3, SUPERBLOCK_VERSION],
     )
     .map_err(|e| match e {
         Preamble::BadMagic => SuperblockError::BadMagic,
@@ -836,8 +865,9 @@ pub fn decode_superblock(block: &[u8]) -> Result<Superblock, SuperblockError> {
         return Err(SuperblockError::ZeroFormatId);
     }
     let format_time = get_u64(b, SB_FORMAT_TIME);
-    // Version 2: bytes 28..32 are reserved; version 3: the log horizon.
-    let log_horizon = if get_u32(b, SB_VERSION) == SUPERBLOCK_VERSION_V2 {
+    // Version 2: bytes 28..32 are reserved; versions 3 and 4: the log horizon.
+    let version = get_u32(b, SB_VERSION);
+    let log_horizon = if version == SUPERBLOCK_VERSION_V2 {
         if let Some(offset) = first_nonzero(b, SB_LOG_HORIZON, SB_LOG_HORIZON + 4) {
             return Err(SuperblockError::NonZeroReserved { offset });
         }
@@ -858,6 +888,7 @@ pub fn decode_superblock(block: &[u8]) -> Result<Superblock, SuperblockError> {
         format_id,
         format_time,
         log_horizon,
+        version,
     })
 }
 
@@ -1946,22 +1977,59 @@ pub fn set_segment_checksum(out: &mut [u8], crc: u32) -> Result<(), EncodeError>
     Ok(())
 }
 
-/// Starts a streaming segment checksum: the returned state has been fed the
-/// header block with its CRC field treated as zero (the block is not
-/// copied). Feed the `nr_lines` data blocks in order, then call
-/// [`Crc32c::finish`]. Useful when the lines are not contiguous in memory.
+/// Starts a streaming CRC32C segment checksum (the segments of superblock
+/// versions 2 and 3): the returned state has been fed the header block with
+/// its CRC field treated as zero (the block is not copied). Feed the
+/// `nr_lines` data blocks in order, then call [`Crc32c::finish`].
 pub fn segment_checksum_stream(header_block: &[u8], update: UpdateFn) -> Crc32c<UpdateFn> {
     let mut c = Crc32c::with_update(update);
     feed_block_without_checksum(&mut c, header_block);
     c
 }
 
-/// The segment checksum: CRC32C over `header_block` with bytes 12..16
-/// treated as zero (fed as bytes 0..12, four zero bytes, bytes 16..), then
-/// `data` (the `nr_lines` data blocks). Nothing is copied. `header_block`
-/// should be exactly the 4096-byte header block.
-pub fn segment_checksum(header_block: &[u8], data: &[u8], update: UpdateFn) -> u32 {
-    block_checksum(header_block, data, update)
+/// The segment checksum: over `header_block` with bytes 12..16 treated as
+/// zero (fed as bytes 0..12, four zero bytes, bytes 16..), then `data` (the
+/// `nr_lines` data blocks), CRC32C or the low 32 bits of xxh64 as `sum`
+/// says. Nothing is copied. `header_block` should be exactly the 4096-byte
+/// header block.
+pub fn segment_checksum(header_block: &[u8], data: &[u8], sum: SegmentSum) -> u32 {
+    match sum {
+        SegmentSum::Crc32c(update) => block_checksum(header_block, data, update),
+        SegmentSum::Xxh64(xxh64) => {
+            let head = header_block.get(..CHECKSUM_OFFSET).unwrap_or(header_block);
+            let zeros = [0u8; 4];
+            let crc_len = header_block.len().saturating_sub(CHECKSUM_OFFSET).min(4);
+            let tail = header_block.get(CHECKSUM_OFFSET + 4..).unwrap_or(&[]);
+            let z = zeros.get(..crc_len).unwrap_or(&[]);
+            // The low half: the field holds 32 bits.
+            xxh64([head, z, tail, data]) as u32
+        }
+    }
+}
+
+/// An xxh64 with seed 0 of the concatenation of the four `pieces` (the
+/// kernel passes one over its `xxh64_reset`/`xxh64_update`/`xxh64_digest`,
+/// the tools one over the `xxhash-rust` crate). A segment checksum is four
+/// pieces: the header up to its checksum field, the field as zeros, the
+/// rest of the header, the data.
+pub type Xxh64Fn = fn(pieces: [&[u8]; 4]) -> u64;
+
+/// How a cache's segments are checksummed, as its superblock's version says
+/// ([`Superblock::segment_sum`]), with the implementation to use.
+///
+/// Both store 32 bits at offset 12 of the header and cover the same bytes.
+/// CRC32C costs about one table look-up per byte on CPUs (or emulators)
+/// without a fast CRC instruction, which made it the bottleneck of large
+/// writes; xxh64 mixes 8 bytes per multiply and detects a torn segment as
+/// well (a stale or garbage segment passes with probability 2^-32 either
+/// way).
+#[derive(Clone, Copy, Debug)]
+pub enum SegmentSum {
+    /// CRC32C (superblock versions 2 and 3) with this raw update function
+    /// (see [`crate::crc32c`]).
+    Crc32c(UpdateFn),
+    /// The low 32 bits of xxh64 with seed 0 (superblock version 4).
+    Xxh64(Xxh64Fn),
 }
 
 /// Encodes `h` into the header block `out` (4096 bytes) and fills the CRC,
@@ -1972,7 +2040,7 @@ pub fn encode_segment_header(
     h: &SegmentHeader,
     out: &mut [u8],
     data: &[u8],
-    update: UpdateFn,
+    sum: SegmentSum,
 ) -> Result<u32, EncodeError> {
     encode_segment_header_fields(h, out)?;
     let len = h.data_len().map_err(EncodeError::InvalidSegment)?;
@@ -1988,7 +2056,7 @@ pub fn encode_segment_header(
             found: 0,
         });
     };
-    let crc = segment_checksum(b, data, update);
+    let crc = segment_checksum(b, data, sum);
     put_u32(b, CHECKSUM_OFFSET, crc);
     Ok(crc)
 }
@@ -2001,7 +2069,7 @@ pub fn encode_segment_header(
 pub fn encode_segment_buffer(
     h: &SegmentHeader,
     buf: &mut [u8],
-    update: UpdateFn,
+    sum: SegmentSum,
 ) -> Result<u32, EncodeError> {
     let len = h.data_len().map_err(EncodeError::InvalidSegment)?;
     need(buf.len(), BLOCK_SIZE + len)?;
@@ -2012,7 +2080,7 @@ pub fn encode_segment_buffer(
             found,
         });
     };
-    encode_segment_header(h, head, data, update)
+    encode_segment_header(h, head, data, sum)
 }
 
 fn decode_segment_impl(
@@ -2165,7 +2233,7 @@ pub fn verify_segment(
     header: &SegmentHeader,
     header_block: &[u8],
     data: &[u8],
-    update: UpdateFn,
+    sum: SegmentSum,
 ) -> Result<(), SegmentError> {
     let Some(hb) = block_of(header_block) else {
         return Err(SegmentError::Truncated {
@@ -2180,7 +2248,7 @@ pub fn verify_segment(
             found: data.len(),
         });
     };
-    let computed = segment_checksum(hb, data, update);
+    let computed = segment_checksum(hb, data, sum);
     if computed != header.checksum {
         return Err(SegmentError::BadChecksum {
             stored: header.checksum,
@@ -2195,7 +2263,7 @@ pub fn verify_segment(
 pub fn verify_segment_buffer(
     header: &SegmentHeader,
     buf: &[u8],
-    update: UpdateFn,
+    sum: SegmentSum,
 ) -> Result<(), SegmentError> {
     let Some(hb) = block_of(buf) else {
         return Err(SegmentError::Truncated {
@@ -2204,7 +2272,7 @@ pub fn verify_segment_buffer(
         });
     };
     let data = buf.get(BLOCK_SIZE..).unwrap_or(&[]);
-    verify_segment(header, hb, data, update)
+    verify_segment(header, hb, data, sum)
 }
 
 /// Decodes `header_block` as segment `expected_id` of format `format_id` into
@@ -2215,11 +2283,11 @@ pub fn check_segment(
     data: &[u8],
     format_id: u64,
     expected_id: u64,
-    update: UpdateFn,
+    sum: SegmentSum,
     out: &mut SegmentHeader,
 ) -> Result<(), SegmentError> {
     decode_segment_header_into(header_block, format_id, expected_id, out)?;
-    verify_segment(out, header_block, data, update)
+    verify_segment(out, header_block, data, sum)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! [`check_registry`] compares with the record's registry. [`replay_log`] ties
 //! them together for callers that can read synchronously.
 
-use super::crc32c::UpdateFn;
+use super::format::SegmentSum;
 use super::format::{
     decode_segment_header_into, verify_segment, DeviceSet, Geometry, GeometryError, Record,
     RegistryError, SegmentError, SegmentHeader, BLOCKS_PER_SEGMENT, BLOCK_SIZE, LINES_PER_SEGMENT,
@@ -564,7 +564,7 @@ pub fn replay_log<L, B, E>(
     geometry: &Geometry,
     format_id: u64,
     last_migrated: u64,
-    update: UpdateFn,
+    sum: SegmentSum,
     index: &mut Index<L, B>,
     counts: &mut DirtyCounts,
     header: &mut SegmentHeader,
@@ -609,7 +609,7 @@ where
             read(c.start_sector.saturating_add(SECTORS_PER_BLOCK), &mut *d)
                 .map_err(ReplayError::Io)?;
         }
-        if let Err(e) = verify_segment(header, hb, d, update) {
+        if let Err(e) = verify_segment(header, hb, d, sum) {
             scan.stop(e);
             continue;
         }
@@ -832,7 +832,7 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
     geometry: Geometry,
     format_id: u64,
     record: &Record,
-    update: UpdateFn,
+    sum: SegmentSum,
     engine: &mut Engine<S>,
     header: &mut SegmentHeader,
     buf: &mut [u8],
@@ -860,7 +860,7 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
         let Some(d) = data.get(..len) else {
             return Err(ResumeError::BufferTooSmall);
         };
-        if let Err(e) = verify_segment(header, hb, d, update) {
+        if let Err(e) = verify_segment(header, hb, d, sum) {
             torn_end = true;
             scan.stop(e);
             break;

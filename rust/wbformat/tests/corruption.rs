@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use wbformat::crc32c::crc32c_raw_update;
 use wbformat::format::*;
 use wbformat::index::Key;
 use wbformat::recovery::*;
@@ -74,7 +73,7 @@ fn superblock_field_violations() {
         fix_crc(&mut c);
         assert_eq!(decode_superblock(&c), Err(expect));
     };
-    check(&|c| put32(c, 8, 4), SuperblockError::UnsupportedVersion(4));
+    check(&|c| put32(c, 8, 5), SuperblockError::UnsupportedVersion(5));
     check(&|c| put32(c, 8, 1), SuperblockError::UnsupportedVersion(1));
     check(&|c| put32(c, 8, 0), SuperblockError::UnsupportedVersion(0));
     // Version 3: bytes 28..32 are the log horizon, 1..=MAX_LOG_HORIZON.
@@ -320,7 +319,7 @@ fn check_bytes(bytes: &[u8], id: u64) -> Result<SegmentHeader, SegmentError> {
         &seg[BLOCK_SIZE..],
         FORMAT_ID,
         id,
-        crc32c_raw_update,
+        default_sum(),
         &mut h,
     )?;
     Ok(h)
@@ -471,7 +470,7 @@ fn segment_data_every_sector_torn() {
             &short[BLOCK_SIZE..],
             FORMAT_ID,
             id,
-            crc32c_raw_update,
+            default_sum(),
             &mut h
         ),
         Err(SegmentError::Truncated {
@@ -728,7 +727,7 @@ fn image_level_errors() {
         &g,
         FORMAT_ID,
         0,
-        crc32c_raw_update,
+        default_sum(),
         &mut ix,
         &mut counts,
         &mut h,
@@ -740,7 +739,7 @@ fn image_level_errors() {
         &g,
         FORMAT_ID,
         0,
-        crc32c_raw_update,
+        default_sum(),
         &mut ix,
         &mut counts,
         &mut h,
@@ -909,7 +908,8 @@ fn resume_invalidates_stale_segments_within_the_horizon() {
     assert_eq!(s.headers_read, 11 + 7);
     assert!(!img.holds(11) && !img.holds(12) && !img.holds(14));
     // The same as the full scan of the version-2 rule.
-    let mut full = Image { disk: before, sb: img.sb.with_log_horizon(0), record: img.record };
+    // (The superblock stays version 4: its segments are xxh64-checksummed.)
+    let mut full = Image { disk: before, sb: img.sb, record: img.record };
     let f = full.resume(Some(0), false).unwrap();
     assert_eq!((f.last_valid, f.invalidated, f.torn_end, f.full_scan), (10, 2, true, true));
     assert_eq!(f.headers_read, n);

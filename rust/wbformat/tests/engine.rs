@@ -561,7 +561,6 @@ fn idle_open_segment_is_sealed_and_migrated() {
 #[test]
 fn resume_invalidates_a_torn_end_segment() {
     use common::{mb, Image, MemDisk};
-    use wbformat::crc32c::crc32c_raw_update;
     use wbformat::recovery::{resume_engine, LogDevice, LogEnd};
     struct Dev<'a>(&'a mut MemDisk);
     impl LogDevice for Dev<'_> {
@@ -589,7 +588,7 @@ fn resume_invalidates_a_torn_end_segment() {
     let mut e = common::host_engine(geo, common::FORMAT_ID, rec.generation);
     let mut hdr = SegmentHeader::default();
     let mut buf = vec![0u8; BLOCK_SIZE * BLOCKS_PER_SEGMENT];
-    let sum = resume_engine(&mut Dev(&mut img.disk), geo, common::FORMAT_ID, &rec, crc32c_raw_update, &mut e, &mut hdr, &mut buf, LOG_HORIZON, false).unwrap();
+    let sum = resume_engine(&mut Dev(&mut img.disk), geo, common::FORMAT_ID, &rec, common::default_sum(), &mut e, &mut hdr, &mut buf, LOG_HORIZON, false).unwrap();
     assert_eq!(sum.last_valid, 1);
     assert!(matches!(sum.end, Some(LogEnd::Invalid { id: 2, .. })));
     assert!(sum.torn_end);

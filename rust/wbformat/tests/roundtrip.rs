@@ -49,12 +49,19 @@ proptest! {
         fid in 1u64..,
         time in any::<u64>(),
         horizon in prop_oneof![Just(0u32), Just(LOG_HORIZON), 1..=MAX_LOG_HORIZON],
+        crc in any::<bool>(),
     ) {
         let sectors = (nr_segments + 1) * SEGMENT_SECTORS + extra;
-        // Horizon 0: a version 2 superblock, as older versions formatted.
-        let sb = Superblock::new(sectors, fid, time).unwrap().with_log_horizon(horizon);
+        // Horizon 0: a version 2 superblock, as older versions formatted;
+        // CRC32C segments: version 3; else version 4 (xxh64 segments).
+        let mut sb = Superblock::new(sectors, fid, time).unwrap().with_log_horizon(horizon);
+        if crc {
+            sb = sb.with_crc32c_segments();
+        }
         prop_assert_eq!(sb.log_horizon(), horizon);
-        prop_assert_eq!(sb.version(), if horizon == 0 { 2 } else { 3 });
+        prop_assert_eq!(sb.version(), if horizon == 0 { 2 } else if crc { 3 } else { 4 });
+        let xxh = matches!(sb.segment_sum(crc32c_raw_update, xxh64_pieces), SegmentSum::Xxh64(_));
+        prop_assert_eq!(xxh, sb.version() == 4);
         prop_assert_eq!(u64::from(sb.geometry().nr_segments()), nr_segments);
         let mut b = vec![0xffu8; BLOCK_SIZE + 7];
         encode_superblock(&sb, &mut b).unwrap();
@@ -147,44 +154,50 @@ proptest! {
     }
 
     #[test]
-    fn segment_header_roundtrip(h in arb_header(), fill in any::<u8>()) {
+    fn segment_header_roundtrip(h in arb_header(), fill in any::<u8>(), xxh in any::<bool>()) {
+        // Both checksums: CRC32C (superblock versions 2, 3), xxh64 (4).
+        let sum = if xxh { default_sum() } else { SegmentSum::Crc32c(crc32c_raw_update) };
         let n = h.nr_lines as usize;
         let mut buf = vec![fill; BLOCK_SIZE * (n + 1)];
         for (i, b) in buf.iter_mut().enumerate().skip(BLOCK_SIZE) {
             *b = (i as u8).wrapping_mul(31) ^ fill;
         }
-        let crc = encode_segment_buffer(&h, &mut buf, crc32c_raw_update).unwrap();
+        let crc = encode_segment_buffer(&h, &mut buf, sum).unwrap();
 
         // Same result through the split API and through streaming.
         let mut hb = vec![0u8; BLOCK_SIZE];
-        let crc2 = encode_segment_header(&h, &mut hb, &buf[BLOCK_SIZE..], crc32c_raw_update).unwrap();
+        let crc2 = encode_segment_header(&h, &mut hb, &buf[BLOCK_SIZE..], sum).unwrap();
         prop_assert_eq!(crc, crc2);
         prop_assert_eq!(&hb[..], &buf[..BLOCK_SIZE]);
-        let mut hb3 = vec![0u8; BLOCK_SIZE];
-        encode_segment_header_fields(&h, &mut hb3).unwrap();
-        let mut c = segment_checksum_stream(&hb3, crc32c_raw_update);
-        for line in buf[BLOCK_SIZE..].chunks(BLOCK_SIZE) {
-            c.update(line);
-        }
-        set_segment_checksum(&mut hb3, c.finish()).unwrap();
-        prop_assert_eq!(&hb3[..], &buf[..BLOCK_SIZE]);
-        // The checksum definition: CRC of the header with the field zeroed,
-        // then the data.
+        // The checksum definition: CRC32C, or xxh64's low 32 bits, of the
+        // header with the field zeroed, then the data.
         let mut copy = buf.clone();
         copy[12..16].fill(0);
-        prop_assert_eq!(crc, crc32c(&copy));
-        prop_assert_eq!(segment_checksum(&buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], crc32c_raw_update), crc);
+        if xxh {
+            prop_assert_eq!(crc, xxhash_rust::xxh64::xxh64(&copy, 0) as u32);
+        } else {
+            prop_assert_eq!(crc, crc32c(&copy));
+            let mut hb3 = vec![0u8; BLOCK_SIZE];
+            encode_segment_header_fields(&h, &mut hb3).unwrap();
+            let mut c = segment_checksum_stream(&hb3, crc32c_raw_update);
+            for line in buf[BLOCK_SIZE..].chunks(BLOCK_SIZE) {
+                c.update(line);
+            }
+            set_segment_checksum(&mut hb3, c.finish()).unwrap();
+            prop_assert_eq!(&hb3[..], &buf[..BLOCK_SIZE]);
+        }
+        prop_assert_eq!(segment_checksum(&buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], sum), crc);
 
         let d = decode_segment_header(&buf, h.format_id, h.id).unwrap();
         let mut expect = h.clone();
         expect.checksum = crc;
         prop_assert_eq!(&d, &expect);
-        prop_assert_eq!(verify_segment(&d, &buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], crc32c_raw_update), Ok(()));
-        prop_assert_eq!(verify_segment_buffer(&d, &buf, crc32c_raw_update), Ok(()));
+        prop_assert_eq!(verify_segment(&d, &buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], sum), Ok(()));
+        prop_assert_eq!(verify_segment_buffer(&d, &buf, sum), Ok(()));
         prop_assert_eq!(parse_segment_header(&buf[..BLOCK_SIZE]), Ok(expect));
         let mut out = SegmentHeader::default();
         prop_assert_eq!(
-            check_segment(&buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], h.format_id, h.id, crc32c_raw_update, &mut out),
+            check_segment(&buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], h.format_id, h.id, sum, &mut out),
             Ok(())
         );
         // Any flipped data bit is caught.
@@ -193,13 +206,13 @@ proptest! {
             let pos = BLOCK_SIZE + (usize::from(fill) * 37) % (n * BLOCK_SIZE);
             bad[pos] ^= 1 << (fill % 8);
             let caught = matches!(
-                verify_segment_buffer(&d, &bad, crc32c_raw_update),
+                verify_segment_buffer(&d, &bad, sum),
                 Err(SegmentError::BadChecksum { .. })
             );
             prop_assert!(caught);
             // Missing data is reported as truncated.
             prop_assert_eq!(
-                verify_segment(&d, &buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..buf.len() - 1], crc32c_raw_update),
+                verify_segment(&d, &buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..buf.len() - 1], sum),
                 Err(SegmentError::Truncated { needed: n * BLOCK_SIZE, found: n * BLOCK_SIZE - 1 })
             );
         }
@@ -243,14 +256,14 @@ fn encoders_check_lengths() {
     let mut h = SegmentHeader::new(1, 1);
     h.push(mb(1, 0, 1)).unwrap();
     assert_eq!(
-        encode_segment_header(&h, &mut [0u8; 4096], &[0u8; 4095], crc32c_raw_update),
+        encode_segment_header(&h, &mut [0u8; 4096], &[0u8; 4095], default_sum()),
         Err(EncodeError::BufferTooSmall {
             needed: 4096,
             found: 4095
         })
     );
     assert_eq!(
-        encode_segment_buffer(&h, &mut [0u8; 8191], crc32c_raw_update),
+        encode_segment_buffer(&h, &mut [0u8; 8191], default_sum()),
         Err(EncodeError::BufferTooSmall {
             needed: 8192,
             found: 8191

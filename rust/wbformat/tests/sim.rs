@@ -13,7 +13,6 @@
 //! `WB_SIM_SEED=S` one seed with a trace (`make sim SEEDS=N`).
 
 use std::collections::VecDeque;
-use wbformat::crc32c::crc32c_raw_update;
 use wbformat::engine::*;
 use wbformat::format::*;
 mod common;
@@ -276,6 +275,8 @@ impl Model {
 // The system under test: an engine over simulated disks
 
 const FORMAT: u64 = 0xfeed_5eed_0000_0001;
+/// The segment checksum of a cache formatted now (xxh64).
+const SUM: SegmentSum = SegmentSum::Xxh64(common::xxh64_pieces);
 const NR_DEVS: usize = 2;
 const BUF_BYTES: usize = 2048 * SEC;
 
@@ -493,7 +494,7 @@ impl Sim {
         let mut eng = new_engine(self.geo, rec.generation);
         let mut seg = vec![0u8; BUF_BYTES];
         let mut dev = SimLog(&mut self.cache);
-        let sum = resume_engine(&mut dev, self.geo, FORMAT, &rec, crc32c_raw_update, &mut eng, &mut self.hdr, &mut seg, self.horizon, false)
+        let sum = resume_engine(&mut dev, self.geo, FORMAT, &rec, SUM, &mut eng, &mut self.hdr, &mut seg, self.horizon, false)
             .map_err(|e| format!("resume refused: {e:?}"))?;
         if self.horizon != 0 && sum.full_scan {
             // Only a header that breaks the horizon makes resume read the
@@ -824,7 +825,7 @@ impl Sim {
                     FlusherJob::Segment { buf, id, durable, .. } => {
                         self.eng.fill_header(buf, id, durable, &mut self.hdr);
                         let (head, data) = self.bufs[buf].split_at_mut(4096);
-                        encode_segment_header(&self.hdr, head, data, crc32c_raw_update).expect("encode");
+                        encode_segment_header(&self.hdr, head, data, SUM).expect("encode");
                         let mut w = Vec::new();
                         if durable {
                             w.append(&mut self.held[buf]);

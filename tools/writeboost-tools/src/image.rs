@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use wbformat::crc32c::crc32c_raw_update;
 use wbformat::format::*;
 
 /// Default format id of built images.
@@ -57,12 +56,12 @@ pub fn line_data(id: u64, k: u32) -> Vec<u8> {
 }
 
 /// The bytes of a whole segment write: header block then line blocks.
-pub fn segment_bytes(format_id: u64, id: u64, lines: &[Metablock]) -> Result<Vec<u8>> {
-    segment_bytes_durable(format_id, id, 0, lines)
+pub fn segment_bytes(format_id: u64, id: u64, sum: SegmentSum, lines: &[Metablock]) -> Result<Vec<u8>> {
+    segment_bytes_durable(format_id, id, 0, sum, lines)
 }
 
 /// [`segment_bytes`] with the header's `durable_upto` set.
-pub fn segment_bytes_durable(format_id: u64, id: u64, durable_upto: u64, lines: &[Metablock]) -> Result<Vec<u8>> {
+pub fn segment_bytes_durable(format_id: u64, id: u64, durable_upto: u64, sum: SegmentSum, lines: &[Metablock]) -> Result<Vec<u8>> {
     let mut h = SegmentHeader::new(format_id, id);
     h.durable_upto = durable_upto;
     for mb in lines {
@@ -73,7 +72,7 @@ pub fn segment_bytes_durable(format_id: u64, id: u64, durable_upto: u64, lines: 
     for k in 0..lines.len() {
         buf[BLOCK_SIZE * (k + 1)..BLOCK_SIZE * (k + 2)].copy_from_slice(&line_data(id, k as u32));
     }
-    encode_segment_buffer(&h, &mut buf, crc32c_raw_update)
+    encode_segment_buffer(&h, &mut buf, sum)
         .map_err(|e| anyhow::anyhow!("segment {id}: {e}"))?;
     Ok(buf)
 }
@@ -237,7 +236,7 @@ impl ImageBuilder {
         encode_record_with_identities(&self.record, &self.identities, &mut b)?;
         file.write_all_at(&b, self.record.sector() * SECTOR_SIZE as u64)?;
         for s in &self.segments {
-            let bytes = segment_bytes_durable(s.format_id, s.id, s.durable_upto, &s.lines)?;
+            let bytes = segment_bytes_durable(s.format_id, s.id, s.durable_upto, crate::segment_sum(&sb), &s.lines)?;
             let start = g.segment_start_sector(g.slot_of_id(s.id)?)?;
             for (i, sector) in bytes.chunks(SECTOR_SIZE).enumerate() {
                 if !s.lost_sectors.contains(&(i as u64)) {

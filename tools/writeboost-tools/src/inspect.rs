@@ -4,7 +4,6 @@
 use crate::device::CacheDevice;
 use anyhow::Result;
 use serde::Serialize;
-use wbformat::crc32c::crc32c_raw_update;
 use wbformat::format::*;
 use wbformat::index::{buckets_for, Index, LineMeta, Link};
 use wbformat::recovery::{check_registry, replay_segment, DirtyCounts, LogEnd, LogScan};
@@ -39,8 +38,11 @@ pub fn utc(secs: u64) -> String {
 /// The superblock, as reported.
 #[derive(Clone, Debug, Serialize)]
 pub struct SuperblockInfo {
-    /// Superblock version (2, or 3 with a log horizon).
+    /// Superblock version (2; 3 with a log horizon; 4 with xxh64 segment
+    /// checksums).
     pub version: u32,
+    /// The segment checksum: `"crc32c"` (versions 2, 3) or `"xxh64"` (4).
+    pub segment_checksum: &'static str,
     /// Log horizon (0 for a version 2 superblock): resume reads at most
     /// this many headers past the end of the log.
     pub log_horizon: u32,
@@ -61,6 +63,10 @@ impl SuperblockInfo {
     pub fn new(sb: &Superblock) -> Self {
         Self {
             version: sb.version(),
+            segment_checksum: match crate::segment_sum(sb) {
+                SegmentSum::Crc32c(_) => "crc32c",
+                SegmentSum::Xxh64(_) => "xxh64",
+            },
             log_horizon: sb.log_horizon(),
             format_id: hex64(sb.format_id()),
             nr_segments: sb.nr_segments(),
@@ -228,6 +234,7 @@ pub fn inspect_slot(
     g: &Geometry,
     slot: u32,
     format_id: u64,
+    sum: SegmentSum,
     with_lines: bool,
 ) -> Result<SlotInfo> {
     let start = g.segment_start_sector(slot)?;
@@ -313,7 +320,7 @@ pub fn inspect_slot(
     if !data.is_empty() {
         dev.read_at(start + SECTORS_PER_BLOCK, &mut data)?;
     }
-    match verify_segment(&h, &buf, &data, crc32c_raw_update) {
+    match verify_segment(&h, &buf, &data, sum) {
         Ok(()) => info.status = "valid".into(),
         Err(e) => {
             info.status = "bad-checksum".into();
@@ -540,7 +547,7 @@ fn walk_log(
         if len > 0 {
             dev.read_at(c.start_sector + SECTORS_PER_BLOCK, &mut data[..len])?;
         }
-        if let Err(e) = verify_segment(&header, &hb, &data[..len], crc32c_raw_update) {
+        if let Err(e) = verify_segment(&header, &hb, &data[..len], crate::segment_sum(sb)) {
             scan.stop(e);
             continue;
         }
@@ -633,7 +640,7 @@ fn walk_log(
         if len > 0 {
             dev.read_at(c.start_sector + SECTORS_PER_BLOCK, &mut data[..len])?;
         }
-        if verify_segment(&header, &hb, &data[..len], crc32c_raw_update).is_ok() {
+        if verify_segment(&header, &hb, &data[..len], crate::segment_sum(sb)).is_ok() {
             rep.problem(
                 "valid-past-end",
                 format!(
@@ -828,7 +835,7 @@ pub fn dump(dev: &CacheDevice, sel: SegmentSelection, with_lines: bool) -> Resul
             if len > 0 {
                 dev.read_at(cand.start_sector + SECTORS_PER_BLOCK, &mut data[..len])?;
             }
-            match verify_segment(&h, &hb, &data[..len], crc32c_raw_update) {
+            match verify_segment(&h, &hb, &data[..len], crate::segment_sum(&sb)) {
                 Ok(()) => scan.accept(&h)?,
                 Err(e) => scan.stop(e),
             }
@@ -860,7 +867,7 @@ pub fn dump(dev: &CacheDevice, sel: SegmentSelection, with_lines: bool) -> Resul
         }
     }
     for slot in slots {
-        let mut info = inspect_slot(dev, &g, slot, sb.format_id(), with_lines)?;
+        let mut info = inspect_slot(dev, &g, slot, sb.format_id(), crate::segment_sum(&sb), with_lines)?;
         info.in_log = info.status == "valid" && in_log(info.id);
         rep.segments.push(info);
     }

@@ -19,6 +19,25 @@ pub mod recover;
 
 pub use wbformat;
 
+use wbformat::format::{SegmentSum, Superblock};
+
+/// An xxh64 with seed 0 of the concatenation of `pieces` (the
+/// `xxhash-rust` crate's), for [`SegmentSum::Xxh64`].
+pub fn xxh64_pieces(pieces: [&[u8]; 4]) -> u64 {
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    for p in pieces {
+        h.update(p);
+    }
+    h.digest()
+}
+
+/// How the segments of the cache of `sb` are checksummed (CRC32C for
+/// superblock versions 2 and 3, xxh64 for version 4), with the tools'
+/// implementations.
+pub fn segment_sum(sb: &Superblock) -> SegmentSum {
+    sb.segment_sum(wbformat::crc32c::crc32c_raw_update, xxh64_pieces)
+}
+
 /// Writes `text` to standard output. A closed pipe (`| head`) is not an
 /// error; nothing here panics on it, unlike `println!`.
 pub fn emit(text: &str) -> std::io::Result<()> {

@@ -29,7 +29,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use wbformat::crc32c::crc32c_raw_update;
 use wbformat::engine::{writeback_runs, BufLine, DevMeta, Engine, MigEntry, MigratorJob, Parts, SlotMeta, Storage, NR_BUFS};
 use wbformat::format::*;
 use wbformat::index::{buckets_for, LineMeta, Link};
@@ -343,7 +342,7 @@ fn resume(disk: &Disk, accept_loss: bool, rep: &mut Report) -> anyhow::Result<Op
         geo,
         sb.format_id(),
         &record,
-        crc32c_raw_update,
+        crate::segment_sum(&sb),
         &mut engine,
         &mut header,
         seg.as_mut_slice(),

@@ -93,7 +93,7 @@ fn dump_shows_metadata() {
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("superblock: format v3, format id 0x5742525300000001, 16 segments"),
+        out.contains("superblock: format v4, format id 0x5742525300000001, 16 segments"),
         "{out}"
     );
     assert!(

@@ -6,6 +6,26 @@ use std::collections::HashMap;
 use wbformat::crc32c::crc32c_raw_update;
 use wbformat::format::*;
 
+/// An xxh64 with seed 0 of the concatenation of `pieces`, over the
+/// `xxhash-rust` crate (the tools' implementation).
+pub fn xxh64_pieces(pieces: [&[u8]; 4]) -> u64 {
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    for p in pieces {
+        h.update(p);
+    }
+    h.digest()
+}
+
+/// The segment checksum of the cache of `sb`.
+pub fn sum_of(sb: &Superblock) -> SegmentSum {
+    sb.segment_sum(crc32c_raw_update, xxh64_pieces)
+}
+
+/// The segment checksum of a cache formatted now (superblock version 4).
+pub fn default_sum() -> SegmentSum {
+    SegmentSum::Xxh64(xxh64_pieces)
+}
+
 /// Format id used by the tests.
 pub const FORMAT_ID: u64 = 0x5eed_0123_4567_89ab;
 
@@ -98,6 +118,11 @@ pub fn parse_tag(b: &[u8]) -> (u64, u32, u32) {
 /// The bytes of segment `id` with the given metablocks: header block followed
 /// by one tagged data block per line.
 pub fn segment_bytes(format_id: u64, id: u64, lines: &[Metablock]) -> Vec<u8> {
+    segment_bytes_with(format_id, id, default_sum(), lines)
+}
+
+/// [`segment_bytes`] checksummed with `sum`.
+pub fn segment_bytes_with(format_id: u64, id: u64, sum: SegmentSum, lines: &[Metablock]) -> Vec<u8> {
     let mut h = SegmentHeader::new(format_id, id);
     for mb in lines {
         h.push(*mb).unwrap();
@@ -109,7 +134,7 @@ pub fn segment_bytes(format_id: u64, id: u64, lines: &[Metablock]) -> Vec<u8> {
             buf[off..off + SECTOR_SIZE].copy_from_slice(&sector_tag(id, k as u32, j as u32));
         }
     }
-    encode_segment_buffer(&h, &mut buf, crc32c_raw_update).unwrap();
+    encode_segment_buffer(&h, &mut buf, sum).unwrap();
     buf
 }
 
@@ -156,7 +181,7 @@ impl Image {
 
     /// Writes segment `id` completely.
     pub fn write_segment(&mut self, id: u64, lines: &[Metablock]) {
-        let bytes = segment_bytes(FORMAT_ID, id, lines);
+        let bytes = segment_bytes_with(FORMAT_ID, id, sum_of(&self.sb), lines);
         let slot = self.geometry().slot_of_id(id).unwrap();
         let start = self.geometry().segment_start_sector(slot).unwrap();
         self.disk.write(start, &bytes);
@@ -214,7 +239,7 @@ pub fn recover(disk: &MemDisk) -> Result<Recovered, String> {
         &g,
         sb.format_id(),
         choice.record.last_migrated_segment_id,
-        crc32c_raw_update,
+        sum_of(&sb),
         &mut index,
         &mut counts,
         &mut header,
@@ -259,13 +284,18 @@ pub fn host_engine(geo: Geometry, format_id: u64, generation: u64) -> wbformat::
 
 /// [`segment_bytes`] with the header's `durable_upto` set.
 pub fn segment_bytes_durable(format_id: u64, id: u64, durable_upto: u64, lines: &[Metablock]) -> Vec<u8> {
+    segment_bytes_durable_with(format_id, id, durable_upto, default_sum(), lines)
+}
+
+/// [`segment_bytes_durable`] checksummed with `sum`.
+pub fn segment_bytes_durable_with(format_id: u64, id: u64, durable_upto: u64, sum: SegmentSum, lines: &[Metablock]) -> Vec<u8> {
     let mut h = SegmentHeader::new(format_id, id);
     h.durable_upto = durable_upto;
     for mb in lines {
         h.push(*mb).unwrap();
     }
-    let mut buf = segment_bytes(format_id, id, lines);
-    encode_segment_buffer(&h, &mut buf, crc32c_raw_update).unwrap();
+    let mut buf = segment_bytes_with(format_id, id, sum, lines);
+    encode_segment_buffer(&h, &mut buf, sum).unwrap();
     buf
 }
 
@@ -283,7 +313,7 @@ impl Image {
 
     /// Writes segment `id` completely, its header saying `durable_upto`.
     pub fn write_segment_durable(&mut self, id: u64, durable_upto: u64, lines: &[Metablock]) {
-        let bytes = segment_bytes_durable(FORMAT_ID, id, durable_upto, lines);
+        let bytes = segment_bytes_durable_with(FORMAT_ID, id, durable_upto, sum_of(&self.sb), lines);
         let start = self.segment_start(id);
         self.disk.write(start, &bytes);
     }
@@ -319,7 +349,7 @@ impl Image {
         let mut buf = vec![0u8; BLOCK_SIZE * BLOCKS_PER_SEGMENT];
         let h = horizon.unwrap_or(self.sb.log_horizon());
         let mut dev = MemLog { disk: &mut self.disk, reads: 0, fail_big };
-        let r = wbformat::recovery::resume_engine(&mut dev, geo, FORMAT_ID, &rec, crc32c_raw_update, &mut e, &mut hdr, &mut buf, h, accept_loss);
+        let r = wbformat::recovery::resume_engine(&mut dev, geo, FORMAT_ID, &rec, sum_of(&self.sb), &mut e, &mut hdr, &mut buf, h, accept_loss);
         (r, dev.reads)
     }
 }

@@ -67,7 +67,7 @@ pub fn recovery_ops(
     if let Ok(st) = replay_segment(ix, g, 0, h, |d, x| counts.apply(d, x)) {
         acc ^= u64::from(st.lines_replayed);
     }
-    if let Ok(s) = replay_log(g, 5, 0, crc32c_raw_update, ix, counts, h, buf, read) {
+    if let Ok(s) = replay_log(g, 5, 0, SegmentSum::Xxh64(xxh64_stand_in), ix, counts, h, buf, read) {
         acc ^= s.next_id;
     }
     let mut scan = LogScan::new(*g, acc);
@@ -87,7 +87,9 @@ pub fn recovery_ops(
 
 /// Instance.
 pub fn format_ops(b: &[u8], out: &mut [u8], h: &mut SegmentHeader, n: u64, x: u32, y: u32) -> u64 {
-    let u: UpdateFnAlias = crc32c_raw_update;
+    let crc: UpdateFnAlias = crc32c_raw_update;
+    let u = SegmentSum::Crc32c(crc);
+    let v = SegmentSum::Xxh64(xxh64_stand_in);
     let mut acc = u64::from(crc32c(b));
     let mut c = Crc32c::new();
     c.update(b);
@@ -119,10 +121,11 @@ pub fn format_ops(b: &[u8], out: &mut [u8], h: &mut SegmentHeader, n: u64, x: u3
     let _ = check_segment(b, b, 1, n, u, h);
     let _ = h.push(Metablock::EMPTY);
     let _ = encode_segment_buffer(h, out, u);
-    let _ = encode_segment_header(h, out, b, u);
-    let mut s = segment_checksum_stream(b, u);
+    let _ = encode_segment_header(h, out, b, v);
+    let _ = check_segment(b, b, 1, n, v, h);
+    let mut s = segment_checksum_stream(b, crc);
     s.update(out);
-    acc ^= u64::from(s.finish()) ^ u64::from(segment_checksum(b, out, u));
+    acc ^= u64::from(s.finish()) ^ u64::from(segment_checksum(b, out, u)) ^ u64::from(segment_checksum(b, out, v));
     let _ = set_segment_checksum(out, x);
     if let Ok(g) = Geometry::from_device_sectors(n) {
         acc ^= g.line_sector(x, y).unwrap_or(0) ^ g.line_index(x, y).unwrap_or(0) ^ g.nr_lines();
@@ -131,6 +134,11 @@ pub fn format_ops(b: &[u8], out: &mut [u8], h: &mut SegmentHeader, n: u64, x: u3
         acc ^= g.segment_start_sector(x).unwrap_or(0);
     }
     acc ^ segment_write_sectors(x).unwrap_or(0)
+}
+
+/// Stands in for an xxh64 (the kernel passes its own).
+fn xxh64_stand_in(pieces: [&[u8]; 4]) -> u64 {
+    pieces.iter().fold(0u64, |a, p| a.rotate_left(7) ^ p.len() as u64 ^ u64::from(p.first().copied().unwrap_or(0)))
 }
 
 /// The kernel passes its own function of this type.

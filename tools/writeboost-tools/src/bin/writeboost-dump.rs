@@ -116,7 +116,7 @@ fn render(rep: &DumpReport, sel: SegmentSelection, lines: bool) -> String {
         (Some(sb), _) => {
             let _ = writeln!(
                 out,
-                "superblock: format v{}, format id {}, {} segments, formatted for {} sectors on {}{}",
+                "superblock: format v{}, format id {}, {} segments, formatted for {} sectors on {}{}, {} segment checksums",
                 sb.version,
                 sb.format_id,
                 sb.nr_segments,
@@ -126,7 +126,7 @@ fn render(rep: &DumpReport, sel: SegmentSelection, lines: bool) -> String {
                     String::from(" (no log horizon: resume reads every slot past the log)")
                 } else {
                     format!(", log horizon {}", sb.log_horizon)
-                }
+                }, sb.segment_checksum
             );
         }
         (None, Some(e)) => {
