@@ -60,7 +60,7 @@ module: setup
 	@scripts/build-module.sh >/dev/null
 
 tools: setup
-	cd tools && cargo build --release --workspace
+	cd tools && cargo build --release --workspace --bins --examples
 	[ ! -d tests/pattern ] || (cd tests/pattern && cargo build --release)
 	[ ! -d tests/crashtest ] || (cd tests/crashtest && cargo build --release)
 

@@ -78,7 +78,8 @@ def our_binaries():
             p = os.path.join(rel, f)
             if f.startswith("writeboost-") and os.access(p, os.X_OK) and os.path.isfile(p):
                 bins.append(p)
-    for pat in (os.path.join(ROOT, "tests", "pattern", "target", "release", "wbpattern"),
+    for pat in (os.path.join(ROOT, "tools", "target", "release", "examples", "wbimage"),
+                os.path.join(ROOT, "tests", "pattern", "target", "release", "wbpattern"),
                 os.path.join(ROOT, "tests", "crashtest", "target", "release", "wbcrash")):
         if os.path.exists(pat):
             bins.append(pat)

@@ -39,6 +39,7 @@ pub struct ImageBuilder {
     identities: [u64; REGISTRY_ENTRIES],
     previous_record: bool,
     segments: Vec<SegmentPlan>,
+    crc32c_segments: bool,
 }
 
 /// The 4 KiB content of line `k` of segment `id` in built images: every
@@ -89,6 +90,7 @@ impl ImageBuilder {
             identities: [0; REGISTRY_ENTRIES],
             previous_record: true,
             segments: Vec::new(),
+            crc32c_segments: false,
         })
     }
 
@@ -112,6 +114,13 @@ impl ImageBuilder {
     /// The format id.
     pub fn get_format_id(&self) -> u64 {
         self.format_id
+    }
+
+    /// Builds a superblock version 3 image (CRC32C segment checksums), as
+    /// modules before version 4 formatted, instead of a version 4 one.
+    pub fn crc32c_segments(&mut self, yes: bool) -> &mut Self {
+        self.crc32c_segments = yes;
+        self
     }
 
     /// Sets the format time.
@@ -224,7 +233,10 @@ impl ImageBuilder {
     pub fn write_to(&self, file: &File) -> Result<()> {
         let g = self.geometry();
         let mut b = vec![0u8; BLOCK_SIZE];
-        let sb = Superblock::new(self.device_sectors, self.format_id, self.format_time)?;
+        let mut sb = Superblock::new(self.device_sectors, self.format_id, self.format_time)?;
+        if self.crc32c_segments {
+            sb = sb.with_crc32c_segments();
+        }
         encode_superblock(&sb, &mut b)?;
         file.write_all_at(&b, 0)?;
         if self.previous_record && self.record.generation > 0 {
