@@ -113,8 +113,11 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     fmt::check_device_size(&sb, bdev.sectors()).map_err(|e| msg(format_args!("{}", e)))?;
     ffi::sync_io(bdev, 8, 8, &mut block, IoKind::Read).map_err(|e| msg(format_args!("reading the record failed (error {})", e.to_errno())))?;
     ffi::sync_io(bdev, 16, 8, &mut block2, IoKind::Read).map_err(|e| msg(format_args!("reading the record failed (error {})", e.to_errno())))?;
-    let choice = fmt::select_record(&block, &block2, sb.format_id()).map_err(|e| msg(format_args!("{}", e)))?;
-    let rec = choice.record;
+    // The record is 1 KiB: on the heap, decoded in place (resume runs deep
+    // in a DM ioctl's or a table load's stack).
+    let mut rec = KBox::<Record>::init(kernel::init::zeroed(), GFP_KERNEL).map_err(|_| msg(format_args!("out of memory")))?;
+    let choice = fmt::select_record_into(&block, &block2, sb.format_id(), &mut rec).map_err(|e| msg(format_args!("{}", e)))?;
+    let rec: &Record = &rec;
     // The chosen record block: it holds the backing identities.
     let rec_block: &[u8] = if choice.slot == 0 { &block } else { &block2 };
     let geo = sb.geometry();
@@ -131,7 +134,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     let mut seg = kernel::alloc::KVVec::from_elem(0u8, SEG_BYTES, GFP_KERNEL).map_err(oom)?;
     let mut log = KernelLog::new(dev.bdev());
     let t_log = ffi::now_ms();
-    let summary = recovery::resume_engine(&mut log, geo, format_id, &rec, ffi::segment_sum(&sb), &mut engine, &mut hdr, &mut seg, sb.log_horizon(), accept_loss)
+    let summary = recovery::resume_engine(&mut log, geo, format_id, rec, ffi::segment_sum(&sb), &mut engine, &mut hdr, &mut seg, sb.log_horizon(), accept_loss)
         .map_err(|e| match e {
             ResumeError::Read { id, error } => {
                 msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", id, error.to_errno()))
@@ -330,3 +333,9 @@ impl LogDevice for KernelLog<'_> {
         self.bdev.flush()
     }
 }
+
+// `Record` is three `u64`s and an array of `u64`s; all-zero bytes are a
+// valid value (format id 0, generation 0, nothing registered), which
+// `select_record_into` then overwrites.
+// SAFETY: so all-zero bytes are a valid `Record`.
+unsafe impl kernel::init::Zeroable for Record {}

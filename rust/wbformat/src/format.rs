@@ -1398,6 +1398,14 @@ pub fn record_identity(block: &[u8], device_id: u8) -> Option<u64> {
 /// reserved header bytes, registry entries, reserved tail bytes. The format id is not compared with
 /// the superblock's here; [`select_record`] does that.
 pub fn decode_record(block: &[u8]) -> Result<Record, RecordError> {
+    let mut r = Record::new(0);
+    decode_record_into(block, &mut r)?;
+    Ok(r)
+}
+
+/// [`decode_record`] into caller-provided storage (no 1 KiB value on the
+/// kernel's stack). On error, `out` holds unspecified (but valid) values.
+pub fn decode_record_into(block: &[u8], out: &mut Record) -> Result<(), RecordError> {
     let Some(b) = block_of(block) else {
         return Err(RecordError::Truncated { found: block.len() });
     };
@@ -1413,7 +1421,7 @@ pub fn decode_record(block: &[u8]) -> Result<Record, RecordError> {
     if let Some(offset) = first_nonzero(b, REC_RESERVED, REC_REGISTRY) {
         return Err(RecordError::NonZeroReserved { offset });
     }
-    let mut backing = [0u64; REGISTRY_ENTRIES];
+    let backing = &mut out.backing;
     let mut off = REC_REGISTRY;
     for (device_id, slot) in (0u8..=MAX_DEVICE_ID).zip(backing.iter_mut()) {
         let sectors = get_u64(b, off);
@@ -1459,18 +1467,24 @@ pub fn decode_record(block: &[u8]) -> Result<Record, RecordError> {
             return Err(RecordError::ImplausibleCounter { value });
         }
     }
-    Ok(Record {
-        format_id,
-        generation: get_u64(b, REC_GENERATION),
-        last_migrated_segment_id: get_u64(b, REC_LAST_MIGRATED),
-        backing,
-    })
+    out.format_id = format_id;
+    out.generation = get_u64(b, REC_GENERATION);
+    out.last_migrated_segment_id = get_u64(b, REC_LAST_MIGRATED);
+    Ok(())
 }
 
 /// Decodes one record slot and checks it against the superblock's format id
 /// and the slot it was read from (0 = block 1, 1 = block 2).
 pub fn decode_record_slot(block: &[u8], format_id: u64, slot: u32) -> Result<Record, RecordError> {
-    let r = decode_record(block)?;
+    let mut r = Record::new(0);
+    decode_record_slot_into(block, format_id, slot, &mut r)?;
+    Ok(r)
+}
+
+/// [`decode_record_slot`] into caller-provided storage; on error `r` holds
+/// unspecified (but valid) values.
+pub fn decode_record_slot_into(block: &[u8], format_id: u64, slot: u32, r: &mut Record) -> Result<(), RecordError> {
+    decode_record_into(block, r)?;
     if r.format_id != format_id {
         return Err(RecordError::WrongFormatId {
             expected: format_id,
@@ -1483,7 +1497,7 @@ pub fn decode_record_slot(block: &[u8], format_id: u64, slot: u32) -> Result<Rec
             slot,
         });
     }
-    Ok(r)
+    Ok(())
 }
 
 /// The current record, chosen by [`select_record`].
@@ -1495,6 +1509,47 @@ pub struct RecordChoice {
     pub slot: u32,
     /// The other slot: its generation if valid, else why not.
     pub other: Result<u64, RecordError>,
+}
+
+/// Where [`select_record_into`] found the current record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordSlot {
+    /// The slot it was read from (0 = block 1, 1 = block 2).
+    pub slot: u32,
+    /// The other slot: its generation if valid, else why not.
+    pub other: Result<u64, RecordError>,
+}
+
+/// [`select_record`] with the current record decoded into `out` (the
+/// kernel's resume keeps it on the heap: a [`Record`] is 1 KiB). Each slot
+/// is decoded at most twice; the choice is the same as
+/// [`select_record`]'s. On error `out` holds unspecified (but valid)
+/// values.
+pub fn select_record_into(
+    block1: &[u8],
+    block2: &[u8],
+    format_id: u64,
+    out: &mut Record,
+) -> Result<RecordSlot, NoValidRecord> {
+    let b = decode_record_slot_into(block2, format_id, 1, out).map(|()| out.generation);
+    let a = decode_record_slot_into(block1, format_id, 0, out).map(|()| out.generation);
+    match (a, b) {
+        (Ok(ga), Ok(gb)) if ga >= gb => Ok(RecordSlot { slot: 0, other: Ok(gb) }),
+        (Ok(ga), Ok(_)) => match decode_record_slot_into(block2, format_id, 1, out) {
+            Ok(()) => Ok(RecordSlot { slot: 1, other: Ok(ga) }),
+            // Decoded once already: the same bytes give the same answer.
+            Err(eb) => match decode_record_slot_into(block1, format_id, 0, out) {
+                Ok(()) => Ok(RecordSlot { slot: 0, other: Err(eb) }),
+                Err(ea) => Err(NoValidRecord { slot0: ea, slot1: eb }),
+            },
+        },
+        (Ok(_), Err(eb)) => Ok(RecordSlot { slot: 0, other: Err(eb) }),
+        (Err(ea), Ok(_)) => match decode_record_slot_into(block2, format_id, 1, out) {
+            Ok(()) => Ok(RecordSlot { slot: 1, other: Err(ea) }),
+            Err(eb) => Err(NoValidRecord { slot0: ea, slot1: eb }),
+        },
+        (Err(ea), Err(eb)) => Err(NoValidRecord { slot0: ea, slot1: eb }),
+    }
 }
 
 /// Neither record slot holds a valid record of this format.

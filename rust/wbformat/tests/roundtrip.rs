@@ -126,6 +126,44 @@ proptest! {
         }
     }
 
+    /// The in-place selection (the kernel's) chooses exactly as
+    /// `select_record`, whatever each slot holds: valid records of any
+    /// generations (in the right slot or not), torn ones, zeros, another
+    /// format's.
+    #[test]
+    fn record_selection_in_place_agrees(
+        fid in 1u64..u64::MAX,
+        ga in 0u64..8, gb in 0u64..8,
+        ka in 0u8..4, kb in 0u8..4,
+        reg in 1u64..1 << 40,
+    ) {
+        let mut blocks = [vec![0u8; BLOCK_SIZE], vec![0u8; BLOCK_SIZE]];
+        for (i, (g, k)) in [(ga, ka), (gb, kb)].into_iter().enumerate() {
+            let mut r = Record::new(if k == 3 { fid + 1 } else { fid });
+            r.generation = g;
+            r.last_migrated_segment_id = g * 3;
+            r.register((i + 1) as u8, reg + g).unwrap();
+            encode_record(&r, &mut blocks[i]).unwrap();
+            match k {
+                1 => blocks[i][200] ^= 1,
+                2 => blocks[i].fill(0),
+                _ => {}
+            }
+        }
+        let want = select_record(&blocks[0], &blocks[1], fid);
+        let mut out = Record::new(7);
+        out.register(9, 9).unwrap();
+        let got = select_record_into(&blocks[0], &blocks[1], fid, &mut out);
+        match (want, got) {
+            (Ok(w), Ok(g)) => {
+                prop_assert_eq!(w.record, out);
+                prop_assert_eq!((w.slot, w.other), (g.slot, g.other));
+            }
+            (Err(w), Err(g)) => prop_assert_eq!(w, g),
+            (w, g) => prop_assert!(false, "select_record {:?}, in place {:?}", w, g),
+        }
+    }
+
     #[test]
     fn record_selection(fid in 1u64.., g in 0u64..MAX_SEGMENT_ID, newer_valid in any::<bool>()) {
         let mut older = Record::new(fid);
