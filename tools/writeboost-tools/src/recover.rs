@@ -488,6 +488,24 @@ pub fn recover(cache: &Path, opts: &Options, progress: &mut dyn Progress, stop: 
     for d in opts.maps.keys() {
         devs.entry(*d).or_default();
     }
+    // A --skip-device of an id the cache knows nothing of is a typo: it
+    // would drop nothing, and the device meant keeps its data unwritten.
+    for d in &opts.skip {
+        if !devs.contains_key(d) {
+            let known: Vec<String> = devs.keys().map(|k| k.to_string()).collect();
+            rep.refuse(
+                "usage",
+                format!(
+                    "--skip-device {d}: the cache has no device {d} (registered or owning dirty data: {})",
+                    if known.is_empty() { String::from("none") } else { known.join(", ") }
+                ),
+            );
+        }
+    }
+    if !rep.refusals.is_empty() {
+        rep.outcome = "refused".into();
+        return Ok(rep);
+    }
     for (&d, r) in devs.iter_mut() {
         r.device_id = d;
         r.registered_sectors = record.registered(d);

@@ -329,6 +329,15 @@ fn skip_device_drops_its_data_and_writes_the_others() {
     assert_disk(&s.disk(1), &expected(&log)[&1], "disk 1");
     assert!(s.disk(2).iter().all(|&x| x == FILL), "a skipped device's disk was written");
     assert_clean(&s.cache);
+    // An id the cache does not know is a typo: refused (usage), nothing
+    // changed, the ids it knows named.
+    let (b, _, _) = scenario();
+    let s = Setup::new(&b);
+    let before = s.snapshot();
+    let (code, out, err) = bin(&s.args(&[s.map(1), s.map(2)], &["--skip-device", "9"]));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("--skip-device 9: the cache has no device 9 (registered or owning dirty data: 1, 2)"), "{out}");
+    assert!(s.snapshot() == before, "a refused --skip-device changed bytes");
 }
 
 /// Bytes segment 3's round writes: device 1 blocks 0..=11 but block 4
