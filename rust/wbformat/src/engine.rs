@@ -130,6 +130,16 @@ pub struct BufMeta {
     pub barriers: bool,
     /// The flusher is writing the segment.
     pub writing: bool,
+    /// Write-around writes whose drop is logged in this segment and whose
+    /// data is not yet on the backing device (see
+    /// [`Engine::write_around`]): the segment is not written before they
+    /// end ([`Engine::end_around`]).
+    pub around: u32,
+    /// Devices (bit `1 << id`) with write-around drops logged in this
+    /// segment: their backing devices are flushed before the segment is
+    /// written, so a drop is never durable before the data it makes room
+    /// for.
+    pub around_devs: u128,
 }
 
 /// The storage an engine works in, allocated by the caller (the kernel with
@@ -317,6 +327,29 @@ pub enum DiscardStep {
     /// The work budget of the call is used up: call again (after dropping
     /// the lock for a moment).
     Again,
+    /// Fail it (cache in error).
+    Fail,
+}
+
+/// Answer to [`Engine::write_around`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AroundStep {
+    /// Write the first `sectors` sectors to the backing device (the caller
+    /// cuts the bio there and asks again for the rest). `logged: Some(b)`:
+    /// the drop of the cached copies was logged in buffer `b`'s segment;
+    /// once the data is written (completed) call [`Engine::end_around`] with
+    /// `b`, and a FUA write is acknowledged only once that segment is
+    /// durable (hold it as an empty flush: [`Engine::begin_flush`]).
+    /// `None`: nothing needs logging, a plain remap will do.
+    Pass {
+        /// Sectors of this piece.
+        sectors: u32,
+        /// Buffer holding the logged drop.
+        logged: Option<usize>,
+    },
+    /// Wait, then ask again (a migration round holds a copy of these
+    /// blocks, or a segment must be opened to log the drop).
+    Wait(Wait),
     /// Fail it (cache in error).
     Fail,
 }
@@ -1629,6 +1662,179 @@ impl<S: Storage> Engine<S> {
     }
 
     // -------------------------------------------------------------------
+    // Write-around
+
+    /// Read caching's hook: a write of `dev` at `sector..sector + n` cancels
+    /// any read staged for those blocks. No read is staged by this engine
+    /// yet (a no-op, called by the write paths so the read cache plugs in).
+    pub fn cancel_staging(&mut self, _dev: u8, _sector: u64, _n: u32) {}
+
+    /// Whether line `line` belongs to a segment of the migration round in
+    /// flight (its data may be on its way to the backing device).
+    fn in_round(&self, line: u64) -> bool {
+        let Some((start, end)) = self.round else { return false };
+        let slot = slot_k(line).0;
+        let mut id = start;
+        while id <= end {
+            if self.geo.slot_of_id(id).is_ok_and(|s| s == slot) {
+                return true;
+            }
+            id = id.saturating_add(1);
+        }
+        false
+    }
+
+    /// A write-around write of `n` sectors (`n >= 1`) of `dev` at `sector`:
+    /// the data goes to the backing device, and the cached copies of those
+    /// sectors (lines of any segment, RAM buffers included) leave the
+    /// index. One piece at a time, within one `MAX_DISCARD_SECTORS`-aligned
+    /// chunk.
+    ///
+    /// Durability: the index holds only what write-back still has to do;
+    /// the log may hold older copies of the device's blocks past the
+    /// durable record (written back since, or dropped just now), and a
+    /// replay after a crash would bring them back over the new data on the
+    /// backing device. So when the device has lines in any segment past
+    /// the record (`last_seg > record_migrated`), the drop is logged in the
+    /// open segment like a discard that dropped data (merged with the
+    /// previous entry when adjacent): replay drops the same. A device with
+    /// nothing past the record logs nothing.
+    ///
+    /// Order against write-back: a copy in a segment of the migration round
+    /// in flight may be on its way to the backing device; the write waits
+    /// until that round ends (its lines are then clean and only the log can
+    /// bring them back, which the logged drop covers).
+    pub fn write_around(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> AroundStep {
+        let chunk = u64::from(MAX_DISCARD_SECTORS);
+        let room = chunk.saturating_sub(sector % chunk);
+        let n = u64::from(n.max(1)).min(room) as u32;
+        let end = sector.saturating_add(u64::from(n));
+        if self.error.is_some() {
+            return AroundStep::Fail;
+        }
+        self.cancel_staging(dev, sector, n);
+        if dev == 0 || dev > MAX_DEVICE_ID || self.dev(dev).last_seg <= self.record_migrated {
+            // Nothing of the device in the log a replay would read (and so
+            // nothing in the index either).
+            return AroundStep::Pass { sectors: n, logged: None };
+        }
+        // A copy on its way to the backing device?
+        let mut b = sector / SECTORS_PER_BLOCK;
+        while b.saturating_mul(SECTORS_PER_BLOCK) < end {
+            let chain = self.index.chain(Key::new(dev, b));
+            if chain.as_slice().iter().any(|&l| self.in_round(l)) {
+                return AroundStep::Wait(Wait::Sleep(1));
+            }
+            b = b.saturating_add(1);
+        }
+        // The drop entry goes in the open segment: merged into its last
+        // entry, or a new one.
+        loop {
+            if self.error.is_some() {
+                return AroundStep::Fail;
+            }
+            if let Some(c) = self.cur {
+                if let Some(x) = self.bufs.get(c) {
+                    if (x.nr_discards as usize) < MAX_DISCARDS || self.merge_target(c, dev, sector, end).is_some() {
+                        break;
+                    }
+                }
+                self.seal();
+            }
+            if let Err(w) = self.open_segment(slot_busy, self.reserve()) {
+                return AroundStep::Wait(w);
+            }
+        }
+        let Some(c) = self.cur else { return AroundStep::Fail };
+        let Some(cb) = self.bufs.get(c).copied() else { return AroundStep::Fail };
+        let mut s = sector;
+        while s < end {
+            let off = (s % SECTORS_PER_BLOCK) as u32;
+            let cnt = 8u32.saturating_sub(off).min(end.saturating_sub(s).min(8) as u32).max(1);
+            let bits = bits_of(off, cnt);
+            let key = Key::from_sector(dev, s);
+            let chain = self.index.chain(key);
+            for &l in chain.as_slice() {
+                if self.index.dirty(l).unwrap_or(0) & bits == 0 {
+                    continue;
+                }
+                if slot_k(l).0 == cb.slot {
+                    if let Some(bl) = self.buf_line(c, slot_k(l).1) {
+                        bl.bits &= !bits;
+                    }
+                } else {
+                    self.set_dep(l, cb.seg_id);
+                }
+            }
+            match self.index.discard(key, bits) {
+                Ok(o) => self.account(dev, o.dirty_delta()),
+                Err(_) => {
+                    self.error = Some(-5);
+                    return AroundStep::Fail;
+                }
+            }
+            s = s.saturating_add(u64::from(cnt));
+        }
+        let base = c.saturating_mul(MAX_DISCARDS);
+        match self.merge_target(c, dev, sector, end) {
+            Some(i) => {
+                if let Some(d) = self.discards.get_mut(base.saturating_add(i)) {
+                    let lo = d.sector.min(sector);
+                    let hi = d.sector.saturating_add(u64::from(d.nr_sectors)).max(end);
+                    *d = Discard { sector: lo, nr_sectors: hi.saturating_sub(lo) as u32, device_id: dev };
+                }
+            }
+            None => {
+                if let Some(x) = self.bufs.get_mut(c) {
+                    let i = base.saturating_add(x.nr_discards as usize);
+                    x.nr_discards = x.nr_discards.saturating_add(1);
+                    if let Some(d) = self.discards.get_mut(i) {
+                        *d = Discard { sector, nr_sectors: n, device_id: dev };
+                    }
+                }
+            }
+        }
+        if let Some(x) = self.bufs.get_mut(c) {
+            x.around = x.around.saturating_add(1);
+            x.around_devs |= 1u128 << (dev & 127);
+        }
+        self.touch_dev(dev, cb.seg_id);
+        AroundStep::Pass { sectors: n, logged: Some(c) }
+    }
+
+    /// The index of buffer `c`'s last drop entry when `sector..end` of
+    /// `dev` can be merged into it (same device, touching or overlapping,
+    /// the union within `MAX_DISCARD_SECTORS`).
+    fn merge_target(&self, c: usize, dev: u8, sector: u64, end: u64) -> Option<usize> {
+        let x = self.bufs.get(c)?;
+        let i = (x.nr_discards as usize).checked_sub(1)?;
+        let d = self.discards.get(c.saturating_mul(MAX_DISCARDS).saturating_add(i))?;
+        let de = d.sector.saturating_add(u64::from(d.nr_sectors));
+        if d.device_id != dev || sector > de || d.sector > end {
+            return None;
+        }
+        let lo = d.sector.min(sector);
+        let hi = de.max(end);
+        (hi.saturating_sub(lo) <= u64::from(MAX_DISCARD_SECTORS)).then_some(i)
+    }
+
+    /// The data of a write-around write whose drop was logged in buffer `b`
+    /// ([`AroundStep::Pass`] `logged: Some(b)`) is written (or failed): the
+    /// segment may be written once no such write is left.
+    pub fn end_around(&mut self, b: usize) {
+        if let Some(x) = self.bufs.get_mut(b) {
+            x.around = x.around.saturating_sub(1);
+        }
+    }
+
+    /// The devices (bit `1 << id`) whose backing devices must be flushed
+    /// before buffer `b`'s segment is written (write-around drops logged in
+    /// it; see [`BufMeta::around_devs`]).
+    pub fn around_devs(&self, b: usize) -> u128 {
+        self.bufs.get(b).map_or(0, |x| x.around_devs)
+    }
+
+    // -------------------------------------------------------------------
     // Flusher
 
     /// Sets the log horizon the flusher keeps (the superblock's
@@ -1667,7 +1873,7 @@ impl<S: Storage> Engine<S> {
             match self.bufs.iter().position(|x| x.seg_id == next) {
                 Some(b) => {
                     if let Some(x) = self.bufs.get_mut(b) {
-                        if x.writers == 0 {
+                        if x.writers == 0 && x.around == 0 {
                             let durable = x.barriers
                                 || has_flush_only
                                 || next > self.durable_upto.saturating_add(self.log_horizon);
@@ -1690,7 +1896,9 @@ impl<S: Storage> Engine<S> {
             Some(d) => d.saturating_sub(now_ms).clamp(1, 1000),
             None => 1000,
         };
-        FlusherJob::Idle(ms)
+        // The next segment waits for write-around writes to end: look again soon.
+        let around = next <= self.sealed_upto && self.bufs.iter().any(|x| x.seg_id == next && x.around > 0);
+        FlusherJob::Idle(if around { 1 } else { ms })
     }
 
     /// Fills `hdr` for segment job `id` in buffer `b`.
