@@ -131,15 +131,11 @@ pub struct BufMeta {
     /// The flusher is writing the segment.
     pub writing: bool,
     /// Write-around writes whose drop is logged in this segment and whose
-    /// data is not yet on the backing device (see
+    /// data is not yet durable on the backing device (see
     /// [`Engine::write_around`]): the segment is not written before they
-    /// end ([`Engine::end_around`]).
+    /// end ([`Engine::end_around`]), so a drop is never durable before the
+    /// data that replaces the dropped copies.
     pub around: u32,
-    /// Devices (bit `1 << id`) with write-around drops logged in this
-    /// segment: their backing devices are flushed before the segment is
-    /// written, so a drop is never durable before the data it makes room
-    /// for.
-    pub around_devs: u128,
 }
 
 /// The storage an engine works in, allocated by the caller (the kernel with
@@ -335,23 +331,49 @@ pub enum DiscardStep {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AroundStep {
     /// Write the first `sectors` sectors to the backing device (the caller
-    /// cuts the bio there and asks again for the rest). `logged: Some(b)`:
-    /// the drop of the cached copies was logged in buffer `b`'s segment;
-    /// once the data is written (completed) call [`Engine::end_around`] with
-    /// `b`, and a FUA write is acknowledged only once that segment is
-    /// durable (hold it as an empty flush: [`Engine::begin_flush`]).
-    /// `None`: nothing needs logging, a plain remap will do.
+    /// cuts the bio there and asks again for the rest). `logged: Some(t)`:
+    /// a drop entry is reserved in the open segment, which is not written
+    /// until [`Engine::end_around`] is called with `t`: write the data with
+    /// `REQ_PREFLUSH | REQ_FUA` (durable before the drop can be), then call
+    /// it with the result; a FUA write is acknowledged only once the drop
+    /// is durable too (hold it as an empty flush: [`Engine::begin_flush`]).
+    /// `None`: nothing needs logging, a plain remap will do (a later FLUSH
+    /// must then reach the backing device).
     Pass {
         /// Sectors of this piece.
         sectors: u32,
-        /// Buffer holding the logged drop.
-        logged: Option<usize>,
+        /// The reserved drop entry: write the data durably, then
+        /// [`Engine::end_around`].
+        logged: Option<AroundTicket>,
     },
     /// Wait, then ask again (a migration round holds a copy of these
     /// blocks, or a segment must be opened to log the drop).
     Wait(Wait),
+    /// The device's write-back is failing (its backing disk refuses
+    /// writes): write it through the cache like a write in normal mode
+    /// ([`Engine::begin_write`]), so no cached copy is dropped for a write
+    /// that will probably not reach the disk.
+    Cache,
     /// Fail it (cache in error).
     Fail,
+}
+
+/// A write-around write in flight whose drop is reserved (see
+/// [`Engine::write_around`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AroundTicket {
+    i: usize,
+}
+
+/// Write-around writes in flight with a reserved drop, at most.
+pub const MAX_AROUND: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct AroundRange {
+    dev: u8,
+    sector: u64,
+    end: u64,
+    buf: usize,
 }
 
 /// A discard in progress: the range and how far
@@ -688,6 +710,9 @@ pub struct Engine<S: Storage> {
     last_write_ms: Option<u64>,
     /// What the last discard that walked the lines learnt.
     discard_hint: Option<DiscardHint>,
+    /// Write-around writes in flight with a reserved drop.
+    around: [Option<AroundRange>; MAX_AROUND],
+    around_count: u32,
 }
 
 /// Device `dev` had no dirty sector in `from..next` when its write
@@ -753,6 +778,8 @@ impl<S: Storage> Engine<S> {
             nr_relocated: 0,
             last_write_ms: None,
             discard_hint: None,
+            around: [None; MAX_AROUND],
+            around_count: 0,
         })
     }
 
@@ -1692,18 +1719,25 @@ impl<S: Storage> Engine<S> {
     ///
     /// Durability: the index holds only what write-back still has to do;
     /// the log may hold older copies of the device's blocks past the
-    /// durable record (written back since, or dropped just now), and a
-    /// replay after a crash would bring them back over the new data on the
-    /// backing device. So when the device has lines in any segment past
-    /// the record (`last_seg > record_migrated`), the drop is logged in the
-    /// open segment like a discard that dropped data (merged with the
-    /// previous entry when adjacent): replay drops the same. A device with
-    /// nothing past the record logs nothing.
+    /// durable record (written back since, or not yet), and a replay after
+    /// a crash would bring them back over the new data on the backing
+    /// device. So when the device has lines in any segment past the record
+    /// (`last_seg > record_migrated`), the drop is logged in the open
+    /// segment like a discard that dropped data (merged with the previous
+    /// entry when adjacent): replay drops the same. Such a write is done in
+    /// two steps: this call reserves the entry (`logged: Some(ticket)`),
+    /// the caller writes the data durably (`REQ_PREFLUSH | REQ_FUA`), then
+    /// [`Engine::end_around`] drops the copies and fills the entry if the
+    /// write succeeded, or leaves the cache as it was if it failed. The
+    /// segment is not written in between, so a drop is never durable
+    /// before the data that replaces the copies; migration rounds skip the
+    /// range meanwhile, so no older copy is written back over it. A device
+    /// with nothing past the record logs nothing (`logged: None`: a plain
+    /// remap; a later FLUSH must reach the backing device).
     ///
     /// Order against write-back: a copy in a segment of the migration round
     /// in flight may be on its way to the backing device; the write waits
-    /// until that round ends (its lines are then clean and only the log can
-    /// bring them back, which the logged drop covers).
+    /// until that round ends.
     pub fn write_around(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> AroundStep {
         let chunk = u64::from(MAX_DISCARD_SECTORS);
         let room = chunk.saturating_sub(sector % chunk);
@@ -1713,6 +1747,9 @@ impl<S: Storage> Engine<S> {
             return AroundStep::Fail;
         }
         self.cancel_staging(dev, sector, n);
+        if self.dev(dev).fail_errno != 0 {
+            return AroundStep::Cache;
+        }
         if dev == 0 || dev > MAX_DEVICE_ID || self.dev(dev).last_seg <= self.record_migrated {
             // Nothing of the device in the log a replay would read (and so
             // nothing in the index either).
@@ -1727,17 +1764,21 @@ impl<S: Storage> Engine<S> {
             }
             b = b.saturating_add(1);
         }
-        // The drop entry goes in the open segment: merged into its last
-        // entry, or a new one.
+        // Another write-around write of these blocks in flight (their order
+        // must be the order of their drops), or no free ticket.
+        let (b0, b1) = (sector / SECTORS_PER_BLOCK, end.saturating_sub(1) / SECTORS_PER_BLOCK);
+        if self.around_overlaps(dev, b0, b1) {
+            return AroundStep::Wait(Wait::Sleep(1));
+        }
+        let Some(i) = self.around.iter().position(|r| r.is_none()) else { return AroundStep::Wait(Wait::Sleep(1)) };
+        // The entry is reserved in the open segment.
         loop {
             if self.error.is_some() {
                 return AroundStep::Fail;
             }
             if let Some(c) = self.cur {
-                if let Some(x) = self.bufs.get(c) {
-                    if (x.nr_discards as usize) < MAX_DISCARDS || self.merge_target(c, dev, sector, end).is_some() {
-                        break;
-                    }
+                if self.bufs.get(c).is_some_and(|x| (x.nr_discards as usize).saturating_add(x.around as usize) < MAX_DISCARDS) {
+                    break;
                 }
                 self.seal();
             }
@@ -1746,7 +1787,41 @@ impl<S: Storage> Engine<S> {
             }
         }
         let Some(c) = self.cur else { return AroundStep::Fail };
-        let Some(cb) = self.bufs.get(c).copied() else { return AroundStep::Fail };
+        if let Some(x) = self.bufs.get_mut(c) {
+            x.around = x.around.saturating_add(1);
+        }
+        if let Some(r) = self.around.get_mut(i) {
+            *r = Some(AroundRange { dev, sector, end, buf: c });
+        }
+        self.around_count = self.around_count.saturating_add(1);
+        AroundStep::Pass { sectors: n, logged: Some(AroundTicket { i }) }
+    }
+
+    /// Whether a write-around write of blocks `b0..=b1` of `dev` is in flight.
+    fn around_overlaps(&self, dev: u8, b0: u64, b1: u64) -> bool {
+        self.around_count > 0
+            && self.around.iter().flatten().any(|r| {
+                r.dev == dev && r.sector / SECTORS_PER_BLOCK <= b1 && b0 <= r.end.saturating_sub(1) / SECTORS_PER_BLOCK
+            })
+    }
+
+    /// The data of write-around ticket `t` was written durably (`ok`) or
+    /// not: with `ok` the cached copies of its sectors in its segment and
+    /// older ones leave the index and the drop is logged; without, nothing
+    /// changes (the cache keeps serving the old copies). The segment may
+    /// be written once no ticket of it is left.
+    pub fn end_around(&mut self, t: AroundTicket, ok: bool) {
+        let Some(r) = self.around.get_mut(t.i).and_then(|r| r.take()) else { return };
+        self.around_count = self.around_count.saturating_sub(1);
+        let c = r.buf;
+        if let Some(x) = self.bufs.get_mut(c) {
+            x.around = x.around.saturating_sub(1);
+        }
+        if !ok {
+            return;
+        }
+        let Some(cb) = self.bufs.get(c).copied() else { return };
+        let (dev, sector, end) = (r.dev, r.sector, r.end);
         let mut s = sector;
         while s < end {
             let off = (s % SECTORS_PER_BLOCK) as u32;
@@ -1758,27 +1833,32 @@ impl<S: Storage> Engine<S> {
                 if self.index.dirty(l).unwrap_or(0) & bits == 0 {
                     continue;
                 }
-                if slot_k(l).0 == cb.slot {
+                let slot = slot_k(l).0;
+                if slot == cb.slot {
                     if let Some(bl) = self.buf_line(c, slot_k(l).1) {
                         bl.bits &= !bits;
                     }
+                } else if self.newer_than(slot, cb.seg_id) {
+                    // A write into a later segment meanwhile: it stays (the
+                    // entry drops only what is older, as replay does).
+                    continue;
                 } else {
                     self.set_dep(l, cb.seg_id);
                 }
-            }
-            match self.index.discard(key, bits) {
-                Ok(o) => self.account(dev, o.dirty_delta()),
-                Err(_) => {
-                    self.error = Some(-5);
-                    return AroundStep::Fail;
+                match self.index.clean(l, bits) {
+                    Ok(o) => self.account(dev, o.dirty_delta()),
+                    Err(_) => {
+                        self.error = Some(-5);
+                        return;
+                    }
                 }
             }
             s = s.saturating_add(u64::from(cnt));
         }
         let base = c.saturating_mul(MAX_DISCARDS);
         match self.merge_target(c, dev, sector, end) {
-            Some(i) => {
-                if let Some(d) = self.discards.get_mut(base.saturating_add(i)) {
+            Some(j) => {
+                if let Some(d) = self.discards.get_mut(base.saturating_add(j)) {
                     let lo = d.sector.min(sector);
                     let hi = d.sector.saturating_add(u64::from(d.nr_sectors)).max(end);
                     *d = Discard { sector: lo, nr_sectors: hi.saturating_sub(lo) as u32, device_id: dev };
@@ -1786,20 +1866,33 @@ impl<S: Storage> Engine<S> {
             }
             None => {
                 if let Some(x) = self.bufs.get_mut(c) {
-                    let i = base.saturating_add(x.nr_discards as usize);
+                    let j = base.saturating_add(x.nr_discards as usize);
                     x.nr_discards = x.nr_discards.saturating_add(1);
-                    if let Some(d) = self.discards.get_mut(i) {
-                        *d = Discard { sector, nr_sectors: n, device_id: dev };
+                    if let Some(d) = self.discards.get_mut(j) {
+                        *d = Discard { sector, nr_sectors: end.saturating_sub(sector) as u32, device_id: dev };
                     }
                 }
             }
         }
-        if let Some(x) = self.bufs.get_mut(c) {
-            x.around = x.around.saturating_add(1);
-            x.around_devs |= 1u128 << (dev & 127);
-        }
         self.touch_dev(dev, cb.seg_id);
-        AroundStep::Pass { sectors: n, logged: Some(c) }
+    }
+
+    /// Whether the segment in `slot` is newer than segment `id`.
+    fn newer_than(&self, slot: u32, id: u64) -> bool {
+        let mut x = id.saturating_add(1);
+        while x <= self.last_id {
+            if self.geo.slot_of_id(x).is_ok_and(|s| s == slot) {
+                return true;
+            }
+            x = x.saturating_add(1);
+        }
+        false
+    }
+
+    /// Whether line data of `dev` at block `block` is held back from
+    /// write-back by a write-around write in flight.
+    fn around_holds(&self, dev: u8, block: u64) -> bool {
+        self.around_overlaps(dev, block, block)
     }
 
     /// The index of buffer `c`'s last drop entry when `sector..end` of
@@ -1816,22 +1909,6 @@ impl<S: Storage> Engine<S> {
         let lo = d.sector.min(sector);
         let hi = de.max(end);
         (hi.saturating_sub(lo) <= u64::from(MAX_DISCARD_SECTORS)).then_some(i)
-    }
-
-    /// The data of a write-around write whose drop was logged in buffer `b`
-    /// ([`AroundStep::Pass`] `logged: Some(b)`) is written (or failed): the
-    /// segment may be written once no such write is left.
-    pub fn end_around(&mut self, b: usize) {
-        if let Some(x) = self.bufs.get_mut(b) {
-            x.around = x.around.saturating_sub(1);
-        }
-    }
-
-    /// The devices (bit `1 << id`) whose backing devices must be flushed
-    /// before buffer `b`'s segment is written (write-around drops logged in
-    /// it; see [`BufMeta::around_devs`]).
-    pub fn around_devs(&self, b: usize) -> u128 {
-        self.bufs.get(b).map_or(0, |x| x.around_devs)
     }
 
     // -------------------------------------------------------------------
@@ -2090,7 +2167,9 @@ impl<S: Storage> Engine<S> {
                     continue;
                 }
                 let Ok(Some(key)) = self.index.key_of(line) else { continue };
-                if self.parked(key.device_id) != parked {
+                if self.parked(key.device_id) != parked || self.around_holds(key.device_id, key.block) {
+                    // (A write-around write of the block is in flight: it
+                    // drops the line, or it fails and a later round takes it.)
                     continue;
                 }
                 f(MigEntry { line, seg: i, k, dev: key.device_id, sector: key.block.saturating_mul(SECTORS_PER_BLOCK), bits });
