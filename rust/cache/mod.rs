@@ -47,9 +47,9 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
 use kernel::{new_condvar, new_mutex, new_spinlock};
 
-use crate::ffi::{self, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, Msg, SharedBuf, SysfsDir};
+use crate::ffi::{self, Bdev, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, Msg, SharedBuf, SysfsDir};
 use crate::wbformat::engine::{
-    self as eng, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
+    self as eng, AroundStep, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
 };
 use crate::wbformat::format::{self as fmt, Discard, Geometry};
 use crate::wbformat::index::{self as idx, LineMeta, Link};
@@ -83,6 +83,9 @@ pub(crate) struct Tunables {
     /// The flusher seals the open RAM buffer after this many milliseconds
     /// without a write into it (0: never).
     pub(crate) idle_seal_ms: AtomicU32,
+    /// Write-around mode: writes go to the backing devices, cached copies
+    /// of the written sectors are dropped ([`Cache::map_write_around`]).
+    pub(crate) write_around: AtomicBool,
 }
 
 /// The engine's storage in the kernel: vmalloc'd vectors.
@@ -231,6 +234,17 @@ impl Cache {
     }
 }
 
+/// Logs a failed write-around write (at most once per 10 s per module).
+fn pr_err_ratelimited_around(cache: u8, dev: u8) {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = ffi::now_ms();
+    let last = LAST.load(Ordering::Relaxed);
+    if last == 0 || now.saturating_sub(last) > 10_000 {
+        LAST.store(now, Ordering::Relaxed);
+        pr_err!("cache {}: write-around write of device {} to its backing device failed; its cached copies are kept\n", cache, dev);
+    }
+}
+
 /// Where a mapped bio goes.
 pub(crate) enum Routed {
     /// To the backing device at this (device-relative) sector.
@@ -242,6 +256,9 @@ pub(crate) enum Routed {
     /// The device is not attached to this cache (any more): send it to the
     /// backing device at this sector.
     NotAttached(Bio, u64),
+    /// A write-around write: send it to the backing device at this sector;
+    /// a later FLUSH must reach the backing device too.
+    Around(Bio, u64),
 }
 
 type Guard<'a> = kernel::sync::lock::Guard<'a, State, kernel::sync::lock::spinlock::SpinLockBackend>;
@@ -419,6 +436,97 @@ impl Cache {
         }
         if let Some(bio) = bio {
             bio.end(copied.map_err(|_| EIO));
+        }
+        Routed::Done
+    }
+
+    /// Handles a write of device `dev` at device-relative `sector` in
+    /// write-around mode (see `Engine::write_around`): one piece of at most
+    /// 1 MiB per call (DM maps the rest again). When the device has nothing
+    /// in the log a replay would read, the bio is remapped to `backing`
+    /// as it is. Otherwise a drop entry is reserved, the data is written
+    /// here synchronously with `REQ_PREFLUSH | REQ_FUA`, and only then are
+    /// the cached copies dropped and the drop logged (on failure the cache
+    /// keeps them and the bio fails); a FUA bio is then held until the
+    /// drop is durable too.
+    pub(crate) fn map_write_around(&self, dev: u8, sector: u64, mut bio: Bio, backing: Bdev<'_>) -> Routed {
+        let n = bio.sectors();
+        if n == 0 {
+            bio.end(Err(EIO));
+            return Routed::Done;
+        }
+        let since = ffi::now_ms();
+        let mut g = self.lock();
+        let sealed = g.eng.sealed_upto();
+        let (sectors, ticket) = loop {
+            match g.eng.write_around(dev, sector, n, &self.slot_busy()) {
+                AroundStep::Pass { sectors, logged } => break (sectors, logged),
+                AroundStep::Wait(w) => match self.wait(g, w, since) {
+                    Some(x) => g = x,
+                    None => {
+                        bio.end(Err(EIO));
+                        return Routed::Done;
+                    }
+                },
+                AroundStep::Cache => {
+                    drop(g);
+                    return self.map_write(dev, sector, bio);
+                }
+                AroundStep::Fail => {
+                    drop(g);
+                    bio.end(Err(EIO));
+                    return Routed::Done;
+                }
+            }
+        };
+        let seal_wake = g.eng.sealed_upto() != sealed;
+        drop(g);
+        if seal_wake {
+            self.flusher_cv.notify_all();
+        }
+        if sectors < n {
+            bio.accept_partial(sectors);
+        }
+        let Some(t) = ticket else { return Routed::Around(bio, sector) };
+        let r = SharedBuf::new(bio.bytes()).and_then(|buf| {
+            buf.fill_from_bio(0, &bio)?;
+            buf.io(backing, sector, u64::from(sectors), 0, IoKind::WriteFlushFua)
+        });
+        let mut g = self.lock();
+        g.eng.end_around(t, r.is_ok());
+        let mut bio = Some(bio);
+        if r.is_ok() && bio.as_ref().is_some_and(|b| b.is_fua()) {
+            // Acknowledged once the drop is durable, as an empty flush.
+            match g.eng.begin_flush(ffi::now_ms(), self.deadline_ms()) {
+                FlushStep::Done => {}
+                FlushStep::Fail => {
+                    drop(g);
+                    self.flusher_cv.notify_all();
+                    if let Some(b) = bio {
+                        b.end(Err(EIO));
+                    }
+                    return Routed::Done;
+                }
+                FlushStep::FlushOnly => {
+                    if let Some(b) = bio.take() {
+                        g.flush_only.push(b);
+                    }
+                }
+                FlushStep::Held(x) => {
+                    if let (Some(b), Some(l)) = (bio.take(), g.barriers.get_mut(x)) {
+                        l.push(b);
+                    }
+                }
+            }
+        }
+        drop(g);
+        // The segment may wait for this write to end.
+        self.flusher_cv.notify_all();
+        if let Some(b) = bio {
+            if r.is_err() {
+                pr_err_ratelimited_around(self.id, dev);
+            }
+            b.end(r.map_err(|_| EIO));
         }
         Routed::Done
     }
@@ -985,7 +1093,7 @@ impl Cache {
         }
         let _ = write!(
             out,
-            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}\nnr_relocated_lines: {}\nindex_bytes: {}\nwriteback_rounds: {}\nwriteback_ios: {}\nwriteback_bytes: {}",
+            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}\nnr_relocated_lines: {}\nindex_bytes: {}\nwriteback_rounds: {}\nwriteback_ios: {}\nwriteback_bytes: {}\nwrite_around_mode: {}",
             e.total_dirty(),
             e.nr_partial_flushed(),
             e.error().or(e.migrate_error()).unwrap_or(0),
@@ -996,6 +1104,7 @@ impl Cache {
             self.wb_stats.rounds.load(Ordering::Relaxed),
             self.wb_stats.ios.load(Ordering::Relaxed),
             self.wb_stats.bytes.load(Ordering::Relaxed),
+            self.tun.write_around.load(Ordering::Relaxed) as u8,
         );
     }
 
@@ -1073,6 +1182,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, en
                 commit_super_block_interval: AtomicU32::new(0),
                 flush_current_buffer_interval: AtomicU32::new(0),
                 idle_seal_ms: AtomicU32::new(DEFAULT_IDLE_SEAL_MS),
+                write_around: AtomicBool::new(false),
             },
             flushes: AtomicU64::new(0),
             no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false), progress_ms: AtomicU64::new(0) },

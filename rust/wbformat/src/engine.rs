@@ -1753,6 +1753,7 @@ impl<S: Storage> Engine<S> {
         if dev == 0 || dev > MAX_DEVICE_ID || self.dev(dev).last_seg <= self.record_migrated {
             // Nothing of the device in the log a replay would read (and so
             // nothing in the index either).
+            self.count_around(sector, end);
             return AroundStep::Pass { sectors: n, logged: None };
         }
         // A copy on its way to the backing device?
@@ -1794,7 +1795,22 @@ impl<S: Storage> Engine<S> {
             *r = Some(AroundRange { dev, sector, end, buf: c });
         }
         self.around_count = self.around_count.saturating_add(1);
+        self.count_around(sector, end);
         AroundStep::Pass { sectors: n, logged: Some(AroundTicket { i }) }
+    }
+
+    /// Status counters of a write-around piece: a write miss per 4 KiB
+    /// block (full when the piece covers the whole block).
+    fn count_around(&mut self, sector: u64, end: u64) {
+        let mut b = sector / SECTORS_PER_BLOCK;
+        while b.saturating_mul(SECTORS_PER_BLOCK) < end {
+            let (bs, be) = (b.saturating_mul(SECTORS_PER_BLOCK), b.saturating_add(1).saturating_mul(SECTORS_PER_BLOCK));
+            let full = sector <= bs && be <= end;
+            if let Some(x) = self.stats.get_mut(1 | ((full as usize) << 3)) {
+                *x = x.saturating_add(1);
+            }
+            b = b.saturating_add(1);
+        }
     }
 
     /// Whether a write-around write of blocks `b0..=b1` of `dev` is in flight.
