@@ -424,7 +424,7 @@ impl LegacyTarget {
             BioOp::Write if cache.tun.write_around.load(Ordering::Relaxed) => {
                 // Before the write is submitted (see `route`).
                 self.entry.passthrough.store(true, Ordering::SeqCst);
-                cache.map_write_around(id, sector, bio, self.backing.bdev())
+                cache.map_write_around(id, sector, bio)
             }
             BioOp::Write => cache.map_write(id, sector, bio),
             BioOp::Flush => cache.map_flush(bio),

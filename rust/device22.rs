@@ -444,7 +444,7 @@ impl PrivateTarget {
         }
         let r = match op {
             BioOp::Read => c.map_read(DEV, sector, bio),
-            BioOp::Write if around => c.map_write_around(DEV, sector, bio, self.backing.bdev()),
+            BioOp::Write if around => c.map_write_around(DEV, sector, bio),
             BioOp::Write => c.map_write(DEV, sector, bio),
             BioOp::Flush => c.map_flush(bio),
             BioOp::Discard => c.map_discard(DEV, sector, bio),

@@ -47,7 +47,7 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
 use kernel::{new_condvar, new_mutex, new_spinlock};
 
-use crate::ffi::{self, Bdev, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, Msg, SharedBuf, SysfsDir};
+use crate::ffi::{self, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, Msg, SharedBuf, SysfsDir};
 use crate::wbformat::engine::{
     self as eng, AroundStep, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
 };
@@ -118,6 +118,19 @@ pub(crate) struct State {
     /// [`Cache::wait_space`]): the I/O path wakes `space` only when this is
     /// not 0, so a write nobody waits for costs no wait-queue operation.
     pub(crate) space_waiters: u32,
+    /// Write-around writes whose drop is reserved, for the flusher to
+    /// write ([`Cache::do_around`]; the engine lets at most `MAX_AROUND`
+    /// be in flight).
+    pub(crate) around_q: [Option<AroundJob>; eng::MAX_AROUND],
+}
+
+/// A write-around write for the flusher (see [`Cache::map_write_around`]).
+pub(crate) struct AroundJob {
+    bio: Bio,
+    t: eng::AroundTicket,
+    dev: u8,
+    sector: u64,
+    sectors: u32,
 }
 
 /// The cache threads (stopped by [`Cache::shutdown`]).
@@ -444,12 +457,12 @@ impl Cache {
     /// write-around mode (see `Engine::write_around`): one piece of at most
     /// 1 MiB per call (DM maps the rest again). When the device has nothing
     /// in the log a replay would read, the bio is remapped to `backing`
-    /// as it is. Otherwise a drop entry is reserved, the data is written
-    /// here synchronously with `REQ_PREFLUSH | REQ_FUA`, and only then are
+    /// as it is. Otherwise a drop entry is reserved, the flusher writes the
+    /// data with `REQ_PREFLUSH | REQ_FUA`, and only then are
     /// the cached copies dropped and the drop logged (on failure the cache
     /// keeps them and the bio fails); a FUA bio is then held until the
     /// drop is durable too.
-    pub(crate) fn map_write_around(&self, dev: u8, sector: u64, mut bio: Bio, backing: Bdev<'_>) -> Routed {
+    pub(crate) fn map_write_around(&self, dev: u8, sector: u64, mut bio: Bio) -> Routed {
         let n = bio.sectors();
         if n == 0 {
             bio.end(Err(EIO));
@@ -488,25 +501,44 @@ impl Cache {
             bio.accept_partial(sectors);
         }
         let Some(t) = ticket else { return Routed::Around(bio, sector) };
-        let r = SharedBuf::new(bio.bytes()).and_then(|buf| {
-            buf.fill_from_bio(0, &bio)?;
-            buf.io(backing, sector, u64::from(sectors), 0, IoKind::WriteFlushFua)
-        });
+        // The data is written by the flusher thread: a synchronous write
+        // from map() would wait for a bio queued behind this one.
+        let mut g = self.lock();
+        match g.around_q.iter_mut().find(|q| q.is_none()) {
+            Some(q) => *q = Some(AroundJob { bio, t, dev, sector, sectors }),
+            None => {
+                g.eng.end_around(t, false);
+                drop(g);
+                bio.end(Err(EIO));
+                return Routed::Done;
+            }
+        }
+        drop(g);
+        self.flusher_cv.notify_all();
+        Routed::Done
+    }
+
+    /// The flusher's part of a write-around write whose drop is reserved:
+    /// writes the data with `REQ_PREFLUSH | REQ_FUA`, then lets the engine
+    /// drop the cached copies and log the drop (or keep them, on failure);
+    /// completes the bio, or holds a FUA bio until the drop is durable.
+    pub(crate) fn do_around(&self, j: AroundJob) {
+        let AroundJob { bio, t, dev, sector, sectors } = j;
+        let backing = self.backings.lock().get(dev as usize).and_then(|x| x.clone());
+        let r = match backing {
+            Some(b) => SharedBuf::new(bio.bytes()).and_then(|buf| {
+                buf.fill_from_bio(0, &bio)?;
+                buf.io(b.bdev(), sector, u64::from(sectors), 0, IoKind::WriteFlushFua)
+            }),
+            None => Err(EIO),
+        };
         let mut g = self.lock();
         g.eng.end_around(t, r.is_ok());
         let mut bio = Some(bio);
         if r.is_ok() && bio.as_ref().is_some_and(|b| b.is_fua()) {
             // Acknowledged once the drop is durable, as an empty flush.
             match g.eng.begin_flush(ffi::now_ms(), self.deadline_ms()) {
-                FlushStep::Done => {}
-                FlushStep::Fail => {
-                    drop(g);
-                    self.flusher_cv.notify_all();
-                    if let Some(b) = bio {
-                        b.end(Err(EIO));
-                    }
-                    return Routed::Done;
-                }
+                FlushStep::Done | FlushStep::Fail => {}
                 FlushStep::FlushOnly => {
                     if let Some(b) = bio.take() {
                         g.flush_only.push(b);
@@ -519,16 +551,15 @@ impl Cache {
                 }
             }
         }
+        let failed = g.eng.error().is_some();
         drop(g);
-        // The segment may wait for this write to end.
-        self.flusher_cv.notify_all();
+        self.space.notify_all();
         if let Some(b) = bio {
             if r.is_err() {
                 pr_err_ratelimited_around(self.id, dev);
             }
-            b.end(r.map_err(|_| EIO));
+            b.end(if failed { Err(EIO) } else { r.map_err(|_| EIO) });
         }
-        Routed::Done
     }
 
     /// Handles a read of device `dev` at device-relative `sector`.
@@ -1156,7 +1187,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, en
         claims.push(None, GFP_KERNEL)?;
     }
     let module = ModuleRef::get()?;
-    let state = State { eng: engine, barriers: [const { BioList::new() }; NR_BUFS], flush_only: BioList::new(), space_waiters: 0 };
+    let state = State { eng: engine, barriers: [const { BioList::new() }; NR_BUFS], flush_only: BioList::new(), space_waiters: 0, around_q: [const { None }; eng::MAX_AROUND] };
     Arc::pin_init(
         pin_init!(Cache {
             id,

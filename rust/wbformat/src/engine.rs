@@ -362,19 +362,15 @@ pub enum AroundStep {
 /// [`Engine::write_around`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AroundTicket {
-    i: usize,
-}
-
-/// Write-around writes in flight with a reserved drop, at most.
-pub const MAX_AROUND: usize = 64;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct AroundRange {
-    dev: u8,
     sector: u64,
-    end: u64,
-    buf: usize,
+    n: u16,
+    dev: u8,
+    buf: u8,
 }
+
+/// Write-around writes in flight with a reserved drop, at most (more
+/// wait).
+pub const MAX_AROUND: usize = 8;
 
 /// A discard in progress: the range and how far
 /// [`Engine::discard_step`] got in it.
@@ -710,8 +706,9 @@ pub struct Engine<S: Storage> {
     last_write_ms: Option<u64>,
     /// What the last discard that walked the lines learnt.
     discard_hint: Option<DiscardHint>,
-    /// Write-around writes in flight with a reserved drop.
-    around: [Option<AroundRange>; MAX_AROUND],
+    /// Write-around writes in flight with a reserved drop (no migration
+    /// round starts meanwhile: it could write an older copy back after
+    /// them).
     around_count: u32,
 }
 
@@ -778,7 +775,6 @@ impl<S: Storage> Engine<S> {
             nr_relocated: 0,
             last_write_ms: None,
             discard_hint: None,
-            around: [None; MAX_AROUND],
             around_count: 0,
         })
     }
@@ -1765,13 +1761,9 @@ impl<S: Storage> Engine<S> {
             }
             b = b.saturating_add(1);
         }
-        // Another write-around write of these blocks in flight (their order
-        // must be the order of their drops), or no free ticket.
-        let (b0, b1) = (sector / SECTORS_PER_BLOCK, end.saturating_sub(1) / SECTORS_PER_BLOCK);
-        if self.around_overlaps(dev, b0, b1) {
+        if self.around_count as usize >= MAX_AROUND {
             return AroundStep::Wait(Wait::Sleep(1));
         }
-        let Some(i) = self.around.iter().position(|r| r.is_none()) else { return AroundStep::Wait(Wait::Sleep(1)) };
         // The entry is reserved in the open segment.
         loop {
             if self.error.is_some() {
@@ -1791,12 +1783,9 @@ impl<S: Storage> Engine<S> {
         if let Some(x) = self.bufs.get_mut(c) {
             x.around = x.around.saturating_add(1);
         }
-        if let Some(r) = self.around.get_mut(i) {
-            *r = Some(AroundRange { dev, sector, end, buf: c });
-        }
         self.around_count = self.around_count.saturating_add(1);
         self.count_around(sector, end);
-        AroundStep::Pass { sectors: n, logged: Some(AroundTicket { i }) }
+        AroundStep::Pass { sectors: n, logged: Some(AroundTicket { sector, n: n as u16, dev, buf: c as u8 }) }
     }
 
     /// Status counters of a write-around piece: a write miss per 4 KiB
@@ -1813,23 +1802,15 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// Whether a write-around write of blocks `b0..=b1` of `dev` is in flight.
-    fn around_overlaps(&self, dev: u8, b0: u64, b1: u64) -> bool {
-        self.around_count > 0
-            && self.around.iter().flatten().any(|r| {
-                r.dev == dev && r.sector / SECTORS_PER_BLOCK <= b1 && b0 <= r.end.saturating_sub(1) / SECTORS_PER_BLOCK
-            })
-    }
-
     /// The data of write-around ticket `t` was written durably (`ok`) or
     /// not: with `ok` the cached copies of its sectors in its segment and
     /// older ones leave the index and the drop is logged; without, nothing
     /// changes (the cache keeps serving the old copies). The segment may
     /// be written once no ticket of it is left.
     pub fn end_around(&mut self, t: AroundTicket, ok: bool) {
-        let Some(r) = self.around.get_mut(t.i).and_then(|r| r.take()) else { return };
+        let r = t;
         self.around_count = self.around_count.saturating_sub(1);
-        let c = r.buf;
+        let c = usize::from(r.buf);
         if let Some(x) = self.bufs.get_mut(c) {
             x.around = x.around.saturating_sub(1);
         }
@@ -1837,7 +1818,7 @@ impl<S: Storage> Engine<S> {
             return;
         }
         let Some(cb) = self.bufs.get(c).copied() else { return };
-        let (dev, sector, end) = (r.dev, r.sector, r.end);
+        let (dev, sector, end) = (r.dev, r.sector, r.sector.saturating_add(u64::from(r.n)));
         let mut s = sector;
         while s < end {
             let off = (s % SECTORS_PER_BLOCK) as u32;
@@ -1903,12 +1884,6 @@ impl<S: Storage> Engine<S> {
             x = x.saturating_add(1);
         }
         false
-    }
-
-    /// Whether line data of `dev` at block `block` is held back from
-    /// write-back by a write-around write in flight.
-    fn around_holds(&self, dev: u8, block: u64) -> bool {
-        self.around_overlaps(dev, block, block)
     }
 
     /// The index of buffer `c`'s last drop entry when `sector..end` of
@@ -2086,7 +2061,12 @@ impl<S: Storage> Engine<S> {
             }
         }
         let mut ms = if blocker.is_some() { 10 } else { 1000 };
-        if self.round.is_none() && (allowed || forced) && self.last_migrated < self.last_flushed {
+        if self.around_count > 0 {
+            // Write-around writes with a reserved drop are in flight: a
+            // round could write an older copy back after them.
+            ms = 1;
+        }
+        if self.round.is_none() && self.around_count == 0 && (allowed || forced) && self.last_migrated < self.last_flushed {
             let start = self.last_migrated.saturating_add(1);
             let (healthy, parked) = self.seg_dirty(start);
             if healthy > 0 || parked == 0 {
@@ -2183,9 +2163,7 @@ impl<S: Storage> Engine<S> {
                     continue;
                 }
                 let Ok(Some(key)) = self.index.key_of(line) else { continue };
-                if self.parked(key.device_id) != parked || self.around_holds(key.device_id, key.block) {
-                    // (A write-around write of the block is in flight: it
-                    // drops the line, or it fails and a later round takes it.)
+                if self.parked(key.device_id) != parked {
                     continue;
                 }
                 f(MigEntry { line, seg: i, k, dev: key.device_id, sector: key.block.saturating_mul(SECTORS_PER_BLOCK), bits });

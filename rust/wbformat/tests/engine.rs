@@ -741,15 +741,17 @@ fn write_around_drops_and_logs_older_copies() {
     write(&mut e, 800, 8, false);
     e.seal();
     assert!(matches!(e.flusher_next(0, false), FlusherJob::Idle(1)), "the segment waits for the backing write");
-    // Migration skips the block meanwhile.
+    // No write-back round starts meanwhile (it could write the old copy
+    // back after the new data).
+    assert!(matches!(e.migrator_next(true, 4, 0), MigratorJob::Idle { .. }));
+    e.end_around(t, true);
+    assert_eq!(e.dirty_of(1), 2, "the overwritten line left the index");
     let MigratorJob::Round { start, end } = e.migrator_next(true, 4, 0) else { panic!() };
     let mut entries = Vec::new();
     e.round_entries(start, end, false, |x| entries.push(x));
-    assert_eq!(entries.len(), 1, "the block being written around is not written back");
+    assert_eq!(entries.len(), 1, "only the line not written around is written back");
     assert_eq!(entries[0].sector, 8);
     e.round_done(start, end, &entries, Ok(()), &|_| None);
-    e.end_around(t, true);
-    assert_eq!(e.dirty_of(1), 1, "the overwritten line left the index");
     assert_eq!(e.begin_read(1, 0, 8), ReadStep::Backing { run: 8 }, "reads of it go to the backing device");
     let FlusherJob::Segment { buf, id, durable, .. } = e.flusher_next(0, false) else { panic!() };
     let mut hdr = Box::new(SegmentHeader::new(0, 0));
@@ -763,7 +765,6 @@ fn write_around_drops_and_logs_older_copies() {
     around_ok(&mut e, 8, 8);
     around_ok(&mut e, 0, 8);
     let AroundStep::Pass { logged: Some(t), .. } = around(&mut e, 16, 4) else { panic!() };
-    assert_eq!(around(&mut e, 16, 1), AroundStep::Wait(Wait::Sleep(1)), "overlapping write-around writes are ordered");
     e.end_around(t, false);
     assert_eq!(e.dirty_of(1), 1, "a failed write-around write drops nothing");
     assert!(matches!(e.begin_read(1, 16, 8), ReadStep::Cache { .. } | ReadStep::Buffer { .. }));
