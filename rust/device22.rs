@@ -363,6 +363,14 @@ impl PrivateTarget {
                 let Some(pr) = p.private.clone() else {
                     return Err(ctr_err!(EBUSY, "the private cache of this device is being created or removed; try again"));
                 };
+                let live = pr.cache.tun.write_around.load(Ordering::Relaxed);
+                if live != (opts.get(Key::WriteAroundMode) != 0) {
+                    return Err(ctr_err!(
+                        EINVAL,
+                        "write_around_mode is fixed when the device is created (it is {}): remove the device to change it",
+                        live as u8
+                    ));
+                }
                 p.tables += 1;
                 p.last_table = table;
                 return Ok(Slot::Reuse(pr));

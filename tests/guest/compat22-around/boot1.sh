@@ -34,6 +34,10 @@ while [ $i -lt 16 ]; do
 	assert_eq "$(field $((8 + i)))" $want "counter $i after one write-around write"
 	i=$((i + 1))
 done
+# write_around_mode is fixed: a reload that changes it is refused.
+dmsetup load w22 --table "0 $((24 * 2048)) writeboost /dev/mapper/b22 /dev/mapper/c22 2 writeback_threshold 0" 2>/dev/null \
+	&& die "a reload without write_around_mode was accepted"
+dmesg | tail -3 | grep -q "write_around_mode is fixed" || die "no clear refusal of the reload: $(dmesg | tail -1)"
 # A write-around write over cached data, then FLUSH (fill ends with
 # fdatasync), then the cut.
 run wbpattern fill /dev/mapper/w22 --region 2M:1M --gen 3

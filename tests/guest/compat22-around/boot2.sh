@@ -16,5 +16,21 @@ run dmsetup message w22 0 drop_caches
 assert_eq "$(field 7)" 0 "dirty lines after drop_caches"
 run wbpattern check /dev/mapper/b22 --region 2M:1M --ops 0 --initial gen:3
 run wbpattern check /dev/mapper/b22 --region 0:1M --ops 0 --initial gen:1
-run dmsetup remove w22 c22 b22
+run dmsetup remove w22
+# The 2013 form: write_around_mode is a tunable of the cache (off by
+# default), shown in the manager status.
+run mgr_create
+run mgr_msg format_cache_device /dev/mapper/c22
+run mgr_msg switch_to 1
+run mgr_msg resume_cache /dev/mapper/c22
+dmsetup status writeboost-mgr | grep -qx "write_around_mode: 0" || die "write_around_mode not 0 by default"
+run mgr_msg write_around_mode 1
+dmsetup status writeboost-mgr | grep -qx "write_around_mode: 1" || die "write_around_mode 1 not shown"
+run wb_create w13 1 /dev/mapper/b22 1
+run wbpattern fill /dev/mapper/w13 --region 4M:1M --gen 4
+assert_eq "$(cache_value 1 nr_dirty_caches)" 0 "dirty lines after 1 MiB in write-around mode"
+run wbpattern check /dev/mapper/b22 --region 4M:1M --ops 0 --initial gen:4
+run dmsetup remove w13
+run mgr_msg free_cache
+run dmsetup remove writeboost-mgr c22 b22
 echo "compat22 write-around OK"
