@@ -26,6 +26,7 @@ run mgr_msg resume_cache /dev/mapper/c22
 dmsetup status writeboost-mgr | grep -qx "write_around_mode: 0" || die "write_around_mode not 0 by default"
 run mgr_msg write_around_mode 1
 dmsetup status writeboost-mgr | grep -qx "write_around_mode: 1" || die "write_around_mode 1 not shown"
+assert_eq "$(cache_value 1 write_around_mode)" 1 "sysfs write_around_mode"
 run wb_create w13 1 /dev/mapper/b22 1
 run wbpattern fill /dev/mapper/w13 --region 4M:1M --gen 4
 assert_eq "$(cache_value 1 nr_dirty_caches)" 0 "dirty lines after 1 MiB in write-around mode"
