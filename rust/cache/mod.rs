@@ -502,9 +502,11 @@ impl Cache {
         }
         let Some(t) = ticket else { return Routed::Around(bio, sector) };
         // The data is written by the flusher thread: a synchronous write
-        // from map() would wait for a bio queued behind this one.
+        // from map() would wait for a bio queued behind this one. A
+        // stopping cache's flusher may be gone: fail it (nothing dropped).
         let mut g = self.lock();
-        match g.around_q.iter_mut().find(|q| q.is_none()) {
+        let stopping = g.eng.stopping();
+        match g.around_q.iter_mut().find(|q| q.is_none()).filter(|_| !stopping) {
             Some(q) => *q = Some(AroundJob { bio, t, dev, sector, sectors }),
             None => {
                 g.eng.end_around(t, false);
@@ -994,6 +996,14 @@ impl Cache {
         let mut g = self.lock();
         let mut held = BioList::new();
         held.append(&mut g.flush_only);
+        // (Write-around writes the flusher did not take: none is expected,
+        // the flusher takes them before it looks at its stop flag.)
+        for i in 0..eng::MAX_AROUND {
+            if let Some(j) = g.around_q.get_mut(i).and_then(|q| q.take()) {
+                g.eng.end_around(j.t, false);
+                held.push(j.bio);
+            }
+        }
         for b in g.barriers.iter_mut() {
             held.append(b);
         }
