@@ -42,4 +42,11 @@ dmesg | tail -3 | grep -q "write_around_mode is fixed" || die "no clear refusal 
 # fdatasync), then the cut.
 run wbpattern fill /dev/mapper/w22 --region 2M:1M --gen 3
 assert_eq "$(field 7)" 512 "dirty lines after the second write-around write"
+# An O_DSYNC write-around write over a cached block, no FLUSH after it:
+# durable when it completes, its drop included. (The block layer sends it
+# as REQ_FUA, or as a write and a FLUSH where the stack does not advertise
+# FUA, as here: the module's FUA hold is covered by the engine test
+# write_around_fua_waits_for_the_drop and the simulator.)
+run wbpattern write /dev/mapper/w22 --region 3M:4K --ops 1 --sizes 4K --align 4K --gen-base 100 --fua
+assert_eq "$(field 7)" 511 "dirty lines after the FUA write-around write"
 wb_powercut

@@ -8,10 +8,12 @@ dmesg | grep -q "formatted as a private cache" && die "the cache device was form
 field() { dmsetup status w22 | awk -v n=$(($1 + 3)) '{print $n}'; }
 wbpattern check /dev/mapper/w22 --region 2M:1M --ops 0 --initial gen:3 \
 	|| die "flushed write-around data replaced by an older cached copy after the power cut"
-assert_eq "$(field 7)" 512 "dirty lines after the replay"
+wbpattern check /dev/mapper/w22 --region 3M:4K --ops 1 --sizes 4K --align 4K --gen-base 100 --durable 1 \
+	|| die "a FUA write-around write lost after the power cut"
+assert_eq "$(field 7)" 511 "dirty lines after the replay"
 run wbpattern check /dev/mapper/w22 --region 1M:1M --ops 0 --initial gen:2
 run wbpattern check /dev/mapper/w22 --region 0:1M --ops 0 --initial gen:1
-run wbpattern check /dev/mapper/w22 --region 3M:1M --ops 0 --initial gen:1
+run wbpattern check /dev/mapper/w22 --region 6152:2040 --ops 0 --initial gen:1
 run dmsetup message w22 0 drop_caches
 assert_eq "$(field 7)" 0 "dirty lines after drop_caches"
 run wbpattern check /dev/mapper/b22 --region 2M:1M --ops 0 --initial gen:3
