@@ -171,7 +171,7 @@ fn check_backing_free(t: &Tables, id: u8, devt: u32) -> core::result::Result<(),
 impl LegacyTarget {
     fn route(&self, r: Routed) -> MapResult {
         match r {
-            Routed::NotAttached(mut bio, sector) => {
+            Routed::NotAttached(mut bio, sector) | Routed::Around(mut bio, sector) => {
                 // Before the write is submitted: a FLUSH that arrives after
                 // it completed then also flushes the backing device.
                 self.entry.passthrough.store(true, Ordering::SeqCst);
@@ -421,6 +421,11 @@ impl LegacyTarget {
         let id = self.entry.id;
         let r = match op {
             BioOp::Read => cache.map_read(id, sector, bio),
+            BioOp::Write if cache.tun.write_around.load(Ordering::Relaxed) => {
+                // Before the write is submitted (see `route`).
+                self.entry.passthrough.store(true, Ordering::SeqCst);
+                cache.map_write_around(id, sector, bio)
+            }
             BioOp::Write => cache.map_write(id, sector, bio),
             BioOp::Flush => cache.map_flush(bio),
             BioOp::Discard => cache.map_discard(id, sector, bio),

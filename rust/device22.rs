@@ -161,6 +161,7 @@ fn build(path: &kernel::str::CStr, zeroed: bool, devt: u32, sectors: u64, o: &Op
     };
     c.attach(DEV, devt, sectors).map_err(|m| undo(&c, m))?;
     c.tun.allow_migrate.store(false, Ordering::Relaxed);
+    c.tun.write_around.store(o.get(Key::WriteAroundMode) != 0, Ordering::Relaxed);
     c.tun.nr_max_batched_migration.store(o.get(Key::NrMaxBatchedWriteback), Ordering::Relaxed);
     cache::start(&c).map_err(|e| undo(&c, Msg::new(format_args!("cannot start the cache threads (error {})", e.to_errno()))))?;
     let backing = c.backings.lock().get(DEV as usize).and_then(|b| b.clone());
@@ -362,6 +363,14 @@ impl PrivateTarget {
                 let Some(pr) = p.private.clone() else {
                     return Err(ctr_err!(EBUSY, "the private cache of this device is being created or removed; try again"));
                 };
+                let live = pr.cache.tun.write_around.load(Ordering::Relaxed);
+                if live != (opts.get(Key::WriteAroundMode) != 0) {
+                    return Err(ctr_err!(
+                        EINVAL,
+                        "write_around_mode is fixed when the device is created (it is {}): remove the device to change it",
+                        live as u8
+                    ));
+                }
                 p.tables += 1;
                 p.last_table = table;
                 return Ok(Slot::Reuse(pr));
@@ -427,15 +436,23 @@ impl PrivateTarget {
     pub(crate) fn map(&self, bio: Bio) -> MapResult {
         let sector = bio.sector().saturating_sub(self.begin);
         let op = bio.op();
+        let c = &self.private.cache;
+        let around = c.tun.write_around.load(Ordering::Relaxed);
         if op == BioOp::Flush && bio.target_nr() != 0 {
+            if around {
+                // Write-around writes went to the backing device.
+                let mut bio = bio;
+                bio.remap(self.backing.bdev(), sector);
+                return MapResult::Remapped(bio);
+            }
             // Writes reach the backing device only by write-back, which
             // flushes it itself.
             bio.end(Ok(()));
             return MapResult::Submitted;
         }
-        let c = &self.private.cache;
         let r = match op {
             BioOp::Read => c.map_read(DEV, sector, bio),
+            BioOp::Write if around => c.map_write_around(DEV, sector, bio),
             BioOp::Write => c.map_write(DEV, sector, bio),
             BioOp::Flush => c.map_flush(bio),
             BioOp::Discard => c.map_discard(DEV, sector, bio),
@@ -445,7 +462,7 @@ impl PrivateTarget {
             }
         };
         match r {
-            Routed::NotAttached(mut bio, sector) | Routed::Backing(mut bio, sector) => {
+            Routed::NotAttached(mut bio, sector) | Routed::Backing(mut bio, sector) | Routed::Around(mut bio, sector) => {
                 bio.remap(self.backing.bdev(), sector);
                 MapResult::Remapped(bio)
             }
@@ -472,6 +489,13 @@ impl PrivateTarget {
     pub(crate) fn postsuspend(&self) {
         if let Err(e) = self.private.cache.flush_all() {
             pr_err!("writeboost device: flushing the private cache at suspend failed (error {})\n", e.to_errno());
+        }
+        // Write-around writes went to the backing device (nothing is in
+        // flight now).
+        if self.private.cache.tun.write_around.load(Ordering::Relaxed) {
+            if let Err(e) = self.backing.bdev().flush() {
+                pr_err!("writeboost device: flushing the backing device at suspend failed (error {})\n", e.to_errno());
+            }
         }
     }
 

@@ -64,6 +64,13 @@ const TUNABLES: &[Tunable] = &[
         },
     },
     Tunable {
+        name: "write_around_mode",
+        min: 0,
+        max: 1,
+        get: |c| b(c.tun.write_around.load(Ordering::Relaxed)),
+        set: |c, v| c.tun.write_around.store(v != 0, Ordering::Relaxed),
+    },
+    Tunable {
         name: "barrier_deadline_ms",
         min: 1,
         max: 10_000,

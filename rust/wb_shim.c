@@ -291,9 +291,11 @@ WB_ATTR(last_flushed_segment_id, 0444);
 WB_ATTR(last_migrated_segment_id, 0444);
 WB_ATTR(nr_max_batched_migration, 0644);
 WB_ATTR(update_interval, 0644);
+WB_ATTR(write_around_mode, 0644);
 
 static struct attribute *wb_cache_attrs[] = {
 	&wb_attr_allow_migrate, &wb_attr_barrier_deadline_ms,
+	&wb_attr_write_around_mode,
 	&wb_attr_commit_super_block, &wb_attr_commit_super_block_interval,
 	&wb_attr_flush_current_buffer, &wb_attr_flush_current_buffer_interval,
 	&wb_attr_force_migrate, &wb_attr_idle_seal_ms,

@@ -11,7 +11,7 @@
 #                           (the report takes the best of ROUNDS x REPEAT)
 #   BENCH_SUSTAINED_S=40    seconds of each sustained run (default 4x runtime)
 #   BENCH_SUS_CACHE_MB=128  cache size of the sustained runs
-#   BENCH_SECTIONS="rows sustained scale"  which parts to run (for a quick look)
+#   BENCH_SECTIONS="rows sustained scale reads"  which parts to run (for a quick look)
 #   BENCH_ROWS="seqw r64k", BENCH_KINDS="lin wb wc": which rows (r4k32 r4k1 r64k
 #                           r128k seqw seqr) and configurations (lin wb wc dc) of
 #                           the rows section run; empty: all
@@ -39,7 +39,7 @@ truncate -s 64M "$out/output.img"
     echo "BENCH_SUS_CACHE_MB=$susmb"
     echo "BENCH_ROUNDS=${BENCH_ROUNDS:-2}"
     echo "BENCH_REPEAT=${BENCH_REPEAT:-2}"
-    echo "BENCH_SECTIONS='${BENCH_SECTIONS:-rows sustained scale}'"
+    echo "BENCH_SECTIONS='${BENCH_SECTIONS:-rows sustained scale reads}'"
     echo "BENCH_ROWS='${BENCH_ROWS:-}'"
     echo "BENCH_KINDS='${BENCH_KINDS:-}'"
     cat "$root/tests/bench/compare.sh"

@@ -20,6 +20,12 @@ use crate::ffi::{self, BioList, IoKind, ThreadBody};
 use crate::wbformat::engine::{FlusherJob, IdleStep};
 use crate::wbformat::format::{self as fmt, SegmentHeader};
 
+/// What the flusher does next.
+enum Work {
+    Job(FlusherJob),
+    Around(super::AroundJob),
+}
+
 /// The flusher thread's state.
 pub(crate) struct Flusher {
     cache: Arc<Cache>,
@@ -60,6 +66,11 @@ impl ThreadBody for Flusher {
             let job = {
                 let mut g = c.lock();
                 loop {
+                    // Write-around writes first: the segment holding their
+                    // drops waits for them.
+                    if let Some(j) = g.around_q.iter_mut().find_map(|x| x.take()) {
+                        break Work::Around(j);
+                    }
                     if ffi::should_stop() {
                         return;
                     }
@@ -88,11 +99,11 @@ impl ThreadBody for Flusher {
                                 }
                                 waiting.append(&mut g.flush_only);
                             }
-                            break job;
+                            break Work::Job(job);
                         }
                         FlusherJob::FlushOnly { .. } => {
                             waiting.append(&mut g.flush_only);
-                            break job;
+                            break Work::Job(job);
                         }
                         FlusherJob::FailHeld => {
                             waiting.append(&mut g.flush_only);
@@ -106,10 +117,17 @@ impl ThreadBody for Flusher {
                                 let _ = c.flusher_cv.wait_interruptible_timeout(&mut g, msecs_to_jiffies(1000));
                                 continue;
                             }
-                            break job;
+                            break Work::Job(job);
                         }
                     }
                 }
+            };
+            let job = match job {
+                Work::Around(j) => {
+                    c.do_around(j);
+                    continue;
+                }
+                Work::Job(j) => j,
             };
             match job {
                 FlusherJob::Idle(_) => {}

@@ -49,7 +49,7 @@ use kernel::{new_condvar, new_mutex, new_spinlock};
 
 use crate::ffi::{self, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, Msg, SharedBuf, SysfsDir};
 use crate::wbformat::engine::{
-    self as eng, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
+    self as eng, AroundStep, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
 };
 use crate::wbformat::format::{self as fmt, Discard, Geometry};
 use crate::wbformat::index::{self as idx, LineMeta, Link};
@@ -83,6 +83,9 @@ pub(crate) struct Tunables {
     /// The flusher seals the open RAM buffer after this many milliseconds
     /// without a write into it (0: never).
     pub(crate) idle_seal_ms: AtomicU32,
+    /// Write-around mode: writes go to the backing devices, cached copies
+    /// of the written sectors are dropped ([`Cache::map_write_around`]).
+    pub(crate) write_around: AtomicBool,
 }
 
 /// The engine's storage in the kernel: vmalloc'd vectors.
@@ -115,6 +118,19 @@ pub(crate) struct State {
     /// [`Cache::wait_space`]): the I/O path wakes `space` only when this is
     /// not 0, so a write nobody waits for costs no wait-queue operation.
     pub(crate) space_waiters: u32,
+    /// Write-around writes whose drop is reserved, for the flusher to
+    /// write ([`Cache::do_around`]; the engine lets at most `MAX_AROUND`
+    /// be in flight).
+    pub(crate) around_q: [Option<AroundJob>; eng::MAX_AROUND],
+}
+
+/// A write-around write for the flusher (see [`Cache::map_write_around`]).
+pub(crate) struct AroundJob {
+    bio: Bio,
+    t: eng::AroundTicket,
+    dev: u8,
+    sector: u64,
+    sectors: u32,
 }
 
 /// The cache threads (stopped by [`Cache::shutdown`]).
@@ -233,6 +249,17 @@ impl Cache {
     }
 }
 
+/// Logs a failed write-around write (at most once per 10 s per module).
+fn pr_err_ratelimited_around(cache: u8, dev: u8) {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = ffi::now_ms();
+    let last = LAST.load(Ordering::Relaxed);
+    if last == 0 || now.saturating_sub(last) > 10_000 {
+        LAST.store(now, Ordering::Relaxed);
+        pr_err!("cache {}: write-around write of device {} to its backing device failed; its cached copies are kept\n", cache, dev);
+    }
+}
+
 /// Where a mapped bio goes.
 pub(crate) enum Routed {
     /// To the backing device at this (device-relative) sector.
@@ -244,6 +271,9 @@ pub(crate) enum Routed {
     /// The device is not attached to this cache (any more): send it to the
     /// backing device at this sector.
     NotAttached(Bio, u64),
+    /// A write-around write: send it to the backing device at this sector;
+    /// a later FLUSH must reach the backing device too.
+    Around(Bio, u64),
 }
 
 type Guard<'a> = kernel::sync::lock::Guard<'a, State, kernel::sync::lock::spinlock::SpinLockBackend>;
@@ -423,6 +453,117 @@ impl Cache {
             bio.end(copied.map_err(|_| EIO));
         }
         Routed::Done
+    }
+
+    /// Handles a write of device `dev` at device-relative `sector` in
+    /// write-around mode (see `Engine::write_around`): one piece of at most
+    /// 1 MiB per call (DM maps the rest again). When the device has nothing
+    /// in the log a replay would read, the bio is remapped to `backing`
+    /// as it is. Otherwise a drop entry is reserved, the flusher writes the
+    /// data with `REQ_PREFLUSH | REQ_FUA`, and only then are
+    /// the cached copies dropped and the drop logged (on failure the cache
+    /// keeps them and the bio fails); a FUA bio is then held until the
+    /// drop is durable too.
+    pub(crate) fn map_write_around(&self, dev: u8, sector: u64, mut bio: Bio) -> Routed {
+        let n = bio.sectors();
+        if n == 0 {
+            bio.end(Err(EIO));
+            return Routed::Done;
+        }
+        let since = ffi::now_ms();
+        let mut g = self.lock();
+        let sealed = g.eng.sealed_upto();
+        let (sectors, ticket) = loop {
+            match g.eng.write_around(dev, sector, n, &self.slot_busy()) {
+                AroundStep::Pass { sectors, logged } => break (sectors, logged),
+                AroundStep::Wait(w) => match self.wait(g, w, since) {
+                    Some(x) => g = x,
+                    None => {
+                        bio.end(Err(EIO));
+                        return Routed::Done;
+                    }
+                },
+                AroundStep::Cache => {
+                    drop(g);
+                    return self.map_write(dev, sector, bio);
+                }
+                AroundStep::Fail => {
+                    drop(g);
+                    bio.end(Err(EIO));
+                    return Routed::Done;
+                }
+            }
+        };
+        let seal_wake = g.eng.sealed_upto() != sealed;
+        drop(g);
+        if seal_wake {
+            self.flusher_cv.notify_all();
+        }
+        if sectors < n {
+            bio.accept_partial(sectors);
+        }
+        let Some(t) = ticket else { return Routed::Around(bio, sector) };
+        // The data is written by the flusher thread: a synchronous write
+        // from map() would wait for a bio queued behind this one. A
+        // stopping cache's flusher may be gone: fail it (nothing dropped).
+        let mut g = self.lock();
+        let stopping = g.eng.stopping();
+        match g.around_q.iter_mut().find(|q| q.is_none()).filter(|_| !stopping) {
+            Some(q) => *q = Some(AroundJob { bio, t, dev, sector, sectors }),
+            None => {
+                g.eng.end_around(t, false);
+                drop(g);
+                bio.end(Err(EIO));
+                return Routed::Done;
+            }
+        }
+        drop(g);
+        self.flusher_cv.notify_all();
+        Routed::Done
+    }
+
+    /// The flusher's part of a write-around write whose drop is reserved:
+    /// writes the data with `REQ_PREFLUSH | REQ_FUA`, then lets the engine
+    /// drop the cached copies and log the drop (or keep them, on failure);
+    /// completes the bio, or holds a FUA bio until the drop is durable.
+    pub(crate) fn do_around(&self, j: AroundJob) {
+        let AroundJob { bio, t, dev, sector, sectors } = j;
+        let backing = self.backings.lock().get(dev as usize).and_then(|x| x.clone());
+        let r = match backing {
+            Some(b) => SharedBuf::new(bio.bytes()).and_then(|buf| {
+                buf.fill_from_bio(0, &bio)?;
+                buf.io(b.bdev(), sector, u64::from(sectors), 0, IoKind::WriteFlushFua)
+            }),
+            None => Err(EIO),
+        };
+        let mut g = self.lock();
+        g.eng.end_around(t, r.is_ok());
+        let mut bio = Some(bio);
+        if r.is_ok() && bio.as_ref().is_some_and(|b| b.is_fua()) {
+            // Acknowledged once the drop is durable, as an empty flush.
+            match g.eng.begin_flush(ffi::now_ms(), self.deadline_ms()) {
+                FlushStep::Done | FlushStep::Fail => {}
+                FlushStep::FlushOnly => {
+                    if let Some(b) = bio.take() {
+                        g.flush_only.push(b);
+                    }
+                }
+                FlushStep::Held(x) => {
+                    if let (Some(b), Some(l)) = (bio.take(), g.barriers.get_mut(x)) {
+                        l.push(b);
+                    }
+                }
+            }
+        }
+        let failed = g.eng.error().is_some();
+        drop(g);
+        self.space.notify_all();
+        if let Some(b) = bio {
+            if r.is_err() {
+                pr_err_ratelimited_around(self.id, dev);
+            }
+            b.end(if failed { Err(EIO) } else { r.map_err(|_| EIO) });
+        }
     }
 
     /// Handles a read of device `dev` at device-relative `sector`.
@@ -857,6 +998,14 @@ impl Cache {
         let mut g = self.lock();
         let mut held = BioList::new();
         held.append(&mut g.flush_only);
+        // (Write-around writes the flusher did not take: none is expected,
+        // the flusher takes them before it looks at its stop flag.)
+        for i in 0..eng::MAX_AROUND {
+            if let Some(j) = g.around_q.get_mut(i).and_then(|q| q.take()) {
+                g.eng.end_around(j.t, false);
+                held.push(j.bio);
+            }
+        }
         for b in g.barriers.iter_mut() {
             held.append(b);
         }
@@ -987,7 +1136,7 @@ impl Cache {
         }
         let _ = write!(
             out,
-            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}\nnr_relocated_lines: {}\nindex_bytes: {}\nwriteback_rounds: {}\nwriteback_ios: {}\nwriteback_bytes: {}",
+            "\n\nnr_dirty_caches: {}\nnr_partial_flushed: {}\nerror: {}\nrecord_migrated_segment_id: {}\ndurable_segment_id: {}\nnr_relocated_lines: {}\nindex_bytes: {}\nwriteback_rounds: {}\nwriteback_ios: {}\nwriteback_bytes: {}\nwrite_around_mode: {}",
             e.total_dirty(),
             e.nr_partial_flushed(),
             e.error().or(e.migrate_error()).unwrap_or(0),
@@ -998,6 +1147,7 @@ impl Cache {
             self.wb_stats.rounds.load(Ordering::Relaxed),
             self.wb_stats.ios.load(Ordering::Relaxed),
             self.wb_stats.bytes.load(Ordering::Relaxed),
+            self.tun.write_around.load(Ordering::Relaxed) as u8,
         );
     }
 
@@ -1049,7 +1199,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
         claims.push(None, GFP_KERNEL)?;
     }
     let module = ModuleRef::get()?;
-    let state = State { eng: engine, barriers: [const { BioList::new() }; NR_BUFS], flush_only: BioList::new(), space_waiters: 0 };
+    let state = State { eng: engine, barriers: [const { BioList::new() }; NR_BUFS], flush_only: BioList::new(), space_waiters: 0, around_q: [const { None }; eng::MAX_AROUND] };
     Arc::pin_init(
         pin_init!(Cache {
             id,
@@ -1076,6 +1226,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
                 commit_super_block_interval: AtomicU32::new(0),
                 flush_current_buffer_interval: AtomicU32::new(0),
                 idle_seal_ms: AtomicU32::new(DEFAULT_IDLE_SEAL_MS),
+                write_around: AtomicBool::new(false),
             },
             flushes: AtomicU64::new(0),
             no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false), progress_ms: AtomicU64::new(0) },

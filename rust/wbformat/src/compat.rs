@@ -46,7 +46,8 @@ pub enum Key {
     SyncDataInterval,
     /// Read caching (0: off; other values are not supported yet).
     ReadCacheThreshold,
-    /// Write-around (0: off; 1 is not supported yet). Fixed at construction.
+    /// Write-around (0: off; 1: writes go to the backing device, cached
+    /// copies are dropped). Fixed at construction.
     WriteAroundMode,
     /// Read-cache cells. Fixed at construction.
     NrReadCacheCells,
@@ -178,7 +179,7 @@ pub fn check_value(key: Key, value: &str) -> Result<u32, OptError<'_>> {
     let (lo, hi) = key.range();
     let v = dec_u32(value).filter(|v| (lo..=hi).contains(v)).ok_or(OptError::BadValue(key, value))?;
     match key {
-        Key::ReadCacheThreshold | Key::WriteAroundMode if v != 0 => Err(OptError::Unsupported(key, v)),
+        Key::ReadCacheThreshold if v != 0 => Err(OptError::Unsupported(key, v)),
         _ => Ok(v),
     }
 }
@@ -512,7 +513,7 @@ mod tests {
         }
         assert_eq!(p("2 read_cache_threshold 1"), Err(OptError::Unsupported(Key::ReadCacheThreshold, 1)));
         assert_eq!(p("2 read_cache_threshold 127"), Err(OptError::Unsupported(Key::ReadCacheThreshold, 127)));
-        assert_eq!(p("2 write_around_mode 1"), Err(OptError::Unsupported(Key::WriteAroundMode, 1)));
+        assert_eq!(p("2 write_around_mode 1").map(|o| o.get(Key::WriteAroundMode)), Ok(1));
         assert_eq!(p("2 write_around_mode 2"), Err(OptError::BadValue(Key::WriteAroundMode, "2")));
         // Every error has a message naming what is wrong.
         let e = p("2 nr_max_batched_writeback 33").unwrap_err();

@@ -130,6 +130,12 @@ pub struct BufMeta {
     pub barriers: bool,
     /// The flusher is writing the segment.
     pub writing: bool,
+    /// Write-around writes whose drop is logged in this segment and whose
+    /// data is not yet durable on the backing device (see
+    /// [`Engine::write_around`]): the segment is not written before they
+    /// end ([`Engine::end_around`]), so a drop is never durable before the
+    /// data that replaces the dropped copies.
+    pub around: u32,
 }
 
 /// The storage an engine works in, allocated by the caller (the kernel with
@@ -320,6 +326,51 @@ pub enum DiscardStep {
     /// Fail it (cache in error).
     Fail,
 }
+
+/// Answer to [`Engine::write_around`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AroundStep {
+    /// Write the first `sectors` sectors to the backing device (the caller
+    /// cuts the bio there and asks again for the rest). `logged: Some(t)`:
+    /// a drop entry is reserved in the open segment, which is not written
+    /// until [`Engine::end_around`] is called with `t`: write the data with
+    /// `REQ_PREFLUSH | REQ_FUA` (durable before the drop can be), then call
+    /// it with the result; a FUA write is acknowledged only once the drop
+    /// is durable too (hold it as an empty flush: [`Engine::begin_flush`]).
+    /// `None`: nothing needs logging, a plain remap will do (a later FLUSH
+    /// must then reach the backing device).
+    Pass {
+        /// Sectors of this piece.
+        sectors: u32,
+        /// The reserved drop entry: write the data durably, then
+        /// [`Engine::end_around`].
+        logged: Option<AroundTicket>,
+    },
+    /// Wait, then ask again (a migration round holds a copy of these
+    /// blocks, or a segment must be opened to log the drop).
+    Wait(Wait),
+    /// The device's write-back is failing (its backing disk refuses
+    /// writes): write it through the cache like a write in normal mode
+    /// ([`Engine::begin_write`]), so no cached copy is dropped for a write
+    /// that will probably not reach the disk.
+    Cache,
+    /// Fail it (cache in error).
+    Fail,
+}
+
+/// A write-around write in flight whose drop is reserved (see
+/// [`Engine::write_around`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AroundTicket {
+    sector: u64,
+    n: u16,
+    dev: u8,
+    buf: u8,
+}
+
+/// Write-around writes in flight with a reserved drop, at most (more
+/// wait).
+pub const MAX_AROUND: usize = 8;
 
 /// A discard in progress: the range and how far
 /// [`Engine::discard_step`] got in it.
@@ -655,6 +706,10 @@ pub struct Engine<S: Storage> {
     last_write_ms: Option<u64>,
     /// What the last discard that walked the lines learnt.
     discard_hint: Option<DiscardHint>,
+    /// Write-around writes in flight with a reserved drop (no migration
+    /// round starts meanwhile: it could write an older copy back after
+    /// them).
+    around_count: u32,
 }
 
 /// Device `dev` had no dirty sector in `from..next` when its write
@@ -720,6 +775,7 @@ impl<S: Storage> Engine<S> {
             nr_relocated: 0,
             last_write_ms: None,
             discard_hint: None,
+            around_count: 0,
         })
     }
 
@@ -1629,6 +1685,224 @@ impl<S: Storage> Engine<S> {
     }
 
     // -------------------------------------------------------------------
+    // Write-around
+
+    /// Read caching's hook: a write of `dev` at `sector..sector + n` cancels
+    /// any read staged for those blocks. No read is staged by this engine
+    /// yet (a no-op, called by the write paths so the read cache plugs in).
+    pub fn cancel_staging(&mut self, _dev: u8, _sector: u64, _n: u32) {}
+
+    /// Whether line `line` belongs to a segment of the migration round in
+    /// flight (its data may be on its way to the backing device).
+    fn in_round(&self, line: u64) -> bool {
+        let Some((start, end)) = self.round else { return false };
+        let slot = slot_k(line).0;
+        let mut id = start;
+        while id <= end {
+            if self.geo.slot_of_id(id).is_ok_and(|s| s == slot) {
+                return true;
+            }
+            id = id.saturating_add(1);
+        }
+        false
+    }
+
+    /// A write-around write of `n` sectors (`n >= 1`) of `dev` at `sector`:
+    /// the data goes to the backing device, and the cached copies of those
+    /// sectors (lines of any segment, RAM buffers included) leave the
+    /// index. One piece at a time, within one `MAX_DISCARD_SECTORS`-aligned
+    /// chunk.
+    ///
+    /// Durability: the index holds only what write-back still has to do;
+    /// the log may hold older copies of the device's blocks past the
+    /// durable record (written back since, or not yet), and a replay after
+    /// a crash would bring them back over the new data on the backing
+    /// device. So when the device has lines in any segment past the record
+    /// (`last_seg > record_migrated`), the drop is logged in the open
+    /// segment like a discard that dropped data (merged with the previous
+    /// entry when adjacent): replay drops the same. Such a write is done in
+    /// two steps: this call reserves the entry (`logged: Some(ticket)`),
+    /// the caller writes the data durably (`REQ_PREFLUSH | REQ_FUA`), then
+    /// [`Engine::end_around`] drops the copies and fills the entry if the
+    /// write succeeded, or leaves the cache as it was if it failed. The
+    /// segment is not written in between, so a drop is never durable
+    /// before the data that replaces the copies; migration rounds skip the
+    /// range meanwhile, so no older copy is written back over it. A device
+    /// with nothing past the record logs nothing (`logged: None`: a plain
+    /// remap; a later FLUSH must reach the backing device).
+    ///
+    /// Order against write-back: a copy in a segment of the migration round
+    /// in flight may be on its way to the backing device; the write waits
+    /// until that round ends.
+    pub fn write_around(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> AroundStep {
+        let chunk = u64::from(MAX_DISCARD_SECTORS);
+        let room = chunk.saturating_sub(sector % chunk);
+        let n = u64::from(n.max(1)).min(room) as u32;
+        let end = sector.saturating_add(u64::from(n));
+        if self.error.is_some() {
+            return AroundStep::Fail;
+        }
+        self.cancel_staging(dev, sector, n);
+        if self.dev(dev).fail_errno != 0 {
+            return AroundStep::Cache;
+        }
+        if dev == 0 || dev > MAX_DEVICE_ID || self.dev(dev).last_seg <= self.record_migrated {
+            // Nothing of the device in the log a replay would read (and so
+            // nothing in the index either).
+            self.count_around(sector, end);
+            return AroundStep::Pass { sectors: n, logged: None };
+        }
+        // A copy on its way to the backing device?
+        let mut b = sector / SECTORS_PER_BLOCK;
+        while b.saturating_mul(SECTORS_PER_BLOCK) < end {
+            let chain = self.index.chain(Key::new(dev, b));
+            if chain.as_slice().iter().any(|&l| self.in_round(l)) {
+                return AroundStep::Wait(Wait::Sleep(1));
+            }
+            b = b.saturating_add(1);
+        }
+        if self.around_count as usize >= MAX_AROUND {
+            return AroundStep::Wait(Wait::Sleep(1));
+        }
+        // The entry is reserved in the open segment.
+        loop {
+            if self.error.is_some() {
+                return AroundStep::Fail;
+            }
+            if let Some(c) = self.cur {
+                if self.bufs.get(c).is_some_and(|x| (x.nr_discards as usize).saturating_add(x.around as usize) < MAX_DISCARDS) {
+                    break;
+                }
+                self.seal();
+            }
+            if let Err(w) = self.open_segment(slot_busy, self.reserve()) {
+                return AroundStep::Wait(w);
+            }
+        }
+        let Some(c) = self.cur else { return AroundStep::Fail };
+        if let Some(x) = self.bufs.get_mut(c) {
+            x.around = x.around.saturating_add(1);
+        }
+        self.around_count = self.around_count.saturating_add(1);
+        self.count_around(sector, end);
+        AroundStep::Pass { sectors: n, logged: Some(AroundTicket { sector, n: n as u16, dev, buf: c as u8 }) }
+    }
+
+    /// Status counters of a write-around piece: a write miss per 4 KiB
+    /// block (full when the piece covers the whole block).
+    fn count_around(&mut self, sector: u64, end: u64) {
+        let mut b = sector / SECTORS_PER_BLOCK;
+        while b.saturating_mul(SECTORS_PER_BLOCK) < end {
+            let (bs, be) = (b.saturating_mul(SECTORS_PER_BLOCK), b.saturating_add(1).saturating_mul(SECTORS_PER_BLOCK));
+            let full = sector <= bs && be <= end;
+            if let Some(x) = self.stats.get_mut(1 | ((full as usize) << 3)) {
+                *x = x.saturating_add(1);
+            }
+            b = b.saturating_add(1);
+        }
+    }
+
+    /// The data of write-around ticket `t` was written durably (`ok`) or
+    /// not: with `ok` the cached copies of its sectors in its segment and
+    /// older ones leave the index and the drop is logged; without, nothing
+    /// changes (the cache keeps serving the old copies). The segment may
+    /// be written once no ticket of it is left.
+    pub fn end_around(&mut self, t: AroundTicket, ok: bool) {
+        let r = t;
+        self.around_count = self.around_count.saturating_sub(1);
+        let c = usize::from(r.buf);
+        if let Some(x) = self.bufs.get_mut(c) {
+            x.around = x.around.saturating_sub(1);
+        }
+        if !ok {
+            return;
+        }
+        let Some(cb) = self.bufs.get(c).copied() else { return };
+        let (dev, sector, end) = (r.dev, r.sector, r.sector.saturating_add(u64::from(r.n)));
+        let mut s = sector;
+        while s < end {
+            let off = (s % SECTORS_PER_BLOCK) as u32;
+            let cnt = 8u32.saturating_sub(off).min(end.saturating_sub(s).min(8) as u32).max(1);
+            let bits = bits_of(off, cnt);
+            let key = Key::from_sector(dev, s);
+            let chain = self.index.chain(key);
+            for &l in chain.as_slice() {
+                if self.index.dirty(l).unwrap_or(0) & bits == 0 {
+                    continue;
+                }
+                let slot = slot_k(l).0;
+                if slot == cb.slot {
+                    if let Some(bl) = self.buf_line(c, slot_k(l).1) {
+                        bl.bits &= !bits;
+                    }
+                } else if self.newer_than(slot, cb.seg_id) {
+                    // A write into a later segment meanwhile: it stays (the
+                    // entry drops only what is older, as replay does).
+                    continue;
+                } else {
+                    self.set_dep(l, cb.seg_id);
+                }
+                match self.index.clean(l, bits) {
+                    Ok(o) => self.account(dev, o.dirty_delta()),
+                    Err(_) => {
+                        self.error = Some(-5);
+                        return;
+                    }
+                }
+            }
+            s = s.saturating_add(u64::from(cnt));
+        }
+        let base = c.saturating_mul(MAX_DISCARDS);
+        match self.merge_target(c, dev, sector, end) {
+            Some(j) => {
+                if let Some(d) = self.discards.get_mut(base.saturating_add(j)) {
+                    let lo = d.sector.min(sector);
+                    let hi = d.sector.saturating_add(u64::from(d.nr_sectors)).max(end);
+                    *d = Discard { sector: lo, nr_sectors: hi.saturating_sub(lo) as u32, device_id: dev };
+                }
+            }
+            None => {
+                if let Some(x) = self.bufs.get_mut(c) {
+                    let j = base.saturating_add(x.nr_discards as usize);
+                    x.nr_discards = x.nr_discards.saturating_add(1);
+                    if let Some(d) = self.discards.get_mut(j) {
+                        *d = Discard { sector, nr_sectors: end.saturating_sub(sector) as u32, device_id: dev };
+                    }
+                }
+            }
+        }
+        self.touch_dev(dev, cb.seg_id);
+    }
+
+    /// Whether the segment in `slot` is newer than segment `id`.
+    fn newer_than(&self, slot: u32, id: u64) -> bool {
+        let mut x = id.saturating_add(1);
+        while x <= self.last_id {
+            if self.geo.slot_of_id(x).is_ok_and(|s| s == slot) {
+                return true;
+            }
+            x = x.saturating_add(1);
+        }
+        false
+    }
+
+    /// The index of buffer `c`'s last drop entry when `sector..end` of
+    /// `dev` can be merged into it (same device, touching or overlapping,
+    /// the union within `MAX_DISCARD_SECTORS`).
+    fn merge_target(&self, c: usize, dev: u8, sector: u64, end: u64) -> Option<usize> {
+        let x = self.bufs.get(c)?;
+        let i = (x.nr_discards as usize).checked_sub(1)?;
+        let d = self.discards.get(c.saturating_mul(MAX_DISCARDS).saturating_add(i))?;
+        let de = d.sector.saturating_add(u64::from(d.nr_sectors));
+        if d.device_id != dev || sector > de || d.sector > end {
+            return None;
+        }
+        let lo = d.sector.min(sector);
+        let hi = de.max(end);
+        (hi.saturating_sub(lo) <= u64::from(MAX_DISCARD_SECTORS)).then_some(i)
+    }
+
+    // -------------------------------------------------------------------
     // Flusher
 
     /// Sets the log horizon the flusher keeps (the superblock's
@@ -1667,7 +1941,7 @@ impl<S: Storage> Engine<S> {
             match self.bufs.iter().position(|x| x.seg_id == next) {
                 Some(b) => {
                     if let Some(x) = self.bufs.get_mut(b) {
-                        if x.writers == 0 {
+                        if x.writers == 0 && x.around == 0 {
                             let durable = x.barriers
                                 || has_flush_only
                                 || next > self.durable_upto.saturating_add(self.log_horizon);
@@ -1690,7 +1964,9 @@ impl<S: Storage> Engine<S> {
             Some(d) => d.saturating_sub(now_ms).clamp(1, 1000),
             None => 1000,
         };
-        FlusherJob::Idle(ms)
+        // The next segment waits for write-around writes to end: look again soon.
+        let around = next <= self.sealed_upto && self.bufs.iter().any(|x| x.seg_id == next && x.around > 0);
+        FlusherJob::Idle(if around { 1 } else { ms })
     }
 
     /// Fills `hdr` for segment job `id` in buffer `b`.
@@ -1785,7 +2061,12 @@ impl<S: Storage> Engine<S> {
             }
         }
         let mut ms = if blocker.is_some() { 10 } else { 1000 };
-        if self.round.is_none() && (allowed || forced) && self.last_migrated < self.last_flushed {
+        if self.around_count > 0 {
+            // Write-around writes with a reserved drop are in flight: a
+            // round could write an older copy back after them.
+            ms = 1;
+        }
+        if self.round.is_none() && self.around_count == 0 && (allowed || forced) && self.last_migrated < self.last_flushed {
             let start = self.last_migrated.saturating_add(1);
             let (healthy, parked) = self.seg_dirty(start);
             if healthy > 0 || parked == 0 {

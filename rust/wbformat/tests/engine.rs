@@ -700,3 +700,153 @@ fn in_place_update_waits_for_a_copy_in_progress() {
     assert_eq!(c.k, 1);
     e.end_write(c, true, false, 0, 3);
 }
+
+// ---------------------------------------------------------------------------
+// Write-around (issue 11)
+
+fn around(e: &mut Engine<HostStore>, sector: u64, n: u32) -> AroundStep {
+    e.write_around(1, sector, n, &|_| false)
+}
+
+/// A write-around piece that logs: reserve, (write), end.
+fn around_ok(e: &mut Engine<HostStore>, sector: u64, n: u32) {
+    let AroundStep::Pass { logged: Some(t), .. } = around(e, sector, n) else { panic!("must log") };
+    e.end_around(t, true);
+}
+
+/// A device with nothing in the log past the record logs nothing.
+#[test]
+fn write_around_of_a_clean_device_logs_nothing() {
+    let mut e = engine(8);
+    assert_eq!(around(&mut e, 0, 8), AroundStep::Pass { sectors: 8, logged: None });
+    assert_eq!(e.last_id(), 0, "no segment opened");
+    // A piece never crosses a 1 MiB chunk.
+    assert_eq!(around(&mut e, 2040, 100), AroundStep::Pass { sectors: 8, logged: None });
+}
+
+/// Dirty data of older segments: dropped from the index once the data is
+/// written, and logged in the open segment; adjacent drops merge into one
+/// entry; the segment is not written while the write is in flight, and a
+/// failed write changes nothing.
+#[test]
+fn write_around_drops_and_logs_older_copies() {
+    let mut e = engine(8);
+    write(&mut e, 0, 16, false);
+    e.seal();
+    flush_sealed(&mut e, false);
+    assert_eq!(e.dirty_of(1), 2);
+    let AroundStep::Pass { sectors: 8, logged: Some(t) } = around(&mut e, 0, 8) else { panic!() };
+    assert_eq!(e.dirty_of(1), 2, "nothing dropped before the data is written");
+    write(&mut e, 800, 8, false);
+    e.seal();
+    assert!(matches!(e.flusher_next(0, false), FlusherJob::Idle(1)), "the segment waits for the backing write");
+    // No write-back round starts meanwhile (it could write the old copy
+    // back after the new data).
+    assert!(matches!(e.migrator_next(true, 4, 0), MigratorJob::Idle { .. }));
+    e.end_around(t, true);
+    assert_eq!(e.dirty_of(1), 2, "the overwritten line left the index");
+    let MigratorJob::Round { start, end } = e.migrator_next(true, 4, 0) else { panic!() };
+    let mut entries = Vec::new();
+    e.round_entries(start, end, false, |x| entries.push(x));
+    assert_eq!(entries.len(), 1, "only the line not written around is written back");
+    assert_eq!(entries[0].sector, 8);
+    e.round_done(start, end, &entries, Ok(()), &|_| None);
+    assert_eq!(e.begin_read(1, 0, 8), ReadStep::Backing { run: 8 }, "reads of it go to the backing device");
+    let FlusherJob::Segment { buf, id, durable, .. } = e.flusher_next(0, false) else { panic!() };
+    let mut hdr = Box::new(SegmentHeader::new(0, 0));
+    e.fill_header(buf, id, durable, &mut hdr);
+    assert_eq!(hdr.discard_entries(), &[Discard { sector: 0, nr_sectors: 8, device_id: 1 }]);
+    // Merging: adjacent pieces, one entry; a failed write keeps the copy.
+    let mut e = engine(8);
+    write(&mut e, 0, 24, false);
+    e.seal();
+    flush_sealed(&mut e, false);
+    around_ok(&mut e, 8, 8);
+    around_ok(&mut e, 0, 8);
+    let AroundStep::Pass { logged: Some(t), .. } = around(&mut e, 16, 4) else { panic!() };
+    e.end_around(t, false);
+    assert_eq!(e.dirty_of(1), 1, "a failed write-around write drops nothing");
+    assert!(matches!(e.begin_read(1, 16, 8), ReadStep::Cache { .. } | ReadStep::Buffer { .. }));
+    e.seal();
+    let FlusherJob::Segment { buf, id, durable, .. } = e.flusher_next(0, false) else { panic!() };
+    e.fill_header(buf, id, durable, &mut hdr);
+    assert_eq!(hdr.discard_entries(), &[Discard { sector: 0, nr_sectors: 16, device_id: 1 }]);
+}
+
+/// Lines written back but not yet past the durable record can come back in
+/// a replay: the drop is logged although the index holds nothing; once the
+/// record passes them, nothing is logged.
+#[test]
+fn write_around_logs_while_the_record_lags() {
+    let mut e = engine(8);
+    write(&mut e, 0, 8, false);
+    e.seal();
+    flush_sealed(&mut e, false);
+    // Write back segment 1, record not yet written.
+    let MigratorJob::Round { start, end } = e.migrator_next(true, 4, 0) else { panic!() };
+    let mut entries = Vec::new();
+    e.round_entries(start, end, false, |x| entries.push(x));
+    // During the round: the write waits (a copy is on its way to the disk).
+    assert_eq!(around(&mut e, 0, 8), AroundStep::Wait(Wait::Sleep(1)));
+    e.round_done(start, end, &entries, Ok(()), &|_| None);
+    assert_eq!(e.dirty_of(1), 0);
+    assert_eq!(e.record_migrated(), 0);
+    around_ok(&mut e, 0, 8);
+    // The record passes segment 1 but not segment 2 (the drop): still logs.
+    assert_eq!(e.migrator_next(true, 4, 0), MigratorJob::Record);
+    let s = e.record_snapshot();
+    e.record_done(s, true);
+    assert_eq!(e.record_migrated(), 1);
+    around_ok(&mut e, 8, 8);
+    // Segment 2 written and passed by the record: nothing more to log.
+    e.seal();
+    flush_sealed(&mut e, false);
+    loop {
+        match e.migrator_next(true, 4, 0) {
+            MigratorJob::Record => {
+                let s = e.record_snapshot();
+                e.record_done(s, true);
+            }
+            MigratorJob::Round { start, end } => {
+                let mut entries = Vec::new();
+                e.round_entries(start, end, false, |x| entries.push(x));
+                e.round_done(start, end, &entries, Ok(()), &|_| None);
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(e.record_migrated(), 2);
+    assert_eq!(around(&mut e, 0, 8), AroundStep::Pass { sectors: 8, logged: None });
+}
+
+/// A FUA write-around write waits for its drop: begin_flush holds it on the
+/// open segment, which carries PREFLUSH|FUA.
+#[test]
+fn write_around_fua_waits_for_the_drop() {
+    let mut e = engine(8);
+    write(&mut e, 0, 8, false);
+    e.seal();
+    flush_sealed(&mut e, false);
+    around_ok(&mut e, 0, 8);
+    assert!(matches!(e.begin_flush(0, 3), FlushStep::Held(_)));
+    e.seal();
+    assert_eq!(flush_sealed(&mut e, false), vec![(2, true)]);
+    assert_eq!(e.begin_flush(0, 3), FlushStep::Done);
+}
+
+/// The open segment's own lines lose the sectors in their header entry;
+/// a failing device writes through the cache.
+#[test]
+fn write_around_clears_open_segment_lines() {
+    let mut e = engine(8);
+    write(&mut e, 0, 8, false);
+    around_ok(&mut e, 0, 4);
+    assert_eq!(e.begin_read(1, 0, 4), ReadStep::Backing { run: 4 });
+    e.seal();
+    let FlusherJob::Segment { buf, id, durable, .. } = e.flusher_next(0, false) else { panic!() };
+    let mut hdr = Box::new(SegmentHeader::new(0, 0));
+    e.fill_header(buf, id, durable, &mut hdr);
+    assert_eq!(hdr.lines()[0].dirty_bits, 0xf0);
+    e.set_failing(1, -5, 0);
+    assert_eq!(around(&mut e, 0, 8), AroundStep::Cache);
+}
