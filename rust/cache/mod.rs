@@ -95,6 +95,7 @@ impl eng::Storage for KStore {
     type BufLines = kernel::alloc::VVec<BufLine>;
     type Discards = kernel::alloc::VVec<Discard>;
     type Devs = kernel::alloc::VVec<DevMeta>;
+    type Cells = kernel::alloc::VVec<eng::StageCell>;
 }
 
 /// Everything guarded by the cache spinlock: the engine (every decision)
@@ -1025,6 +1026,7 @@ pub(crate) fn new_engine(geo: Geometry, format_id: u64, generation: u64) -> Resu
         buf_lines: VVec::from_elem(BufLine::default(), NR_BUFS * fmt::LINES_PER_SEGMENT as usize, GFP_KERNEL)?,
         discards: VVec::from_elem(Discard::EMPTY, NR_BUFS * fmt::MAX_DISCARDS, GFP_KERNEL)?,
         devs: VVec::from_elem(DevMeta::default(), SLOTS, GFP_KERNEL)?,
+        cells: VVec::from_elem(eng::StageCell::default(), eng::MAX_READ_CACHE_CELLS as usize, GFP_KERNEL)?,
     };
     Engine::new(geo, format_id, generation, parts).map_err(|_| ENOMEM)
 }

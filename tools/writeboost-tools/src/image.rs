@@ -281,6 +281,7 @@ pub fn dirty(device_id: u8, block: u64, bits: u8) -> Metablock {
         sector: block * SECTORS_PER_BLOCK,
         device_id,
         dirty_bits: bits,
+        flags: 0,
     }
 }
 
