@@ -47,9 +47,9 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
 use kernel::{new_condvar, new_mutex, new_spinlock};
 
-use crate::ffi::{self, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, Msg, SharedBuf, SysfsDir};
+use crate::ffi::{self, Bdev, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, Msg, SharedBuf, SysfsDir};
 use crate::wbformat::engine::{
-    self as eng, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
+    self as eng, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, InjectStep, Parts, ReadStep, SlotMeta, Wait, WriteStep, WriteTicket,
 };
 use crate::wbformat::format::{self as fmt, Discard, Geometry};
 use crate::wbformat::index::{self as idx, LineMeta, Link};
@@ -430,7 +430,14 @@ impl Cache {
     /// backing device, a RAM buffer, or consecutive lines on the cache
     /// device); the bio is cut there and DM maps the rest again. An
     /// uncached read thus goes to the backing device whole.
-    pub(crate) fn map_read(&self, dev: u8, sector: u64, mut bio: Bio) -> Routed {
+    ///
+    /// With read caching on, a full aligned 4 KiB miss may be staged: it is
+    /// injected as a clean line at once (under the same lock hold as the
+    /// miss, so no write or write-back of the block can come in between),
+    /// read from `backing` into the reserved line while the line's copy is
+    /// pending (readers and writers of the block wait), and served from
+    /// there.
+    pub(crate) fn map_read(&self, dev: u8, sector: u64, mut bio: Bio, backing: Bdev<'_>) -> Routed {
         let n = bio.sectors();
         if n == 0 {
             bio.end(Err(EIO));
@@ -441,6 +448,19 @@ impl Cache {
             match g.eng.begin_read(dev, sector, n) {
                 ReadStep::WaitPending => self.wait_space(&mut g),
                 ReadStep::Backing { run } => {
+                    if run == 8 && n == 8 && sector % 8 == 0 {
+                        if let Some(t) = g.eng.stage_begin(dev, sector, 8) {
+                            let sealed = g.eng.sealed_upto();
+                            if let InjectStep::Go(w) = g.eng.stage_inject(t, &self.slot_busy()) {
+                                let seal_wake = g.eng.sealed_upto() != sealed;
+                                drop(g);
+                                if seal_wake {
+                                    self.flusher_cv.notify_all();
+                                }
+                                return self.stage_read(dev, sector, bio, backing, w);
+                            }
+                        }
+                    }
                     drop(g);
                     if run < n {
                         bio.accept_partial(run);
@@ -493,6 +513,53 @@ impl Cache {
                     return Routed::Remapped(bio);
                 }
             }
+        }
+    }
+
+    /// Sets read caching (see [`Engine::set_read_cache`]).
+    pub(crate) fn set_read_cache(&self, threshold: u32, cells: u32) -> core::result::Result<(), eng::ReadCacheError> {
+        self.lock().eng.set_read_cache(threshold, cells)
+    }
+
+    /// Whether the cache's segments can mark clean lines (a version 4
+    /// superblock).
+    pub(crate) fn can_read_cache(&self) -> bool {
+        self.lock().eng.segment_version() >= fmt::SEGMENT_VERSION_V3
+    }
+
+    /// `(read_cache_threshold, nr_read_cache_cells)`.
+    pub(crate) fn read_cache(&self) -> (u32, u32) {
+        self.lock().eng.read_cache()
+    }
+
+    /// Reads block `sector / 8` of `dev` from `backing` into the clean line
+    /// of injection ticket `w` and serves `bio` (4 KiB) from it; on a
+    /// failed read the line is dropped and the bio goes to the backing
+    /// device.
+    fn stage_read(&self, dev: u8, sector: u64, mut bio: Bio, backing: Bdev<'_>, w: WriteTicket) -> Routed {
+        let r = match self.bufs.get(w.buf) {
+            Some(b) => b.io(backing, sector, 8, w.byte_off, IoKind::Read).and_then(|()| b.copy_to_bio(w.byte_off, &mut bio)),
+            None => Err(EIO),
+        };
+        let mut g = self.lock();
+        if r.is_err() {
+            g.eng.stage_failed(w, dev, sector / 8);
+        }
+        let done = g.eng.end_write(w, true, false, ffi::now_ms(), self.deadline_ms());
+        let waiters = g.space_waiters > 0;
+        drop(g);
+        if done.wake_flusher {
+            self.flusher_cv.notify_all();
+        }
+        if waiters {
+            self.space.notify_all();
+        }
+        match r {
+            Ok(()) => {
+                bio.end(Ok(()));
+                Routed::Done
+            }
+            Err(_) => Routed::Backing(bio, sector),
         }
     }
 

@@ -2427,6 +2427,27 @@ impl<S: Storage> Engine<S> {
         InjectStep::Go(WriteTicket { buf: c, k, nr_lines: 1, byte_off: line_offset(k, 0), sectors: 8 })
     }
 
+    /// The read filling the clean line of injection ticket `w` (block
+    /// `block` of `dev`) failed: drops the line (call before
+    /// [`end_write`](Self::end_write) of `w`, which must still follow).
+    /// For callers that inject first and read into the line (the kernel
+    /// does both of [`stage_begin`](Self::stage_begin) and
+    /// [`stage_inject`](Self::stage_inject) in one lock hold, then reads
+    /// the block into the reserved line while its copy is pending).
+    pub fn stage_failed(&mut self, w: WriteTicket, dev: u8, block: u64) {
+        let Some(buf) = self.bufs.get(w.buf).copied() else { return };
+        let line = line_no(buf.slot, w.k);
+        if self.index.is_clean(line).unwrap_or(false) {
+            let _ = self.index.discard(Key::new(dev, block), 0xff);
+        }
+        if let Some(bl) = self.buf_line(w.buf, w.k).filter(|l| l.clean) {
+            bl.bits = 0;
+            bl.clean = false;
+        }
+        self.nr_injected = self.nr_injected.saturating_sub(1);
+        self.nr_stage_dropped = self.nr_stage_dropped.saturating_add(1);
+    }
+
     /// Cancels the staging of every block of `dev` overlapping sectors
     /// `sector..sector + n`. Every path that writes or discards data of a
     /// device without going through [`begin_write`](Self::begin_write) or
