@@ -1065,6 +1065,18 @@ impl Cache {
             self.wb_stats.ios.load(Ordering::Relaxed),
             self.wb_stats.bytes.load(Ordering::Relaxed),
         );
+        let (clean, injected, dropped) = e.read_cache_stats();
+        let (threshold, cells) = e.read_cache();
+        let _ = write!(
+            out,
+            "\nread_cache_threshold: {}\nnr_read_cache_cells: {}\nnr_clean_caches: {}\nread_cache_injected: {}\nread_cache_dropped: {}\nsegment_header_version: {}",
+            threshold,
+            cells,
+            clean,
+            injected,
+            dropped,
+            e.segment_version(),
+        );
     }
 
     /// Takes the sysfs directory `caches/<id>` out of the cache; drop it
