@@ -420,7 +420,7 @@ impl LegacyTarget {
         };
         let id = self.entry.id;
         let r = match op {
-            BioOp::Read => cache.map_read(id, sector, bio, self.backing.bdev()),
+            BioOp::Read => cache.map_read(id, sector, bio),
             BioOp::Write => cache.map_write(id, sector, bio),
             BioOp::Flush => cache.map_flush(bio),
             BioOp::Discard => cache.map_discard(id, sector, bio),

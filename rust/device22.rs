@@ -442,7 +442,7 @@ impl PrivateTarget {
         }
         let c = &self.private.cache;
         let r = match op {
-            BioOp::Read => c.map_read(DEV, sector, bio, self.backing.bdev()),
+            BioOp::Read => c.map_read(DEV, sector, bio),
             BioOp::Write => c.map_write(DEV, sector, bio),
             BioOp::Flush => c.map_flush(bio),
             BioOp::Discard => c.map_discard(DEV, sector, bio),
