@@ -314,7 +314,7 @@ impl PrivateTarget {
         let bdevt = bdev.devt();
         let sectors = bdev.sectors();
         if sectors >= MAX_BACKING_SECTORS {
-            return Err(ctr_err!(EINVAL, "backing device {} too large: {} sectors, writeboost supports fewer than {} (2 EiB)", DevT(bdevt), sectors, MAX_BACKING_SECTORS));
+            return Err(ctr_err!(EINVAL, "backing device {} too large: {} sectors, writeboost supports fewer than {} (1 EiB)", DevT(bdevt), sectors, MAX_BACKING_SECTORS));
         }
         if t.len() > sectors {
             return Err(ctr_err!(EINVAL, "target length {} sectors exceeds backing device {} ({} sectors)", t.len(), DevT(bdevt), sectors));

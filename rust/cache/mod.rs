@@ -725,7 +725,7 @@ impl Cache {
     pub(crate) fn attach(&self, dev: u8, devt: u32, sectors: u64) -> core::result::Result<(), Msg> {
         if sectors >= idx::MAX_BACKING_SECTORS {
             return Err(Msg::new(format_args!(
-                "backing device {} too large: {} sectors, writeboost supports fewer than {} (2 EiB)",
+                "backing device {} too large: {} sectors, writeboost supports fewer than {} (1 EiB)",
                 ffi::DevT(devt),
                 sectors,
                 idx::MAX_BACKING_SECTORS
