@@ -93,7 +93,7 @@ fn dump_shows_metadata() {
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("superblock: format v3, format id 0x5742525300000001, 16 segments"),
+        out.contains("superblock: format v4, format id 0x5742525300000001, 16 segments"),
         "{out}"
     );
     assert!(
@@ -285,7 +285,7 @@ fn corrupt_metadata_is_detected() {
 
     // Unsupported version in the next segment's header: corrupt.
     let p = copy("ver.img");
-    patch(&p, segment_offset(&g, 8).unwrap(), b"WBRSSEG\0\x03\0\0\0").unwrap();
+    patch(&p, segment_offset(&g, 8).unwrap(), b"WBRSSEG\0\x04\0\0\0").unwrap();
     let (code, out) = check(&p);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("PROBLEM (corrupt)"), "{out}");
