@@ -859,8 +859,9 @@ fn read_cache_cells_and_refusals() {
     assert_eq!(e.set_read_cache(1, 0), Err(ReadCacheError::OutOfRange));
     assert_eq!(e.set_read_cache(1, 2049), Err(ReadCacheError::OutOfRange));
     // Off: nothing staged.
-    e.set_read_cache(0, 2).unwrap();
-    assert!(e.stage_begin(1, 800, 8).is_none());
+    let mut off = rc_engine(8, 16);
+    off.set_read_cache(0, 16).unwrap();
+    assert!(off.stage_begin(1, 800, 8).is_none());
     // A cache of an older format cannot mark clean lines.
     let mut old = engine(8);
     assert_eq!(old.set_read_cache(1, 16), Err(ReadCacheError::OldFormat));
