@@ -318,7 +318,7 @@ impl LegacyTarget {
         if backing_sectors >= MAX_BACKING_SECTORS {
             return Err(ctr_err!(
                 EINVAL,
-                "backing device {} too large: {} sectors, writeboost supports fewer than {} (2 EiB)",
+                "backing device {} too large: {} sectors, writeboost supports fewer than {} (1 EiB)",
                 DevT(bdev.devt()),
                 backing_sectors,
                 MAX_BACKING_SECTORS

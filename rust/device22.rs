@@ -160,6 +160,7 @@ fn build(path: &kernel::str::CStr, zeroed: bool, devt: u32, sectors: u64, o: &Op
         m
     };
     c.attach(DEV, devt, sectors).map_err(|m| undo(&c, m))?;
+    c.set_read_cache(o.get(Key::ReadCacheThreshold), o.get(Key::NrReadCacheCells)).map_err(|e| undo(&c, Msg::new(format_args!("read_cache_threshold {}: {}", o.get(Key::ReadCacheThreshold), e))))?;
     c.tun.allow_migrate.store(false, Ordering::Relaxed);
     c.tun.write_around.store(o.get(Key::WriteAroundMode) != 0, Ordering::Relaxed);
     c.tun.nr_max_batched_migration.store(o.get(Key::NrMaxBatchedWriteback), Ordering::Relaxed);
@@ -202,7 +203,10 @@ impl Private {
         self.set.writeback_threshold.store(o.get(Key::WritebackThreshold), Ordering::Relaxed);
         self.set.sync_data_interval.store(o.get(Key::SyncDataInterval), Ordering::Relaxed);
         self.set.update_sb_record_interval.store(o.get(Key::UpdateSbRecordInterval), Ordering::Relaxed);
-        self.set.read_cache_threshold.store(o.get(Key::ReadCacheThreshold), Ordering::Relaxed);
+        // Checked by the reload's constructor (`check_read_cache`).
+        if self.cache.set_read_cache(o.get(Key::ReadCacheThreshold), o.get(Key::NrReadCacheCells)).is_ok() {
+            self.set.read_cache_threshold.store(o.get(Key::ReadCacheThreshold), Ordering::Relaxed);
+        }
         self.cache.tun.nr_max_batched_migration.store(o.get(Key::NrMaxBatchedWriteback), Ordering::Relaxed);
     }
 
@@ -311,7 +315,7 @@ impl PrivateTarget {
         let bdevt = bdev.devt();
         let sectors = bdev.sectors();
         if sectors >= MAX_BACKING_SECTORS {
-            return Err(ctr_err!(EINVAL, "backing device {} too large: {} sectors, writeboost supports fewer than {} (2 EiB)", DevT(bdevt), sectors, MAX_BACKING_SECTORS));
+            return Err(ctr_err!(EINVAL, "backing device {} too large: {} sectors, writeboost supports fewer than {} (1 EiB)", DevT(bdevt), sectors, MAX_BACKING_SECTORS));
         }
         if t.len() > sectors {
             return Err(ctr_err!(EINVAL, "target length {} sectors exceeds backing device {} ({} sectors)", t.len(), DevT(bdevt), sectors));
@@ -370,6 +374,9 @@ impl PrivateTarget {
                         "write_around_mode is fixed when the device is created (it is {}): remove the device to change it",
                         live as u8
                     ));
+                }
+                if opts.get(Key::ReadCacheThreshold) > 0 && !pr.cache.can_read_cache() {
+                    return Err(ctr_err!(EINVAL, "read_cache_threshold {}: {}", opts.get(Key::ReadCacheThreshold), crate::wbformat::engine::ReadCacheError::OldFormat));
                 }
                 p.tables += 1;
                 p.last_table = table;
@@ -533,7 +540,14 @@ impl PrivateTarget {
                 Key::NrMaxBatchedWriteback => p.cache.tun.nr_max_batched_migration.store(v, Ordering::Relaxed),
                 Key::UpdateSbRecordInterval => p.set.update_sb_record_interval.store(v, Ordering::Relaxed),
                 Key::SyncDataInterval => p.set.sync_data_interval.store(v, Ordering::Relaxed),
-                Key::ReadCacheThreshold => p.set.read_cache_threshold.store(v, Ordering::Relaxed),
+                Key::ReadCacheThreshold => {
+                    let cells = p.cache.read_cache().1;
+                    if let Err(e) = p.cache.set_read_cache(v, cells) {
+                        pr_err!("writeboost: read_cache_threshold {}: {}\n", v, e);
+                        return Err(EINVAL);
+                    }
+                    p.set.read_cache_threshold.store(v, Ordering::Relaxed);
+                }
                 Key::WriteAroundMode | Key::NrReadCacheCells => return Err(EINVAL),
             },
         }

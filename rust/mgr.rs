@@ -115,6 +115,26 @@ const TUNABLES: &[Tunable] = &[
             c.flusher_cv.notify_all();
         },
     },
+    // Read caching (off by default; refused on a cache formatted by an
+    // older module, see `set_attr`).
+    Tunable {
+        name: "read_cache_threshold",
+        min: 0,
+        max: 127,
+        get: |c| u64::from(c.read_cache().0),
+        set: |c, v| {
+            let _ = c.set_read_cache(v as u32, c.read_cache().1);
+        },
+    },
+    Tunable {
+        name: "nr_read_cache_cells",
+        min: 1,
+        max: 2048,
+        get: |c| u64::from(c.read_cache().1),
+        set: |c, v| {
+            let _ = c.set_read_cache(c.read_cache().0, v as u32);
+        },
+    },
 ];
 
 fn tunable(name: &str) -> Option<&'static Tunable> {
@@ -143,6 +163,13 @@ fn set_attr(c: &Cache, name: &str, value: &str) -> Result {
         pr_err!("cache {}: {}: invalid value '{}' (must be {}..{})\n", c.id, t.name, value, t.min, t.max);
         return Err(EINVAL);
     };
+    if parse::is(t.name, "read_cache_threshold") {
+        if let Err(e) = c.set_read_cache(v as u32, c.read_cache().1) {
+            pr_err!("cache {}: read_cache_threshold {}: {}\n", c.id, v, e);
+            return Err(EINVAL);
+        }
+        return Ok(());
+    }
     (t.set)(c, v);
     Ok(())
 }

@@ -47,9 +47,9 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
 use kernel::{new_condvar, new_mutex, new_spinlock};
 
-use crate::ffi::{self, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, Msg, SharedBuf, SysfsDir};
+use crate::ffi::{self, Bio, BioList, BdevFile, IoKind, KThread, ModuleRef, ThreadBody, Msg, SharedBuf, SysfsDir};
 use crate::wbformat::engine::{
-    self as eng, AroundStep, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, Parts, ReadStep, SlotMeta, Wait, WriteStep,
+    self as eng, AroundStep, BufLine, DetachStep, DevMeta, DiscardRange, DiscardStep, Engine, FlushStep, InjectStep, Parts, ReadStep, SlotMeta, Wait, WriteStep, WriteTicket,
 };
 use crate::wbformat::format::{self as fmt, Discard, Geometry};
 use crate::wbformat::index::{self as idx, LineMeta, Link};
@@ -98,6 +98,7 @@ impl eng::Storage for KStore {
     type BufLines = kernel::alloc::VVec<BufLine>;
     type Discards = kernel::alloc::VVec<Discard>;
     type Devs = kernel::alloc::VVec<DevMeta>;
+    type Cells = kernel::alloc::VVec<eng::StageCell>;
 }
 
 /// Everything guarded by the cache spinlock: the engine (every decision)
@@ -118,6 +119,14 @@ pub(crate) struct State {
     /// [`Cache::wait_space`]): the I/O path wakes `space` only when this is
     /// not 0, so a write nobody waits for costs no wait-queue operation.
     pub(crate) space_waiters: u32,
+    /// Staged reads for the stager thread (read caching): the bios, in
+    /// order, and for each its device, sector and the clean line's ticket.
+    pub(crate) stage_bios: BioList,
+    /// A ring of [`STAGE_Q`] entries (on the heap: the state is built on
+    /// a deep stack).
+    pub(crate) stage_q: KVec<Option<(u8, u64, WriteTicket)>>,
+    pub(crate) stage_head: usize,
+    pub(crate) stage_len: usize,
     /// Write-around writes whose drop is reserved, for the flusher to
     /// write ([`Cache::do_around`]; the engine lets at most `MAX_AROUND`
     /// be in flight).
@@ -133,10 +142,52 @@ pub(crate) struct AroundJob {
     sectors: u32,
 }
 
+/// Most staged reads queued for the stager thread.
+pub(crate) const STAGE_Q: usize = 32;
+
 /// The cache threads (stopped by [`Cache::shutdown`]).
 struct Threads {
     _flusher: KThread<flush::Flusher>,
     _migrator: KThread<migrate::Migrator>,
+    _stager: KThread<Stager>,
+}
+
+/// The stager thread: reads staged blocks from the backing device into
+/// their clean lines and completes the read bios from there. (A read
+/// submitted from the map function would wait on the submitter's own
+/// bio list: the block layer dispatches it only after map returns.)
+struct Stager {
+    cache: Arc<Cache>,
+}
+
+impl ThreadBody for Stager {
+    fn run(&self) {
+        let c = &*self.cache;
+        loop {
+            let job = {
+                let mut g = c.lock();
+                loop {
+                    if g.stage_len > 0 {
+                        let h = g.stage_head;
+                        let e = g.stage_q.get_mut(h).and_then(|x| x.take());
+                        g.stage_head = (h + 1) % STAGE_Q;
+                        g.stage_len -= 1;
+                        let bio = g.stage_bios.pop();
+                        break e.zip(bio);
+                    }
+                    // Stopped only with nothing queued (shutdown flushes
+                    // first, which waits for the queued lines' copies).
+                    if ffi::should_stop() {
+                        return;
+                    }
+                    let _ = c.stage_cv.wait_interruptible_timeout(&mut g, kernel::time::msecs_to_jiffies(1000));
+                }
+            };
+            if let Some(((dev, sector, w), bio)) = job {
+                c.stage_read(dev, sector, bio, w);
+            }
+        }
+    }
 }
 
 /// One cache.
@@ -165,6 +216,9 @@ pub(crate) struct Cache {
     /// The migrator's wake-up.
     #[pin]
     pub(crate) migrator_cv: CondVar,
+    /// The stager's wake-up.
+    #[pin]
+    pub(crate) stage_cv: CondVar,
     /// Serialises record writes (and holds their scratch block).
     #[pin]
     pub(crate) record: Mutex<KVec<u8>>,
@@ -572,6 +626,13 @@ impl Cache {
     /// backing device, a RAM buffer, or consecutive lines on the cache
     /// device); the bio is cut there and DM maps the rest again. An
     /// uncached read thus goes to the backing device whole.
+    ///
+    /// With read caching on, a full aligned 4 KiB miss may be staged: it is
+    /// injected as a clean line at once (under the same lock hold as the
+    /// miss, so no write or write-back of the block can come in between),
+    /// read from the backing device into the reserved line by the stager
+    /// thread while the line's copy is pending (readers and writers of the
+    /// block wait), and served from there.
     pub(crate) fn map_read(&self, dev: u8, sector: u64, mut bio: Bio) -> Routed {
         let n = bio.sectors();
         if n == 0 {
@@ -583,6 +644,26 @@ impl Cache {
             match g.eng.begin_read(dev, sector, n) {
                 ReadStep::WaitPending => self.wait_space(&mut g),
                 ReadStep::Backing { run } => {
+                    if run == 8 && n == 8 && sector % 8 == 0 && g.stage_len < STAGE_Q && !g.eng.stopping() {
+                        if let Some(t) = g.eng.stage_begin(dev, sector, 8) {
+                            let sealed = g.eng.sealed_upto();
+                            if let InjectStep::Go(w) = g.eng.stage_inject(t, &self.slot_busy()) {
+                                let seal_wake = g.eng.sealed_upto() != sealed;
+                                let i = (g.stage_head + g.stage_len) % STAGE_Q;
+                                if let Some(x) = g.stage_q.get_mut(i) {
+                                    *x = Some((dev, sector, w));
+                                }
+                                g.stage_len += 1;
+                                g.stage_bios.push(bio);
+                                drop(g);
+                                if seal_wake {
+                                    self.flusher_cv.notify_all();
+                                }
+                                self.stage_cv.notify_all();
+                                return Routed::Done;
+                            }
+                        }
+                    }
                     drop(g);
                     if run < n {
                         bio.accept_partial(run);
@@ -636,6 +717,48 @@ impl Cache {
                 }
             }
         }
+    }
+
+    /// Sets read caching (see [`Engine::set_read_cache`]).
+    pub(crate) fn set_read_cache(&self, threshold: u32, cells: u32) -> core::result::Result<(), eng::ReadCacheError> {
+        self.lock().eng.set_read_cache(threshold, cells)
+    }
+
+    /// Whether the cache's segments can mark clean lines (a version 4
+    /// superblock).
+    pub(crate) fn can_read_cache(&self) -> bool {
+        self.lock().eng.segment_version() >= fmt::SEGMENT_VERSION_V3
+    }
+
+    /// `(read_cache_threshold, nr_read_cache_cells)`.
+    pub(crate) fn read_cache(&self) -> (u32, u32) {
+        self.lock().eng.read_cache()
+    }
+
+    /// Reads block `sector / 8` of `dev` from `backing` into the clean line
+    /// of injection ticket `w` and serves `bio` (4 KiB) from it; on a
+    /// failed read the line is dropped and the bio fails (as the read of
+    /// the backing device would have). Runs in the stager thread.
+    fn stage_read(&self, dev: u8, sector: u64, mut bio: Bio, w: WriteTicket) {
+        let backing = self.backings.lock().get(dev as usize).and_then(|x| x.clone());
+        let r = match (self.bufs.get(w.buf), backing) {
+            (Some(b), Some(f)) => b.io(f.bdev(), sector, 8, w.byte_off, IoKind::Read).and_then(|()| b.copy_to_bio(w.byte_off, &mut bio)),
+            _ => Err(EIO),
+        };
+        let mut g = self.lock();
+        if r.is_err() {
+            g.eng.stage_failed(w, dev, sector / 8);
+        }
+        let done = g.eng.end_write(w, true, false, ffi::now_ms(), self.deadline_ms());
+        let waiters = g.space_waiters > 0;
+        drop(g);
+        if done.wake_flusher {
+            self.flusher_cv.notify_all();
+        }
+        if waiters {
+            self.space.notify_all();
+        }
+        bio.end(r.map_err(|_| EIO));
     }
 
     /// Handles a discard: drops cached data of the range (logging the drop
@@ -745,7 +868,7 @@ impl Cache {
     pub(crate) fn attach(&self, dev: u8, devt: u32, sectors: u64) -> core::result::Result<(), Msg> {
         if sectors >= idx::MAX_BACKING_SECTORS {
             return Err(Msg::new(format_args!(
-                "backing device {} too large: {} sectors, writeboost supports fewer than {} (2 EiB)",
+                "backing device {} too large: {} sectors, writeboost supports fewer than {} (1 EiB)",
                 ffi::DevT(devt),
                 sectors,
                 idx::MAX_BACKING_SECTORS
@@ -990,7 +1113,8 @@ impl Cache {
         self.flusher_cv.notify_all();
         self.migrator_cv.notify_all();
         self.space.notify_all();
-        // Joins both threads.
+        self.stage_cv.notify_all();
+        // Joins the threads.
         drop(self.threads.lock().take());
         self.wait_remapped_reads();
         let rec = self.commit_record();
@@ -1149,6 +1273,18 @@ impl Cache {
             self.wb_stats.bytes.load(Ordering::Relaxed),
             self.tun.write_around.load(Ordering::Relaxed) as u8,
         );
+        let (clean, injected, dropped) = e.read_cache_stats();
+        let (threshold, cells) = e.read_cache();
+        let _ = write!(
+            out,
+            "\nread_cache_threshold: {}\nnr_read_cache_cells: {}\nnr_clean_caches: {}\nread_cache_injected: {}\nread_cache_dropped: {}\nsegment_header_version: {}",
+            threshold,
+            cells,
+            clean,
+            injected,
+            dropped,
+            e.segment_version(),
+        );
     }
 
     /// Takes the sysfs directory `caches/<id>` out of the cache; drop it
@@ -1177,6 +1313,7 @@ pub(crate) fn new_engine(geo: Geometry, format_id: u64, generation: u64) -> Resu
         buf_lines: VVec::from_elem(BufLine::default(), NR_BUFS * fmt::LINES_PER_SEGMENT as usize, GFP_KERNEL)?,
         discards: VVec::from_elem(Discard::EMPTY, NR_BUFS * fmt::MAX_DISCARDS, GFP_KERNEL)?,
         devs: VVec::from_elem(DevMeta::default(), SLOTS, GFP_KERNEL)?,
+        cells: VVec::from_elem(eng::StageCell::default(), eng::MAX_READ_CACHE_CELLS as usize, GFP_KERNEL)?,
     };
     Engine::new(geo, format_id, generation, parts).map_err(|_| ENOMEM)
 }
@@ -1199,7 +1336,17 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
         claims.push(None, GFP_KERNEL)?;
     }
     let module = ModuleRef::get()?;
-    let state = State { eng: engine, barriers: [const { BioList::new() }; NR_BUFS], flush_only: BioList::new(), space_waiters: 0, around_q: [const { None }; eng::MAX_AROUND] };
+    let state = State {
+        eng: engine,
+        barriers: [const { BioList::new() }; NR_BUFS],
+        flush_only: BioList::new(),
+        space_waiters: 0,
+        stage_bios: BioList::new(),
+        stage_q: KVec::from_elem(None, STAGE_Q, GFP_KERNEL)?,
+        stage_head: 0,
+        stage_len: 0,
+        around_q: [const { None }; eng::MAX_AROUND],
+    };
     Arc::pin_init(
         pin_init!(Cache {
             id,
@@ -1211,6 +1358,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
             space <- new_condvar!("writeboost_space"),
             flusher_cv <- new_condvar!("writeboost_flusher"),
             migrator_cv <- new_condvar!("writeboost_migrator"),
+            stage_cv <- new_condvar!("writeboost_stager"),
             record <- new_mutex!(scratch, "writeboost_record"),
             backings <- new_mutex!(Backings { files: [const { None }; SLOTS], claims }, "writeboost_backings"),
             threads <- new_mutex!(None, "writeboost_threads"),
@@ -1243,6 +1391,8 @@ pub(crate) fn start(cache: &Arc<Cache>) -> Result {
     let flusher = KThread::spawn(&name, Arc::new(flush::Flusher::new(cache.clone())?, GFP_KERNEL)?)?;
     let name = kernel::str::CString::try_from_fmt(kernel::fmt!("wb_migrate/{}", cache.id))?;
     let migrator = KThread::spawn(&name, Arc::new(migrate::Migrator::new(cache.clone())?, GFP_KERNEL)?)?;
-    *cache.threads.lock() = Some(Threads { _flusher: flusher, _migrator: migrator });
+    let name = kernel::str::CString::try_from_fmt(kernel::fmt!("wb_stage/{}", cache.id))?;
+    let stager = KThread::spawn(&name, Arc::new(Stager { cache: cache.clone() }, GFP_KERNEL)?)?;
+    *cache.threads.lock() = Some(Threads { _flusher: flusher, _migrator: migrator, _stager: stager });
     Ok(())
 }

@@ -124,6 +124,8 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     let format_id = sb.format_id();
     let t_alloc = ffi::now_ms();
     let mut engine = new_engine(geo, format_id, rec.generation).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
+    // The one place deciding the segment header version: the superblock's.
+    engine.set_segment_version(sb.segment_version());
     let mut hdr = new_header().map_err(|_| msg(format_args!("out of memory")))?;
 
     // Walk and replay the log, refuse a proven loss, invalidate stale

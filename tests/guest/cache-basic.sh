@@ -27,6 +27,19 @@ assert_eq "$(dmsetup table wb1)" "0 $size writeboost 1 $(cat /sys/block/vda/dev)
 run dmsetup message wb1 0 add_sysfs
 assert_eq "$(cat $WB_SYSFS/devices/1/cache_id)" "1" "devices/1/cache_id"
 
+# Read caching: off by default; the manager's tunable turns it on (a 4 KiB
+# read miss becomes a clean line, not dirty), then off again.
+assert_eq "$(mgr_status_value read_cache_threshold)" 0 "read caching off by default"
+run dd if=/dev/mapper/wb1 of=/dev/null bs=4k skip=100 count=1 iflag=direct 2>/dev/null
+assert_eq "$(mgr_status_value nr_clean_caches)" 0 "clean lines with read caching off"
+run mgr_msg read_cache_threshold 4
+assert_eq "$(mgr_status_value read_cache_threshold)" 4 "read_cache_threshold after the message"
+run dd if=/dev/mapper/wb1 of=/dev/null bs=4k skip=100 count=1 iflag=direct 2>/dev/null
+assert_eq "$(mgr_status_value nr_clean_caches)" 1 "a read miss staged as a clean line"
+assert_eq "$(cat $WB_SYSFS/devices/1/nr_dirty_caches)" 0 "a clean line is not dirty"
+must_fail mgr_msg read_cache_threshold 128
+run mgr_msg read_cache_threshold 0
+
 # 8 MiB of 4 KiB writes land in the cache (write-back: backing untouched).
 run dd if=/tmp/data of=/dev/mapper/wb1 bs=4k seek=256 oflag=direct 2>/dev/null
 dirty=$(cat $WB_SYSFS/devices/1/nr_dirty_caches)

@@ -44,7 +44,7 @@ bad "2 nr_max_batched_writeback 0" "invalid nr_max_batched_writeback '0'"
 bad "2 sync_data_interval 3601" "invalid sync_data_interval '3601'"
 bad "2 update_sb_record_interval -1" "invalid update_sb_record_interval '-1'"
 bad "2 nr_read_cache_cells 2049" "invalid nr_read_cache_cells '2049'"
-bad "2 read_cache_threshold 1" "read_cache_threshold 1: not supported yet"
+bad "2 read_cache_threshold 128" "invalid read_cache_threshold '128'"
 bad "2 write_around_mode 2" "invalid write_around_mode '2'"
 bad "4 writeback_threshold 1 WRITEBACK_THRESHOLD 2" "writeback_threshold given twice"
 must_fail dmsetup create w22 --table "0 $sz writeboost $BD"
@@ -96,8 +96,8 @@ run dmsetup message w22 0 update_sb_record_interval 2
 run dmsetup message w22 0 read_cache_threshold 0
 assert_eq "$(field 27) $(field 29) $(field 31) $(field 33)" "70 32 1 2" "tunables after messages"
 must_fail dmsetup message w22 0 writeback_threshold 101
-must_fail dmsetup message w22 0 read_cache_threshold 5
-klog_tail 1 | grep -q "not supported yet" || die "no message for read_cache_threshold 5"
+must_fail dmsetup message w22 0 read_cache_threshold 128
+klog_tail 1 | grep -q "read_cache_threshold" || die "no message for read_cache_threshold 128"
 must_fail dmsetup message w22 0 write_around_mode 0
 klog_tail 1 | grep -q "fixed when the table is loaded" || die "no message for write_around_mode"
 must_fail dmsetup message w22 0 foo

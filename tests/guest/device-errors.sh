@@ -17,12 +17,12 @@ bad_table "0 8 writeboost 1 /dev/does-not-exist 0" "cannot open backing device"
 bad_table "0 8 writeboost 1 $WB_BACKING 7" "cache 7 does not exist"
 size=$(sectors_of $WB_BACKING)
 bad_table "0 $((size + 8)) writeboost 1 $WB_BACKING 0" "exceeds backing device"
-# A backing device of 2^52 sectors (2 EiB) or more is refused (the index
-# packs block numbers into 49 bits); 8 sectors less is accepted.
-run dm_create huge --table "0 $((1 << 52)) zero"
-bad_table "0 8 writeboost 1 /dev/mapper/huge 0" "too large: $((1 << 52)) sectors"
+# A backing device of 2^51 sectors (1 EiB) or more is refused (the index
+# packs block numbers into 48 bits); 8 sectors less is accepted.
+run dm_create huge --table "0 $((1 << 51)) zero"
+bad_table "0 8 writeboost 1 /dev/mapper/huge 0" "too large: $((1 << 51)) sectors"
 run dmsetup remove huge
-run dm_create huge --table "0 $(((1 << 52) - 8)) zero"
+run dm_create huge --table "0 $(((1 << 51) - 8)) zero"
 run dm_create big1 --table "0 8 writeboost 1 /dev/mapper/huge 0"
 run dmsetup remove big1
 run dmsetup remove huge

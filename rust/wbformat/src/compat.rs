@@ -44,7 +44,9 @@ pub enum Key {
     UpdateSbRecordInterval,
     /// Seconds between flushes of the RAM buffer and the cache device (0: off).
     SyncDataInterval,
-    /// Read caching (0: off; other values are not supported yet).
+    /// Read caching (0: off; N > 0: cache 4 KiB read misses, except runs of
+    /// more than N consecutive blocks). Needs a cache formatted with
+    /// superblock version 4.
     ReadCacheThreshold,
     /// Write-around (0: off; 1: writes go to the backing device, cached
     /// copies are dropped). Fixed at construction.
@@ -179,7 +181,6 @@ pub fn check_value(key: Key, value: &str) -> Result<u32, OptError<'_>> {
     let (lo, hi) = key.range();
     let v = dec_u32(value).filter(|v| (lo..=hi).contains(v)).ok_or(OptError::BadValue(key, value))?;
     match key {
-        Key::ReadCacheThreshold if v != 0 => Err(OptError::Unsupported(key, v)),
         _ => Ok(v),
     }
 }
@@ -511,8 +512,10 @@ mod tests {
                 assert_eq!(Options::parse(&args), Err(OptError::BadValue(k, b.as_str())), "{} {}", k.name(), b);
             }
         }
-        assert_eq!(p("2 read_cache_threshold 1"), Err(OptError::Unsupported(Key::ReadCacheThreshold, 1)));
-        assert_eq!(p("2 read_cache_threshold 127"), Err(OptError::Unsupported(Key::ReadCacheThreshold, 127)));
+        assert_eq!(p("2 read_cache_threshold 1").map(|o| o.get(Key::ReadCacheThreshold)), Ok(1));
+        assert_eq!(p("2 read_cache_threshold 127").map(|o| o.get(Key::ReadCacheThreshold)), Ok(127));
+        assert!(p("2 read_cache_threshold 128").is_err());
+        assert_eq!(p("4 read_cache_threshold 4 nr_read_cache_cells 16").map(|o| o.get(Key::NrReadCacheCells)), Ok(16));
         assert_eq!(p("2 write_around_mode 1").map(|o| o.get(Key::WriteAroundMode)), Ok(1));
         assert_eq!(p("2 write_around_mode 2"), Err(OptError::BadValue(Key::WriteAroundMode, "2")));
         // Every error has a message naming what is wrong.
@@ -529,7 +532,7 @@ mod tests {
         assert_eq!(parse_message(&["update_sb_record_interval", "3601"]), Err(OptError::BadValue(Key::UpdateSbRecordInterval, "3601")));
         assert_eq!(parse_message(&["nr_max_batched_writeback", "0"]), Err(OptError::BadValue(Key::NrMaxBatchedWriteback, "0")));
         assert_eq!(parse_message(&["read_cache_threshold", "0"]), Ok(Message::Set(Key::ReadCacheThreshold, 0)));
-        assert_eq!(parse_message(&["read_cache_threshold", "4"]), Err(OptError::Unsupported(Key::ReadCacheThreshold, 4)));
+        assert_eq!(parse_message(&["read_cache_threshold", "4"]), Ok(Message::Set(Key::ReadCacheThreshold, 4)));
         assert_eq!(parse_message(&["write_around_mode", "0"]), Err(OptError::Fixed(Key::WriteAroundMode)));
         assert_eq!(parse_message(&["nr_read_cache_cells", "1"]), Err(OptError::Fixed(Key::NrReadCacheCells)));
         assert_eq!(parse_message(&["clear_stat", "1"]), Err(OptError::NoArgs("clear_stat")));

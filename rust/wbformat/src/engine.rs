@@ -76,6 +76,73 @@ pub struct BufLine {
     pub bits: u8,
     /// Writers copying into the line right now.
     pub pending: u16,
+    /// A clean line (read caching): `bits` is 0xFF and the data equals the
+    /// backing device's; the header marks it [`METABLOCK_CLEAN`](super::format::METABLOCK_CLEAN).
+    pub clean: bool,
+}
+
+/// Most read-cache cells a cache may have (`nr_read_cache_cells`).
+pub const MAX_READ_CACHE_CELLS: u32 = 2048;
+/// Most `read_cache_threshold` (dm-writeboost 2.2's range).
+pub const MAX_READ_CACHE_THRESHOLD: u32 = 127;
+
+/// One read-cache cell: a 4 KiB read miss being staged (read from the
+/// backing device) before it is injected into the log as a clean line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageCell {
+    /// Block number (backing sector / 8).
+    pub block: u64,
+    /// Device id.
+    pub dev: u8,
+    /// 0 free, 1 staging, 2 cancelled (a write or discard of the block
+    /// came first: not injected).
+    pub state: u8,
+}
+
+const CELL_FREE: u8 = 0;
+const CELL_STAGING: u8 = 1;
+const CELL_CANCELLED: u8 = 2;
+
+/// A block being staged: see [`Engine::stage_begin`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StageTicket {
+    /// The cell.
+    pub cell: u32,
+    /// Device id.
+    pub dev: u8,
+    /// Block number (backing sector / 8).
+    pub block: u64,
+}
+
+/// Answer to [`Engine::stage_inject`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InjectStep {
+    /// Copy the 4096 staged bytes at the ticket (one line), then call
+    /// [`Engine::end_write`] (`barrier` false).
+    Go(WriteTicket),
+    /// Not injected (cancelled, cached meanwhile, no room without waiting,
+    /// or read caching was turned off): drop the staged data.
+    Dropped,
+}
+
+/// Why [`Engine::set_read_cache`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadCacheError {
+    /// The cache was formatted with a superblock older than version 4: its
+    /// segment headers cannot mark clean lines.
+    OldFormat,
+    /// `threshold` above [`MAX_READ_CACHE_THRESHOLD`] or `cells` outside
+    /// `1..=`[`MAX_READ_CACHE_CELLS`].
+    OutOfRange,
+}
+
+impl core::fmt::Display for ReadCacheError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::OldFormat => write!(f, "cache formatted by an older module (superblock version 3 or older): reformat it to use read caching"),
+            Self::OutOfRange => write!(f, "read_cache_threshold must be 0..={MAX_READ_CACHE_THRESHOLD} and nr_read_cache_cells 1..={MAX_READ_CACHE_CELLS}"),
+        }
+    }
 }
 
 /// Per device id.
@@ -156,6 +223,9 @@ pub trait Storage {
     type Discards: DerefMut<Target = [Discard]>;
     /// Per-device metadata.
     type Devs: DerefMut<Target = [DevMeta]>;
+    /// Read-cache cells (any length up to [`MAX_READ_CACHE_CELLS`]; 0 makes
+    /// read caching impossible).
+    type Cells: DerefMut<Target = [StageCell]>;
 }
 
 /// The storage handed to [`Engine::new`].
@@ -172,6 +242,8 @@ pub struct Parts<S: Storage> {
     pub discards: S::Discards,
     /// See [`Storage`].
     pub devs: S::Devs,
+    /// See [`Storage`].
+    pub cells: S::Cells,
 }
 
 /// Why an engine could not be built or refuses an operation.
@@ -710,6 +782,22 @@ pub struct Engine<S: Storage> {
     /// round starts meanwhile: it could write an older copy back after
     /// them).
     around_count: u32,
+    /// Version of the segment headers written (from
+    /// [`Superblock::segment_version`](super::format::Superblock::segment_version)).
+    seg_version: u32,
+    /// Read caching: `read_cache_threshold` (0 = off) and the cells used.
+    rc_threshold: u32,
+    rc_cells: u32,
+    cells: S::Cells,
+    /// Cells in use (staging or cancelled), and one past the highest.
+    cells_busy: u32,
+    cells_hwm: u32,
+    /// Sequential read detection: the block after the last staged one and
+    /// the length of the run.
+    seq: (u8, u64, u32),
+    /// Clean lines injected, staged blocks dropped (status).
+    nr_injected: u64,
+    nr_stage_dropped: u64,
 }
 
 /// Device `dev` had no dirty sector in `from..next` when its write
@@ -733,6 +821,7 @@ impl<S: Storage> Engine<S> {
             || p.buf_lines.len() != BUF_LINES_LEN
             || p.discards.len() != DISCARDS_LEN
             || p.devs.len() != REGISTRY_ENTRIES
+            || p.cells.len() > MAX_READ_CACHE_CELLS as usize
         {
             return Err(EngineError::BadStorage);
         }
@@ -740,6 +829,7 @@ impl<S: Storage> Engine<S> {
         p.buf_lines.fill(BufLine::default());
         p.discards.fill(Discard::EMPTY);
         p.devs.fill(DevMeta::default());
+        p.cells.fill(StageCell::default());
         let index = Index::new(p.lines, p.buckets)?;
         Ok(Self {
             geo,
@@ -776,6 +866,15 @@ impl<S: Storage> Engine<S> {
             last_write_ms: None,
             discard_hint: None,
             around_count: 0,
+            seg_version: super::format::FORMAT_VERSION,
+            rc_threshold: 0,
+            rc_cells: MAX_READ_CACHE_CELLS,
+            cells: p.cells,
+            cells_busy: 0,
+            cells_hwm: 0,
+            seq: (0, 0, 0),
+            nr_injected: 0,
+            nr_stage_dropped: 0,
         })
     }
 
@@ -980,7 +1079,7 @@ impl<S: Storage> Engine<S> {
         let (k, slot) = (x.nr_lines, x.slot);
         x.nr_lines = k.saturating_add(1);
         if let Some(l) = self.buf_line(b, k) {
-            *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev: key.device_id, bits: 0, pending: 0 };
+            *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev: key.device_id, bits: 0, pending: 0, clean: false };
         }
         if cursor {
             self.cursor = line_no(slot, k);
@@ -1291,12 +1390,19 @@ impl<S: Storage> Engine<S> {
                 self.set_dep(l, buf.seg_id);
             }
         }
+        self.cancel_block(dev, key.block);
         match self.index.write(line, key, bits) {
             Ok(o) => self.account(dev, o.dirty_delta()),
             Err(_) => {
                 self.error = Some(-5);
                 return WriteStep::Fail;
             }
+        }
+        if let Some(l) = self.buf_line(b, k).filter(|l| l.clean) {
+            // A clean line of this buffer written in place: dirty, all 8
+            // sectors (as the index has it).
+            l.clean = false;
+            l.bits = 0xff;
         }
         self.touch_dev(dev, buf.seg_id);
         if let Some(d) = self.devs.get_mut(dev as usize) {
@@ -1360,7 +1466,7 @@ impl<S: Storage> Engine<S> {
     /// blocks are looked up per call.
     pub fn begin_read(&mut self, dev: u8, sector: u64, n: u32) -> ReadStep {
         let n = n.max(1);
-        if self.dev(dev).dirty == 0 {
+        if self.dev(dev).dirty == 0 && self.index.nr_clean() == 0 {
             if let Some(s) = self.stats.get_mut(((n >= 8) as usize) << 3) {
                 *s = s.saturating_add(1);
             }
@@ -1520,7 +1626,10 @@ impl<S: Storage> Engine<S> {
         let chunk = u64::from(MAX_DISCARD_SECTORS);
         let mut left = u64::from(budget.max(1));
         loop {
-            if self.dev(dev).dirty == 0 || d.start >= d.end {
+            if d.walk == DiscardWalk::New {
+                self.cancel_staging(dev, d.start, d.end.saturating_sub(d.start));
+            }
+            if (self.dev(dev).dirty == 0 && self.index.nr_clean() == 0) || d.start >= d.end {
                 return DiscardStep::Pass;
             }
             let cost;
@@ -1573,7 +1682,7 @@ impl<S: Storage> Engine<S> {
                     let Ok(slot) = self.geo.slot_of_id(id) else { return DiscardStep::Pass };
                     let line = line_no(slot, k);
                     let mut c = 1;
-                    if let Ok(Some(key)) = self.index.key_of(line) {
+                    if let Ok(Some(key)) = self.index.cached_key_of(line) {
                         let first = key.block.saturating_mul(SECTORS_PER_BLOCK);
                         if key.device_id == dev && first.saturating_add(SECTORS_PER_BLOCK) > d.end {
                             above = above.min(first.max(d.end));
@@ -1648,14 +1757,20 @@ impl<S: Storage> Engine<S> {
             let key = Key::from_sector(dev, s);
             let chain = self.index.chain(key);
             for &l in chain.as_slice() {
-                if self.index.dirty(l).unwrap_or(0) & bits == 0 {
+                let clean = self.index.is_clean(l).unwrap_or(false);
+                if !clean && self.index.dirty(l).unwrap_or(0) & bits == 0 {
                     continue;
                 }
                 if slot_k(l).0 == cb.slot {
                     // A line of the open segment: its header entry loses
-                    // the sectors directly.
+                    // the sectors directly (a clean line all of them).
                     if let Some(bl) = self.buf_line(c, slot_k(l).1) {
-                        bl.bits &= !bits;
+                        if clean {
+                            bl.bits = 0;
+                            bl.clean = false;
+                        } else {
+                            bl.bits &= !bits;
+                        }
                     }
                 } else {
                     self.set_dep(l, cb.seg_id);
@@ -1686,26 +1801,6 @@ impl<S: Storage> Engine<S> {
 
     // -------------------------------------------------------------------
     // Write-around
-
-    /// Read caching's hook: a write of `dev` at `sector..sector + n` cancels
-    /// any read staged for those blocks. No read is staged by this engine
-    /// yet (a no-op, called by the write paths so the read cache plugs in).
-    pub fn cancel_staging(&mut self, _dev: u8, _sector: u64, _n: u32) {}
-
-    /// Whether line `line` belongs to a segment of the migration round in
-    /// flight (its data may be on its way to the backing device).
-    fn in_round(&self, line: u64) -> bool {
-        let Some((start, end)) = self.round else { return false };
-        let slot = slot_k(line).0;
-        let mut id = start;
-        while id <= end {
-            if self.geo.slot_of_id(id).is_ok_and(|s| s == slot) {
-                return true;
-            }
-            id = id.saturating_add(1);
-        }
-        false
-    }
 
     /// A write-around write of `n` sectors (`n >= 1`) of `dev` at `sector`:
     /// the data goes to the backing device, and the cached copies of those
@@ -1742,24 +1837,42 @@ impl<S: Storage> Engine<S> {
         if self.error.is_some() {
             return AroundStep::Fail;
         }
-        self.cancel_staging(dev, sector, n);
+        self.cancel_staging(dev, sector, u64::from(n));
         if self.dev(dev).fail_errno != 0 {
             return AroundStep::Cache;
         }
-        if dev == 0 || dev > MAX_DEVICE_ID || self.dev(dev).last_seg <= self.record_migrated {
+        // A block with a clean line (read caching) is written through the
+        // cache: the log's newer copy supersedes the clean one in RAM and in
+        // replay. Around it, a drop not yet durable at a crash would let a
+        // replayed clean line (the old data) shadow the new data on the
+        // backing device until it is evicted, a change without a write.
+        if self.index.nr_clean() > 0 {
+            let mut b = sector / SECTORS_PER_BLOCK;
+            while b.saturating_mul(SECTORS_PER_BLOCK) < end {
+                let head = self.index.chain(Key::new(dev, b)).as_slice().first().copied();
+                if head.is_some_and(|l| self.index.is_clean(l).unwrap_or(false)) {
+                    return AroundStep::Cache;
+                }
+                b = b.saturating_add(1);
+            }
+        }
+        // With read caching on, every write-around write takes the logged
+        // path, even with nothing to replay: its end (`end_around`, once the
+        // data is durable) drops what a read staged meanwhile, whose backing
+        // read may predate the data. A plain remap has no end to do it at.
+        if dev == 0 || dev > MAX_DEVICE_ID || (self.dev(dev).last_seg <= self.record_migrated && self.rc_threshold == 0) {
             // Nothing of the device in the log a replay would read (and so
             // nothing in the index either).
             self.count_around(sector, end);
             return AroundStep::Pass { sectors: n, logged: None };
         }
-        // A copy on its way to the backing device?
-        let mut b = sector / SECTORS_PER_BLOCK;
-        while b.saturating_mul(SECTORS_PER_BLOCK) < end {
-            let chain = self.index.chain(Key::new(dev, b));
-            if chain.as_slice().iter().any(|&l| self.in_round(l)) {
-                return AroundStep::Wait(Wait::Sleep(1));
-            }
-            b = b.saturating_add(1);
+        // A copy on its way to the backing device? The round's entries were
+        // taken when it started: a line dropped from the index since (by a
+        // discard) may still be written back, so the index cannot tell.
+        // Wait for any round in flight (no round starts while this write
+        // is in flight, see `migrator_next`).
+        if self.round.is_some() {
+            return AroundStep::Wait(Wait::Sleep(1));
         }
         if self.around_count as usize >= MAX_AROUND {
             return AroundStep::Wait(Wait::Sleep(1));
@@ -1819,6 +1932,28 @@ impl<S: Storage> Engine<S> {
         }
         let Some(cb) = self.bufs.get(c).copied() else { return };
         let (dev, sector, end) = (r.dev, r.sector, r.sector.saturating_add(u64::from(r.n)));
+        // A read staged or injected while the data was on its way may hold
+        // the data from before it: cancel the stagings, drop clean lines
+        // of the range (in any segment: a clean line is a block's only
+        // line, and the segments after this one are not written before it).
+        self.cancel_staging(dev, sector, end.saturating_sub(sector));
+        let mut b = sector / SECTORS_PER_BLOCK;
+        while b.saturating_mul(SECTORS_PER_BLOCK) < end {
+            let key = Key::new(dev, b);
+            let head = self.index.chain(key).as_slice().first().copied();
+            if let Some(l) = head.filter(|&l| self.index.is_clean(l).unwrap_or(false)) {
+                let (slot, k) = slot_k(l);
+                if let Some(bl) = self.buf_of_slot(slot).and_then(|x| self.buf_line(x, k)) {
+                    bl.bits = 0;
+                    bl.clean = false;
+                }
+                if self.index.discard(key, 0xff).is_err() {
+                    self.error = Some(-5);
+                    return;
+                }
+            }
+            b = b.saturating_add(1);
+        }
         let mut s = sector;
         while s < end {
             let off = (s % SECTORS_PER_BLOCK) as u32;
@@ -1972,11 +2107,12 @@ impl<S: Storage> Engine<S> {
     /// Fills `hdr` for segment job `id` in buffer `b`.
     pub fn fill_header(&self, b: usize, id: u64, durable: bool, hdr: &mut SegmentHeader) {
         hdr.reset(self.format_id, id);
+        hdr.version = self.seg_version;
         hdr.durable_upto = if durable { id.saturating_sub(1) } else { self.durable_upto };
         let Some(x) = self.bufs.get(b) else { return };
         let base = b.saturating_mul(LINES as usize);
         for l in self.buf_lines.get(base..base.saturating_add(x.nr_lines as usize)).unwrap_or(&[]) {
-            let mb = if l.bits == 0 { Metablock::EMPTY } else { Metablock { sector: l.sector, device_id: l.dev, dirty_bits: l.bits } };
+            let mb = if l.bits == 0 { Metablock::EMPTY } else { Metablock { sector: l.sector, device_id: l.dev, dirty_bits: l.bits, flags: if l.clean { super::format::METABLOCK_CLEAN } else { 0 } } };
             let _ = hdr.push(mb);
         }
         let base = b.saturating_mul(MAX_DISCARDS);
@@ -2377,6 +2513,266 @@ impl<S: Storage> Engine<S> {
         if let Some(d) = self.devs.get_mut(dev as usize) {
             d.attached = attached;
         }
+        if !attached {
+            // Its writes go to the backing device now: no clean copy may
+            // outlive them, and nothing staged may be injected.
+            self.drop_clean_of(dev);
+            self.cancel_staging(dev, 0, u64::MAX);
+        }
+    }
+
+    /// Drops every clean line of `dev` from the index (O(lines), only when
+    /// clean lines exist).
+    fn drop_clean_of(&mut self, dev: u8) {
+        if self.index.nr_clean() == 0 {
+            return;
+        }
+        for line in 0..self.index.nr_lines() {
+            if !self.index.is_clean(line).unwrap_or(false) {
+                continue;
+            }
+            if let Ok(Some(key)) = self.index.cached_key_of(line) {
+                if key.device_id == dev {
+                    let _ = self.index.discard(key, 0xff);
+                    let (slot, k) = slot_k(line);
+                    if let Some(b) = self.buf_of_slot(slot) {
+                        if let Some(bl) = self.buf_line(b, k) {
+                            bl.bits = 0;
+                            bl.clean = false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // -------------------------------------------------------------------
+    // Read caching
+
+    /// Sets the version of the segment headers this engine writes: the
+    /// caller passes [`Superblock::segment_version`](super::format::Superblock::segment_version)
+    /// (the one place that decides it). Version 3 allows clean lines.
+    pub fn set_segment_version(&mut self, v: u32) {
+        self.seg_version = v;
+    }
+
+    /// The segment header version written.
+    pub fn segment_version(&self) -> u32 {
+        self.seg_version
+    }
+
+    /// Sets read caching: `threshold` (`read_cache_threshold`, 0 = off;
+    /// a run of more than `threshold` consecutive staged blocks is a
+    /// sequential read and is not cached) and `cells` (most blocks staged
+    /// at once, `1..=2048`; capped by the storage given). Turning it on is
+    /// refused on a cache whose segments cannot mark clean lines (a
+    /// superblock older than version 4). Turning it off cancels the blocks
+    /// being staged; clean lines already in the log stay (they are correct).
+    pub fn set_read_cache(&mut self, threshold: u32, cells: u32) -> Result<(), ReadCacheError> {
+        if threshold > MAX_READ_CACHE_THRESHOLD || cells == 0 || cells > MAX_READ_CACHE_CELLS {
+            return Err(ReadCacheError::OutOfRange);
+        }
+        if threshold > 0 && self.seg_version < super::format::SEGMENT_VERSION_V3 {
+            return Err(ReadCacheError::OldFormat);
+        }
+        self.rc_threshold = threshold;
+        self.rc_cells = cells;
+        if threshold == 0 {
+            for c in self.cells.iter_mut().filter(|c| c.state == CELL_STAGING) {
+                c.state = CELL_CANCELLED;
+            }
+        }
+        Ok(())
+    }
+
+    /// `(read_cache_threshold, nr_read_cache_cells)`.
+    pub fn read_cache(&self) -> (u32, u32) {
+        (self.rc_threshold, self.rc_cells)
+    }
+
+    /// Clean lines in the index, lines injected since start, staged blocks
+    /// dropped since start (status).
+    pub fn read_cache_stats(&self) -> (u64, u64, u64) {
+        (self.index.nr_clean(), self.nr_injected, self.nr_stage_dropped)
+    }
+
+    /// A read of `n` sectors at `sector` of `dev` missed (the backing device
+    /// has the newest data of all of it). If it is one full aligned 4 KiB
+    /// block, read caching is on, nothing of the block is cached or staged,
+    /// a cell is free and the read does not make a sequential run longer
+    /// than the threshold, the block is staged: the caller reads it from the
+    /// backing device (it may use the read's own data, read after this call)
+    /// and then calls [`stage_inject`](Self::stage_inject), or
+    /// [`stage_abort`](Self::stage_abort) if the read failed. A write or
+    /// discard of the block in between cancels it.
+    ///
+    /// Data read before this call must not be staged: a write-back of the
+    /// block may have been in flight then.
+    pub fn stage_begin(&mut self, dev: u8, sector: u64, n: u32) -> Option<StageTicket> {
+        if self.rc_threshold == 0 || n != 8 || sector % SECTORS_PER_BLOCK != 0 || self.error.is_some() {
+            return None;
+        }
+        let d = self.dev(dev);
+        if !d.attached || d.fail_errno != 0 || dev == 0 || dev > MAX_DEVICE_ID {
+            return None;
+        }
+        let block = sector / SECTORS_PER_BLOCK;
+        if block >= super::index::BLOCK_LIMIT {
+            return None;
+        }
+        // Sequential detection.
+        let (sd, next, len) = self.seq;
+        let len = if sd == dev && next == block { len.saturating_add(1) } else { 1 };
+        self.seq = (dev, block.saturating_add(1), len);
+        if len > self.rc_threshold {
+            if len == self.rc_threshold.saturating_add(1) {
+                // The run's first blocks are not cached either (those not
+                // injected yet).
+                let from = block.saturating_sub(u64::from(self.rc_threshold)).saturating_mul(SECTORS_PER_BLOCK);
+                self.cancel_staging(dev, from, u64::from(self.rc_threshold).saturating_mul(SECTORS_PER_BLOCK));
+            }
+            return None;
+        }
+        if self.index.lookup(Key::new(dev, block)).is_some() {
+            return None;
+        }
+        let limit = (self.rc_cells as usize).min(self.cells.len());
+        if self.cells_busy as usize >= limit {
+            return None;
+        }
+        let hwm = self.cells_hwm as usize;
+        let mut free = None;
+        for (i, c) in self.cells.iter().enumerate().take(limit.max(hwm)) {
+            if c.state == CELL_FREE {
+                if free.is_none() && i < limit {
+                    free = Some(i);
+                }
+            } else if c.dev == dev && c.block == block {
+                return None;
+            }
+        }
+        let i = free?;
+        let c = self.cells.get_mut(i)?;
+        *c = StageCell { block, dev, state: CELL_STAGING };
+        self.cells_busy = self.cells_busy.saturating_add(1);
+        self.cells_hwm = self.cells_hwm.max(i as u32 + 1);
+        Some(StageTicket { cell: i as u32, dev, block })
+    }
+
+    fn free_cell(&mut self, t: StageTicket) -> bool {
+        let Some(c) = self.cells.get_mut(t.cell as usize) else { return false };
+        if c.state == CELL_FREE || c.dev != t.dev || c.block != t.block {
+            return false;
+        }
+        let live = c.state == CELL_STAGING;
+        *c = StageCell::default();
+        self.cells_busy = self.cells_busy.saturating_sub(1);
+        while self.cells_hwm > 0 && self.cells.get(self.cells_hwm as usize - 1).is_some_and(|c| c.state == CELL_FREE) {
+            self.cells_hwm -= 1;
+        }
+        live
+    }
+
+    /// The staging read of `t` failed (or the caller gives up): frees the
+    /// cell.
+    pub fn stage_abort(&mut self, t: StageTicket) {
+        self.free_cell(t);
+        self.nr_stage_dropped = self.nr_stage_dropped.saturating_add(1);
+    }
+
+    /// The staging read of `t` completed with the block's data: injects it
+    /// as a clean line of the open segment unless it was cancelled or the
+    /// block got cached meanwhile. Never waits: with no room in the log it
+    /// answers [`InjectStep::Dropped`]. `slot_busy` as for writes.
+    pub fn stage_inject(&mut self, t: StageTicket, slot_busy: &dyn Fn(u32) -> bool) -> InjectStep {
+        let live = self.free_cell(t);
+        let key = Key::new(t.dev, t.block);
+        let d = self.dev(t.dev);
+        if !live || self.rc_threshold == 0 || self.error.is_some() || !d.attached || d.fail_errno != 0 || self.index.lookup(key).is_some() {
+            self.nr_stage_dropped = self.nr_stage_dropped.saturating_add(1);
+            return InjectStep::Dropped;
+        }
+        let mut tries = 0;
+        let (c, k) = loop {
+            if let Some(c) = self.cur {
+                if let Some(k) = self.reserve_line(c, key, false) {
+                    break (c, k);
+                }
+                self.seal();
+            }
+            tries += 1;
+            let reserve = self.reserve();
+            if tries > 2 || self.open_segment(slot_busy, reserve).is_err() {
+                self.nr_stage_dropped = self.nr_stage_dropped.saturating_add(1);
+                return InjectStep::Dropped;
+            }
+        };
+        let Some(buf) = self.bufs.get(c).copied() else { return InjectStep::Dropped };
+        match self.index.write_clean(line_no(buf.slot, k), key) {
+            Ok(o) if !o.became_dirty => {}
+            _ => {
+                self.error = Some(-5);
+                return InjectStep::Dropped;
+            }
+        }
+        self.touch_dev(t.dev, buf.seg_id);
+        if let Some(l) = self.buf_line(c, k) {
+            l.bits = 0xff;
+            l.clean = true;
+            l.pending = l.pending.saturating_add(1);
+        }
+        if let Some(x) = self.bufs.get_mut(c) {
+            x.writers = x.writers.saturating_add(1);
+        }
+        self.nr_injected = self.nr_injected.saturating_add(1);
+        InjectStep::Go(WriteTicket { buf: c, k, nr_lines: 1, byte_off: line_offset(k, 0), sectors: 8 })
+    }
+
+    /// The read filling the clean line of injection ticket `w` (block
+    /// `block` of `dev`) failed: drops the line (call before
+    /// [`end_write`](Self::end_write) of `w`, which must still follow).
+    /// For callers that inject first and read into the line (the kernel
+    /// does both of [`stage_begin`](Self::stage_begin) and
+    /// [`stage_inject`](Self::stage_inject) in one lock hold, then reads
+    /// the block into the reserved line while its copy is pending).
+    pub fn stage_failed(&mut self, w: WriteTicket, dev: u8, block: u64) {
+        let Some(buf) = self.bufs.get(w.buf).copied() else { return };
+        let line = line_no(buf.slot, w.k);
+        if self.index.is_clean(line).unwrap_or(false) {
+            let _ = self.index.discard(Key::new(dev, block), 0xff);
+        }
+        if let Some(bl) = self.buf_line(w.buf, w.k).filter(|l| l.clean) {
+            bl.bits = 0;
+            bl.clean = false;
+        }
+        self.nr_injected = self.nr_injected.saturating_sub(1);
+        self.nr_stage_dropped = self.nr_stage_dropped.saturating_add(1);
+    }
+
+    /// Cancels the staging of every block of `dev` overlapping sectors
+    /// `sector..sector + n`. Every path that writes or discards data of a
+    /// device without going through [`begin_write`](Self::begin_write) or
+    /// [`discard_step`](Self::discard_step) (which call it) must call it
+    /// first (for example write-around). O(cells in use), nothing when no
+    /// block is being staged.
+    pub fn cancel_staging(&mut self, dev: u8, sector: u64, n: u64) {
+        if self.cells_busy == 0 || n == 0 {
+            return;
+        }
+        let first = sector / SECTORS_PER_BLOCK;
+        let last = sector.saturating_add(n - 1) / SECTORS_PER_BLOCK;
+        let hwm = self.cells_hwm as usize;
+        for c in self.cells.iter_mut().take(hwm) {
+            if c.state == CELL_STAGING && c.dev == dev && c.block >= first && c.block <= last {
+                c.state = CELL_CANCELLED;
+            }
+        }
+    }
+
+    fn cancel_block(&mut self, dev: u8, block: u64) {
+        if self.cells_busy != 0 {
+            self.cancel_staging(dev, block.saturating_mul(SECTORS_PER_BLOCK), SECTORS_PER_BLOCK);
+        }
     }
 
     /// Detaches `dev`. With `require_clean`, refuses while it has dirty
@@ -2404,6 +2800,7 @@ impl<S: Storage> Engine<S> {
             return DetachStep::NeedRecord;
         }
         self.set_attached(dev, false);
+        self.drop_clean_of(dev);
         let commit = d.registered != 0;
         if commit {
             if let Some(m) = self.devs.get_mut(dev as usize) {

@@ -38,15 +38,27 @@ pub const SUPERBLOCK_REGION_SECTORS: u64 = 2048;
 /// The format version of the record and the segment headers, which this
 /// crate reads and writes.
 pub const FORMAT_VERSION: u32 = 2;
-/// The superblock version this crate writes: version 4 is version 3 whose
+/// The superblock version this crate writes. Version 4 is version 3 whose
 /// segments are checksummed with xxh64 instead of CRC32C (see
-/// [`SegmentSum`]). Version 3 is version 2 with the `log_horizon` field
-/// (offset 28), which promises that every segment header of the cache
-/// satisfies `durable_upto + log_horizon >= id` (see [`LOG_HORIZON`]).
-/// Versions 2 (no promise) and 3 (CRC32C segments) are still read.
+/// [`SegmentSum`]) and written with header version 3 (metablock flags:
+/// clean lines, read caching). Version 3 is version 2 with the
+/// `log_horizon` field (offset 28), which promises that every segment
+/// header of the cache satisfies `durable_upto + log_horizon >= id` (see
+/// [`LOG_HORIZON`]). Versions 2 (no promise) and 3 are still read.
 pub const SUPERBLOCK_VERSION: u32 = 4;
-/// The superblock version with a log horizon and CRC32C segment checksums.
+/// Superblock version 3: the layout of version 4, but its segments are
+/// checksummed with CRC32C and written with version 2 headers (no line
+/// flags, so no clean lines: read caching is refused on such a cache).
+/// Still read, and written again by [`Superblock::with_version`] (tests
+/// build the caches older modules formatted).
 pub const SUPERBLOCK_VERSION_V3: u32 = 3;
+/// The segment header version with the metablock `flags` byte
+/// ([`METABLOCK_CLEAN`]); the segments of a version 4 superblock's cache.
+pub const SEGMENT_VERSION_V3: u32 = 3;
+/// Metablock flag bit 0 (header version 3): the line is *clean*, its data
+/// equals the backing device's for all 8 sectors (`dirty_bits` is 0xFF).
+/// Replay makes it the block's copy; it is never written back.
+pub const METABLOCK_CLEAN: u8 = 1;
 /// The oldest superblock version this crate reads (no `log_horizon`).
 pub const SUPERBLOCK_VERSION_V2: u32 = 2;
 /// The log horizon a new format records and the engine keeps: a segment is
@@ -680,12 +692,23 @@ impl Superblock {
         self
     }
 
-    /// The same superblock as a version 3 one (log horizon, CRC32C segment
-    /// checksums), as the module before version 4 formatted; for tests and
-    /// image builders. A version 2 superblock stays version 2.
-    pub fn with_crc32c_segments(mut self) -> Self {
-        if self.version == SUPERBLOCK_VERSION {
-            self.version = SUPERBLOCK_VERSION_V3;
+    /// The same superblock as version `v` (2, 3 or 4; other values are
+    /// ignored): tests build the caches older modules formatted. Version 2
+    /// has no log horizon (it is set to 0); versions 3 and 4 get
+    /// [`LOG_HORIZON`] if they had none.
+    pub fn with_version(mut self, v: u32) -> Self {
+        match v {
+            SUPERBLOCK_VERSION_V2 => {
+                self.log_horizon = 0;
+                self.version = v;
+            }
+            SUPERBLOCK_VERSION_V3 | SUPERBLOCK_VERSION => {
+                if self.log_horizon == 0 {
+                    self.log_horizon = LOG_HORIZON;
+                }
+                self.version = v;
+            }
+            _ => {}
         }
         self
     }
@@ -701,15 +724,27 @@ impl Superblock {
         }
     }
 
+    /// The version of the segment headers written to this cache: the one
+    /// place that decides it. [`SEGMENT_VERSION_V3`] (line flags, so clean
+    /// lines and read caching) for a version 4 superblock,
+    /// [`FORMAT_VERSION`] (2) for older ones.
+    pub fn segment_version(&self) -> u32 {
+        if self.version >= SUPERBLOCK_VERSION {
+            SEGMENT_VERSION_V3
+        } else {
+            FORMAT_VERSION
+        }
+    }
+
     /// The log horizon (0: a version 2 superblock, none promised): every
     /// segment header of this cache has `durable_upto + log_horizon >= id`.
     pub fn log_horizon(&self) -> u32 {
         self.log_horizon
     }
 
-    /// The superblock's version: [`SUPERBLOCK_VERSION`],
-    /// [`SUPERBLOCK_VERSION_V3`] (CRC32C segments) or
-    /// [`SUPERBLOCK_VERSION_V2`] (no log horizon either).
+    /// The superblock's version: [`SUPERBLOCK_VERSION`] for a new format,
+    /// [`SUPERBLOCK_VERSION_V3`] or [`SUPERBLOCK_VERSION_V2`] (without a
+    /// log horizon) for the caches older modules formatted.
     pub fn version(&self) -> u32 {
         self.version
     }
@@ -1629,6 +1664,9 @@ pub struct Metablock {
     /// Bit `j` set: sector `j` of the 4 KiB line holds dirty data. 0 = the
     /// line holds nothing to replay.
     pub dirty_bits: u8,
+    /// Line flags (header version 3, byte 10; 0 in version 2 headers):
+    /// [`METABLOCK_CLEAN`] or 0.
+    pub flags: u8,
 }
 
 impl Metablock {
@@ -1637,6 +1675,7 @@ impl Metablock {
         sector: 0,
         device_id: 0,
         dirty_bits: 0,
+        flags: 0,
     };
 
     /// The 4 KiB block number on the backing device (`sector / 8`).
@@ -1644,8 +1683,16 @@ impl Metablock {
         self.sector / SECTORS_PER_BLOCK
     }
 
+    /// Whether the line is clean ([`METABLOCK_CLEAN`]).
+    pub fn is_clean(&self) -> bool {
+        self.flags & METABLOCK_CLEAN != 0
+    }
+
     /// Checks the entry as a used line (`k < nr_lines`).
     pub fn validate(&self) -> Result<(), MetablockFault> {
+        if self.flags & !METABLOCK_CLEAN != 0 || (self.is_clean() && self.dirty_bits != 0xff) {
+            return Err(MetablockFault::BadFlags(self.flags));
+        }
         if self.dirty_bits != 0 {
             if self.device_id == 0 || self.device_id > MAX_DEVICE_ID {
                 return Err(MetablockFault::InvalidDeviceId(self.device_id));
@@ -1665,8 +1712,11 @@ pub enum MetablockFault {
     InvalidDeviceId(u8),
     /// A dirty line's sector is not a multiple of 8.
     UnalignedSector(u64),
-    /// The reserved `u16` is not zero.
+    /// The reserved `u16` (version 2) or byte 11 (version 3) is not zero.
     NonZeroReserved,
+    /// Flags other than [`METABLOCK_CLEAN`], a clean line whose
+    /// `dirty_bits` are not 0xFF, or flags in a version 2 header.
+    BadFlags(u8),
     /// An entry at or past `nr_lines` is not all zero.
     UnusedNotZero,
     /// A discard entry with an empty or overflowing range.
@@ -1684,6 +1734,7 @@ impl fmt::Display for MetablockFault {
             }
             Self::UnalignedSector(s) => write!(f, "dirty line at sector {s}, not a multiple of 8"),
             Self::NonZeroReserved => write!(f, "reserved field is not zero"),
+            Self::BadFlags(x) => write!(f, "bad line flags {x:#04x} (a clean line has all 8 sectors and only flag bit 0 is defined, in version 3 headers)"),
             Self::UnusedNotZero => write!(f, "entry past nr_lines is not all zero"),
             Self::BadRange => write!(f, "discard entry with an empty or overflowing range"),
         }
@@ -1798,7 +1849,7 @@ impl fmt::Display for SegmentError {
             Self::BadMagic => write!(f, "no segment header (bad magic): never written or overwritten"),
             Self::UnsupportedVersion(v) => write!(
                 f,
-                "segment header has format version {v}, this code supports version {FORMAT_VERSION}"
+                "segment header has format version {v}, this code supports versions {FORMAT_VERSION} and {SEGMENT_VERSION_V3}"
             ),
             Self::WrongFormatId { expected, found } => write!(
                 f,
@@ -1856,6 +1907,11 @@ pub struct SegmentHeader {
     pub checksum: u32,
     /// Metablock `k` describes line `k`.
     pub metablocks: [Metablock; LINES_PER_SEGMENT as usize],
+    /// Header version: [`FORMAT_VERSION`] (2, no line flags) or
+    /// [`SEGMENT_VERSION_V3`] (metablock flags). Filled by the decoder; the
+    /// encoder writes it (the engine sets it from
+    /// [`Superblock::segment_version`]).
+    pub version: u32,
 }
 
 impl SegmentHeader {
@@ -1870,6 +1926,7 @@ impl SegmentHeader {
             discards: [Discard::EMPTY; MAX_DISCARDS],
             checksum: 0,
             metablocks: [Metablock::EMPTY; LINES_PER_SEGMENT as usize],
+            version: FORMAT_VERSION,
         }
     }
 
@@ -1883,6 +1940,7 @@ impl SegmentHeader {
         self.discards = [Discard::EMPTY; MAX_DISCARDS];
         self.checksum = 0;
         self.metablocks = [Metablock::EMPTY; LINES_PER_SEGMENT as usize];
+        self.version = FORMAT_VERSION;
     }
 
     /// The used discard entries.
@@ -1944,9 +2002,16 @@ impl SegmentHeader {
         if self.nr_lines > LINES_PER_SEGMENT {
             return Err(SegmentError::TooManyLines(self.nr_lines));
         }
+        if self.version != FORMAT_VERSION && self.version != SEGMENT_VERSION_V3 {
+            return Err(SegmentError::UnsupportedVersion(self.version));
+        }
         for (k, mb) in (0..LINES_PER_SEGMENT).zip(self.metablocks.iter()) {
             let r = if k < self.nr_lines {
-                mb.validate()
+                if mb.flags != 0 && self.version == FORMAT_VERSION {
+                    Err(MetablockFault::BadFlags(mb.flags))
+                } else {
+                    mb.validate()
+                }
             } else if *mb != Metablock::EMPTY {
                 Err(MetablockFault::UnusedNotZero)
             } else {
@@ -2002,7 +2067,7 @@ pub fn encode_segment_header_fields(h: &SegmentHeader, out: &mut [u8]) -> Result
     };
     b.fill(0);
     put_bytes(b, 0, &SEGMENT_MAGIC);
-    put_u32(b, SEG_VERSION, FORMAT_VERSION);
+    put_u32(b, SEG_VERSION, h.version);
     put_u64(b, SEG_FORMAT_ID, h.format_id);
     put_u64(b, SEG_ID, h.id);
     put_u32(b, SEG_NR_LINES, h.nr_lines);
@@ -2013,6 +2078,7 @@ pub fn encode_segment_header_fields(h: &SegmentHeader, out: &mut [u8]) -> Result
         put_u64(b, off, mb.sector);
         put_u8(b, off + 8, mb.device_id);
         put_u8(b, off + 9, mb.dirty_bits);
+        put_u8(b, off + 10, mb.flags);
         off += METABLOCK_SIZE;
     }
     let mut off = SEG_DISCARDS;
@@ -2149,7 +2215,7 @@ fn decode_segment_impl(
             found: block.len(),
         });
     };
-    check_preamble(b, &SEGMENT_MAGIC, SEG_VERSION, false).map_err(|e| match e {
+    check_preamble_versions(b, &SEGMENT_MAGIC, SEG_VERSION, false, &[FORMAT_VERSION, SEGMENT_VERSION_V3]).map_err(|e| match e {
         Preamble::BadMagic => SegmentError::BadMagic,
         Preamble::UnsupportedVersion(v) => SegmentError::UnsupportedVersion(v),
         // Not checked here: the segment CRC covers the data too.
@@ -2173,6 +2239,7 @@ fn decode_segment_impl(
             });
         }
     }
+    let version = get_u32(b, SEG_VERSION);
     let nr_lines = get_u32(b, SEG_NR_LINES);
     if nr_lines > LINES_PER_SEGMENT {
         return Err(SegmentError::TooManyLines(nr_lines));
@@ -2190,14 +2257,21 @@ fn decode_segment_impl(
     out.durable_upto = get_u64(b, SEG_DURABLE_UPTO);
     out.nr_discards = nr_discards;
     out.checksum = get_u32(b, CHECKSUM_OFFSET);
+    out.version = version;
     let mut off = SEG_METABLOCKS;
     for (k, slot) in (0..LINES_PER_SEGMENT).zip(out.metablocks.iter_mut()) {
         let mb = Metablock {
             sector: get_u64(b, off),
             device_id: get_u8(b, off + 8),
             dirty_bits: get_u8(b, off + 9),
+            flags: if version == FORMAT_VERSION { 0 } else { get_u8(b, off + 10) },
         };
-        let reserved = u16::from_le_bytes([get_u8(b, off + 10), get_u8(b, off + 11)]);
+        // Version 2: bytes 10..12 reserved; version 3: byte 10 is `flags`.
+        let reserved = if version == FORMAT_VERSION {
+            u16::from_le_bytes([get_u8(b, off + 10), get_u8(b, off + 11)])
+        } else {
+            u16::from(get_u8(b, off + 11))
+        };
         let fault = if k < nr_lines {
             if reserved != 0 {
                 Err(MetablockFault::NonZeroReserved)

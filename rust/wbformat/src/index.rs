@@ -13,8 +13,9 @@
 //!
 //! A [`LineMeta`] is 13 bytes with alignment 1: one 64-bit word packing the
 //! dirty bits (bits 0..8), the device id (bits 8..15, 7 bits for ids
-//! `1..=127`) and the block number (bits 15..64, 49 bits, so blocks below
-//! [`BLOCK_LIMIT`] = 2^49, i.e. backing devices below 2^52 sectors = 2 EiB),
+//! `1..=127`), the block number (bits 15..63, 48 bits, so blocks below
+//! [`BLOCK_LIMIT`] = 2^48, i.e. backing devices below 2^51 sectors = 1 EiB)
+//! and the CLEAN flag (bit 63: the line is a *clean* line, see below),
 //! followed by a 40-bit [`Link`] to the next line of the same hash bucket.
 //! A bucket is a 40-bit [`Link`] to the first line of its list. With
 //! [`buckets_for`] giving `max(1, nr_lines / 2)` buckets the index takes at
@@ -36,6 +37,18 @@
 //! every older line, which is exactly what makes replay after a crash correct:
 //! a line fully superseded by newer data becomes clean and is never written
 //! back over the newer data.
+//!
+//! # Clean lines (read caching)
+//!
+//! A *clean* line ([`Index::write_clean`]) holds a copy of all 8 sectors of
+//! its block that equals the backing device's. It is linked like a dirty
+//! line and owns all 8 sectors for reads ([`Index::owner`],
+//! [`Index::read_run`], [`Index::lookup`]), but it is not dirty:
+//! [`Index::dirty`] is 0 and [`Index::key_of`] is `None` for it, so
+//! write-back never sees it. A key with a clean line has no other line.
+//! Any write or discard of the block drops the clean line (a write into the
+//! clean line itself turns it into a dirty line of all 8 sectors); reusing
+//! its slot ([`Index::release`]) unlinks it.
 
 use super::format::MAX_DEVICE_ID;
 use core::fmt;
@@ -48,10 +61,10 @@ pub const NO_LINE: u64 = u64::MAX;
 /// empty [`Link`]).
 pub const MAX_LINES: u64 = (1 << 40) - 1;
 
-/// Block numbers are below this (2^49: 49 bits of the line word).
-pub const BLOCK_LIMIT: u64 = 1 << 49;
+/// Block numbers are below this (2^48: 48 bits of the line word).
+pub const BLOCK_LIMIT: u64 = 1 << 48;
 
-/// Backing devices must have fewer sectors than this (2^52 sectors = 2 EiB):
+/// Backing devices must have fewer sectors than this (2^51 sectors = 1 EiB):
 /// their blocks are then below [`BLOCK_LIMIT`].
 pub const MAX_BACKING_SECTORS: u64 = BLOCK_LIMIT * 8;
 
@@ -67,6 +80,9 @@ const HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
 const DEV_SHIFT: u32 = 8;
 const BLOCK_SHIFT: u32 = 15;
+/// Bit 63 of the line word: a clean line.
+const CLEAN_BIT: u64 = 1 << 63;
+const BLOCK_MASK: u64 = BLOCK_LIMIT - 1;
 
 /// An index key: a 4 KiB block of a backing device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -160,9 +176,23 @@ impl LineMeta {
     }
 
     fn pack(key: Key, dirty: u8) -> u64 {
-        (key.block << BLOCK_SHIFT)
+        ((key.block & BLOCK_MASK) << BLOCK_SHIFT)
             | (u64::from(key.device_id & 0x7f) << DEV_SHIFT)
             | u64::from(dirty)
+    }
+
+    fn pack_clean(key: Key) -> u64 {
+        Self::pack(key, 0xff) | CLEAN_BIT
+    }
+
+    /// The sectors the line owns (dirty bits, or all 8 for a clean line).
+    fn bits(&self) -> u8 {
+        self.word[0]
+    }
+
+    /// Whether the line is a clean line.
+    pub fn is_clean(&self) -> bool {
+        self.word() & CLEAN_BIT != 0
     }
 
     fn set_dirty(&mut self, dirty: u8) {
@@ -173,9 +203,14 @@ impl LineMeta {
         self.next.get()
     }
 
-    /// The dirty sectors of the line (bit `j` = sector `j`).
+    /// The dirty sectors of the line (bit `j` = sector `j`; 0 for a clean
+    /// line).
     pub fn dirty(&self) -> u8 {
-        self.word[0]
+        if self.is_clean() {
+            0
+        } else {
+            self.word[0]
+        }
     }
 
     fn device_id(&self) -> u8 {
@@ -183,7 +218,18 @@ impl LineMeta {
     }
 
     fn block(&self) -> u64 {
-        self.word() >> BLOCK_SHIFT
+        (self.word() >> BLOCK_SHIFT) & BLOCK_MASK
+    }
+
+    fn owned_key(&self) -> Option<Key> {
+        if self.bits() == 0 {
+            None
+        } else {
+            Some(Key {
+                device_id: self.device_id(),
+                block: self.block(),
+            })
+        }
     }
 
     /// The key the line holds dirty data for, if it is dirty.
@@ -199,7 +245,7 @@ impl LineMeta {
     }
 
     fn matches(&self, key: Key) -> bool {
-        self.dirty() != 0 && self.block() == key.block && self.device_id() == key.device_id
+        self.bits() != 0 && self.block() == key.block && self.device_id() == key.device_id
     }
 }
 
@@ -253,7 +299,7 @@ pub enum IndexError {
     },
     /// A device id outside `1..=127`.
     InvalidDeviceId(u8),
-    /// A block number not below [`BLOCK_LIMIT`] (a backing device of 2^52
+    /// A block number not below [`BLOCK_LIMIT`] (a backing device of 2^51
     /// sectors or more, which registration refuses).
     BlockTooLarge(u64),
     /// An empty dirty-bit set was written.
@@ -302,7 +348,7 @@ impl fmt::Display for IndexError {
             Self::BlockTooLarge(block) => {
                 write!(
                     f,
-                    "index: block {block} too large (blocks below {BLOCK_LIMIT} supported, i.e. backing devices below 2^52 sectors)"
+                    "index: block {block} too large (blocks below {BLOCK_LIMIT} supported, i.e. backing devices below 2^51 sectors)"
                 )
             }
             Self::NoBits => write!(f, "index: empty dirty-bit set"),
@@ -374,6 +420,9 @@ pub struct WriteOutcome {
     /// Older lines of the key that lost all their dirty sectors and were
     /// unlinked (they are clean now).
     pub cleaned: LineList,
+    /// A clean line of the key that was dropped (or, written in place,
+    /// turned dirty), [`NO_LINE`] if none.
+    pub dropped_clean: u64,
 }
 
 impl WriteOutcome {
@@ -410,6 +459,8 @@ pub struct DiscardOutcome {
     pub removed_any: bool,
     /// Lines that became clean and were unlinked.
     pub cleaned: LineList,
+    /// A clean line of the key was dropped (it counts in `removed_any`).
+    pub dropped_clean: bool,
 }
 
 impl DiscardOutcome {
@@ -473,6 +524,7 @@ impl Chain {
 pub struct Index<L, B> {
     lines: L,
     buckets: B,
+    nr_clean: u64,
 }
 
 impl<L, B> Index<L, B>
@@ -490,7 +542,7 @@ where
         }
         lines.fill(LineMeta::EMPTY);
         buckets.fill(Link::NONE);
-        Ok(Self { lines, buckets })
+        Ok(Self { lines, buckets, nr_clean: 0 })
     }
 
     /// Gives the storage back.
@@ -501,6 +553,11 @@ where
     /// Number of lines.
     pub fn nr_lines(&self) -> u64 {
         self.lines.len() as u64
+    }
+
+    /// Number of clean lines (see the module documentation).
+    pub fn nr_clean(&self) -> u64 {
+        self.nr_clean
     }
 
     /// Number of hash buckets.
@@ -581,7 +638,7 @@ where
                 .checked_sub(1)
                 .ok_or(IndexError::Corrupt { line: cur })?;
             let m = self.meta(cur)?;
-            if m.matches(key) && !chain.push(cur, m.dirty()) {
+            if m.matches(key) && !chain.push(cur, m.bits()) {
                 return Err(IndexError::Corrupt { line: cur });
             }
             cur = m.next();
@@ -614,7 +671,8 @@ where
                     cur = next;
                     continue;
                 }
-                self.meta_mut(cur)?.set_dirty(d);
+                let mm = self.meta_mut(cur)?;
+                mm.set_word((mm.word() & !(0xff | CLEAN_BIT)) | u64::from(d));
             }
             pred = cur;
             cur = next;
@@ -746,9 +804,29 @@ where
             return Err(IndexError::NoBits);
         }
         let bucket = self.bucket_of(key);
-        let chain = self.collect(bucket, key)?;
+        let mut chain = self.collect(bucket, key)?;
+        let mut dropped_clean = NO_LINE;
+        if chain.head() != NO_LINE && self.meta(chain.head())?.is_clean() {
+            let c = chain.head();
+            dropped_clean = c;
+            self.nr_clean = self.nr_clean.saturating_sub(1);
+            if c == line {
+                // Written in place: the line now holds the newest data of
+                // all 8 sectors (the others still equal the backing
+                // device's), as a dirty line.
+                self.meta_mut(line)?.set_word(LineMeta::pack(key, 0xff));
+                return Ok(WriteOutcome {
+                    device_id: key.device_id,
+                    became_dirty: true,
+                    cleaned: LineList::new(),
+                    dropped_clean,
+                });
+            }
+            self.unlink(bucket, c)?;
+            chain = self.collect(bucket, key)?;
+        }
         let became_dirty = chain.head() != line;
-        if became_dirty && self.meta(line)?.dirty() != 0 {
+        if became_dirty && self.meta(line)?.bits() != 0 {
             return Err(IndexError::LineInUse { line });
         }
         let mut cleaned = LineList::new();
@@ -782,7 +860,64 @@ where
             device_id: key.device_id,
             became_dirty,
             cleaned,
+            dropped_clean,
         })
+    }
+
+    /// Records that free line `line` holds a copy of all 8 sectors of `key`
+    /// equal to the backing device's: a clean line (read caching). Every
+    /// older line of the key is superseded (and unlinked).
+    ///
+    /// The engine stages a block only when nothing of it is cached, so at
+    /// run time the key has no line. In replay older dirty lines may exist
+    /// (their write-back completed but the backing device was not flushed
+    /// yet when the block was staged: a crash may have lost that write-back);
+    /// then the line is made a *dirty* line of all 8 sectors instead, which
+    /// is always correct (it holds the newest data of the whole block) and
+    /// gets written back again. `became_dirty` says which it was.
+    pub fn write_clean(&mut self, line: u64, key: Key) -> Result<WriteOutcome, IndexError> {
+        self.check_line(line)?;
+        Self::check_key(key)?;
+        if self.meta(line)?.bits() != 0 {
+            return Err(IndexError::LineInUse { line });
+        }
+        let bucket = self.bucket_of(key);
+        let chain = self.collect(bucket, key)?;
+        let mut cleaned = LineList::new();
+        let mut dropped_clean = NO_LINE;
+        for (l, _) in chain.iter() {
+            if self.meta(l)?.is_clean() {
+                dropped_clean = l;
+                self.nr_clean = self.nr_clean.saturating_sub(1);
+            } else if !cleaned.push(l) {
+                return Err(IndexError::Corrupt { line: l });
+            }
+        }
+        for (l, _) in chain.iter() {
+            self.unlink(bucket, l)?;
+        }
+        let became_dirty = !cleaned.is_empty();
+        let first = self.first(bucket)?;
+        let m = self.meta_mut(line)?;
+        m.set_word(if became_dirty { LineMeta::pack(key, 0xff) } else { LineMeta::pack_clean(key) });
+        m.next = Link::new(first);
+        self.set_link(bucket, NO_LINE, line)?;
+        if !became_dirty {
+            self.nr_clean = self.nr_clean.saturating_add(1);
+        }
+        Ok(WriteOutcome { device_id: key.device_id, became_dirty, cleaned, dropped_clean })
+    }
+
+    /// Whether `line` is a clean line.
+    pub fn is_clean(&self, line: u64) -> Result<bool, IndexError> {
+        self.check_line(line)?;
+        Ok(self.meta(line)?.is_clean())
+    }
+
+    /// The key `line` holds data for, dirty or clean (`None`: free).
+    pub fn cached_key_of(&self, line: u64) -> Result<Option<Key>, IndexError> {
+        self.check_line(line)?;
+        Ok(self.meta(line)?.owned_key())
     }
 
     /// Removes `bits` from `line` (they were written back, or discarded),
@@ -824,13 +959,21 @@ where
             device_id: key.device_id,
             removed_any: false,
             cleaned: LineList::new(),
+            dropped_clean: false,
         };
         if bits == 0 || key.block >= BLOCK_LIMIT {
             // No line can hold such a block.
             return Ok(out);
         }
         let bucket = self.bucket_of(key);
-        let chain = self.collect(bucket, key)?;
+        let mut chain = self.collect(bucket, key)?;
+        if chain.head() != NO_LINE && self.meta(chain.head())?.is_clean() {
+            self.unlink(bucket, chain.head())?;
+            self.nr_clean = self.nr_clean.saturating_sub(1);
+            out.removed_any = true;
+            out.dropped_clean = true;
+            chain = self.collect(bucket, key)?;
+        }
         for (l, d) in chain.iter() {
             if d & bits != 0 {
                 out.removed_any = true;
@@ -857,9 +1000,18 @@ where
         Ok(self.meta(line)?.key())
     }
 
-    /// The line is about to be reused for a new segment; it must be clean.
+    /// The line is about to be reused for a new segment; it must not be
+    /// dirty (a clean line is unlinked).
     pub fn release(&mut self, line: u64) -> Result<(), IndexError> {
         self.check_line(line)?;
+        let m = *self.meta(line)?;
+        if m.is_clean() {
+            if let Some(key) = m.owned_key() {
+                self.unlink(self.bucket_of(key), line)?;
+                self.nr_clean = self.nr_clean.saturating_sub(1);
+                return Ok(());
+            }
+        }
         let m = self.meta_mut(line)?;
         if m.dirty() != 0 {
             return Err(IndexError::LineDirty {
@@ -875,11 +1027,12 @@ where
     /// for tests, fuzzing and debugging) and returns the number of dirty
     /// lines.
     ///
-    /// Verified: every bucket list holds dirty lines whose keys hash to that
-    /// bucket, with no cycle; the lines of each key are at most
-    /// [`MAX_CHAIN`] with pairwise disjoint dirty sets; the lines reached
-    /// this way are exactly the dirty lines; clean lines are
-    /// [`LineMeta::EMPTY`].
+    /// Verified: every bucket list holds dirty or clean lines whose keys
+    /// hash to that bucket, with no cycle; the lines of each key are at most
+    /// [`MAX_CHAIN`] with pairwise disjoint dirty sets; a clean line owns
+    /// all 8 sectors and is its key's only line; the lines reached this way
+    /// are exactly the dirty and clean lines ([`Index::nr_clean`] of them
+    /// clean); free lines are [`LineMeta::EMPTY`].
     pub fn check_consistency(&self) -> Result<u64, IndexError> {
         let mut reached: u64 = 0;
         let mut budget = self.lines.len();
@@ -890,13 +1043,16 @@ where
                     .checked_sub(1)
                     .ok_or(IndexError::Corrupt { line: cur })?;
                 let m = *self.meta(cur)?;
-                let Some(key) = m.key() else {
+                let Some(key) = m.owned_key() else {
                     return Err(IndexError::Corrupt { line: cur });
                 };
                 if self.bucket_of(key) != b {
                     return Err(IndexError::Corrupt { line: cur });
                 }
                 let chain = self.collect(b, key)?;
+                if m.is_clean() && (m.bits() != 0xff || chain.len != 1) {
+                    return Err(IndexError::Corrupt { line: cur });
+                }
                 let mut seen: u8 = 0;
                 for (l, d) in chain.iter() {
                     if d & seen != 0 {
@@ -909,14 +1065,17 @@ where
             }
         }
         let mut dirty_lines: u64 = 0;
+        let mut clean_lines: u64 = 0;
         for (i, m) in self.lines.iter().enumerate() {
-            if m.dirty() != 0 {
+            if m.is_clean() {
+                clean_lines = clean_lines.saturating_add(1);
+            } else if m.dirty() != 0 {
                 dirty_lines = dirty_lines.saturating_add(1);
             } else if *m != LineMeta::EMPTY {
                 return Err(IndexError::Corrupt { line: i as u64 });
             }
         }
-        if reached != dirty_lines {
+        if clean_lines != self.nr_clean || reached != dirty_lines.saturating_add(clean_lines) {
             return Err(IndexError::Corrupt { line: NO_LINE });
         }
         Ok(dirty_lines)
@@ -983,6 +1142,73 @@ mod tests {
                 .removed_any
         );
         assert_eq!(ix.lookup(Key::new(1, BLOCK_LIMIT - 1)), Some(0));
+    }
+
+    #[test]
+    fn clean_lines() {
+        let mut ix = index(16);
+        let k = Key::new(3, 77);
+        let o = ix.write_clean(2, k).unwrap();
+        assert!(!o.became_dirty && o.cleaned.is_empty());
+        assert_eq!(ix.nr_clean(), 1);
+        assert_eq!(ix.dirty(2), Ok(0));
+        assert_eq!(ix.key_of(2), Ok(None));
+        assert_eq!(ix.cached_key_of(2), Ok(Some(k)));
+        assert_eq!(ix.lookup(k), Some(2));
+        assert_eq!(ix.read_run(k, 0, 8), (Some(2), 8));
+        assert_eq!(ix.check_consistency(), Ok(0));
+        // Write-back never sees it.
+        assert!(!ix.clean(2, 0xff).unwrap().became_clean);
+        assert_eq!(ix.lookup(k), Some(2));
+        // A partial write elsewhere drops it; the write's line owns its bits.
+        let o = ix.write(5, k, 0b11).unwrap();
+        assert!(o.became_dirty && o.cleaned.is_empty());
+        assert_eq!(o.dropped_clean, 2);
+        assert_eq!(o.dirty_delta(), 1);
+        assert_eq!(ix.nr_clean(), 0);
+        assert_eq!(ix.read_run(k, 0, 8), (Some(5), 2));
+        assert_eq!(ix.read_run(k, 2, 6), (None, 6));
+        assert_eq!(ix.check_consistency(), Ok(1));
+        // Written in place: a dirty line of all 8 sectors.
+        let k2 = Key::new(3, 78);
+        ix.write_clean(6, k2).unwrap();
+        let o = ix.write(6, k2, 0b100).unwrap();
+        assert!(o.became_dirty);
+        assert_eq!(ix.dirty(6), Ok(0xff));
+        assert_eq!(ix.check_consistency(), Ok(2));
+        // A discard drops a clean line and says so.
+        let k3 = Key::new(3, 79);
+        ix.write_clean(7, k3).unwrap();
+        let o = ix.discard(k3, 0b1000_0000).unwrap();
+        assert!(o.removed_any && o.dropped_clean && o.cleaned.is_empty());
+        assert_eq!(o.dirty_delta(), 0);
+        assert_eq!(ix.lookup(k3), None);
+        // Release unlinks a clean line.
+        ix.write_clean(8, k3).unwrap();
+        ix.release(8).unwrap();
+        assert_eq!(ix.lookup(k3), None);
+        assert_eq!(ix.nr_clean(), 0);
+        assert_eq!(ix.check_consistency(), Ok(2));
+        // Replay: a clean line over dirty lines becomes a dirty full line.
+        let o = ix.write_clean(9, k).unwrap();
+        assert!(o.became_dirty);
+        assert_eq!(o.cleaned.as_slice(), &[5]);
+        assert_eq!(o.dirty_delta(), 0);
+        assert_eq!(ix.dirty(9), Ok(0xff));
+        // Over a clean line: clean again, the old one dropped.
+        ix.write_clean(10, k3).unwrap();
+        let o = ix.write_clean(11, k3).unwrap();
+        assert!(!o.became_dirty && o.dropped_clean == 10);
+        assert_eq!(ix.nr_clean(), 1);
+        assert_eq!(ix.check_consistency(), Ok(2));
+        // A used line cannot take a clean copy.
+        assert_eq!(ix.write_clean(11, Key::new(3, 1)), Err(IndexError::LineInUse { line: 11 }));
+        assert_eq!(ix.write_clean(9, Key::new(3, 1)), Err(IndexError::LineInUse { line: 9 }));
+        // The top block still packs with the CLEAN bit.
+        let top = Key::new(127, BLOCK_LIMIT - 1);
+        ix.write_clean(12, top).unwrap();
+        assert_eq!(ix.cached_key_of(12), Ok(Some(top)));
+        assert_eq!(ix.check_consistency(), Ok(2));
     }
 
     #[test]

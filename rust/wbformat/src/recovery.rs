@@ -385,7 +385,8 @@ pub struct ReplayStats {
 
 /// Replays segment `header` (already validated, CRC included) stored in
 /// `slot` into `index`: for each metablock `k` with dirty bits, in `k` order,
-/// `index.write(line_index(slot, k), key, dirty_bits)`. Older copies lose the
+/// `index.write(line_index(slot, k), key, dirty_bits)` (`index.write_clean`
+/// for a clean line). Older copies lose the
 /// sectors this segment rewrote and become clean when fully superseded.
 ///
 /// `on_dirty(device_id, delta)` is called with the net change of the number of
@@ -423,11 +424,14 @@ where
             continue;
         }
         let line = geometry.line_index(slot, k)?;
-        let out = index.write(
-            line,
-            Key::from_sector(mb.device_id, mb.sector),
-            mb.dirty_bits,
-        )?;
+        let key = Key::from_sector(mb.device_id, mb.sector);
+        // A clean line supersedes every older copy of its block (see
+        // `Index::write_clean` for when it comes back dirty).
+        let out = if mb.is_clean() {
+            index.write_clean(line, key)?
+        } else {
+            index.write(line, key, mb.dirty_bits)?
+        };
         stats.lines_replayed = stats.lines_replayed.saturating_add(1);
         stats.lines_superseded = stats
             .lines_superseded

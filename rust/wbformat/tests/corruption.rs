@@ -45,11 +45,11 @@ fn superblock_every_bit_flip() {
             let r = decode_superblock(&c);
             match off {
                 0..=7 => assert_eq!(r, Err(SuperblockError::BadMagic), "offset {off}"),
-                // Version 3 with one bit flipped: 2 is a version this
+                // Version 4 with one bit flipped: 2 or 3 would be a version this
                 // code reads (then the CRC catches the flip), the others
                 // are not.
                 8..=11 => match SUPERBLOCK_VERSION ^ (1 << (bit + 8 * (off as u8 - 8))) {
-                    SUPERBLOCK_VERSION_V2 => assert!(
+                    SUPERBLOCK_VERSION_V2 | SUPERBLOCK_VERSION_V3 => assert!(
                         matches!(r, Err(SuperblockError::BadChecksum { .. })),
                         "offset {off}: {r:?}"
                     ),
@@ -308,6 +308,18 @@ fn three_line_segment(id: u64) -> (Vec<u8>, SegmentHeader) {
     (bytes, h)
 }
 
+/// The same three lines in a version 3 header, line 0 clean.
+fn three_line_segment_v3(id: u64) -> (Vec<u8>, SegmentHeader) {
+    let mut clean = mb(1, 10, 0xff);
+    clean.flags = METABLOCK_CLEAN;
+    let lines = [clean, mb(2, 1 << 50, 0x0f), mb(127, 0, 0x80)];
+    let bytes = segment_bytes_version(FORMAT_ID, id, &lines, SEGMENT_VERSION_V3);
+    let h = decode_segment_header(&bytes, FORMAT_ID, id).unwrap();
+    assert_eq!(h.version, SEGMENT_VERSION_V3);
+    assert!(h.lines()[0].is_clean() && !h.lines()[1].is_clean());
+    (bytes, h)
+}
+
 /// Decode + CRC check, as recovery does it.
 /// `bytes` is padded with zeros to a whole segment, as if read from the slot.
 fn check_bytes(bytes: &[u8], id: u64) -> Result<SegmentHeader, SegmentError> {
@@ -338,7 +350,16 @@ fn expected_header_flip(orig: &[u8], off: usize, bit: u8, id: u64) -> SegmentErr
     };
     match off {
         0..=7 => SegmentError::BadMagic,
-        8..=11 => SegmentError::UnsupportedVersion(u32_at(8)),
+        8..=11 => match u32_at(8) {
+            // Version 2 <-> 3: the other layout of bytes 10..12.
+            3 => checksum(),
+            2 if c[64 + 10] != 0 => SegmentError::BadMetablock {
+                index: 0,
+                reason: MetablockFault::NonZeroReserved,
+            },
+            2 => checksum(),
+            v => SegmentError::UnsupportedVersion(v),
+        },
         12..=15 => checksum(),
         16..=23 => SegmentError::WrongFormatId {
             expected: FORMAT_ID,
@@ -389,11 +410,23 @@ fn expected_header_flip(orig: &[u8], off: usize, bit: u8, id: u64) -> SegmentErr
             let sector = u64_at(base);
             let dev = c[base + 8];
             let dirty = c[base + 9];
+            let flags = c[base + 10];
+            let v3 = u32_at(8) == SEGMENT_VERSION_V3;
             match field {
-                10 | 11 => SegmentError::BadMetablock {
+                10 | 11 if !v3 => SegmentError::BadMetablock {
                     index: k,
                     reason: MetablockFault::NonZeroReserved,
                 },
+                11 => SegmentError::BadMetablock {
+                    index: k,
+                    reason: MetablockFault::NonZeroReserved,
+                },
+                _ if v3 && (flags & !METABLOCK_CLEAN != 0 || (flags & METABLOCK_CLEAN != 0 && dirty != 0xff)) => {
+                    SegmentError::BadMetablock {
+                        index: k,
+                        reason: MetablockFault::BadFlags(flags),
+                    }
+                }
                 _ if dirty != 0 && (dev == 0 || dev > 127) => SegmentError::BadMetablock {
                     index: k,
                     reason: MetablockFault::InvalidDeviceId(dev),
@@ -422,8 +455,17 @@ fn same_kind(a: &SegmentError, b: &SegmentError) -> bool {
 
 #[test]
 fn segment_header_every_bit_flip() {
-    let id = 1234;
-    let (bytes, _) = three_line_segment(id);
+    every_bit_flip(three_line_segment(1234).0, 1234);
+}
+
+/// The same over a version 3 header with a clean line: bad flags, a clean
+/// line losing a sector, flags in a version 2 header are all caught.
+#[test]
+fn segment_header_v3_every_bit_flip() {
+    every_bit_flip(three_line_segment_v3(1234).0, 1234);
+}
+
+fn every_bit_flip(bytes: Vec<u8>, id: u64) {
     assert!(check_bytes(&bytes, id).is_ok());
     for off in 0..BLOCK_SIZE {
         for bit in 0..8u8 {

@@ -850,3 +850,275 @@ fn write_around_clears_open_segment_lines() {
     e.set_failing(1, -5, 0);
     assert_eq!(around(&mut e, 0, 8), AroundStep::Cache);
 }
+
+// ---------------------------------------------------------------------
+// Read caching (clean lines)
+
+fn rc_engine(threshold: u32, cells: u32) -> Engine<HostStore> {
+    let mut e = engine(8);
+    e.set_segment_version(SEGMENT_VERSION_V3);
+    e.set_read_cache(threshold, cells).unwrap();
+    e
+}
+
+/// Stages and injects block `block` of device 1 (the read missed first).
+fn stage(e: &mut Engine<HostStore>, block: u64) -> Option<StageTicket> {
+    assert!(matches!(e.begin_read(1, block * 8, 8), ReadStep::Backing { run: 8 }), "block {block} is a miss");
+    e.stage_begin(1, block * 8, 8)
+}
+
+fn inject(e: &mut Engine<HostStore>, t: StageTicket) -> bool {
+    match e.stage_inject(t, &|_| false) {
+        InjectStep::Go(w) => {
+            assert_eq!((w.nr_lines, w.sectors), (1, 8));
+            e.end_write(w, true, false, 0, 3);
+            true
+        }
+        InjectStep::Dropped => false,
+    }
+}
+
+/// The race of the brief: read miss -> staged -> a write of the block ->
+/// the staging read completes -> inject. The staged data predates the
+/// write: it must not be injected (it would shadow the write's other
+/// sectors... and the write itself once it is written back).
+#[test]
+fn write_before_injection_cancels_the_staged_block() {
+    let mut e = rc_engine(8, 16);
+    let t = stage(&mut e, 100).expect("staged");
+    // A second staging of the same block is refused while it is in flight.
+    assert!(e.stage_begin(1, 800, 8).is_none());
+    write(&mut e, 802, 2, false);
+    // The write is even written back (the block is a miss again) before
+    // the staging read completes: the staged data is still older.
+    e.seal();
+    flush_sealed(&mut e, false);
+    let MigratorJob::Round { start, end } = e.migrator_next(true, 4, 0) else { panic!("a round") };
+    let mut entries = Vec::new();
+    e.round_entries(start, end, false, |m| entries.push(m));
+    assert_eq!(entries.len(), 1);
+    e.round_done(start, end, &entries, Ok(()), &|_| None);
+    assert_eq!(e.total_dirty(), 0);
+    assert!(matches!(e.begin_read(1, 800, 8), ReadStep::Backing { run: 8 }));
+    assert!(!inject(&mut e, t), "a write came first");
+    assert_eq!(e.index.nr_clean(), 0);
+    // Sectors 800..802 still come from the backing device.
+    assert!(matches!(e.begin_read(1, 800, 2), ReadStep::Backing { run: 2 }));
+    // The same with a discard, and with the public call (write-around).
+    let t = stage(&mut e, 200).unwrap();
+    assert_eq!(e.discard(1, 1600, 8, &|_| false), DiscardStep::Pass);
+    assert!(!inject(&mut e, t), "a discard came first");
+    let t = stage(&mut e, 300).unwrap();
+    e.cancel_staging(1, 2407, 1);
+    assert!(!inject(&mut e, t), "cancel_staging came first");
+    // Another block of the range is not touched.
+    let t = stage(&mut e, 301).unwrap();
+    e.cancel_staging(1, 2400, 8);
+    assert!(inject(&mut e, t));
+    assert_eq!(e.index.nr_clean(), 1);
+}
+
+#[test]
+fn clean_lines_are_hits_never_written_back_and_dropped_by_writes() {
+    let mut e = rc_engine(8, 16);
+    let t = stage(&mut e, 10).unwrap();
+    assert!(inject(&mut e, t));
+    assert_eq!(e.total_dirty(), 0);
+    e.clear_stats();
+    // A read hit in the RAM buffer (read, hit, on buffer, full size).
+    let ReadStep::Buffer { buf, byte_off, run: 8 } = e.begin_read(1, 80, 8) else { panic!("hit") };
+    e.end_buffer_read(buf);
+    assert_eq!(byte_off % 4096, 0);
+    assert_eq!(e.stats()[4 | 2 | 8], 1);
+    // Partial reads are hits too, never staged.
+    assert!(e.stage_begin(1, 80, 4).is_none());
+    assert!(e.stage_begin(1, 84, 8).is_none());
+    e.seal();
+    let segs = flush_sealed(&mut e, false);
+    assert_eq!(segs.len(), 1);
+    // Written: still a hit (the RAM copy of the written segment).
+    match e.begin_read(1, 80, 8) {
+        ReadStep::Buffer { buf, run: 8, .. } => e.end_buffer_read(buf),
+        ReadStep::Cache { run: 8, .. } => {}
+        r => panic!("{r:?}"),
+    }
+    // Nothing to write back: the migrator passes the segment without I/O.
+    let mut n = 0;
+    e.round_entries(1, 1, false, |_| n += 1);
+    assert_eq!(n, 0);
+    for _ in 0..4 {
+        if let MigratorJob::Round { .. } = e.migrator_next(true, 4, 0) {
+            panic!("a round for a clean line");
+        }
+    }
+    assert_eq!(e.last_migrated(), 1);
+    // A partial write drops the clean line; the other sectors come from
+    // the backing device again.
+    write(&mut e, 81, 1, false);
+    assert_eq!(e.index.nr_clean(), 0);
+    assert!(matches!(e.begin_read(1, 82, 6), ReadStep::Backing { run: 6 }));
+    assert_eq!(e.total_dirty(), 1);
+}
+
+#[test]
+fn clean_line_header_and_in_place_write() {
+    let mut e = rc_engine(8, 16);
+    let t = stage(&mut e, 10).unwrap();
+    assert!(inject(&mut e, t));
+    let t = stage(&mut e, 20).unwrap();
+    assert!(inject(&mut e, t));
+    // A write into the clean line of the open segment: a dirty line of
+    // all 8 sectors (the other sectors equal the backing device's).
+    let (w, _) = write(&mut e, 160, 1, false);
+    assert_eq!(w.k, 1, "written in place");
+    assert_eq!(e.total_dirty(), 1);
+    assert_eq!(e.index.nr_clean(), 1);
+    e.seal();
+    let mut hdr = SegmentHeader::default();
+    e.fill_header(0, 1, false, &mut hdr);
+    assert_eq!(hdr.version, SEGMENT_VERSION_V3);
+    let l = hdr.lines();
+    assert_eq!((l[0].sector, l[0].dirty_bits, l[0].flags), (80, 0xff, METABLOCK_CLEAN));
+    assert_eq!((l[1].sector, l[1].dirty_bits, l[1].flags), (160, 0xff, 0));
+    hdr.validate().unwrap();
+}
+
+#[test]
+fn sequential_run_is_not_cached() {
+    let mut e = rc_engine(2, 16);
+    let a = stage(&mut e, 50).unwrap();
+    let b = stage(&mut e, 51).unwrap();
+    assert!(stage(&mut e, 52).is_none(), "a third consecutive block: sequential");
+    assert!(stage(&mut e, 53).is_none());
+    assert!(!inject(&mut e, a) && !inject(&mut e, b), "the run's first blocks are dropped too");
+    // A random read after it is cached again.
+    let t = stage(&mut e, 7).unwrap();
+    assert!(inject(&mut e, t));
+}
+
+#[test]
+fn read_cache_cells_and_refusals() {
+    let mut e = rc_engine(8, 2);
+    let a = stage(&mut e, 1).unwrap();
+    let _b = stage(&mut e, 3).unwrap();
+    assert!(stage(&mut e, 5).is_none(), "two cells only");
+    e.stage_abort(a);
+    assert!(stage(&mut e, 7).is_some(), "a cell is free again");
+    assert_eq!(e.set_read_cache(128, 1), Err(ReadCacheError::OutOfRange));
+    assert_eq!(e.set_read_cache(1, 0), Err(ReadCacheError::OutOfRange));
+    assert_eq!(e.set_read_cache(1, 2049), Err(ReadCacheError::OutOfRange));
+    // Off: nothing staged.
+    let mut off = rc_engine(8, 16);
+    off.set_read_cache(0, 16).unwrap();
+    assert!(off.stage_begin(1, 800, 8).is_none());
+    // A cache of an older format cannot mark clean lines.
+    let mut old = engine(8);
+    assert_eq!(old.set_read_cache(1, 16), Err(ReadCacheError::OldFormat));
+    assert_eq!(old.set_read_cache(0, 16), Ok(()));
+}
+
+/// A detached device's clean lines go (its writes bypass the cache now).
+#[test]
+fn detach_drops_clean_lines() {
+    let mut e = rc_engine(8, 16);
+    let t = stage(&mut e, 10).unwrap();
+    assert!(inject(&mut e, t));
+    let pending = stage(&mut e, 11).unwrap();
+    e.set_attached(1, false);
+    assert_eq!(e.index.nr_clean(), 0);
+    assert!(!inject(&mut e, pending));
+}
+
+/// Replay: a clean line supersedes older copies and stays clean; over a
+/// dirty older copy (written back, the backing device maybe not flushed
+/// when the block was staged) it comes back as a dirty line of 8 sectors.
+#[test]
+fn replayed_clean_lines() {
+    use wbformat::index::*;
+    use wbformat::recovery::replay_segment;
+    let geo = Geometry::from_nr_segments(8).unwrap();
+    let n = geo.nr_lines() as usize;
+    let mut ix = Index::new(vec![LineMeta::EMPTY; n], vec![Link::NONE; buckets_for(n)]).unwrap();
+    let clean = |block: u64| Metablock { sector: block * 8, device_id: 1, dirty_bits: 0xff, flags: METABLOCK_CLEAN };
+    let dirty = |block: u64, bits: u8| Metablock { sector: block * 8, device_id: 1, dirty_bits: bits, flags: 0 };
+    let mut dirty_lines = 0i64;
+    let mut replay = |ix: &mut Index<Vec<LineMeta>, Vec<Link>>, id: u64, lines: &[Metablock]| {
+        let mut h = SegmentHeader::new(1, id);
+        h.version = SEGMENT_VERSION_V3;
+        for m in lines {
+            h.push(*m).unwrap();
+        }
+        replay_segment(ix, &geo, geo.slot_of_id(id).unwrap(), &h, |_, d| {
+            dirty_lines += i64::from(d);
+            Ok(())
+        })
+        .unwrap();
+    };
+    replay(&mut ix, 1, &[dirty(5, 0x0f), clean(9)]);
+    replay(&mut ix, 2, &[clean(5), clean(6)]);
+    // Block 5: promoted (segment 1's copy was replayed, so its write-back
+    // may not be durable); block 6: clean; block 9: clean.
+    assert_eq!(ix.nr_clean(), 2);
+    let l5 = ix.lookup(Key::new(1, 5)).unwrap();
+    assert_eq!((l5, ix.dirty(l5).unwrap()), (255, 0xff));
+    assert!(ix.is_clean(ix.lookup(Key::new(1, 6)).unwrap()).unwrap());
+    assert!(ix.is_clean(ix.lookup(Key::new(1, 9)).unwrap()).unwrap());
+    assert_eq!(ix.check_consistency(), Ok(1));
+    // A later write supersedes a clean line; a logged discard drops one.
+    let mut h = SegmentHeader::new(1, 3);
+    h.version = SEGMENT_VERSION_V3;
+    h.push(dirty(6, 0x01)).unwrap();
+    h.push_discard(Discard { sector: 72, nr_sectors: 8, device_id: 1 }).unwrap();
+    replay_segment(&mut ix, &geo, 2, &h, |_, d| {
+        dirty_lines += i64::from(d);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(ix.nr_clean(), 0);
+    assert_eq!(ix.lookup(Key::new(1, 9)), None);
+    assert_eq!(ix.read_run(Key::new(1, 6), 1, 7), (None, 7));
+    assert_eq!(ix.check_consistency(), Ok(2));
+    assert_eq!(dirty_lines, 2, "clean lines are not counted dirty");
+}
+
+/// A round takes its entries when it starts; a discard may drop such a line
+/// from the index before the round writes it back. A write-around write of
+/// that block must still wait for the round (the old copy would land on the
+/// backing device after the new data). Found by the simulator (seed 83 of
+/// 200) once read caching changed its workload.
+#[test]
+fn write_around_waits_for_a_round_whose_lines_a_discard_dropped() {
+    let mut e = engine(8);
+    write(&mut e, 0, 8, false);
+    e.seal();
+    flush_sealed(&mut e, false);
+    let MigratorJob::Round { start, end } = e.migrator_next(true, 4, 0) else { panic!("a round") };
+    let mut entries = Vec::new();
+    e.round_entries(start, end, false, |x| entries.push(x));
+    assert_eq!(entries.len(), 1);
+    assert_eq!(e.discard(1, 0, 8, &|_| false), DiscardStep::Pass);
+    assert_eq!(e.dirty_of(1), 0, "the discard dropped the line from the index");
+    assert!(matches!(around(&mut e, 0, 8), AroundStep::Wait(_)), "the round may still write the old copy back");
+    e.round_done(start, end, &entries, Ok(()), &|_| None);
+    assert!(matches!(around(&mut e, 0, 8), AroundStep::Pass { .. }));
+}
+
+/// A block with a clean line (read caching) is written around through the
+/// cache: a drop not yet durable at a crash would let the replayed clean
+/// line (old data) shadow the new data on the backing device. And a clean
+/// line injected while a write-around write is in flight (its backing read
+/// may predate the data) is dropped when the write ends.
+#[test]
+fn write_around_and_clean_lines() {
+    let mut e = rc_engine(8, 16);
+    let t = stage(&mut e, 10).expect("staged");
+    assert!(inject(&mut e, t));
+    assert_eq!(around(&mut e, 80, 8), AroundStep::Cache);
+    // In flight first, then a read of another block is staged and injected.
+    let AroundStep::Pass { logged: Some(a), .. } = around(&mut e, 160, 16) else { panic!("logged with read caching on") };
+    let t = stage(&mut e, 21).expect("staged");
+    assert!(inject(&mut e, t));
+    assert!(matches!(e.begin_read(1, 168, 8), ReadStep::Buffer { .. } | ReadStep::Cache { .. }), "a hit before the write ends");
+    e.end_around(a, true);
+    assert!(matches!(e.begin_read(1, 168, 8), ReadStep::Backing { .. }), "the clean line injected meanwhile is gone");
+}

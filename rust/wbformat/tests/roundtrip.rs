@@ -13,13 +13,22 @@ fn arb_metablock() -> impl Strategy<Value = Metablock> {
         (1u8..=MAX_DEVICE_ID, 0u64..(u64::MAX / 8), 1u8..=255).prop_map(|(d, b, bits)| Metablock {
             sector: b * 8,
             device_id: d,
-            dirty_bits: bits
+            dirty_bits: bits,
+            flags: 0,
+        }),
+        // Clean lines (kept only in version 3 headers, see arb_header).
+        (1u8..=MAX_DEVICE_ID, 0u64..(u64::MAX / 8)).prop_map(|(d, b)| Metablock {
+            sector: b * 8,
+            device_id: d,
+            dirty_bits: 0xff,
+            flags: METABLOCK_CLEAN,
         }),
         // Lines with nothing to replay: any sector and device id.
         (any::<u64>(), any::<u8>()).prop_map(|(s, d)| Metablock {
             sector: s,
             device_id: d,
-            dirty_bits: 0
+            dirty_bits: 0,
+            flags: 0,
         }),
     ]
 }
@@ -29,14 +38,50 @@ fn arb_header() -> impl Strategy<Value = SegmentHeader> {
         1u64..,
         1u64..,
         prop::collection::vec(arb_metablock(), 0..=255),
+        any::<bool>(),
     )
-        .prop_map(|(fid, id, mbs)| {
+        .prop_map(|(fid, id, mbs, v3)| {
             let mut h = SegmentHeader::new(fid, id);
-            for m in mbs {
+            h.version = if v3 { SEGMENT_VERSION_V3 } else { FORMAT_VERSION };
+            for mut m in mbs {
+                if !v3 {
+                    m.flags = 0;
+                }
                 h.push(m).unwrap();
             }
             h
         })
+}
+
+#[test]
+fn segment_header_flags_refused() {
+    let clean = Metablock { sector: 8, device_id: 1, dirty_bits: 0xff, flags: METABLOCK_CLEAN };
+    let mut out = vec![0u8; BLOCK_SIZE * 2];
+    // Flags in a version 2 header, an undefined flag, a partial clean line.
+    for (version, mb) in [
+        (FORMAT_VERSION, clean),
+        (SEGMENT_VERSION_V3, Metablock { flags: 2, ..clean }),
+        (SEGMENT_VERSION_V3, Metablock { dirty_bits: 0x7f, ..clean }),
+    ] {
+        let mut h = SegmentHeader::new(1, 1);
+        h.version = version;
+        h.push(mb).unwrap();
+        assert!(
+            matches!(
+                encode_segment_buffer(&h, &mut out, default_sum()),
+                Err(EncodeError::InvalidSegment(SegmentError::BadMetablock { index: 0, reason: MetablockFault::BadFlags(_) }))
+            ),
+            "{version} {mb:?}"
+        );
+    }
+    let mut h = SegmentHeader::new(1, 1);
+    h.version = SEGMENT_VERSION_V3;
+    h.push(clean).unwrap();
+    encode_segment_buffer(&h, &mut out, default_sum()).unwrap();
+    assert_eq!(out[64 + 10], METABLOCK_CLEAN);
+    assert_eq!(u32::from_le_bytes(out[8..12].try_into().unwrap()), 3);
+    let d = decode_segment_header(&out, 1, 1).unwrap();
+    assert!(d.lines()[0].is_clean() && d.version == SEGMENT_VERSION_V3);
 }
 
 proptest! {
@@ -49,17 +94,22 @@ proptest! {
         fid in 1u64..,
         time in any::<u64>(),
         horizon in prop_oneof![Just(0u32), Just(LOG_HORIZON), 1..=MAX_LOG_HORIZON],
-        crc in any::<bool>(),
+        old in any::<bool>(),
     ) {
         let sectors = (nr_segments + 1) * SEGMENT_SECTORS + extra;
         // Horizon 0: a version 2 superblock, as older versions formatted;
-        // CRC32C segments: version 3; else version 4 (xxh64 segments).
-        let mut sb = Superblock::new(sectors, fid, time).unwrap().with_log_horizon(horizon);
-        if crc {
-            sb = sb.with_crc32c_segments();
+        // `old`: a version 3 one (no clean lines).
+        let mut sb = Superblock::new(sectors, fid, time).unwrap();
+        prop_assert_eq!(sb.version(), 4);
+        prop_assert_eq!(sb.segment_version(), SEGMENT_VERSION_V3);
+        if old {
+            sb = sb.with_version(SUPERBLOCK_VERSION_V3);
         }
+        let sb = sb.with_log_horizon(horizon);
         prop_assert_eq!(sb.log_horizon(), horizon);
-        prop_assert_eq!(sb.version(), if horizon == 0 { 2 } else if crc { 3 } else { 4 });
+        let v = if horizon == 0 { 2 } else if old { 3 } else { 4 };
+        prop_assert_eq!(sb.version(), v);
+        prop_assert_eq!(sb.segment_version(), if v == 4 { SEGMENT_VERSION_V3 } else { FORMAT_VERSION });
         let xxh = matches!(sb.segment_sum(crc32c_raw_update, xxh64_pieces), SegmentSum::Xxh64(_));
         prop_assert_eq!(xxh, sb.version() == 4);
         prop_assert_eq!(u64::from(sb.geometry().nr_segments()), nr_segments);
@@ -320,6 +370,7 @@ fn encoders_check_lengths() {
         sector: 3,
         device_id: 1,
         dirty_bits: 1,
+        flags: 0,
     })
     .unwrap();
     assert_eq!(

@@ -281,7 +281,10 @@ const NR_DEVS: usize = 2;
 const BUF_BYTES: usize = 2048 * SEC;
 
 fn new_engine(geo: Geometry, generation: u64) -> Engine<HostStore> {
-    host_engine(geo, FORMAT, generation)
+    let mut e = host_engine(geo, FORMAT, generation);
+    // A version 4 cache: clean lines allowed.
+    e.set_segment_version(SEGMENT_VERSION_V3);
+    e
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -371,6 +374,12 @@ struct Sim {
     /// Writes may have reached the backing device since its last flush
     /// (`DevEntry::passthrough`): a FLUSH goes there too.
     passthrough: [bool; NR_DEVS + 1],
+    /// Read caching: `(threshold, cells)`, (0, _) = off for this seed.
+    rc: (u32, u32),
+    /// Blocks being staged: the ticket and, once "read", the data.
+    staging: Vec<(StageTicket, Option<Vec<u8>>)>,
+    /// The last block staged (to make sequential runs now and then).
+    last_staged: (u8, u64),
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -385,6 +394,9 @@ struct Stats {
     /// Write-around pieces that logged a drop / that logged nothing.
     around_logged: u64,
     around_plain: u64,
+    /// Clean lines injected (read caching), staged blocks dropped.
+    injected: u64,
+    stage_dropped: u64,
 }
 
 impl Sim {
@@ -427,8 +439,16 @@ impl Sim {
             // Drawn apart too.
             around_pm: [0, 300, 700][Rng(seed ^ 0xa120_0000_0011).below(3) as usize],
             passthrough: [false; NR_DEVS + 1],
+            rc: {
+                // Drawn apart from `rng` too: three seeds in four cache reads.
+                let mut r = Rng(seed ^ 0x4ead_cace);
+                if r.below(4) == 0 { (0, 1) } else { (1 + r.below(6) as u32, 1 + r.below(12) as u32) }
+            },
+            staging: Vec::new(),
+            last_staged: (0, 0),
         };
         s.eng.set_log_horizon(s.horizon);
+        s.eng.set_read_cache(s.rc.0, s.rc.1).unwrap();
         // A third of the seeds lose a backing disk now and then.
         if s.rng.chance(333) {
             s.kill_pm = 1 + s.rng.below(3);
@@ -530,6 +550,8 @@ impl Sim {
         let last_valid = sum.last_valid;
         self.note(format!("recovered: record {} log ..{}", rec.last_migrated_segment_id, last_valid));
         self.eng = eng;
+        self.eng.set_read_cache(self.rc.0, self.rc.1).map_err(|e| format!("read cache: {e}"))?;
+        self.staging.clear();
         Ok(())
     }
 
@@ -1094,7 +1116,7 @@ impl Sim {
                 return Ok(());
             }
         }
-        Err(format!("does not drain once every disk works: {} dirty lines, {} ops pending", self.eng.total_dirty(), self.ops.len()))
+        Err(format!("does not drain once every disk works: {} dirty lines, {} ops pending: {:?}", self.eng.total_dirty(), self.ops.len(), self.ops))
     }
 
     /// A clean suspend (what postsuspend's flush_all does): seal, let the
@@ -1239,6 +1261,73 @@ impl Sim {
         Ok(())
     }
 
+    /// Read caching, as the kernel's read path does it, one stage per step
+    /// (other actors run in between): a 4 KiB read misses, the block is
+    /// staged, later read from the backing device, later injected (or the
+    /// staging is aborted).
+    fn step_stage(&mut self) {
+        if self.rc.0 == 0 {
+            return;
+        }
+        if !self.staging.is_empty() && self.rng.chance(700) {
+            let i = self.rng.below(self.staging.len() as u64) as usize;
+            let (t, data) = self.staging[i].clone();
+            match data {
+                None => {
+                    // The read from the backing device completes.
+                    let mut d = vec![0u8; 8 * SEC];
+                    self.backing[t.dev as usize - 1].read(t.block * 8, &mut d);
+                    self.staging[i].1 = Some(d);
+                }
+                Some(_) if self.rng.chance(50) => {
+                    self.staging.remove(i);
+                    self.eng.stage_abort(t);
+                    self.stats.stage_dropped += 1;
+                }
+                Some(d) => {
+                    self.staging.remove(i);
+                    match self.eng.stage_inject(t, &Self::slot_busy) {
+                        InjectStep::Go(w) => {
+                            self.bufs[w.buf][w.byte_off..w.byte_off + d.len()].copy_from_slice(&d);
+                            self.eng.end_write(w, true, false, self.seq, 3);
+                            self.stats.injected += 1;
+                            self.note(format!("inject dev {} block {}", t.dev, t.block));
+                        }
+                        InjectStep::Dropped => {
+                            self.stats.stage_dropped += 1;
+                            self.note(format!("stage dropped dev {} block {}", t.dev, t.block));
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        let (dev, block) = if self.last_staged.0 != 0 && self.rng.chance(300) {
+            (self.last_staged.0, self.last_staged.1 + 1)
+        } else {
+            let dev = 1 + self.rng.below(NR_DEVS as u64) as u8;
+            let sector = if self.rng.chance(700) { self.rng.below(self.dev_sectors / 4) } else { self.rng.below(self.dev_sectors) };
+            (dev, sector / 8)
+        };
+        if (block + 1) * 8 > self.dev_sectors || self.detached[dev as usize] {
+            return;
+        }
+        // The read misses; only then is the block staged.
+        match self.eng.begin_read(dev, block * 8, 8) {
+            ReadStep::Backing { run: 8 } => {}
+            ReadStep::Buffer { buf, .. } => {
+                self.eng.end_buffer_read(buf);
+                return;
+            }
+            _ => return,
+        }
+        if let Some(t) = self.eng.stage_begin(dev, block * 8, 8) {
+            self.note(format!("stage dev {dev} block {block}"));
+            self.staging.push((t, None));
+        }
+        self.last_staged = (dev, block);
+    }
+
     fn step(&mut self) -> Result<(), String> {
         self.stats.steps += 1;
         let r = self.rng.below(1000);
@@ -1260,6 +1349,8 @@ impl Sim {
                     self.ops.remove(i);
                 }
             }
+        } else if r < 660 {
+            self.step_stage();
         } else if r < 780 {
             self.step_flusher();
         } else if r < 960 {
@@ -1320,6 +1411,8 @@ fn simulator() {
                 total.multi_line += s.multi_line;
                 total.around_logged += s.around_logged;
                 total.around_plain += s.around_plain;
+                total.injected += s.injected;
+                total.stage_dropped += s.stage_dropped;
             }
             Err(e) => failures.push(e),
         }
@@ -1341,4 +1434,6 @@ fn simulator() {
     }
     assert!(total.multi_line > 0, "no write took several lines in one step: the multi-line path is untested");
     assert!(seeds < 8 || (total.around_logged > 0 && total.around_plain > 0), "write-around: both paths must be exercised");
+    eprintln!("simulator: {} clean lines injected, {} staged blocks dropped", total.injected, total.stage_dropped);
+    assert!(total.injected > 0 && total.stage_dropped > 0, "read caching was not exercised");
 }

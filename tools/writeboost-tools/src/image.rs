@@ -235,7 +235,7 @@ impl ImageBuilder {
         let mut b = vec![0u8; BLOCK_SIZE];
         let mut sb = Superblock::new(self.device_sectors, self.format_id, self.format_time)?;
         if self.crc32c_segments {
-            sb = sb.with_crc32c_segments();
+            sb = sb.with_version(SUPERBLOCK_VERSION_V3);
         }
         encode_superblock(&sb, &mut b)?;
         file.write_all_at(&b, 0)?;
@@ -292,6 +292,7 @@ pub fn dirty(device_id: u8, block: u64, bits: u8) -> Metablock {
         sector: block * SECTORS_PER_BLOCK,
         device_id,
         dirty_bits: bits,
+        flags: 0,
     }
 }
 

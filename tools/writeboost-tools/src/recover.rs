@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use wbformat::engine::{writeback_runs, BufLine, DevMeta, Engine, MigEntry, MigratorJob, Parts, SlotMeta, Storage, NR_BUFS};
+use wbformat::engine::{writeback_runs, BufLine, DevMeta, Engine, MigEntry, MigratorJob, Parts, SlotMeta, StageCell, Storage, NR_BUFS};
 use wbformat::format::*;
 use wbformat::index::{buckets_for, LineMeta, Link};
 use wbformat::recovery::{resume_engine, LogDevice, LogEnd, ResumeError};
@@ -49,6 +49,7 @@ impl Storage for VecStore {
     type BufLines = Vec<BufLine>;
     type Discards = Vec<Discard>;
     type Devs = Vec<DevMeta>;
+    type Cells = Vec<StageCell>;
 }
 
 /// An empty engine for a cache of geometry `geo`.
@@ -61,6 +62,8 @@ pub fn host_engine(geo: Geometry, format_id: u64, generation: u64) -> anyhow::Re
         buf_lines: vec![BufLine::default(); NR_BUFS * LINES_PER_SEGMENT as usize],
         discards: vec![Discard::EMPTY; NR_BUFS * MAX_DISCARDS],
         devs: vec![DevMeta::default(); REGISTRY_ENTRIES],
+        // No read caching while recovering.
+        cells: Vec::new(),
     };
     Engine::new(geo, format_id, generation, parts).map_err(|e| anyhow::anyhow!("cannot set up the cache engine: {e}"))
 }

@@ -285,7 +285,7 @@ fn corrupt_metadata_is_detected() {
 
     // Unsupported version in the next segment's header: corrupt.
     let p = copy("ver.img");
-    patch(&p, segment_offset(&g, 8).unwrap(), b"WBRSSEG\0\x03\0\0\0").unwrap();
+    patch(&p, segment_offset(&g, 8).unwrap(), b"WBRSSEG\0\x04\0\0\0").unwrap();
     let (code, out) = check(&p);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("PROBLEM (corrupt)"), "{out}");

@@ -118,12 +118,24 @@ pub fn parse_tag(b: &[u8]) -> (u64, u32, u32) {
 /// The bytes of segment `id` with the given metablocks: header block followed
 /// by one tagged data block per line.
 pub fn segment_bytes(format_id: u64, id: u64, lines: &[Metablock]) -> Vec<u8> {
-    segment_bytes_with(format_id, id, default_sum(), lines)
+    segment_bytes_full(format_id, id, default_sum(), lines, FORMAT_VERSION)
 }
 
 /// [`segment_bytes`] checksummed with `sum`.
 pub fn segment_bytes_with(format_id: u64, id: u64, sum: SegmentSum, lines: &[Metablock]) -> Vec<u8> {
+    segment_bytes_full(format_id, id, sum, lines, FORMAT_VERSION)
+}
+
+/// [`segment_bytes`] with a header of version `version` (2, or 3 with line
+/// flags).
+pub fn segment_bytes_version(format_id: u64, id: u64, lines: &[Metablock], version: u32) -> Vec<u8> {
+    segment_bytes_full(format_id, id, default_sum(), lines, version)
+}
+
+/// [`segment_bytes`] checksummed with `sum`, with a header of version `version`.
+pub fn segment_bytes_full(format_id: u64, id: u64, sum: SegmentSum, lines: &[Metablock], version: u32) -> Vec<u8> {
     let mut h = SegmentHeader::new(format_id, id);
+    h.version = version;
     for mb in lines {
         h.push(*mb).unwrap();
     }
@@ -200,6 +212,7 @@ pub fn mb(device_id: u8, block: u64, bits: u8) -> Metablock {
         sector: block * SECTORS_PER_BLOCK,
         device_id,
         dirty_bits: bits,
+        flags: 0,
     }
 }
 
@@ -265,6 +278,7 @@ impl wbformat::engine::Storage for HostStore {
     type BufLines = Vec<wbformat::engine::BufLine>;
     type Discards = Vec<Discard>;
     type Devs = Vec<wbformat::engine::DevMeta>;
+    type Cells = Vec<wbformat::engine::StageCell>;
 }
 
 /// An empty engine over host storage.
@@ -278,6 +292,7 @@ pub fn host_engine(geo: Geometry, format_id: u64, generation: u64) -> wbformat::
         buf_lines: vec![BufLine::default(); NR_BUFS * LINES_PER_SEGMENT as usize],
         discards: vec![Discard::EMPTY; NR_BUFS * MAX_DISCARDS],
         devs: vec![DevMeta::default(); REGISTRY_ENTRIES],
+        cells: vec![StageCell::default(); MAX_READ_CACHE_CELLS as usize],
     };
     Engine::new(geo, format_id, generation, parts).expect("engine storage")
 }

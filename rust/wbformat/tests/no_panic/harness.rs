@@ -191,6 +191,7 @@ impl<'a> wbformat::engine::Storage for SliceStore<'a> {
     type BufLines = &'a mut [wbformat::engine::BufLine];
     type Discards = &'a mut [Discard];
     type Devs = &'a mut [wbformat::engine::DevMeta];
+    type Cells = &'a mut [wbformat::engine::StageCell];
 }
 
 /// Instance: every engine entry point.
