@@ -65,6 +65,11 @@ pub fn segment_bytes(format_id: u64, id: u64, sum: SegmentSum, lines: &[Metabloc
 pub fn segment_bytes_durable(format_id: u64, id: u64, durable_upto: u64, sum: SegmentSum, lines: &[Metablock]) -> Result<Vec<u8>> {
     let mut h = SegmentHeader::new(format_id, id);
     h.durable_upto = durable_upto;
+    // The header version the module writes with this checksum: version 3
+    // (line flags, clean lines) on a version 4 superblock's cache.
+    if matches!(sum, SegmentSum::Xxh64(_)) {
+        h.version = SEGMENT_VERSION_V3;
+    }
     for mb in lines {
         h.push(*mb)
             .map_err(|e| anyhow::anyhow!("segment {id}: {e}"))?;

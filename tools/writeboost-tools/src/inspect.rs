@@ -200,8 +200,11 @@ pub struct SlotInfo {
     pub id: Option<u64>,
     /// Number of lines, if the header parses.
     pub nr_lines: Option<u32>,
-    /// Lines with dirty bits.
+    /// Dirty lines (lines with dirty bits that are not clean lines).
     pub dirty_lines: Option<u32>,
+    /// Clean lines (read caching: a copy of the backing device's data,
+    /// never written back).
+    pub clean_lines: Option<u32>,
     /// `valid`, `empty`, `foreign`, `bad-header`, `bad-checksum` or
     /// `missing` (past the end of a shrunk device).
     pub status: String,
@@ -225,6 +228,9 @@ pub struct LineInfo {
     pub sector: u64,
     /// Dirty bits (bit j = sector j of the line).
     pub dirty_bits: u8,
+    /// A clean line (read caching): its 8 sectors equal the backing
+    /// device's and are never written back.
+    pub clean: bool,
 }
 
 /// Reads the header and (if it parses) the data of `slot`, and says what it
@@ -245,6 +251,7 @@ pub fn inspect_slot(
         id: None,
         nr_lines: None,
         dirty_lines: None,
+        clean_lines: None,
         status: String::new(),
         error: None,
         in_log: false,
@@ -281,7 +288,8 @@ pub fn inspect_slot(
     };
     info.id = Some(h.id);
     info.nr_lines = Some(h.nr_lines);
-    info.dirty_lines = Some(h.lines().iter().filter(|m| m.dirty_bits != 0).count() as u32);
+    info.dirty_lines = Some(h.lines().iter().filter(|m| m.dirty_bits != 0 && !m.is_clean()).count() as u32);
+    info.clean_lines = Some(h.lines().iter().filter(|m| m.is_clean()).count() as u32);
     if with_lines {
         info.lines = Some(
             h.lines()
@@ -292,6 +300,7 @@ pub fn inspect_slot(
                     device_id: m.device_id,
                     sector: m.sector,
                     dirty_bits: m.dirty_bits,
+                    clean: m.is_clean(),
                 })
                 .collect(),
         );
@@ -359,8 +368,10 @@ pub struct LogSegment {
     pub slot: u32,
     /// Lines written.
     pub nr_lines: u32,
-    /// Metablocks with dirty bits.
+    /// Metablocks of dirty lines (clean lines not counted).
     pub dirty_metablocks: u32,
+    /// Metablocks of clean lines (read caching).
+    pub clean_metablocks: u32,
 }
 
 /// The replayable log, as the kernel's recovery sees it.
@@ -574,7 +585,8 @@ fn walk_log(
             id: c.id,
             slot: c.slot,
             nr_lines: header.nr_lines,
-            dirty_metablocks: st.lines_replayed,
+            dirty_metablocks: header.lines().iter().filter(|m| m.dirty_bits != 0 && !m.is_clean()).count() as u32,
+            clean_metablocks: header.lines().iter().filter(|m| m.is_clean()).count() as u32,
         });
         scan.accept(&header)?;
     }

@@ -442,3 +442,53 @@ fn recover_usage_errors_exit_2() {
     }
     assert_eq!(std::fs::read(&img).unwrap(), before, "a usage error changed the cache");
 }
+
+#[test]
+fn clean_lines_are_not_counted_as_dirty() {
+    // Segment 1: 3 clean lines (read caching) and 2 dirty ones; segment 2:
+    // 1 clean line. Found by breakC: the dump's "dirty" column and check's
+    // per-segment dirty_metablocks counted clean lines as dirty.
+    use writeboost_tools::wbformat::format::METABLOCK_CLEAN;
+    let clean = |block| {
+        let mut m = dirty(1, block, 0xff);
+        m.flags = METABLOCK_CLEAN;
+        m
+    };
+    let dir = TempDir::new().unwrap();
+    let mut b = ImageBuilder::with_segments(8).unwrap();
+    b.register(1, 1 << 20).unwrap();
+    b.generation(2).last_migrated(0);
+    b.segment(1, &[clean(10), clean(11), dirty(1, 20, 0xff), clean(12), dirty(1, 21, 0x01)]);
+    b.segment(2, &[clean(30)]);
+    let p = write(&b, &dir, "clean.img");
+    let (code, v) = check_json(&p);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["log"]["dirty_lines"], 2, "{v:#}");
+    assert_eq!(v["log"]["segments"][0]["dirty_metablocks"], 2, "{v:#}");
+    assert_eq!(v["log"]["segments"][0]["clean_metablocks"], 3, "{v:#}");
+    assert_eq!(v["log"]["segments"][1]["dirty_metablocks"], 0, "{v:#}");
+    assert_eq!(v["log"]["segments"][1]["clean_metablocks"], 1, "{v:#}");
+    let o = run("dump", &[p.to_str().unwrap(), "--lines"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}");
+    let row = |slot: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(slot) && l.contains("valid"))
+            .unwrap_or_else(|| panic!("no row for slot {slot}: {out}"))
+            .split_whitespace()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(out.contains("slot           id lines dirty clean  status"), "{out}");
+    assert_eq!(row("0"), "0 1 5 2 3", "{out}");
+    assert_eq!(row("1"), "1 2 1 0 1", "{out}");
+    assert_eq!(out.matches("clean line").count(), 4, "{out}");
+    let o = run("dump", &[p.to_str().unwrap(), "--json", "--lines"]);
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let segs = d["segments"].as_array().expect("segments");
+    assert_eq!(segs[0]["dirty_lines"], 2, "{d:#}");
+    assert_eq!(segs[0]["clean_lines"], 3, "{d:#}");
+    assert_eq!(segs[0]["lines"][0]["clean"], true, "{d:#}");
+    assert_eq!(segs[0]["lines"][2]["clean"], false, "{d:#}");
+}

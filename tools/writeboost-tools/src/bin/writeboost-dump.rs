@@ -26,8 +26,10 @@ struct Args {
     /// slot) or N..M (slots N to M-1).
     #[arg(long, default_value = "all", value_name = "WHICH")]
     segments: SegmentSelection,
-    /// Also list the metablocks (line k, device id, sector, dirty bits) of
-    /// the listed segments.
+    /// Also list the metablocks (line k, device id, sector, dirty bits, and
+    /// "clean line" for a line cached by read caching, never written back)
+    /// of the listed segments. The segment table's "dirty" and "clean"
+    /// columns count the two kinds of lines.
     #[arg(long)]
     lines: bool,
 }
@@ -166,8 +168,8 @@ fn render(rep: &DumpReport, sel: SegmentSelection, lines: bool) -> String {
     let _ = writeln!(out, "segments ({which}):");
     let _ = writeln!(
         out,
-        "{:>8} {:>12} {:>5} {:>5}  status",
-        "slot", "id", "lines", "dirty"
+        "{:>8} {:>12} {:>5} {:>5} {:>5}  status",
+        "slot", "id", "lines", "dirty", "clean"
     );
     let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     for s in &rep.segments {
@@ -181,11 +183,12 @@ fn render(rep: &DumpReport, sel: SegmentSelection, lines: bool) -> String {
         }
         let _ = writeln!(
             out,
-            "{:>8} {:>12} {:>5} {:>5}  {}",
+            "{:>8} {:>12} {:>5} {:>5} {:>5}  {}",
             s.slot,
             dash(s.id.map(|v| v.to_string())),
             dash(s.nr_lines.map(|v| v.to_string())),
             dash(s.dirty_lines.map(|v| v.to_string())),
+            dash(s.clean_lines.map(|v| v.to_string())),
             status
         );
         if lines {
@@ -193,11 +196,12 @@ fn render(rep: &DumpReport, sel: SegmentSelection, lines: bool) -> String {
                 for l in ls {
                     let _ = writeln!(
                         out,
-                        "{:>14} k {:>3}  device {:>3}  sector {:>14}  dirty {:#04x} {}",
+                        "{:>14} k {:>3}  device {:>3}  sector {:>14}  {} {:#04x} {}",
                         "",
                         l.k,
                         l.device_id,
                         l.sector,
+                        if l.clean { "clean line" } else { "dirty" },
                         l.dirty_bits,
                         bits_map(l.dirty_bits)
                     );
