@@ -738,6 +738,22 @@ fn bits_of(off: u32, n: u32) -> u8 {
     ((0xffu32 >> (8 - n.min(8))) << off.min(7)) as u8
 }
 
+/// The pieces of `sector..end` within one 4 KiB block each: their first
+/// sector and their sectors' bits in the block.
+fn block_pieces(sector: u64, end: u64) -> impl Iterator<Item = (u64, u8)> {
+    let mut s = sector;
+    core::iter::from_fn(move || {
+        if s >= end {
+            return None;
+        }
+        let off = (s % SECTORS_PER_BLOCK) as u32;
+        let cnt = 8u32.saturating_sub(off).min(end.saturating_sub(s).min(8) as u32).max(1);
+        let piece = (s, bits_of(off, cnt));
+        s = s.saturating_add(u64::from(cnt));
+        Some(piece)
+    })
+}
+
 /// One cache's state and decisions. See the module documentation.
 pub struct Engine<S: Storage> {
     geo: Geometry,
@@ -1749,11 +1765,7 @@ impl<S: Storage> Engine<S> {
         let Some(c) = self.cur else { return Err(DiscardStep::Fail) };
         let Some(cb) = self.bufs.get(c).copied() else { return Err(DiscardStep::Fail) };
         let mut logged = false;
-        let mut s = sector;
-        while s < end {
-            let off = (s % SECTORS_PER_BLOCK) as u32;
-            let cnt = 8u32.saturating_sub(off).min(end.saturating_sub(s).min(8) as u32).max(1);
-            let bits = bits_of(off, cnt);
+        for (s, bits) in block_pieces(sector, end) {
             let key = Key::from_sector(dev, s);
             let chain = self.index.chain(key);
             for &l in chain.as_slice() {
@@ -1784,7 +1796,6 @@ impl<S: Storage> Engine<S> {
                     return Err(DiscardStep::Fail);
                 }
             }
-            s = s.saturating_add(u64::from(cnt));
         }
         if logged {
             if let Some(x) = self.bufs.get_mut(c) {
@@ -1954,11 +1965,7 @@ impl<S: Storage> Engine<S> {
             }
             b = b.saturating_add(1);
         }
-        let mut s = sector;
-        while s < end {
-            let off = (s % SECTORS_PER_BLOCK) as u32;
-            let cnt = 8u32.saturating_sub(off).min(end.saturating_sub(s).min(8) as u32).max(1);
-            let bits = bits_of(off, cnt);
+        for (s, bits) in block_pieces(sector, end) {
             let key = Key::from_sector(dev, s);
             let chain = self.index.chain(key);
             for &l in chain.as_slice() {
@@ -1985,7 +1992,6 @@ impl<S: Storage> Engine<S> {
                     }
                 }
             }
-            s = s.saturating_add(u64::from(cnt));
         }
         let base = c.saturating_mul(MAX_DISCARDS);
         match self.merge_target(c, dev, sector, end) {
