@@ -337,6 +337,17 @@ impl Cache {
         self.state.lock()
     }
 
+    /// Drops the lock, then wakes the flusher if a segment was sealed since
+    /// `sealed_upto` was `sealed` (its last writer may have finished before
+    /// it was sealed, so nobody else would).
+    fn unlock_waking_flusher(&self, g: Guard<'_>, sealed: u64) {
+        let seal_wake = g.eng.sealed_upto() != sealed;
+        drop(g);
+        if seal_wake {
+            self.flusher_cv.notify_all();
+        }
+    }
+
     fn slot_busy(&self) -> impl Fn(u32) -> bool + '_ {
         move |slot| self.inflight.get(slot as usize).map_or(0, |c| c.load(Ordering::Acquire)) > 0
     }
@@ -470,13 +481,8 @@ impl Cache {
                 }
             }
         };
-        // A full segment sealed by this write goes to the flusher now (its
-        // last writer may have finished before it was sealed).
-        let seal_wake = g.eng.sealed_upto() != sealed;
-        drop(g);
-        if seal_wake {
-            self.flusher_cv.notify_all();
-        }
+        // A full segment sealed by this write goes to the flusher now.
+        self.unlock_waking_flusher(g, sealed);
         let copied = match self.bufs.get(t.buf) {
             Some(buf) => buf.fill_from_bio(t.byte_off, &bio),
             None => Err(EINVAL),
@@ -548,11 +554,7 @@ impl Cache {
                 }
             }
         };
-        let seal_wake = g.eng.sealed_upto() != sealed;
-        drop(g);
-        if seal_wake {
-            self.flusher_cv.notify_all();
-        }
+        self.unlock_waking_flusher(g, sealed);
         if sectors < n {
             bio.accept_partial(sectors);
         }
@@ -648,17 +650,13 @@ impl Cache {
                         if let Some(t) = g.eng.stage_begin(dev, sector, 8) {
                             let sealed = g.eng.sealed_upto();
                             if let InjectStep::Go(w) = g.eng.stage_inject(t, &self.slot_busy()) {
-                                let seal_wake = g.eng.sealed_upto() != sealed;
                                 let i = (g.stage_head + g.stage_len) % STAGE_Q;
                                 if let Some(x) = g.stage_q.get_mut(i) {
                                     *x = Some((dev, sector, w));
                                 }
                                 g.stage_len += 1;
                                 g.stage_bios.push(bio);
-                                drop(g);
-                                if seal_wake {
-                                    self.flusher_cv.notify_all();
-                                }
+                                self.unlock_waking_flusher(g, sealed);
                                 self.stage_cv.notify_all();
                                 return Routed::Done;
                             }
