@@ -459,7 +459,7 @@ impl Cache {
         let mut g = self.lock();
         let sealed = g.eng.sealed_upto();
         let t = loop {
-            match g.eng.begin_write(dev, sector, n, &self.slot_busy()) {
+            match g.eng.begin_write(dev, sector, n, &self.slot_busy(), eng::Direct::No) {
                 WriteStep::Go(t) => {
                     if t.sectors < n {
                         bio.accept_partial(t.sectors);

@@ -79,6 +79,11 @@ pub struct BufLine {
     /// A clean line (read caching): `bits` is 0xFF and the data equals the
     /// backing device's; the header marks it [`METABLOCK_CLEAN`](super::format::METABLOCK_CLEAN).
     pub clean: bool,
+    /// A direct line: its data goes from the users' bios straight to its
+    /// place on the cache device, not through the RAM buffer (see
+    /// [`Direct`]); the header marks it
+    /// [`METABLOCK_DIRECT`](super::format::METABLOCK_DIRECT).
+    pub direct: bool,
 }
 
 /// Most read-cache cells a cache may have (`nr_read_cache_cells`).
@@ -296,9 +301,41 @@ pub const RETRY_MAX_MS: u64 = 30_000;
 /// [`MigratorJob::Relocate`]); ordinary writes never take them.
 pub const RESERVED_SEGMENTS: u64 = 1;
 
+/// Whether a write may go straight to the cache device instead of through
+/// the RAM buffer (a *direct* write: no copy of its data in RAM). Direct
+/// lines exist only in segments of header version 4
+/// ([`SEGMENT_VERSION_V4`](super::format::SEGMENT_VERSION_V4)); on older
+/// caches every answer is a RAM copy.
+///
+/// The caller's duty for a direct ticket: count the device write in flight
+/// for its buffer under the lock and call [`Engine::end_write`] at once
+/// (nothing is copied), submit the write to `cache_sector`, and not let
+/// the flusher write the buffer's segment before every such write ended;
+/// the segment is then written with `REQ_PREFLUSH` (see
+/// [`format::segment_runs`](super::format::segment_runs)): its header is
+/// never durable before the direct data it describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direct {
+    /// Never direct (a FUA write, held until its segment is durable): a
+    /// direct line of the open segment is not updated in place, the
+    /// segment is sealed and the write goes to a new line.
+    No,
+    /// RAM copies for new lines; an in-place update of a direct line of the
+    /// open segment is direct (a small write).
+    May,
+    /// New lines are direct; an in-place update of a line in RAM is a RAM
+    /// copy (a large write).
+    Want,
+}
+
+/// Smallest write (sectors) the kernel sends direct ([`Direct::Want`]): 64
+/// KiB. Smaller writes are batched in the RAM buffer into whole-segment
+/// writes, which is what makes a log fast for them.
+pub const DIRECT_MIN_SECTORS: u32 = 128;
+
 /// Where a write copies its data: `sectors` sectors to the consecutive
 /// lines `k..k + nr_lines` of buffer `buf`, contiguous in the buffer from
-/// byte `byte_off`.
+/// byte `byte_off` (or, `direct`, on the cache device from `cache_sector`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriteTicket {
     /// The buffer.
@@ -312,6 +349,12 @@ pub struct WriteTicket {
     /// Sectors of the write this ticket takes (from its first sector; the
     /// caller handles the rest with a new [`Engine::begin_write`]).
     pub sectors: u32,
+    /// A direct write (see [`Direct`]): the data goes to the cache device
+    /// at `cache_sector`, not into the buffer.
+    pub direct: bool,
+    /// Cache-device sector of the ticket's first sector (its place in the
+    /// segment's slot; meaningful when `direct`).
+    pub cache_sector: u64,
 }
 
 /// Most 4 KiB blocks one read step covers (16 MiB): bounds the index
@@ -1095,12 +1138,17 @@ impl<S: Storage> Engine<S> {
         let (k, slot) = (x.nr_lines, x.slot);
         x.nr_lines = k.saturating_add(1);
         if let Some(l) = self.buf_line(b, k) {
-            *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev: key.device_id, bits: 0, pending: 0, clean: false };
+            *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev: key.device_id, bits: 0, pending: 0, clean: false, direct: false };
         }
         if cursor {
             self.cursor = line_no(slot, k);
         }
         Some(k)
+    }
+
+    /// Whether line `k` of buffer `b` is direct.
+    fn line_direct(&self, b: usize, k: u32) -> bool {
+        self.buf_lines.get(b.saturating_mul(LINES as usize).saturating_add(k as usize)).is_some_and(|l| l.direct)
     }
 
     /// Whether a write is copying into line `k` of buffer `b` right now.
@@ -1255,12 +1303,22 @@ impl<S: Storage> Engine<S> {
     /// there is no room in the log, and once its dirty lines fill half the
     /// cache (so a dead disk can never take the whole cache from the other
     /// devices).
-    pub fn begin_write(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> WriteStep {
+    ///
+    /// `direct` says whether the write may go straight to the cache device
+    /// (see [`Direct`]); the ticket's `direct` says whether it does. A
+    /// ticket's lines are all direct or all in RAM.
+    pub fn begin_write(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool, direct: Direct) -> WriteStep {
         let off = (sector % SECTORS_PER_BLOCK) as u32;
         let first = n.min(8u32.saturating_sub(off));
-        match self.begin_write_block(dev, sector, first, slot_busy) {
+        let direct = if self.seg_version >= super::format::SEGMENT_VERSION_V4 { direct } else { Direct::No };
+        match self.begin_write_block(dev, sector, first, slot_busy, direct) {
             WriteStep::Go(mut t) => {
                 self.extend_write(dev, sector, n, &mut t);
+                if t.direct {
+                    let slot = self.bufs.get(t.buf).map_or(0, |x| x.slot);
+                    let start = self.geo.segment_start_sector(slot).unwrap_or(0);
+                    t.cache_sector = start.saturating_add((t.byte_off / 512) as u64);
+                }
                 WriteStep::Go(t)
             }
             other => other,
@@ -1285,7 +1343,7 @@ impl<S: Storage> Engine<S> {
             let head = self.index.lookup(key);
             let (hit, on_buffer) = match head {
                 Some(h) if slot_k(h).0 == buf.slot => {
-                    if slot_k(h).1 != k || self.line_pending(b, k) {
+                    if slot_k(h).1 != k || self.line_pending(b, k) || self.line_direct(b, k) != t.direct {
                         break;
                     }
                     (true, true)
@@ -1294,6 +1352,7 @@ impl<S: Storage> Engine<S> {
                     if buf.nr_lines != k || self.reserve_line(b, key, true).is_none() {
                         break;
                     }
+                    self.mark_direct(b, k, t.direct);
                     (head.is_some(), false)
                 }
             };
@@ -1305,8 +1364,15 @@ impl<S: Storage> Engine<S> {
         }
     }
 
+    /// Marks new line `k` of buffer `b` direct (or not).
+    fn mark_direct(&mut self, b: usize, k: u32, direct: bool) {
+        if let Some(l) = self.buf_line(b, k) {
+            l.direct = direct;
+        }
+    }
+
     /// A write of `n` sectors (`1..=8 - sector % 8`) within one block.
-    fn begin_write_block(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool) -> WriteStep {
+    fn begin_write_block(&mut self, dev: u8, sector: u64, n: u32, slot_busy: &dyn Fn(u32) -> bool, direct: Direct) -> WriteStep {
         let off = (sector % SECTORS_PER_BLOCK) as u32;
         let bits = bits_of(off, n);
         let key = Key::from_sector(dev, sector);
@@ -1332,12 +1398,21 @@ impl<S: Storage> Engine<S> {
                     if self.line_pending(c, k) {
                         return WriteStep::Wait(Wait::Pending);
                     }
-                    return self.publish(dev, key, bits, off, n, c, k, true, true);
+                    let is_direct = self.line_direct(c, k);
+                    if !(is_direct && direct == Direct::No) {
+                        return Self::with_direct(self.publish(dev, key, bits, off, n, c, k, true, true), is_direct);
+                    }
+                    // A FUA write is never direct: this line's segment is
+                    // sealed, the write goes to a line of the next one.
+                    self.seal();
+                    continue;
                 }
             }
             if let Some(c) = self.cur {
                 if let Some(k) = self.reserve_line(c, key, true) {
-                    return self.publish(dev, key, bits, off, n, c, k, head.is_some(), false);
+                    let d = direct == Direct::Want;
+                    self.mark_direct(c, k, d);
+                    return Self::with_direct(self.publish(dev, key, bits, off, n, c, k, head.is_some(), false), d);
                 }
                 self.seal();
             }
@@ -1347,6 +1422,13 @@ impl<S: Storage> Engine<S> {
                 Err(Wait::Space) if failing => return WriteStep::Fail,
                 Err(w) => return WriteStep::Wait(w),
             }
+        }
+    }
+
+    fn with_direct(step: WriteStep, direct: bool) -> WriteStep {
+        match step {
+            WriteStep::Go(t) => WriteStep::Go(WriteTicket { direct, ..t }),
+            other => other,
         }
     }
 
@@ -1371,7 +1453,12 @@ impl<S: Storage> Engine<S> {
                     if self.line_pending(c, slot_k(h).1) {
                         return Err(Wait::Sleep(1));
                     }
-                    return Ok(self.publish_relocated(dev, key, bits, c, slot_k(h).1));
+                    if !self.line_direct(c, slot_k(h).1) {
+                        return Ok(self.publish_relocated(dev, key, bits, c, slot_k(h).1));
+                    }
+                    // A relocation copies into RAM: not into a direct line.
+                    self.seal();
+                    continue;
                 }
             }
             if let Some(c) = self.cur {
@@ -1436,7 +1523,7 @@ impl<S: Storage> Engine<S> {
         if let Some(x) = self.bufs.get_mut(b) {
             x.writers = x.writers.saturating_add(1);
         }
-        WriteStep::Go(WriteTicket { buf: b, k, nr_lines: 1, byte_off: line_offset(k, off), sectors: n })
+        WriteStep::Go(WriteTicket { buf: b, k, nr_lines: 1, byte_off: line_offset(k, off), sectors: n, direct: false, cache_sector: 0 })
     }
 
     /// The copy of `t` finished (`ok` = it worked). `barrier`: the bio is
@@ -1522,7 +1609,9 @@ impl<S: Storage> Engine<S> {
                 (None, None) => {}
                 (Some(p), Some(o)) if o == p.saturating_add(1) && slot_k(o).0 == slot_k(p).0 => {
                     let (slot, k) = slot_k(o);
-                    if self.buf_of_slot(slot).is_some_and(|b| self.buf_line(b, k).map_or(0, |l| l.pending) > 0) {
+                    // A run in RAM or on the cache device: direct lines of a
+                    // buffer are on the device.
+                    if self.buf_of_slot(slot).is_some_and(|b| self.buf_line(b, k).map_or(0, |l| l.pending) > 0 || self.line_direct(b, k) != self.line_direct(b, slot_k(p).1)) {
                         break;
                     }
                     prev = Some(o);
@@ -1558,6 +1647,8 @@ impl<S: Storage> Engine<S> {
             if self.buf_line(b, k).map_or(0, |l| l.pending) > 0 {
                 return (ReadStep::WaitPending, None);
             }
+        }
+        if let Some(b) = self.buf_of_slot(slot).filter(|&b| !self.line_direct(b, k)) {
             if let Some(s) = self.stats.get_mut(2 | 4 | full) {
                 *s = s.saturating_add(1);
             }
@@ -2118,7 +2209,16 @@ impl<S: Storage> Engine<S> {
         let Some(x) = self.bufs.get(b) else { return };
         let base = b.saturating_mul(LINES as usize);
         for l in self.buf_lines.get(base..base.saturating_add(x.nr_lines as usize)).unwrap_or(&[]) {
-            let mb = if l.bits == 0 { Metablock::EMPTY } else { Metablock { sector: l.sector, device_id: l.dev, dirty_bits: l.bits, flags: if l.clean { super::format::METABLOCK_CLEAN } else { 0 } } };
+            // A direct line keeps its flag with no sectors left: its place
+            // holds no RAM data for the flusher to write.
+            let flags = if l.clean {
+                super::format::METABLOCK_CLEAN
+            } else if l.direct {
+                super::format::METABLOCK_DIRECT
+            } else {
+                0
+            };
+            let mb = if l.bits == 0 { Metablock { flags: flags & super::format::METABLOCK_DIRECT, ..Metablock::EMPTY } } else { Metablock { sector: l.sector, device_id: l.dev, dirty_bits: l.bits, flags } };
             let _ = hdr.push(mb);
         }
         let base = b.saturating_mul(MAX_DISCARDS);
@@ -2396,7 +2496,9 @@ impl<S: Storage> Engine<S> {
             for k in 0..buf.nr_lines.min(LINES) {
                 let line = line_no(buf.slot, k);
                 let bits = self.index.dirty(line).unwrap_or(0);
-                if bits == 0 {
+                // A direct line's data is not in RAM (it is on the failed
+                // cache device).
+                if bits == 0 || self.line_direct(b as usize, k) {
                     continue;
                 }
                 let Ok(Some(key)) = self.index.key_of(line) else { continue };
@@ -2731,7 +2833,7 @@ impl<S: Storage> Engine<S> {
             x.writers = x.writers.saturating_add(1);
         }
         self.nr_injected = self.nr_injected.saturating_add(1);
-        InjectStep::Go(WriteTicket { buf: c, k, nr_lines: 1, byte_off: line_offset(k, 0), sectors: 8 })
+        InjectStep::Go(WriteTicket { buf: c, k, nr_lines: 1, byte_off: line_offset(k, 0), sectors: 8, direct: false, cache_sector: 0 })
     }
 
     /// The read filling the clean line of injection ticket `w` (block

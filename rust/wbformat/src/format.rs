@@ -38,14 +38,21 @@ pub const SUPERBLOCK_REGION_SECTORS: u64 = 2048;
 /// The format version of the record and the segment headers, which this
 /// crate reads and writes.
 pub const FORMAT_VERSION: u32 = 2;
-/// The superblock version this crate writes. Version 4 is version 3 whose
-/// segments are checksummed with xxh64 instead of CRC32C (see
-/// [`SegmentSum`]) and written with header version 3 (metablock flags:
-/// clean lines, read caching). Version 3 is version 2 with the
-/// `log_horizon` field (offset 28), which promises that every segment
-/// header of the cache satisfies `durable_upto + log_horizon >= id` (see
-/// [`LOG_HORIZON`]). Versions 2 (no promise) and 3 are still read.
-pub const SUPERBLOCK_VERSION: u32 = 4;
+/// The superblock version this crate writes. Version 5 is version 4 whose
+/// segments are written with header version 4, which may hold *direct*
+/// lines ([`METABLOCK_DIRECT`]: large writes go from the bio straight to
+/// their place on the cache device, and the segment checksum leaves them
+/// out). Version 4 is version 3 whose segments are checksummed with xxh64
+/// instead of CRC32C (see [`SegmentSum`]) and written with header version
+/// 3 (metablock flags: clean lines, read caching). Version 3 is version 2
+/// with the `log_horizon` field (offset 28), which promises that every
+/// segment header of the cache satisfies `durable_upto + log_horizon >= id`
+/// (see [`LOG_HORIZON`]). Versions 2 (no promise), 3 and 4 are still read.
+pub const SUPERBLOCK_VERSION: u32 = 5;
+/// Superblock version 4: the layout and checksum of version 5, but its
+/// segments are written with version 3 headers (no direct lines). Still
+/// read and written (a cache keeps its version).
+pub const SUPERBLOCK_VERSION_V4: u32 = 4;
 /// Superblock version 3: the layout of version 4, but its segments are
 /// checksummed with CRC32C and written with version 2 headers (no line
 /// flags, so no clean lines: read caching is refused on such a cache).
@@ -55,10 +62,20 @@ pub const SUPERBLOCK_VERSION_V3: u32 = 3;
 /// The segment header version with the metablock `flags` byte
 /// ([`METABLOCK_CLEAN`]); the segments of a version 4 superblock's cache.
 pub const SEGMENT_VERSION_V3: u32 = 3;
+/// The segment header version that may mark lines [`METABLOCK_DIRECT`];
+/// the segments of a version 5 superblock's cache.
+pub const SEGMENT_VERSION_V4: u32 = 4;
 /// Metablock flag bit 0 (header version 3): the line is *clean*, its data
 /// equals the backing device's for all 8 sectors (`dirty_bits` is 0xFF).
 /// Replay makes it the block's copy; it is never written back.
 pub const METABLOCK_CLEAN: u8 = 1;
+/// Metablock flag bit 1 (header version 4): the line is *direct*, its data
+/// was written to its place in the segment on the cache device by the
+/// user's bio itself, before the header (which is written with
+/// `REQ_PREFLUSH`, so the header is never durable before that data). The
+/// segment checksum does not cover a direct line's data (see
+/// [`segment_checksum_of`]). Never set together with [`METABLOCK_CLEAN`].
+pub const METABLOCK_DIRECT: u8 = 2;
 /// The oldest superblock version this crate reads (no `log_horizon`).
 pub const SUPERBLOCK_VERSION_V2: u32 = 2;
 /// The log horizon a new format records and the engine keeps: a segment is
@@ -692,9 +709,9 @@ impl Superblock {
         self
     }
 
-    /// The same superblock as version `v` (2, 3 or 4; other values are
+    /// The same superblock as version `v` (2 to 5; other values are
     /// ignored): tests build the caches older modules formatted. Version 2
-    /// has no log horizon (it is set to 0); versions 3 and 4 get
+    /// has no log horizon (it is set to 0); versions 3 to 5 get
     /// [`LOG_HORIZON`] if they had none.
     pub fn with_version(mut self, v: u32) -> Self {
         match v {
@@ -702,7 +719,7 @@ impl Superblock {
                 self.log_horizon = 0;
                 self.version = v;
             }
-            SUPERBLOCK_VERSION_V3 | SUPERBLOCK_VERSION => {
+            SUPERBLOCK_VERSION_V3 | SUPERBLOCK_VERSION_V4 | SUPERBLOCK_VERSION => {
                 if self.log_horizon == 0 {
                     self.log_horizon = LOG_HORIZON;
                 }
@@ -714,10 +731,10 @@ impl Superblock {
     }
 
     /// How this cache's segments are checksummed: CRC32C with `crc` for
-    /// versions 2 and 3, xxh64 with `xxh64` for version 4. The caller passes
-    /// the implementations (the kernel's, or a library's in the tools).
+    /// versions 2 and 3, xxh64 with `xxh64` for versions 4 and 5. The caller
+    /// passes the implementations (the kernel's, or a library's in the tools).
     pub fn segment_sum(&self, crc: UpdateFn, xxh64: Xxh64Fn) -> SegmentSum {
-        if self.version >= SUPERBLOCK_VERSION {
+        if self.version >= SUPERBLOCK_VERSION_V4 {
             SegmentSum::Xxh64(xxh64)
         } else {
             SegmentSum::Crc32c(crc)
@@ -725,11 +742,14 @@ impl Superblock {
     }
 
     /// The version of the segment headers written to this cache: the one
-    /// place that decides it. [`SEGMENT_VERSION_V3`] (line flags, so clean
-    /// lines and read caching) for a version 4 superblock,
-    /// [`FORMAT_VERSION`] (2) for older ones.
+    /// place that decides it. [`SEGMENT_VERSION_V4`] (direct lines too) for
+    /// a version 5 superblock, [`SEGMENT_VERSION_V3`] (line flags, so clean
+    /// lines and read caching) for version 4, [`FORMAT_VERSION`] (2) for
+    /// older ones.
     pub fn segment_version(&self) -> u32 {
         if self.version >= SUPERBLOCK_VERSION {
+            SEGMENT_VERSION_V4
+        } else if self.version >= SUPERBLOCK_VERSION_V4 {
             SEGMENT_VERSION_V3
         } else {
             FORMAT_VERSION
@@ -848,7 +868,7 @@ fn check_preamble_versions(
 
 /// Decodes and validates the superblock in the first 4096 bytes of `block`.
 ///
-/// Checks, in this order: length, magic, version (2, 3 or 4), CRC, geometry constants,
+/// Checks, in this order: length, magic, version (2 to 5), CRC, geometry constants,
 /// sizes, format id, reserved bytes.
 pub fn decode_superblock(block: &[u8]) -> Result<Superblock, SuperblockError> {
     let Some(b) = block_of(block) else {
@@ -859,7 +879,7 @@ pub fn decode_superblock(block: &[u8]) -> Result<Superblock, SuperblockError> {
         &SUPERBLOCK_MAGIC,
         SB_VERSION,
         true,
-        &[SUPERBLOCK_VERSION_V2, SUPERBLOCK_VERSION_V3, SUPERBLOCK_VERSION],
+        &[SUPERBLOCK_VERSION_V2, SUPERBLOCK_VERSION_V3, SUPERBLOCK_VERSION_V4, SUPERBLOCK_VERSION],
     )
     .map_err(|e| match e {
         Preamble::BadMagic => SuperblockError::BadMagic,
@@ -1664,8 +1684,8 @@ pub struct Metablock {
     /// Bit `j` set: sector `j` of the 4 KiB line holds dirty data. 0 = the
     /// line holds nothing to replay.
     pub dirty_bits: u8,
-    /// Line flags (header version 3, byte 10; 0 in version 2 headers):
-    /// [`METABLOCK_CLEAN`] or 0.
+    /// Line flags (header versions 3 and 4, byte 10; 0 in version 2
+    /// headers): [`METABLOCK_CLEAN`], [`METABLOCK_DIRECT`] (version 4) or 0.
     pub flags: u8,
 }
 
@@ -1688,9 +1708,16 @@ impl Metablock {
         self.flags & METABLOCK_CLEAN != 0
     }
 
-    /// Checks the entry as a used line (`k < nr_lines`).
+    /// Whether the line is direct ([`METABLOCK_DIRECT`]).
+    pub fn is_direct(&self) -> bool {
+        self.flags & METABLOCK_DIRECT != 0
+    }
+
+    /// Checks the entry as a used line (`k < nr_lines`) of a header of
+    /// version 3 or 4 (the caller refuses flags a version does not have).
     pub fn validate(&self) -> Result<(), MetablockFault> {
-        if self.flags & !METABLOCK_CLEAN != 0 || (self.is_clean() && self.dirty_bits != 0xff) {
+        let bad = self.flags & !(METABLOCK_CLEAN | METABLOCK_DIRECT) != 0 || (self.is_clean() && (self.dirty_bits != 0xff || self.is_direct()));
+        if bad {
             return Err(MetablockFault::BadFlags(self.flags));
         }
         if self.dirty_bits != 0 {
@@ -1714,8 +1741,9 @@ pub enum MetablockFault {
     UnalignedSector(u64),
     /// The reserved `u16` (version 2) or byte 11 (version 3) is not zero.
     NonZeroReserved,
-    /// Flags other than [`METABLOCK_CLEAN`], a clean line whose
-    /// `dirty_bits` are not 0xFF, or flags in a version 2 header.
+    /// Flags other than [`METABLOCK_CLEAN`] and [`METABLOCK_DIRECT`], a
+    /// clean line whose `dirty_bits` are not 0xFF or that is direct too,
+    /// flags in a version 2 header, or a direct line in a version 3 header.
     BadFlags(u8),
     /// An entry at or past `nr_lines` is not all zero.
     UnusedNotZero,
@@ -1849,7 +1877,7 @@ impl fmt::Display for SegmentError {
             Self::BadMagic => write!(f, "no segment header (bad magic): never written or overwritten"),
             Self::UnsupportedVersion(v) => write!(
                 f,
-                "segment header has format version {v}, this code supports versions {FORMAT_VERSION} and {SEGMENT_VERSION_V3}"
+                "segment header has format version {v}, this code supports versions {FORMAT_VERSION} to {SEGMENT_VERSION_V4}"
             ),
             Self::WrongFormatId { expected, found } => write!(
                 f,
@@ -2002,12 +2030,12 @@ impl SegmentHeader {
         if self.nr_lines > LINES_PER_SEGMENT {
             return Err(SegmentError::TooManyLines(self.nr_lines));
         }
-        if self.version != FORMAT_VERSION && self.version != SEGMENT_VERSION_V3 {
+        if !matches!(self.version, FORMAT_VERSION | SEGMENT_VERSION_V3 | SEGMENT_VERSION_V4) {
             return Err(SegmentError::UnsupportedVersion(self.version));
         }
         for (k, mb) in (0..LINES_PER_SEGMENT).zip(self.metablocks.iter()) {
             let r = if k < self.nr_lines {
-                if mb.flags != 0 && self.version == FORMAT_VERSION {
+                if (mb.flags != 0 && self.version == FORMAT_VERSION) || (mb.is_direct() && self.version < SEGMENT_VERSION_V4) {
                     Err(MetablockFault::BadFlags(mb.flags))
                 } else {
                     mb.validate()
@@ -2116,16 +2144,81 @@ pub fn segment_checksum_stream(header_block: &[u8], update: UpdateFn) -> Crc32c<
 pub fn segment_checksum(header_block: &[u8], data: &[u8], sum: SegmentSum) -> u32 {
     match sum {
         SegmentSum::Crc32c(update) => block_checksum(header_block, data, update),
+        // The low half: the field holds 32 bits.
+        SegmentSum::Xxh64(xxh64) => xxh64_header(header_block, data, xxh64) as u32,
+    }
+}
+
+/// The runs of consecutive lines of `h` that are not direct
+/// ([`METABLOCK_DIRECT`]), in order, as `(first line, lines)`: what of the
+/// segment's data its checksum covers and the flusher writes from the RAM
+/// buffer. Without direct lines: one run `(0, nr_lines)` (none if the
+/// segment has no lines).
+pub fn segment_runs(h: &SegmentHeader) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let lines = h.lines();
+    let mut k = 0usize;
+    core::iter::from_fn(move || {
+        while lines.get(k).is_some_and(|m| m.is_direct()) {
+            k = k.saturating_add(1);
+        }
+        let start = k;
+        while lines.get(k).is_some_and(|m| !m.is_direct()) {
+            k = k.saturating_add(1);
+        }
+        (k > start).then(|| (start as u32, k.saturating_sub(start) as u32))
+    })
+}
+
+/// The checksum of segment `h`: [`segment_checksum`] when it has no
+/// direct lines. Otherwise only the runs of [`segment_runs`] are covered:
+/// CRC32C over the header block (CRC field as zero) followed by the runs'
+/// data; xxh64 over the header block and the first run if it starts at
+/// line 0 (else nothing after the header), then for every further run
+/// `x = xxh64(le64(x) ++ run)`. The low 32 bits are stored. `data` holds
+/// the `nr_lines` data blocks as laid out on disk (the direct lines'
+/// bytes are not read).
+pub fn segment_checksum_of(h: &SegmentHeader, header_block: &[u8], data: &[u8], sum: SegmentSum) -> u32 {
+    if !h.lines().iter().any(|m| m.is_direct()) {
+        return segment_checksum(header_block, data, sum);
+    }
+    let run = |(k, n): (u32, u32)| {
+        let from = (k as usize).saturating_mul(BLOCK_SIZE);
+        data.get(from..from.saturating_add((n as usize).saturating_mul(BLOCK_SIZE))).unwrap_or(&[])
+    };
+    match sum {
+        SegmentSum::Crc32c(update) => {
+            let mut c = segment_checksum_stream(header_block, update);
+            for r in segment_runs(h) {
+                c.update(run(r));
+            }
+            c.finish()
+        }
         SegmentSum::Xxh64(xxh64) => {
-            let head = header_block.get(..CHECKSUM_OFFSET).unwrap_or(header_block);
-            let zeros = [0u8; 4];
-            let crc_len = header_block.len().saturating_sub(CHECKSUM_OFFSET).min(4);
-            let tail = header_block.get(CHECKSUM_OFFSET + 4..).unwrap_or(&[]);
-            let z = zeros.get(..crc_len).unwrap_or(&[]);
-            // The low half: the field holds 32 bits.
-            xxh64([head, z, tail, data]) as u32
+            let mut runs = segment_runs(h).peekable();
+            let first = match runs.peek() {
+                Some(&(0, n)) => {
+                    let _ = runs.next();
+                    run((0, n))
+                }
+                _ => &[],
+            };
+            let mut acc = xxh64_header(header_block, first, xxh64);
+            for r in runs {
+                acc = xxh64([&acc.to_le_bytes(), run(r), &[], &[]]);
+            }
+            acc as u32
         }
     }
+}
+
+/// The full 64-bit xxh64 of a header block (CRC field as zero) and `data`.
+fn xxh64_header(header_block: &[u8], data: &[u8], xxh64: Xxh64Fn) -> u64 {
+    let head = header_block.get(..CHECKSUM_OFFSET).unwrap_or(header_block);
+    let zeros = [0u8; 4];
+    let crc_len = header_block.len().saturating_sub(CHECKSUM_OFFSET).min(4);
+    let tail = header_block.get(CHECKSUM_OFFSET + 4..).unwrap_or(&[]);
+    let z = zeros.get(..crc_len).unwrap_or(&[]);
+    xxh64([head, z, tail, data])
 }
 
 /// An xxh64 with seed 0 of the concatenation of the four `pieces` (the
@@ -2177,7 +2270,7 @@ pub fn encode_segment_header(
             found: 0,
         });
     };
-    let crc = segment_checksum(b, data, sum);
+    let crc = segment_checksum_of(h, b, data, sum);
     put_u32(b, CHECKSUM_OFFSET, crc);
     Ok(crc)
 }
@@ -2215,7 +2308,7 @@ fn decode_segment_impl(
             found: block.len(),
         });
     };
-    check_preamble_versions(b, &SEGMENT_MAGIC, SEG_VERSION, false, &[FORMAT_VERSION, SEGMENT_VERSION_V3]).map_err(|e| match e {
+    check_preamble_versions(b, &SEGMENT_MAGIC, SEG_VERSION, false, &[FORMAT_VERSION, SEGMENT_VERSION_V3, SEGMENT_VERSION_V4]).map_err(|e| match e {
         Preamble::BadMagic => SegmentError::BadMagic,
         Preamble::UnsupportedVersion(v) => SegmentError::UnsupportedVersion(v),
         // Not checked here: the segment CRC covers the data too.
@@ -2275,6 +2368,8 @@ fn decode_segment_impl(
         let fault = if k < nr_lines {
             if reserved != 0 {
                 Err(MetablockFault::NonZeroReserved)
+            } else if mb.is_direct() && version < SEGMENT_VERSION_V4 {
+                Err(MetablockFault::BadFlags(mb.flags))
             } else {
                 mb.validate()
             }
@@ -2377,7 +2472,7 @@ pub fn verify_segment(
             found: data.len(),
         });
     };
-    let computed = segment_checksum(hb, data, sum);
+    let computed = segment_checksum_of(header, hb, data, sum);
     if computed != header.checksum {
         return Err(SegmentError::BadChecksum {
             stored: header.checksum,

@@ -45,11 +45,11 @@ fn superblock_every_bit_flip() {
             let r = decode_superblock(&c);
             match off {
                 0..=7 => assert_eq!(r, Err(SuperblockError::BadMagic), "offset {off}"),
-                // Version 4 with one bit flipped: 2 or 3 would be a version this
-                // code reads (then the CRC catches the flip), the others
-                // are not.
+                // Version 5 with one bit flipped: 2 to 4 would be a version
+                // this code reads (then the CRC catches the flip), the
+                // others are not.
                 8..=11 => match SUPERBLOCK_VERSION ^ (1 << (bit + 8 * (off as u8 - 8))) {
-                    SUPERBLOCK_VERSION_V2 | SUPERBLOCK_VERSION_V3 => assert!(
+                    SUPERBLOCK_VERSION_V2 | SUPERBLOCK_VERSION_V3 | SUPERBLOCK_VERSION_V4 => assert!(
                         matches!(r, Err(SuperblockError::BadChecksum { .. })),
                         "offset {off}: {r:?}"
                     ),
@@ -73,7 +73,7 @@ fn superblock_field_violations() {
         fix_crc(&mut c);
         assert_eq!(decode_superblock(&c), Err(expect));
     };
-    check(&|c| put32(c, 8, 5), SuperblockError::UnsupportedVersion(5));
+    check(&|c| put32(c, 8, 6), SuperblockError::UnsupportedVersion(6));
     check(&|c| put32(c, 8, 1), SuperblockError::UnsupportedVersion(1));
     check(&|c| put32(c, 8, 0), SuperblockError::UnsupportedVersion(0));
     // Version 3: bytes 28..32 are the log horizon, 1..=MAX_LOG_HORIZON.

@@ -18,7 +18,7 @@ fn engine(nr_segments: u64) -> Engine<HostStore> {
 }
 
 fn write(e: &mut Engine<HostStore>, sector: u64, n: u32, fua: bool) -> (WriteTicket, bool) {
-    let WriteStep::Go(t) = e.begin_write(1, sector, n, &|_| false) else { panic!("write did not go") };
+    let WriteStep::Go(t) = e.begin_write(1, sector, n, &|_| false, Direct::No) else { panic!("write did not go") };
     let d = e.end_write(t, true, fua, 0, 3);
     (t, d.hold)
 }
@@ -122,7 +122,7 @@ fn dead_disk_does_not_stop_the_other_device() {
     e.record_done(s, true);
     // Device 1: 300 dirty lines (more than one segment).
     for b in 0..300u64 {
-        let WriteStep::Go(t) = e.begin_write(1, b * 8, 8, &|_| false) else { panic!() };
+        let WriteStep::Go(t) = e.begin_write(1, b * 8, 8, &|_| false, Direct::No) else { panic!() };
         e.end_write(t, true, false, 0, 3);
     }
     let dirty1 = e.dirty_of(1);
@@ -169,7 +169,7 @@ fn dead_disk_does_not_stop_the_other_device() {
     };
     while written < 5 * lines {
         now += 10;
-        match e.begin_write(2, (b % 4096) * 8, 8, &|_| false) {
+        match e.begin_write(2, (b % 4096) * 8, 8, &|_| false, Direct::No) {
             WriteStep::Go(t) => {
                 e.end_write(t, true, false, now, 3);
                 written += 1;
@@ -185,7 +185,7 @@ fn dead_disk_does_not_stop_the_other_device() {
     assert!(e.nr_relocated() >= 300, "parked lines were moved ({})", e.nr_relocated());
     // Its own writes fail once it holds half the cache.
     let mut accepted = 0;
-    while let WriteStep::Go(t) = e.begin_write(1, (10_000 + accepted) * 8, 8, &|_| false) {
+    while let WriteStep::Go(t) = e.begin_write(1, (10_000 + accepted) * 8, 8, &|_| false, Direct::No) {
         e.end_write(t, true, false, now, 3);
         accepted += 1;
         assert!(accepted <= lines, "a failing device filled the cache");
@@ -244,7 +244,7 @@ fn full_of_parked_lines_does_not_churn() {
     // Device 1 fills the log (migration off), then its disk dies.
     let mut b = 0u64;
     loop {
-        match e.begin_write(1, b * 8, 8, &|_| false) {
+        match e.begin_write(1, b * 8, 8, &|_| false, Direct::No) {
             WriteStep::Go(t) => {
                 e.end_write(t, true, false, 0, 3);
                 b += 1;
@@ -286,7 +286,7 @@ fn full_of_parked_lines_does_not_churn() {
             _ => {}
         }
         // A writer of another device keeps asking for room.
-        assert!(matches!(e.begin_write(2, 0, 8, &|_| false), WriteStep::Wait(_)), "room appeared in a full cache");
+        assert!(matches!(e.begin_write(2, 0, 8, &|_| false, Direct::No), WriteStep::Wait(_)), "room appeared in a full cache");
         relocated.push(e.nr_relocated());
     }
     assert_eq!(e.dirty_of(1), dirty, "nothing dropped");
@@ -315,7 +315,7 @@ fn big_engine(nr_segments: u64) -> Engine<HostStore> {
 }
 
 fn write_dev(e: &mut Engine<HostStore>, dev: u8, sector: u64, n: u32) {
-    let WriteStep::Go(t) = e.begin_write(dev, sector, n, &|_| false) else { panic!("write did not go") };
+    let WriteStep::Go(t) = e.begin_write(dev, sector, n, &|_| false, Direct::No) else { panic!("write did not go") };
     e.end_write(t, true, false, 0, 3);
 }
 
@@ -532,12 +532,12 @@ fn recovery_discard_range_is_bounded() {
 fn idle_open_segment_is_sealed_and_migrated() {
     let mut e = engine(8);
     assert_eq!(e.seal_if_idle(0, 5000), IdleStep::Nothing, "nothing open");
-    let WriteStep::Go(t) = e.begin_write(1, 0, 8, &|_| false) else { panic!() };
+    let WriteStep::Go(t) = e.begin_write(1, 0, 8, &|_| false, Direct::No) else { panic!() };
     e.end_write(t, true, false, 100, 3);
     assert_eq!(e.seal_if_idle(1000, 0), IdleStep::Nothing, "idle sealing off");
     assert_eq!(e.seal_if_idle(1000, 5000), IdleStep::Due { ms: 4100 });
     // A new write restarts the idle time.
-    let WriteStep::Go(t) = e.begin_write(1, 8, 8, &|_| false) else { panic!() };
+    let WriteStep::Go(t) = e.begin_write(1, 8, 8, &|_| false, Direct::No) else { panic!() };
     e.end_write(t, true, false, 2000, 3);
     assert_eq!(e.seal_if_idle(5100, 5000), IdleStep::Due { ms: 1900 });
     assert_eq!(e.sealed_upto(), 0);
@@ -602,26 +602,26 @@ fn resume_invalidates_a_torn_end_segment() {
 fn large_write_takes_consecutive_lines_in_one_step() {
     let mut e = engine(8);
     let n = 2048u32; // 1 MiB
-    let WriteStep::Go(t) = e.begin_write(1, 0, n, &|_| false) else { panic!() };
+    let WriteStep::Go(t) = e.begin_write(1, 0, n, &|_| false, Direct::No) else { panic!() };
     assert_eq!((t.k, t.nr_lines, t.sectors, t.byte_off), (0, 255, 255 * 8, line_offset(0, 0)));
     e.end_write(t, true, false, 0, 3);
-    let WriteStep::Go(t2) = e.begin_write(1, u64::from(t.sectors), n - t.sectors, &|_| false) else { panic!() };
+    let WriteStep::Go(t2) = e.begin_write(1, u64::from(t.sectors), n - t.sectors, &|_| false, Direct::No) else { panic!() };
     assert_eq!((t2.k, t2.nr_lines, t2.sectors), (0, 1, 8), "the rest goes to the next segment");
     assert_ne!(t2.buf, t.buf);
     e.end_write(t2, true, false, 0, 3);
     assert_eq!(e.dirty_of(1), 256);
     // An unaligned write: a partial first and last block, one ticket.
-    let WriteStep::Go(t3) = e.begin_write(1, 4100, 20, &|_| false) else { panic!() };
+    let WriteStep::Go(t3) = e.begin_write(1, 4100, 20, &|_| false, Direct::No) else { panic!() };
     assert_eq!((t3.k, t3.nr_lines, t3.sectors, t3.byte_off), (1, 3, 20, line_offset(1, 4)));
     e.end_write(t3, true, false, 0, 3);
     // Rewriting blocks already in the open segment updates them in place,
     // as long as their lines follow each other.
-    let WriteStep::Go(t4) = e.begin_write(1, 4096, 24, &|_| false) else { panic!() };
+    let WriteStep::Go(t4) = e.begin_write(1, 4096, 24, &|_| false, Direct::No) else { panic!() };
     assert_eq!((t4.k, t4.nr_lines, t4.sectors), (1, 3, 24));
     e.end_write(t4, true, false, 0, 3);
     // A run stops where the next block's line is not the next line.
     write(&mut e, 4800, 8, false); // block 600: line 4
-    let WriteStep::Go(t5) = e.begin_write(1, 4096 + 16, 16, &|_| false) else { panic!() };
+    let WriteStep::Go(t5) = e.begin_write(1, 4096 + 16, 16, &|_| false, Direct::No) else { panic!() };
     assert_eq!((t5.k, t5.nr_lines, t5.sectors), (3, 1, 8));
     e.end_write(t5, true, false, 0, 3);
     assert_eq!(e.dirty_of(1), 256 + 3 + 1);
@@ -688,15 +688,15 @@ fn segments_keep_the_log_horizon_without_flushes() {
 fn in_place_update_waits_for_a_copy_in_progress() {
     let mut e = engine(8);
     write(&mut e, 0, 16, false); // blocks 0 and 1: lines 0 and 1
-    let WriteStep::Go(a) = e.begin_write(1, 8, 8, &|_| false) else { panic!() };
+    let WriteStep::Go(a) = e.begin_write(1, 8, 8, &|_| false, Direct::No) else { panic!() };
     assert_eq!((a.k, a.nr_lines), (1, 1));
-    assert_eq!(e.begin_write(1, 8, 8, &|_| false), WriteStep::Wait(Wait::Pending), "a second copy into line 1");
-    assert_eq!(e.begin_write(1, 12, 2, &|_| false), WriteStep::Wait(Wait::Pending), "also for other sectors of the line");
-    let WriteStep::Go(b) = e.begin_write(1, 0, 16, &|_| false) else { panic!() };
+    assert_eq!(e.begin_write(1, 8, 8, &|_| false, Direct::No), WriteStep::Wait(Wait::Pending), "a second copy into line 1");
+    assert_eq!(e.begin_write(1, 12, 2, &|_| false, Direct::No), WriteStep::Wait(Wait::Pending), "also for other sectors of the line");
+    let WriteStep::Go(b) = e.begin_write(1, 0, 16, &|_| false, Direct::No) else { panic!() };
     assert_eq!((b.k, b.nr_lines, b.sectors), (0, 1, 8), "a run stops before the busy line");
     e.end_write(b, true, false, 0, 3);
     e.end_write(a, true, false, 0, 3);
-    let WriteStep::Go(c) = e.begin_write(1, 8, 8, &|_| false) else { panic!("the copy ended") };
+    let WriteStep::Go(c) = e.begin_write(1, 8, 8, &|_| false, Direct::No) else { panic!("the copy ended") };
     assert_eq!(c.k, 1);
     e.end_write(c, true, false, 0, 3);
 }

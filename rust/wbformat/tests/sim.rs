@@ -830,7 +830,7 @@ impl Sim {
                     op.next += u64::from(n);
                     return Ok(false);
                 }
-                match self.eng.begin_write(dev, op.next, n, &Self::slot_busy) {
+                match self.eng.begin_write(dev, op.next, n, &Self::slot_busy, Direct::No) {
                     WriteStep::Go(t) if self.rng.chance(500) => {
                         op.ticket = Some(t);
                         return Ok(false);

@@ -199,7 +199,7 @@ pub fn engine_ops(e: &mut wbformat::engine::Engine<SliceStore<'_>>, dev: u8, sec
     use wbformat::engine::*;
     let busy = |_s: u32| false;
     let mut acc = 0u64;
-    if let WriteStep::Go(t) = e.begin_write(dev, sector, n, &busy) {
+    if let WriteStep::Go(t) = e.begin_write(dev, sector, n, &busy, Direct::No) {
         let d = e.end_write(t, true, n == 1, now, 3);
         acc ^= u64::from(d.hold) ^ t.byte_off as u64;
     }
