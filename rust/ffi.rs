@@ -474,6 +474,21 @@ impl Bio {
         unsafe { sys::wb_bio_set_inflight(self.ptr.as_ptr(), counter.as_ptr()) }
     }
 
+    /// Arranges for `w` to be counted down when the (remapped) bio
+    /// completes, its failure flag set if the bio failed (the caller
+    /// counted the bio up with [`WaitCount::inc`]).
+    ///
+    /// # Safety
+    ///
+    /// `w` must stay allocated until the bio completes. The cache
+    /// guarantees it: its counts live as long as the cache, and a cache
+    /// outlives the devices whose bios it remaps (a device's in-flight
+    /// bios end before its destructor runs).
+    pub(crate) unsafe fn set_direct(&mut self, w: &WaitCount) {
+        // SAFETY: valid bio and count; lifetime is the caller's duty.
+        unsafe { sys::wb_bio_set_direct(self.ptr.as_ptr(), w.ptr.as_ptr()) }
+    }
+
     /// Completes the bio with `result`.
     pub(crate) fn end(self, result: Result) {
         let err = match result {
@@ -709,6 +724,9 @@ pub(crate) enum IoKind {
     Write,
     /// Write with REQ_PREFLUSH | REQ_FUA.
     WriteFlushFua,
+    /// Write with REQ_PREFLUSH: every write completed before it is durable
+    /// before it is.
+    WriteFlush,
 }
 
 impl IoKind {
@@ -719,6 +737,7 @@ impl IoKind {
             IoKind::WriteFlushFua => {
                 sys::wb_io_flags_WB_IO_WRITE | sys::wb_io_flags_WB_IO_FUA | sys::wb_io_flags_WB_IO_PREFLUSH
             }
+            IoKind::WriteFlush => sys::wb_io_flags_WB_IO_WRITE | sys::wb_io_flags_WB_IO_PREFLUSH,
         };
         f as CInt
     }
@@ -737,6 +756,66 @@ pub(crate) fn sync_io(bdev: Bdev<'_>, sector: u64, nr_sectors: u64, buf: &mut [u
     // SAFETY: valid device; `buf` covers the I/O and stays borrowed until the
     // synchronous call returns.
     check(unsafe { sys::wb_io_sync(bdev.ptr, sector, nr_sectors, buf.as_mut_ptr().cast(), kind.flags()) })
+}
+
+/// A count of bios in flight that the shim's `end_io` counts down (see
+/// [`Bio::set_direct`]), with a wait queue woken when it reaches 0 and a
+/// sticky flag set when one of them failed: the direct writes into one RAM
+/// buffer's segment.
+///
+/// # Invariants
+///
+/// `ptr` was returned by `wb_waitcount_new` and is freed only by `drop`.
+pub(crate) struct WaitCount {
+    ptr: NonNull<sys::wb_waitcount>,
+}
+
+// SAFETY: the count is an `atomic_t`, the flag too, and the wait queue has
+// its own lock: every operation on it is safe from any thread.
+unsafe impl Send for WaitCount {}
+// SAFETY: as above.
+unsafe impl Sync for WaitCount {}
+
+impl WaitCount {
+    /// A zero count (ENOMEM if it cannot be allocated).
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: no preconditions.
+        let p = unsafe { sys::wb_waitcount_new() };
+        NonNull::new(p).map(|ptr| Self { ptr }).ok_or(ENOMEM)
+    }
+
+    /// Counts one more bio in flight.
+    pub(crate) fn inc(&self) {
+        // SAFETY: valid by the type invariant.
+        unsafe { sys::wb_waitcount_inc(self.ptr.as_ptr()) }
+    }
+
+    /// Bios in flight now.
+    pub(crate) fn count(&self) -> i32 {
+        // SAFETY: valid by the type invariant.
+        unsafe { sys::wb_waitcount_read(self.ptr.as_ptr()) }
+    }
+
+    /// Waits at most `ms` milliseconds for the count to reach 0; whether it
+    /// did. May sleep.
+    pub(crate) fn wait_zero(&self, ms: u32) -> bool {
+        // SAFETY: valid by the type invariant; called from a thread that
+        // may sleep (the flusher).
+        unsafe { sys::wb_waitcount_wait(self.ptr.as_ptr(), ms) }
+    }
+
+    /// Whether one of the bios counted so far failed (sticky).
+    pub(crate) fn failed(&self) -> bool {
+        // SAFETY: valid by the type invariant.
+        unsafe { sys::wb_waitcount_failed(self.ptr.as_ptr()) }
+    }
+}
+
+impl Drop for WaitCount {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `wb_waitcount_new` (invariant), freed once.
+        unsafe { sys::wb_waitcount_free(self.ptr.as_ptr()) }
+    }
 }
 
 /// A vmalloc'd byte buffer shared between threads: the cache's RAM

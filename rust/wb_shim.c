@@ -35,6 +35,20 @@
 
 static_assert(sizeof(atomic_t) == sizeof(int));
 
+/* A count of direct writes in flight, with a wait queue woken when it
+ * drops to 0 and a sticky failure flag (see wb_dev_end_io). */
+struct wb_waitcount {
+	atomic_t n;
+	atomic_t failed;
+	wait_queue_head_t wq;
+};
+
+/* Per-bio data of the device target: what end_io must count down. */
+struct wb_pbd {
+	atomic_t *inflight;		/* a read remapped to a cache slot */
+	struct wb_waitcount *direct;	/* a direct write to the cache device */
+};
+
 /* ------------------------------------------------------------------ */
 /* Targets                                                             */
 /* ------------------------------------------------------------------ */
@@ -51,7 +65,10 @@ static void wb_dev_dtr(struct dm_target *ti)
 
 static int wb_dev_map(struct dm_target *ti, struct bio *bio)
 {
-	*(atomic_t **)dm_per_bio_data(bio, sizeof(atomic_t *)) = NULL;
+	struct wb_pbd *pbd = dm_per_bio_data(bio, sizeof(struct wb_pbd));
+
+	pbd->inflight = NULL;
+	pbd->direct = NULL;
 	return wbrs_map(WB_TARGET_DEVICE, ti, bio);
 }
 
@@ -59,10 +76,19 @@ static int wb_dev_map(struct dm_target *ti, struct bio *bio)
 static int wb_dev_end_io(struct dm_target *ti, struct bio *bio,
 			 blk_status_t *error)
 {
-	atomic_t *inflight = *(atomic_t **)dm_per_bio_data(bio, sizeof(atomic_t *));
+	struct wb_pbd *pbd = dm_per_bio_data(bio, sizeof(struct wb_pbd));
+	struct wb_waitcount *w = pbd->direct;
 
-	if (inflight)
-		atomic_dec(inflight);
+	if (pbd->inflight)
+		atomic_dec(pbd->inflight);
+	if (w) {
+		/* The failure is recorded before the count drops: a waiter
+		 * that sees 0 sees it too. */
+		if (*error)
+			atomic_set(&w->failed, 1);
+		if (atomic_dec_and_test(&w->n))
+			wake_up_all(&w->wq);
+	}
 	return DM_ENDIO_DONE;
 }
 
@@ -433,7 +459,7 @@ int wb_ti_setup_device(struct dm_target *ti, u32 max_io_sectors)
 	ti->num_discard_bios = 1;
 	ti->flush_supported = true;
 	ti->discards_supported = true;
-	ti->per_io_data_size = sizeof(atomic_t *);
+	ti->per_io_data_size = sizeof(struct wb_pbd);
 	if (max_io_sectors)
 		return dm_set_target_max_io_len(ti, max_io_sectors);
 	return 0;
@@ -658,7 +684,51 @@ void wb_bio_copy_from_buf(struct bio *bio, const void *buf)
 
 void wb_bio_set_inflight(struct bio *bio, int *counter)
 {
-	*(atomic_t **)dm_per_bio_data(bio, sizeof(atomic_t *)) = (atomic_t *)counter;
+	struct wb_pbd *pbd = dm_per_bio_data(bio, sizeof(struct wb_pbd));
+
+	pbd->inflight = (atomic_t *)counter;
+}
+
+void wb_bio_set_direct(struct bio *bio, struct wb_waitcount *w)
+{
+	struct wb_pbd *pbd = dm_per_bio_data(bio, sizeof(struct wb_pbd));
+
+	pbd->direct = w;
+}
+
+struct wb_waitcount *wb_waitcount_new(void)
+{
+	struct wb_waitcount *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (w)
+		init_waitqueue_head(&w->wq);
+	return w;
+}
+
+void wb_waitcount_free(struct wb_waitcount *w)
+{
+	kfree(w);
+}
+
+void wb_waitcount_inc(struct wb_waitcount *w)
+{
+	atomic_inc(&w->n);
+}
+
+int wb_waitcount_read(struct wb_waitcount *w)
+{
+	return atomic_read(&w->n);
+}
+
+bool wb_waitcount_wait(struct wb_waitcount *w, u32 ms)
+{
+	return wait_event_timeout(w->wq, atomic_read(&w->n) == 0,
+				  msecs_to_jiffies(ms)) > 0;
+}
+
+bool wb_waitcount_failed(struct wb_waitcount *w)
+{
+	return atomic_read(&w->failed) != 0;
 }
 
 void wb_bio_set_next(struct bio *bio, struct bio *next)

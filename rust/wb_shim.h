@@ -162,6 +162,17 @@ void wb_bio_copy_to_buf(struct bio *bio, void *buf);
 void wb_bio_copy_from_buf(struct bio *bio, const void *buf);
 /* Per-bio data: an optional in-flight counter decremented at completion. */
 void wb_bio_set_inflight(struct bio *bio, int *counter);
+/* Direct writes in flight (per RAM buffer): end_io counts the bio down,
+ * wakes waiters at 0 and sets the sticky failure flag on an error. */
+struct wb_waitcount;
+void wb_bio_set_direct(struct bio *bio, struct wb_waitcount *w);
+struct wb_waitcount *wb_waitcount_new(void);
+void wb_waitcount_free(struct wb_waitcount *w);
+void wb_waitcount_inc(struct wb_waitcount *w);
+int wb_waitcount_read(struct wb_waitcount *w);
+/* Waits at most ms for the count to reach 0; true if it did. */
+bool wb_waitcount_wait(struct wb_waitcount *w, u32 ms);
+bool wb_waitcount_failed(struct wb_waitcount *w);
 /* Hold a bio on a singly linked list (uses bi_next). */
 void wb_bio_set_next(struct bio *bio, struct bio *next);
 struct bio *wb_bio_next(struct bio *bio);

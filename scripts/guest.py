@@ -39,7 +39,7 @@ BAD_KERNEL = re.compile(
 
 GUEST_BINS = [
     "dmsetup", "fio", "mkfs.ext4", "mke2fs", "e2fsck", "fsck.ext4", "mkfs.xfs",
-    "xfs_repair", "blkdiscard", "losetup", "sfdisk",
+    "xfs_repair", "xfs_io", "blkdiscard", "losetup", "sfdisk",
 ]
 
 

@@ -8,6 +8,12 @@
 //! ([`Engine::flusher_next`](crate::wbformat::engine::Engine::flusher_next)):
 //! a segment for which bios wait is written with REQ_PREFLUSH | REQ_FUA, which
 //! makes it and every earlier segment durable.
+//!
+//! A segment with direct lines (see [`Cache::map_write`]) is written only
+//! once every direct write into it ended, and then only its header and the
+//! lines in RAM: the runs after line 0 first, then the header block (with
+//! the run at line 0) with REQ_PREFLUSH, so the header is never durable
+//! before the direct data it describes.
 
 use core::sync::atomic::Ordering;
 
@@ -142,7 +148,7 @@ impl ThreadBody for Flusher {
                     waiting.end_all(r);
                 }
                 FlusherJob::Segment { buf, id, slot, nr_lines, durable } => {
-                    let r = write_segment(c, &hdr, buf, slot, nr_lines, durable);
+                    let r = wait_direct(c, buf, id).and_then(|()| write_segment(c, &hdr, buf, slot, nr_lines, durable));
                     c.lock().eng.segment_done(id, slot, nr_lines, durable, r.is_ok(), r.err().map_or(0, |e| e.to_errno()));
                     c.space.notify_all();
                     c.migrator_cv.notify_all();
@@ -171,8 +177,48 @@ impl ThreadBody for Flusher {
     }
 }
 
-/// Fills the header into the buffer and writes the segment; a failed write
-/// is retried twice.
+/// Waits until no direct write into buffer `b` (segment `id`) is in flight;
+/// EIO if one of them failed (the segment is then not written: its header
+/// would describe data that is not there). A device that neither completes
+/// nor fails a write is waited for (the block layer's timeouts end it),
+/// with a message every 30 s.
+fn wait_direct(c: &Cache, b: usize, id: u64) -> Result {
+    let w = c.direct.get(b).ok_or(EINVAL)?;
+    let mut waited = 0u32;
+    while !w.wait_zero(1000) {
+        waited += 1;
+        if waited % 30 == 0 {
+            pr_warn!("cache {}: segment {}: {} direct writes to the cache device not completed after {} s
+", c.id, id, w.count(), waited);
+        }
+    }
+    if w.failed() {
+        pr_err!("cache {}: segment {}: a direct write to the cache device failed
+", c.id, id);
+        return Err(EIO);
+    }
+    Ok(())
+}
+
+/// Writes `sectors` sectors of buffer `buf` from byte `off` to `sector`; a
+/// failed write is retried twice.
+fn write_retry(c: &Cache, buf: &ffi::SharedBuf, sector: u64, sectors: u64, off: usize, kind: IoKind) -> Result {
+    let mut r = Err(EIO);
+    for attempt in 0..3u32 {
+        r = buf.io(c.dev.bdev(), sector, sectors, off, kind);
+        if r.is_ok() {
+            break;
+        }
+        if attempt < 2 {
+            ffi::msleep(100 * (attempt + 1) * (attempt + 1));
+        }
+    }
+    r
+}
+
+/// Fills the header into the buffer and writes the segment: in one I/O
+/// (REQ_PREFLUSH | REQ_FUA if `durable`), or, with direct lines, its runs
+/// in RAM and last the header with REQ_PREFLUSH (and REQ_FUA if `durable`).
 fn write_segment(c: &Cache, hdr: &SegmentHeader, b: usize, slot: u32, nr_lines: u32, durable: bool) -> Result {
     let buf = c.bufs.get(b).ok_or(EINVAL)?;
     let data_len = nr_lines as usize * BLOCK;
@@ -185,17 +231,21 @@ fn write_segment(c: &Cache, hdr: &SegmentHeader, b: usize, slot: u32, nr_lines: 
     let data = unsafe { buf.slice(BLOCK, data_len)? };
     fmt::encode_segment_header(hdr, head, data, c.sum).map_err(|_| EINVAL)?;
     let sector = c.geo.segment_start_sector(slot).map_err(|_| EINVAL)?;
-    let sectors = fmt::segment_write_sectors(nr_lines).ok_or(EINVAL)?;
-    let kind = if durable { IoKind::WriteFlushFua } else { IoKind::Write };
-    let mut r = Err(EIO);
-    for attempt in 0..3u32 {
-        r = buf.io(c.dev.bdev(), sector, sectors, 0, kind);
-        if r.is_ok() {
-            break;
-        }
-        if attempt < 2 {
-            ffi::msleep(100 * (attempt + 1) * (attempt + 1));
-        }
+    if !hdr.lines().iter().any(|m| m.is_direct()) {
+        let sectors = fmt::segment_write_sectors(nr_lines).ok_or(EINVAL)?;
+        let kind = if durable { IoKind::WriteFlushFua } else { IoKind::Write };
+        return write_retry(c, buf, sector, sectors, 0, kind);
     }
-    r
+    let spb = fmt::SECTORS_PER_BLOCK;
+    let mut first = 0u32;
+    for (k, n) in fmt::segment_runs(hdr) {
+        if k == 0 {
+            first = n;
+            continue;
+        }
+        let at = sector + (u64::from(k) + 1) * spb;
+        write_retry(c, buf, at, u64::from(n) * spb, (k as usize + 1) * BLOCK, IoKind::Write)?;
+    }
+    let kind = if durable { IoKind::WriteFlushFua } else { IoKind::WriteFlush };
+    write_retry(c, buf, sector, (u64::from(first) + 1) * spb, 0, kind)
 }

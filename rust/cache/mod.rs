@@ -14,6 +14,13 @@
 //! them, and records its progress in the on-disk record, after which the
 //! segment slots it freed may be reused.
 //!
+//! Large writes (64 KiB and more, not FUA) on a superblock version 5 cache
+//! are *direct*: the engine reserves their lines as for a copy, and the bio
+//! is remapped to the lines' place on the cache device instead of being
+//! copied (no RAM copy, no second write of the data). The flusher writes
+//! such a segment once its direct writes ended, header last with
+//! REQ_PREFLUSH (see `flush.rs`).
+//!
 //! # Locking
 //!
 //! `state` (a spinlock) guards the index and all bookkeeping; it is only
@@ -230,6 +237,10 @@ pub(crate) struct Cache {
     #[pin]
     sysfs: Mutex<Option<SysfsDir>>,
     pub(crate) bufs: KVec<SharedBuf>,
+    /// Direct writes into each RAM buffer's segment still in flight (see
+    /// [`Cache::map_write`]): the flusher writes the segment only when its
+    /// count is 0.
+    pub(crate) direct: KVec<ffi::WaitCount>,
     /// Reads remapped to each segment slot that are still in flight.
     pub(crate) inflight: KVVec<AtomicI32>,
     pub(crate) tun: Tunables,
@@ -448,6 +459,13 @@ impl Cache {
     /// the open segment (a whole segment's worth in one call); the bio is
     /// cut there (DM maps the rest again), copied in one piece and
     /// completed (or held, for FUA).
+    ///
+    /// A *direct* ticket (a write of at least
+    /// [`eng::DIRECT_MIN_SECTORS`] without FUA, on a cache of superblock
+    /// version 5, or any write into a line that is already direct) is not
+    /// copied: the bio is remapped to the lines' place on the cache device
+    /// and completes when that write does. Its count in `direct[buf]`
+    /// keeps the flusher from writing the segment's header before it ends.
     pub(crate) fn map_write(&self, dev: u8, sector: u64, mut bio: Bio) -> Routed {
         let n = bio.sectors();
         if n == 0 {
@@ -455,11 +473,18 @@ impl Cache {
             return Routed::Done;
         }
         let barrier = bio.is_fua() || bio.is_preflush();
+        let mode = if barrier {
+            eng::Direct::No
+        } else if n >= eng::DIRECT_MIN_SECTORS {
+            eng::Direct::Want
+        } else {
+            eng::Direct::May
+        };
         let since = ffi::now_ms();
         let mut g = self.lock();
         let sealed = g.eng.sealed_upto();
         let t = loop {
-            match g.eng.begin_write(dev, sector, n, &self.slot_busy(), eng::Direct::No) {
+            match g.eng.begin_write(dev, sector, n, &self.slot_busy(), mode) {
                 WriteStep::Go(t) => {
                     if t.sectors < n {
                         bio.accept_partial(t.sectors);
@@ -481,6 +506,9 @@ impl Cache {
                 }
             }
         };
+        if t.direct {
+            return self.write_direct(g, sealed, t, bio);
+        }
         // A full segment sealed by this write goes to the flusher now.
         self.unlock_waking_flusher(g, sealed);
         let copied = match self.bufs.get(t.buf) {
@@ -513,6 +541,34 @@ impl Cache {
             bio.end(copied.map_err(|_| EIO));
         }
         Routed::Done
+    }
+
+    /// The direct part of [`Cache::map_write`]: counts the write in flight
+    /// for its buffer (under the lock, before the engine may hand the
+    /// segment to the flusher), ends the ticket (nothing is copied) and
+    /// remaps the bio to the cache device.
+    fn write_direct(&self, mut g: Guard<'_>, sealed: u64, t: WriteTicket, mut bio: Bio) -> Routed {
+        let Some(w) = self.direct.get(t.buf) else {
+            let _ = g.eng.end_write(t, false, false, ffi::now_ms(), self.deadline_ms());
+            drop(g);
+            pr_err!("cache {}: direct write into an unknown buffer (internal error)
+", self.id);
+            bio.end(Err(EIO));
+            return Routed::Done;
+        };
+        w.inc();
+        let done = g.eng.end_write(t, true, false, ffi::now_ms(), self.deadline_ms());
+        self.unlock_waking_flusher(g, sealed);
+        if done.wake_flusher {
+            self.flusher_cv.notify_all();
+        }
+        // `w` is in `self.direct`, which lives as long as the cache; a
+        // cache outlives the devices whose bios it maps (DM ends a
+        // device's bios before its destructor runs).
+        // SAFETY: so `w` outlives the bio.
+        unsafe { bio.set_direct(w) };
+        bio.remap(self.dev.bdev(), t.cache_sector);
+        Routed::Remapped(bio)
     }
 
     /// Handles a write of device `dev` at device-relative `sector` in
@@ -1324,6 +1380,10 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
     for _ in 0..NR_BUFS {
         bufs.push(SharedBuf::new(SEG_BYTES)?, GFP_KERNEL)?;
     }
+    let mut direct = KVec::with_capacity(NR_BUFS, GFP_KERNEL)?;
+    for _ in 0..NR_BUFS {
+        direct.push(ffi::WaitCount::new()?, GFP_KERNEL)?;
+    }
     let mut inflight = KVVec::with_capacity(nr_slots, GFP_KERNEL)?;
     for _ in 0..nr_slots {
         inflight.push(AtomicI32::new(0), GFP_KERNEL)?;
@@ -1362,6 +1422,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
             threads <- new_mutex!(None, "writeboost_threads"),
             sysfs <- new_mutex!(None, "writeboost_sysfs"),
             bufs,
+            direct,
             inflight,
             tun: Tunables {
                 allow_migrate: AtomicBool::new(false),

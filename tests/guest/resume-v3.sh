@@ -2,7 +2,7 @@
 # CRC32C segment checksums) resumes here, its log replayed, and goes on
 # being written with CRC32C: after a free_cache and another resume the new
 # writes are replayed too, and writeboost-check finds every segment valid.
-# (A cache formatted now is version 4, xxh64: every other test.)
+# (A cache formatted now is version 5, xxh64 with direct lines: every other test.)
 . /wb/tests/lib.sh
 set -e
 size=$(sectors_of $WB_BACKING)

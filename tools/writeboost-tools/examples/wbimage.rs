@@ -1,7 +1,7 @@
 //! `wbimage`: writes a cache image with dirty data, for guest tests of the
 //! kernel's resume of caches formatted by earlier versions (not installed).
 //!
-//! `wbimage OUT --segments N --device-sectors S [--crc32c] --lines L`
+//! `wbimage OUT --segments N --device-sectors S [--crc32c | --version V] --lines L`
 //! builds an image of N segment slots whose log holds segment 1 with L
 //! dirty 4 KiB lines of device 1 (blocks 0..L, all 8 sectors dirty; device
 //! 1 registered with S sectors, no identity, as records before identities
@@ -26,9 +26,12 @@ struct Args {
     /// Dirty lines in segment 1 (1..=255).
     #[arg(long)]
     lines: u32,
-    /// A superblock version 3 image (CRC32C segments) instead of version 4.
+    /// A superblock version 3 image (CRC32C segments) instead of the current one.
     #[arg(long)]
     crc32c: bool,
+    /// The superblock version of the image (2 to 5; 3 is --crc32c).
+    #[arg(long, conflicts_with = "crc32c")]
+    version: Option<u32>,
 }
 
 fn main() -> Result<()> {
@@ -38,6 +41,12 @@ fn main() -> Result<()> {
     }
     let mut b = ImageBuilder::with_segments(a.segments)?;
     b.crc32c_segments(a.crc32c).register(1, a.device_sectors)?.generation(1).previous_record(false);
+    if let Some(v) = a.version {
+        if !(2..=5).contains(&v) {
+            bail!("--version must be 2 to 5");
+        }
+        b.superblock_version(v);
+    }
     let lines: Vec<_> = (0..u64::from(a.lines)).map(|blk| dirty(1, blk, 0xff)).collect();
     b.segment(1, &lines);
     b.write_file(&a.out)?;

@@ -40,6 +40,7 @@ pub struct ImageBuilder {
     previous_record: bool,
     segments: Vec<SegmentPlan>,
     crc32c_segments: bool,
+    sb_version: Option<u32>,
 }
 
 /// The 4 KiB content of line `k` of segment `id` in built images: every
@@ -96,6 +97,7 @@ impl ImageBuilder {
             previous_record: true,
             segments: Vec::new(),
             crc32c_segments: false,
+            sb_version: None,
         })
     }
 
@@ -125,6 +127,13 @@ impl ImageBuilder {
     /// modules before version 4 formatted, instead of a version 4 one.
     pub fn crc32c_segments(&mut self, yes: bool) -> &mut Self {
         self.crc32c_segments = yes;
+        self
+    }
+
+    /// Builds an image of superblock version `v` (2 to 5; see
+    /// `Superblock::with_version`) instead of the current one.
+    pub fn superblock_version(&mut self, v: u32) -> &mut Self {
+        self.sb_version = Some(v);
         self
     }
 
@@ -241,6 +250,9 @@ impl ImageBuilder {
         let mut sb = Superblock::new(self.device_sectors, self.format_id, self.format_time)?;
         if self.crc32c_segments {
             sb = sb.with_version(SUPERBLOCK_VERSION_V3);
+        }
+        if let Some(v) = self.sb_version {
+            sb = sb.with_version(v);
         }
         encode_superblock(&sb, &mut b)?;
         file.write_all_at(&b, 0)?;

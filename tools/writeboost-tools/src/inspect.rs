@@ -205,6 +205,9 @@ pub struct SlotInfo {
     /// Clean lines (read caching: a copy of the backing device's data,
     /// never written back).
     pub clean_lines: Option<u32>,
+    /// Direct lines (written by the user's bio straight to the cache
+    /// device, not covered by the segment checksum).
+    pub direct_lines: Option<u32>,
     /// `valid`, `empty`, `foreign`, `bad-header`, `bad-checksum` or
     /// `missing` (past the end of a shrunk device).
     pub status: String,
@@ -231,6 +234,9 @@ pub struct LineInfo {
     /// A clean line (read caching): its 8 sectors equal the backing
     /// device's and are never written back.
     pub clean: bool,
+    /// A direct line (written straight to the cache device by the user's
+    /// bio; its data is not covered by the segment checksum).
+    pub direct: bool,
 }
 
 /// Reads the header and (if it parses) the data of `slot`, and says what it
@@ -252,6 +258,7 @@ pub fn inspect_slot(
         nr_lines: None,
         dirty_lines: None,
         clean_lines: None,
+        direct_lines: None,
         status: String::new(),
         error: None,
         in_log: false,
@@ -290,6 +297,7 @@ pub fn inspect_slot(
     info.nr_lines = Some(h.nr_lines);
     info.dirty_lines = Some(h.lines().iter().filter(|m| m.dirty_bits != 0 && !m.is_clean()).count() as u32);
     info.clean_lines = Some(h.lines().iter().filter(|m| m.is_clean()).count() as u32);
+    info.direct_lines = Some(h.lines().iter().filter(|m| m.is_direct()).count() as u32);
     if with_lines {
         info.lines = Some(
             h.lines()
@@ -301,6 +309,7 @@ pub fn inspect_slot(
                     sector: m.sector,
                     dirty_bits: m.dirty_bits,
                     clean: m.is_clean(),
+                    direct: m.is_direct(),
                 })
                 .collect(),
         );

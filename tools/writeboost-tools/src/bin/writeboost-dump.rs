@@ -168,8 +168,8 @@ fn render(rep: &DumpReport, sel: SegmentSelection, lines: bool) -> String {
     let _ = writeln!(out, "segments ({which}):");
     let _ = writeln!(
         out,
-        "{:>8} {:>12} {:>5} {:>5} {:>5}  status",
-        "slot", "id", "lines", "dirty", "clean"
+        "{:>8} {:>12} {:>5} {:>5} {:>5} {:>6}  status",
+        "slot", "id", "lines", "dirty", "clean", "direct"
     );
     let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     for s in &rep.segments {
@@ -183,12 +183,13 @@ fn render(rep: &DumpReport, sel: SegmentSelection, lines: bool) -> String {
         }
         let _ = writeln!(
             out,
-            "{:>8} {:>12} {:>5} {:>5} {:>5}  {}",
+            "{:>8} {:>12} {:>5} {:>5} {:>5} {:>6}  {}",
             s.slot,
             dash(s.id.map(|v| v.to_string())),
             dash(s.nr_lines.map(|v| v.to_string())),
             dash(s.dirty_lines.map(|v| v.to_string())),
             dash(s.clean_lines.map(|v| v.to_string())),
+            dash(s.direct_lines.map(|v| v.to_string())),
             status
         );
         if lines {
@@ -201,7 +202,13 @@ fn render(rep: &DumpReport, sel: SegmentSelection, lines: bool) -> String {
                         l.k,
                         l.device_id,
                         l.sector,
-                        if l.clean { "clean line" } else { "dirty" },
+                        if l.clean {
+                            "clean line"
+                        } else if l.direct {
+                            "dirty (direct)"
+                        } else {
+                            "dirty"
+                        },
                         l.dirty_bits,
                         bits_map(l.dirty_bits)
                     );
