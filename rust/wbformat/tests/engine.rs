@@ -1203,6 +1203,22 @@ fn direct_ticket_is_cut_by_a_ram_line_in_place() {
     assert!(v.direct);
     assert_eq!(v.sectors, 40, "stops before block 5 (RAM)");
     e.end_write(v, true, false, 0, 3);
+    // In place over consecutive lines: direct lines then a RAM line, and
+    // a RAM line then a direct one.
+    let mut e = direct_engine();
+    let d = go(&mut e, 0, 16, Direct::Want); // lines 0, 1
+    e.end_write(d, true, false, 0, 3);
+    write(&mut e, 16, 8, false); // line 2
+    let d2 = go(&mut e, 24, 8, Direct::Want); // line 3
+    e.end_write(d2, true, false, 0, 3);
+    let a = go(&mut e, 0, 32, Direct::Want);
+    assert!(a.direct);
+    assert_eq!((a.k, a.sectors), (0, 16), "cut before the RAM line 2");
+    e.end_write(a, true, false, 0, 3);
+    let b = go(&mut e, 16, 16, Direct::May);
+    assert!(!b.direct);
+    assert_eq!((b.k, b.sectors), (2, 8), "cut before the direct line 3");
+    e.end_write(b, true, false, 0, 3);
 }
 
 #[test]
