@@ -206,8 +206,8 @@ struct SectorModel {
     history: Vec<u64>,
     /// A direct write of the sector to the cache device failed: the cache
     /// is dead and, until the next power cut, reads of it return what the
-    /// slot held before (see the report of the direct-write change: a
-    /// known hole, not the contract). Crash checks ignore it.
+    /// slot held before (a known hole, see the doc of `Direct`; not the
+    /// contract). Only normal reads skip such a sector; crash checks do not.
     lost: bool,
 }
 
