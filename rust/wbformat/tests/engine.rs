@@ -1368,3 +1368,24 @@ fn relocation_into_a_ram_line_stays_in_place() {
     assert_eq!(e.last_id(), 2);
     e.end_write(r, true, false, 0, 3);
 }
+
+/// The protocol of `Direct`: a direct ticket ends when its device write
+/// completes. Until then the flusher is not given its segment; a failed
+/// one puts the cache in error, so the segment's header is never written.
+#[test]
+fn direct_ticket_holds_its_segment_until_the_device_write_ends() {
+    let mut e = direct_engine();
+    let t = go(&mut e, 0, 128, Direct::Want);
+    e.seal();
+    assert!(matches!(e.flusher_next(0, false), FlusherJob::Idle(_)), "the device write is in flight");
+    let d = e.end_write(t, true, false, 0, 3);
+    assert!(d.wake_flusher && !d.hold);
+    assert!(matches!(e.flusher_next(0, false), FlusherJob::Segment { id: 1, nr_lines: 16, .. }));
+    // A failed one.
+    let mut e = direct_engine();
+    let t = go(&mut e, 0, 128, Direct::Want);
+    e.seal();
+    e.end_write(t, false, false, 0, 3);
+    assert!(e.error().is_some());
+    assert_eq!(e.flusher_next(0, false), FlusherJob::FailHeld);
+}
