@@ -308,12 +308,19 @@ pub const RESERVED_SEGMENTS: u64 = 1;
 /// caches every answer is a RAM copy.
 ///
 /// The caller's duty for a direct ticket: count the device write in flight
-/// for its buffer under the lock and call [`Engine::end_write`] at once
-/// (nothing is copied), submit the write to `cache_sector`, and not let
-/// the flusher write the buffer's segment before every such write ended;
-/// the segment is then written with `REQ_PREFLUSH` (see
+/// for its buffer under the lock, submit the write to `cache_sector`, and
+/// call [`Engine::end_write`] when it completes, with its status (not at
+/// once: until then the ticket's lines are pending, so reads of them wait
+/// instead of reading what the slot held before, which may be another
+/// device's data, and the flusher is not given the segment); not let the
+/// flusher write the buffer's segment before every such write ended; the
+/// segment is then written with `REQ_PREFLUSH` (see
 /// [`format::segment_runs`](super::format::segment_runs)): its header is
 /// never durable before the direct data it describes.
+///
+/// Not handled: after a direct write failed (the engine is then in
+/// error) reads of its sectors still go to the cache device, whose place
+/// holds the slot's older contents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direct {
     /// Never direct (a FUA write, held until its segment is durable): a

@@ -1122,3 +1122,270 @@ fn write_around_and_clean_lines() {
     e.end_around(a, true);
     assert!(matches!(e.begin_read(1, 168, 8), ReadStep::Backing { .. }), "the clean line injected meanwhile is gone");
 }
+
+// ---------------------------------------------------------------------
+// Direct writes (segment header version 4)
+
+fn direct_engine() -> Engine<HostStore> {
+    let mut e = engine(8);
+    e.set_segment_version(SEGMENT_VERSION_V4);
+    e
+}
+
+fn go(e: &mut Engine<HostStore>, sector: u64, n: u32, d: Direct) -> WriteTicket {
+    match e.begin_write(1, sector, n, &|_| false, d) {
+        WriteStep::Go(t) => t,
+        other => panic!("write of {sector}+{n} ({d:?}) did not go: {other:?}"),
+    }
+}
+
+/// Where line `k` of buffer `b`'s segment is on the cache device.
+fn line_at(e: &Engine<HostStore>, b: usize, k: u32) -> u64 {
+    e.geometry().line_sector(e.buf(b).unwrap().slot, k).unwrap()
+}
+
+#[test]
+fn direct_want_takes_new_lines_at_their_place() {
+    let mut e = direct_engine();
+    // Aligned: 32 new lines in one direct ticket.
+    let t = go(&mut e, 0, 256, Direct::Want);
+    assert!(t.direct);
+    assert_eq!((t.k, t.nr_lines, t.sectors), (0, 32, 256));
+    let start = e.geometry().segment_start_sector(e.buf(t.buf).unwrap().slot).unwrap();
+    assert_eq!(t.cache_sector, start + (t.byte_off / 512) as u64);
+    assert_eq!(t.cache_sector, line_at(&e, t.buf, 0));
+    e.end_write(t, true, false, 0, 3);
+    // Unaligned: starts at sector 3 of its first line, the next lines follow.
+    let u = go(&mut e, 8 * 100 + 3, 200, Direct::Want);
+    assert!(u.direct);
+    assert_eq!((u.k, u.sectors), (32, 200));
+    assert_eq!(u.nr_lines, 26, "5 + 24 * 8 + 3 sectors");
+    assert_eq!(u.cache_sector, line_at(&e, u.buf, 32) + 3);
+    assert_eq!(u.cache_sector, e.geometry().segment_start_sector(e.buf(u.buf).unwrap().slot).unwrap() + (u.byte_off / 512) as u64);
+    e.end_write(u, true, false, 0, 3);
+    // May and No take RAM lines for new blocks.
+    assert!(!go(&mut e, 8 * 1000, 16, Direct::May).direct);
+    assert!(!go(&mut e, 8 * 2000, 16, Direct::No).direct);
+}
+
+#[test]
+fn version_3_engine_never_gives_direct_tickets() {
+    let mut e = engine(8);
+    e.set_segment_version(SEGMENT_VERSION_V3);
+    let t = go(&mut e, 0, 256, Direct::Want);
+    assert!(!t.direct);
+    assert_eq!(t.sectors, 256);
+    e.end_write(t, true, false, 0, 3);
+    assert!(!go(&mut e, 2, 2, Direct::May).direct, "in place: still RAM");
+    // Version 2 neither.
+    let mut e = engine(8);
+    assert!(!go(&mut e, 0, 256, Direct::Want).direct);
+}
+
+#[test]
+fn direct_ticket_is_cut_by_a_ram_line_in_place() {
+    let mut e = direct_engine();
+    let (r, _) = write(&mut e, 40, 8, false); // block 5, a RAM line
+    assert!(!r.direct);
+    // Blocks 0..4 new and direct; block 5 is in RAM: the ticket ends there.
+    let t = go(&mut e, 0, 128, Direct::Want);
+    assert!(t.direct);
+    assert_eq!(t.sectors, 40);
+    e.end_write(t, true, false, 0, 3);
+    // The rest starts at the RAM line: a RAM copy in place.
+    let u = go(&mut e, 40, 88, Direct::Want);
+    assert!(!u.direct);
+    assert_eq!(u.k, r.k);
+    e.end_write(u, true, false, 0, 3);
+    // A RAM ticket that went on over new lines made them RAM lines; a
+    // direct ticket is cut where a RAM line of the open segment is.
+    let v = go(&mut e, 0, 8 * 7, Direct::Want);
+    assert!(v.direct);
+    assert_eq!(v.sectors, 40, "stops before block 5 (RAM)");
+    e.end_write(v, true, false, 0, 3);
+    // In place over consecutive lines: direct lines then a RAM line, and
+    // a RAM line then a direct one.
+    let mut e = direct_engine();
+    let d = go(&mut e, 0, 16, Direct::Want); // lines 0, 1
+    e.end_write(d, true, false, 0, 3);
+    write(&mut e, 16, 8, false); // line 2
+    let d2 = go(&mut e, 24, 8, Direct::Want); // line 3
+    e.end_write(d2, true, false, 0, 3);
+    let a = go(&mut e, 0, 32, Direct::Want);
+    assert!(a.direct);
+    assert_eq!((a.k, a.sectors), (0, 16), "cut before the RAM line 2");
+    e.end_write(a, true, false, 0, 3);
+    let b = go(&mut e, 16, 16, Direct::May);
+    assert!(!b.direct);
+    assert_eq!((b.k, b.sectors), (2, 8), "cut before the direct line 3");
+    e.end_write(b, true, false, 0, 3);
+}
+
+#[test]
+fn may_and_want_on_a_direct_line_in_place_are_direct() {
+    let mut e = direct_engine();
+    let t = go(&mut e, 0, 128, Direct::Want);
+    e.end_write(t, true, false, 0, 3);
+    let id = e.last_id();
+    let s = go(&mut e, 10, 2, Direct::May);
+    assert!(s.direct, "a small write in place of a direct line");
+    assert_eq!((s.k, s.nr_lines), (1, 1));
+    assert_eq!(s.cache_sector, line_at(&e, t.buf, 1) + 2);
+    e.end_write(s, true, false, 0, 3);
+    let w = go(&mut e, 16, 128, Direct::Want);
+    assert!(w.direct);
+    assert_eq!((w.k, w.sectors), (2, 128), "14 lines in place, then 2 new ones");
+    assert_eq!(w.cache_sector, line_at(&e, t.buf, 2));
+    e.end_write(w, true, false, 0, 3);
+    assert_eq!(e.last_id(), id, "no segment sealed");
+}
+
+#[test]
+fn fua_write_on_a_direct_line_seals_and_takes_a_new_line() {
+    let mut e = direct_engine();
+    let t = go(&mut e, 0, 128, Direct::Want);
+    e.end_write(t, true, false, 0, 3);
+    let id = e.last_id();
+    let f = go(&mut e, 8, 8, Direct::No);
+    assert!(!f.direct);
+    assert_eq!(e.sealed_upto(), id, "the direct line's segment is sealed");
+    assert_eq!(e.last_id(), id + 1);
+    assert_ne!(f.buf, t.buf);
+    assert_eq!(f.k, 0, "a new line of the next segment");
+    e.end_write(f, true, true, 0, 3);
+    // The write went to the new line: reads of block 1 come from RAM.
+    assert!(matches!(e.begin_read(1, 8, 8), ReadStep::Buffer { buf, run: 8, .. } if buf == f.buf));
+}
+
+#[test]
+fn reads_of_direct_lines_answer_cache() {
+    let mut e = direct_engine();
+    let (r, _) = write(&mut e, 128, 8, false); // block 16 in RAM
+    let t = go(&mut e, 0, 128, Direct::Want);
+    assert!(t.direct && t.sectors == 128);
+    // The device write is in flight (the ticket has not ended): reads wait,
+    // the cache device holds what the slot held before.
+    assert_eq!(e.begin_read(1, 8, 8), ReadStep::WaitPending);
+    e.end_write(t, true, false, 0, 3);
+    let slot = e.buf(t.buf).unwrap().slot;
+    // Blocks 0..15 on the cache device in one run; block 16 (RAM) not in it.
+    assert_eq!(e.begin_read(1, 0, 136), ReadStep::Cache { slot, sector: line_at(&e, t.buf, 1), run: 128 });
+    assert_eq!(e.begin_read(1, 12, 2), ReadStep::Cache { slot, sector: line_at(&e, t.buf, 2) + 4, run: 2 });
+    match e.begin_read(1, 128, 16) {
+        ReadStep::Buffer { buf, run: 8, .. } => {
+            assert_eq!(buf, r.buf);
+            e.end_buffer_read(buf);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A RAM line then a direct one: the run stops at the direct line.
+    let (q, _) = write(&mut e, 8 * 40, 8, false);
+    let d = go(&mut e, 8 * 41, 128, Direct::Want);
+    assert!(d.direct);
+    e.end_write(d, true, false, 0, 3);
+    match e.begin_read(1, 8 * 40, 16) {
+        ReadStep::Buffer { buf, run: 8, .. } => {
+            assert_eq!(buf, q.buf);
+            e.end_buffer_read(buf);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn fill_header_marks_direct_lines() {
+    let mut e = direct_engine();
+    write(&mut e, 800, 8, false); // line 0: RAM
+    let t = go(&mut e, 0, 20, Direct::Want); // lines 1..3: direct
+    assert!(t.direct);
+    e.end_write(t, true, false, 0, 3);
+    write(&mut e, 900, 4, false); // line 4: RAM
+    e.seal();
+    let FlusherJob::Segment { buf, id, durable, nr_lines, .. } = e.flusher_next(0, false) else { panic!() };
+    assert_eq!(nr_lines, 5);
+    let mut hdr = Box::new(SegmentHeader::new(0, 0));
+    e.fill_header(buf, id, durable, &mut hdr);
+    assert_eq!(hdr.version, SEGMENT_VERSION_V4);
+    let direct: Vec<bool> = hdr.lines().iter().map(|m| m.is_direct()).collect();
+    assert_eq!(direct, [false, true, true, true, false]);
+    assert_eq!(hdr.lines()[3].dirty_bits, 0x0f);
+    assert!(hdr.lines().iter().all(|m| !m.is_clean()));
+    assert_eq!(segment_runs(&hdr).collect::<Vec<_>>(), [(0, 1), (4, 1)]);
+    hdr.validate().unwrap();
+}
+
+#[test]
+fn salvage_skips_direct_lines() {
+    let mut e = direct_engine();
+    write(&mut e, 800, 8, false);
+    let t = go(&mut e, 0, 128, Direct::Want);
+    e.end_write(t, true, false, 0, 3);
+    write(&mut e, 808, 8, false);
+    e.set_error(-5);
+    let mut v = Vec::new();
+    e.salvage_entries(|m| v.push((m.sector, m.k)));
+    assert_eq!(v, [(800, 0), (808, 17)], "only the lines in RAM");
+}
+
+#[test]
+fn relocation_into_a_direct_line_seals() {
+    // Block 0's sectors 0..4 in segment 1 (on the cache device), then a
+    // direct write of its sectors 4.. in the open segment 2: relocating
+    // segment 1's line must not copy into the direct line.
+    let mut e = direct_engine();
+    write(&mut e, 0, 4, false);
+    e.seal();
+    flush_sealed(&mut e, false);
+    let t = go(&mut e, 4, 128, Direct::Want);
+    assert!(t.direct);
+    e.end_write(t, true, false, 0, 3);
+    assert_eq!(e.last_id(), 2);
+    let mut entries = Vec::new();
+    e.round_entries(1, 1, false, |m| entries.push(m));
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].bits, 0x0f);
+    let (r, bits) = e.begin_relocate(entries[0].line, &|_| false).unwrap().expect("relocated");
+    assert_eq!(bits, 0x0f);
+    assert!(!r.direct);
+    assert_eq!(e.sealed_upto(), 2, "the direct line's segment was sealed");
+    assert_eq!(e.last_id(), 3);
+    assert_ne!(r.buf, t.buf);
+    e.end_write(r, true, false, 0, 3);
+}
+
+#[test]
+fn relocation_into_a_ram_line_stays_in_place() {
+    // The control of the test above: the newer line is in RAM.
+    let mut e = direct_engine();
+    write(&mut e, 0, 4, false);
+    e.seal();
+    flush_sealed(&mut e, false);
+    let (t, _) = write(&mut e, 4, 4, false);
+    let mut entries = Vec::new();
+    e.round_entries(1, 1, false, |m| entries.push(m));
+    let (r, _) = e.begin_relocate(entries[0].line, &|_| false).unwrap().expect("relocated");
+    assert_eq!((r.buf, r.k), (t.buf, t.k));
+    assert_eq!(e.last_id(), 2);
+    e.end_write(r, true, false, 0, 3);
+}
+
+/// The protocol of `Direct`: a direct ticket ends when its device write
+/// completes. Until then the flusher is not given its segment; a failed
+/// one puts the cache in error, so the segment's header is never written.
+#[test]
+fn direct_ticket_holds_its_segment_until_the_device_write_ends() {
+    let mut e = direct_engine();
+    let t = go(&mut e, 0, 128, Direct::Want);
+    e.seal();
+    assert!(matches!(e.flusher_next(0, false), FlusherJob::Idle(_)), "the device write is in flight");
+    let d = e.end_write(t, true, false, 0, 3);
+    assert!(d.wake_flusher && !d.hold);
+    assert!(matches!(e.flusher_next(0, false), FlusherJob::Segment { id: 1, nr_lines: 16, .. }));
+    // A failed one.
+    let mut e = direct_engine();
+    let t = go(&mut e, 0, 128, Direct::Want);
+    e.seal();
+    e.end_write(t, false, false, 0, 3);
+    assert!(e.error().is_some());
+    assert_eq!(e.flusher_next(0, false), FlusherJob::FailHeld);
+}

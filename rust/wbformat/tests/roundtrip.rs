@@ -94,24 +94,31 @@ proptest! {
         fid in 1u64..,
         time in any::<u64>(),
         horizon in prop_oneof![Just(0u32), Just(LOG_HORIZON), 1..=MAX_LOG_HORIZON],
-        old in any::<bool>(),
+        old in 0u32..3,
     ) {
         let sectors = (nr_segments + 1) * SEGMENT_SECTORS + extra;
         // Horizon 0: a version 2 superblock, as older versions formatted;
-        // `old`: a version 3 one (no clean lines).
+        // `old` 1: a version 4 one (no direct lines), 2: a version 3 one
+        // (no clean lines either).
         let mut sb = Superblock::new(sectors, fid, time).unwrap();
-        prop_assert_eq!(sb.version(), 4);
-        prop_assert_eq!(sb.segment_version(), SEGMENT_VERSION_V3);
-        if old {
-            sb = sb.with_version(SUPERBLOCK_VERSION_V3);
+        prop_assert_eq!(sb.version(), SUPERBLOCK_VERSION);
+        prop_assert_eq!(sb.version(), 5);
+        prop_assert_eq!(sb.segment_version(), SEGMENT_VERSION_V4);
+        if old > 0 {
+            sb = sb.with_version(SUPERBLOCK_VERSION - old);
         }
         let sb = sb.with_log_horizon(horizon);
         prop_assert_eq!(sb.log_horizon(), horizon);
-        let v = if horizon == 0 { 2 } else if old { 3 } else { 4 };
+        let v = if horizon == 0 { 2 } else { 5 - old };
         prop_assert_eq!(sb.version(), v);
-        prop_assert_eq!(sb.segment_version(), if v == 4 { SEGMENT_VERSION_V3 } else { FORMAT_VERSION });
+        let seg = match v {
+            5 => SEGMENT_VERSION_V4,
+            4 => SEGMENT_VERSION_V3,
+            _ => FORMAT_VERSION,
+        };
+        prop_assert_eq!(sb.segment_version(), seg);
         let xxh = matches!(sb.segment_sum(crc32c_raw_update, xxh64_pieces), SegmentSum::Xxh64(_));
-        prop_assert_eq!(xxh, sb.version() == 4);
+        prop_assert_eq!(xxh, sb.version() >= 4);
         prop_assert_eq!(u64::from(sb.geometry().nr_segments()), nr_segments);
         let mut b = vec![0xffu8; BLOCK_SIZE + 7];
         encode_superblock(&sb, &mut b).unwrap();
@@ -437,4 +444,172 @@ fn backing_identity_is_fnv1a_and_never_zero() {
     assert_eq!(backing_identity(b""), 0xcbf2_9ce4_8422_2325);
     assert_eq!(backing_identity(b"a"), 0xaf63_dc4c_8601_ec8c);
     assert_ne!(backing_identity(b"dm-name:backA"), backing_identity(b"dm-name:backB"));
+}
+
+// ---------------------------------------------------------------------
+// Direct lines (segment header version 4)
+
+/// A version 4 header of `pattern` (`D`: a direct line, `R`: a line in
+/// RAM, `E`: a direct line with no sectors left).
+fn direct_header(pattern: &str) -> SegmentHeader {
+    let mut h = SegmentHeader::new(FORMAT_ID, 7);
+    h.version = SEGMENT_VERSION_V4;
+    for (k, c) in pattern.chars().enumerate() {
+        let line = Metablock { sector: 8 * (100 + k as u64), device_id: 1, dirty_bits: 0xff, flags: 0 };
+        h.push(match c {
+            'D' => Metablock { flags: METABLOCK_DIRECT, ..line },
+            'E' => Metablock { flags: METABLOCK_DIRECT, ..Metablock::EMPTY },
+            _ => line,
+        })
+        .unwrap();
+    }
+    h
+}
+
+#[test]
+fn segment_runs_are_the_lines_in_ram() {
+    let runs = |p: &str| segment_runs(&direct_header(p)).collect::<Vec<_>>();
+    assert_eq!(runs(""), []);
+    assert_eq!(runs("RRR"), [(0, 3)]);
+    assert_eq!(runs("D"), []);
+    assert_eq!(runs("DDE"), []);
+    assert_eq!(runs("RDR"), [(0, 1), (2, 1)]);
+    assert_eq!(runs("DRRDDR"), [(1, 2), (5, 1)]);
+    assert_eq!(runs("RRDEDRRRD"), [(0, 2), (5, 3)]);
+    // A full segment, alternating.
+    let p: String = (0..LINES_PER_SEGMENT).map(|k| if k % 2 == 0 { 'D' } else { 'R' }).collect();
+    let r = runs(&p);
+    assert_eq!(r.len(), 127);
+    assert!(r.iter().enumerate().all(|(i, &(k, n))| k == 2 * i as u32 + 1 && n == 1));
+}
+
+/// A segment of `pattern` with pseudo-random data, encoded.
+fn direct_segment(pattern: &str, sum: SegmentSum) -> (SegmentHeader, Vec<u8>) {
+    let h = direct_header(pattern);
+    let mut buf = vec![0u8; BLOCK_SIZE * (1 + pattern.len())];
+    let mut x = 0x1234_5678_9abc_def0u64;
+    for b in buf[BLOCK_SIZE..].iter_mut() {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *b = (x >> 56) as u8;
+    }
+    encode_segment_buffer(&h, &mut buf, sum).unwrap();
+    let back = decode_segment_header(&buf, FORMAT_ID, 7).unwrap();
+    assert_eq!(back.lines(), h.lines());
+    (back, buf)
+}
+
+fn sum_of_buf(h: &SegmentHeader, buf: &[u8], sum: SegmentSum) -> u32 {
+    segment_checksum_of(h, &buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], sum)
+}
+
+#[test]
+fn direct_checksum_covers_the_header_and_the_ram_lines_only() {
+    for sum in [SegmentSum::Crc32c(crc32c_raw_update), default_sum()] {
+        for pattern in ["DRRDDR", "RDR", "RRDEDRRRD", "D", "DDE", "RD"] {
+            let (h, buf) = direct_segment(pattern, sum);
+            let crc = sum_of_buf(&h, &buf, sum);
+            assert_eq!(h.checksum, crc);
+            verify_segment_buffer(&h, &buf, sum).unwrap();
+            for (k, c) in pattern.chars().enumerate() {
+                for at in [0, 511, 512, 4095] {
+                    let mut b = buf.clone();
+                    b[BLOCK_SIZE * (1 + k) + at] ^= 0x40;
+                    if c == 'R' {
+                        assert_ne!(sum_of_buf(&h, &b, sum), crc, "{pattern}: line {k} byte {at} changed");
+                        assert!(matches!(verify_segment_buffer(&h, &b, sum), Err(SegmentError::BadChecksum { .. })));
+                    } else {
+                        assert_eq!(sum_of_buf(&h, &b, sum), crc, "{pattern}: a direct line's bytes are not covered");
+                        verify_segment_buffer(&h, &b, sum).unwrap();
+                    }
+                }
+            }
+            // Every byte of the header block but the checksum field.
+            for off in (0..BLOCK_SIZE).filter(|o| !(CHECKSUM_OFFSET..CHECKSUM_OFFSET + 4).contains(o)) {
+                let mut b = buf.clone();
+                b[off] ^= 0x01;
+                assert_ne!(sum_of_buf(&h, &b, sum), crc, "{pattern}: header byte {off} changed");
+            }
+        }
+    }
+}
+
+#[test]
+fn direct_checksum_tells_the_runs_apart() {
+    // The same bytes, other runs: "RDR" and "RRD" with equal RAM data
+    // (lines 0 and 2 of the first = lines 0 and 1 of the second) differ in
+    // the header already; equal headers with the data moved do too.
+    for sum in [SegmentSum::Crc32c(crc32c_raw_update), default_sum()] {
+        let (h, buf) = direct_segment("DRDR", sum);
+        let crc = sum_of_buf(&h, &buf, sum);
+        let mut b = buf.clone();
+        // Swap the two RAM lines.
+        let (l1, l3) = (BLOCK_SIZE * 2, BLOCK_SIZE * 4);
+        let one = b[l1..l1 + BLOCK_SIZE].to_vec();
+        b.copy_within(l3..l3 + BLOCK_SIZE, l1);
+        b[l3..l3 + BLOCK_SIZE].copy_from_slice(&one);
+        assert_ne!(sum_of_buf(&h, &b, sum), crc);
+    }
+}
+
+#[test]
+fn checksum_without_direct_lines_is_the_old_one() {
+    for sum in [SegmentSum::Crc32c(crc32c_raw_update), default_sum()] {
+        for pattern in ["", "R", "RRRRRRRR"] {
+            for version in [FORMAT_VERSION, SEGMENT_VERSION_V3, SEGMENT_VERSION_V4] {
+                let mut h = direct_header(pattern);
+                h.version = version;
+                let mut buf = vec![0x5au8; BLOCK_SIZE * (1 + pattern.len())];
+                let crc = encode_segment_buffer(&h, &mut buf, sum).unwrap();
+                assert_eq!(crc, segment_checksum(&buf[..BLOCK_SIZE], &buf[BLOCK_SIZE..], sum), "{pattern:?} v{version}");
+                assert_eq!(sum_of_buf(&h, &buf, sum), crc);
+            }
+        }
+    }
+}
+
+#[test]
+fn direct_flag_refused_where_it_does_not_belong() {
+    let d = Metablock { sector: 8, device_id: 1, dirty_bits: 0x0f, flags: METABLOCK_DIRECT };
+    let mut out = vec![0u8; BLOCK_SIZE * 2];
+    let bad = |r: Result<u32, EncodeError>| {
+        matches!(r, Err(EncodeError::InvalidSegment(SegmentError::BadMetablock { index: 0, reason: MetablockFault::BadFlags(_) })))
+    };
+    for (version, mb) in [
+        (FORMAT_VERSION, d),
+        (SEGMENT_VERSION_V3, d),
+        (SEGMENT_VERSION_V4, Metablock { flags: METABLOCK_DIRECT | METABLOCK_CLEAN, dirty_bits: 0xff, ..d }),
+        (SEGMENT_VERSION_V4, Metablock { flags: 4, ..d }),
+    ] {
+        let mut h = SegmentHeader::new(1, 1);
+        h.version = version;
+        h.push(mb).unwrap();
+        assert!(bad(encode_segment_buffer(&h, &mut out, default_sum())), "encode v{version} {mb:?}");
+        assert!(matches!(h.validate(), Err(SegmentError::BadMetablock { index: 0, reason: MetablockFault::BadFlags(_) })), "validate v{version} {mb:?}");
+    }
+    // In version 4: a direct line, with or without sectors; decoded back.
+    for mb in [d, Metablock { flags: METABLOCK_DIRECT, ..Metablock::EMPTY }] {
+        let mut h = SegmentHeader::new(1, 1);
+        h.version = SEGMENT_VERSION_V4;
+        h.push(mb).unwrap();
+        encode_segment_buffer(&h, &mut out, default_sum()).unwrap();
+        assert_eq!(out[64 + 10], METABLOCK_DIRECT);
+        let back = decode_segment_header(&out, 1, 1).unwrap();
+        assert_eq!(back.version, SEGMENT_VERSION_V4);
+        assert_eq!(back.lines()[0], mb);
+        assert!(back.lines()[0].is_direct() && !back.lines()[0].is_clean());
+        // The same bytes claiming version 3 (or 2, where byte 10 is
+        // reserved): refused by the decoder.
+        let mut c = out.clone();
+        c[8..12].copy_from_slice(&SEGMENT_VERSION_V3.to_le_bytes());
+        assert!(matches!(decode_segment_header(&c, 1, 1), Err(SegmentError::BadMetablock { index: 0, reason: MetablockFault::BadFlags(_) })));
+        c[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        assert!(matches!(decode_segment_header(&c, 1, 1), Err(SegmentError::BadMetablock { index: 0, .. })));
+    }
+    // Direct and clean together, decoded from a version 4 header.
+    let mut h = SegmentHeader::new(1, 1);
+    h.version = SEGMENT_VERSION_V4;
+    h.push(Metablock { dirty_bits: 0xff, ..d }).unwrap();
+    encode_segment_buffer(&h, &mut out, default_sum()).unwrap();
+    out[64 + 10] = METABLOCK_DIRECT | METABLOCK_CLEAN;
+    assert!(matches!(decode_segment_header(&out, 1, 1), Err(SegmentError::BadMetablock { index: 0, reason: MetablockFault::BadFlags(_) })));
 }

@@ -109,6 +109,15 @@ impl Disk {
         }
         Ok(())
     }
+    /// Part of a write in flight at a power cut: the sectors of `data`
+    /// that `rng` picks reached the (volatile) cache of the disk.
+    fn land_some(&mut self, rng: &mut Rng, sector: u64, data: &[u8]) {
+        for (j, d) in data.chunks(SEC).enumerate() {
+            if rng.chance(500) {
+                let _ = self.write(&mut Rng(0), sector + j as u64, d, false, false);
+            }
+        }
+    }
     fn flush_cmd(&mut self, rng: &mut Rng) -> Result<(), ()> {
         if self.dead || (self.fail > 0 && rng.chance(self.fail)) {
             return Err(());
@@ -195,6 +204,11 @@ struct SectorModel {
     discard: u64,
     /// Every value the sector ever held (for discards).
     history: Vec<u64>,
+    /// A direct write of the sector to the cache device failed: the cache
+    /// is dead and, until the next power cut, reads of it return what the
+    /// slot held before (a known hole, see the doc of `Direct`; not the
+    /// contract). Only normal reads skip such a sector; crash checks do not.
+    lost: bool,
 }
 
 struct Model {
@@ -260,6 +274,7 @@ impl Model {
     fn rebase(&mut self, dev: u8, s: u64, v: u64) {
         let m = self.sector(dev, s);
         m.floor = v;
+        m.lost = false;
         m.after.clear();
         m.last_done = v;
         if v != 0 && m.discard != 0 {
@@ -280,11 +295,27 @@ const SUM: SegmentSum = SegmentSum::Xxh64(common::xxh64_pieces);
 const NR_DEVS: usize = 2;
 const BUF_BYTES: usize = 2048 * SEC;
 
-fn new_engine(geo: Geometry, generation: u64) -> Engine<HostStore> {
+/// An engine writing segment headers of version `seg_version`:
+/// [`SEGMENT_VERSION_V4`] (a version 5 cache: direct lines too) or
+/// [`SEGMENT_VERSION_V3`] (a version 4 cache: clean lines, no direct lines).
+fn new_engine(geo: Geometry, generation: u64, seg_version: u32) -> Engine<HostStore> {
     let mut e = host_engine(geo, FORMAT, generation);
-    // A version 4 cache: clean lines allowed.
-    e.set_segment_version(SEGMENT_VERSION_V3);
+    e.set_segment_version(seg_version);
     e
+}
+
+/// A direct write in flight to the cache device (see [`Direct`]): the data
+/// of ticket piece of op `op` for buffer `buf`, at `sector`.
+#[derive(Clone, Debug)]
+struct DirectIo {
+    op: u64,
+    /// The device and its first sector.
+    dev: u8,
+    dev_sector: u64,
+    t: WriteTicket,
+    buf: usize,
+    sector: u64,
+    data: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -380,6 +411,17 @@ struct Sim {
     staging: Vec<(StageTicket, Option<Vec<u8>>)>,
     /// The last block staged (to make sequential runs now and then).
     last_staged: (u8, u64),
+    /// The segment header version of this seed's cache (V4 in three seeds
+    /// in four: direct writes).
+    seg_version: u32,
+    /// Direct writes in flight to the cache device.
+    direct_io: Vec<DirectIo>,
+    /// Per buffer: direct writes in flight, and whether one failed since
+    /// the flusher last wrote the buffer's segment.
+    direct_inflight: Vec<u32>,
+    direct_failed: Vec<bool>,
+    /// Draws the large writes (apart from `rng`).
+    big: Rng,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -397,6 +439,11 @@ struct Stats {
     /// Clean lines injected (read caching), staged blocks dropped.
     injected: u64,
     stage_dropped: u64,
+    /// Direct write pieces (tickets), of them failed; segments written in
+    /// several I/Os (with direct lines).
+    direct: u64,
+    direct_failed: u64,
+    split_segments: u64,
 }
 
 impl Sim {
@@ -414,7 +461,7 @@ impl Sim {
             geo,
             cache,
             backing,
-            eng: new_engine(geo, 1),
+            eng: new_engine(geo, 1, SEGMENT_VERSION_V3),
             bufs: vec![vec![0; BUF_BYTES]; NR_BUFS],
             model: Model::new(NR_DEVS, dev_sectors),
             ops: VecDeque::new(),
@@ -446,7 +493,14 @@ impl Sim {
             },
             staging: Vec::new(),
             last_staged: (0, 0),
+            // Drawn apart too: a quarter of the seeds keep version 3 headers.
+            seg_version: if Rng(seed ^ 0xd1ec_7000_0004).below(4) == 0 { SEGMENT_VERSION_V3 } else { SEGMENT_VERSION_V4 },
+            direct_io: Vec::new(),
+            direct_inflight: vec![0; NR_BUFS],
+            direct_failed: vec![false; NR_BUFS],
+            big: Rng(seed ^ 0x1a26_e000_0000),
         };
+        s.eng = new_engine(geo, 1, s.seg_version);
         s.eng.set_log_horizon(s.horizon);
         s.eng.set_read_cache(s.rc.0, s.rc.1).unwrap();
         // A third of the seeds lose a backing disk now and then.
@@ -529,7 +583,7 @@ impl Sim {
         self.cache.read(8, &mut b1);
         self.cache.read(16, &mut b2);
         let rec = select_record(&b1, &b2, FORMAT).map_err(|e| format!("record: {e}"))?.record;
-        let mut eng = new_engine(self.geo, rec.generation);
+        let mut eng = new_engine(self.geo, rec.generation, self.seg_version);
         let mut seg = vec![0u8; BUF_BYTES];
         let mut dev = SimLog(&mut self.cache);
         let sum = resume_engine(&mut dev, self.geo, FORMAT, &rec, SUM, &mut eng, &mut self.hdr, &mut seg, self.horizon, false)
@@ -584,11 +638,24 @@ impl Sim {
         if kind == Kind::Discard {
             nr = 8 * (1 + self.rng.below(64));
         }
-        let sector = if self.rng.chance(700) {
+        let mut sector = if self.rng.chance(700) {
             self.rng.below(self.dev_sectors / 4)
         } else {
             self.rng.below(self.dev_sectors)
         };
+        // Direct writes: a large write (the minimum to a few hundred
+        // sectors) now and then, half of them block aligned. Drawn apart
+        // from `rng`, so that the rest of a seed's workload stays the same.
+        if matches!(kind, Kind::Write { .. } | Kind::Around { .. }) && self.seg_version >= SEGMENT_VERSION_V4 {
+            let r = &mut self.big;
+            if r.chance(250) {
+                nr = u64::from(DIRECT_MIN_SECTORS) + r.below(300);
+                if r.chance(500) {
+                    sector -= sector % 8;
+                    nr -= nr % 8;
+                }
+            }
+        }
         let nr = nr.min(self.dev_sectors - sector).max(1);
         // Now and then a discard of the whole device (what mkfs does
         // first): the engine walks the cache's lines instead of the blocks.
@@ -715,6 +782,7 @@ impl Sim {
                     let m = self.model.sector(dev, s).clone();
                     match v {
                         Some(v) if Model::read_ok(&m, v) => {}
+                        _ if m.lost => {}
                         _ => {
                             return Err(format!(
                                 "read op {} dev {dev} sector {s}: found {v:?}, expected {} (in flight {:?}, discard {})",
@@ -830,7 +898,41 @@ impl Sim {
                     op.next += u64::from(n);
                     return Ok(false);
                 }
-                match self.eng.begin_write(dev, op.next, n, &Self::slot_busy, Direct::No) {
+                // What the kernel passes: a FUA write is held in RAM until
+                // its segment is durable, a large write goes direct.
+                let mode = if fua {
+                    Direct::No
+                } else if op.nr >= u64::from(DIRECT_MIN_SECTORS) {
+                    Direct::Want
+                } else {
+                    Direct::May
+                };
+                match self.eng.begin_write(dev, op.next, n, &Self::slot_busy, mode) {
+                    WriteStep::Go(t) if t.direct => {
+                        // Under the lock: the device write counts in flight
+                        // for the buffer; the write is submitted, and the
+                        // ticket ends when it completes (with its status),
+                        // and the user's write with it.
+                        if self.seg_version < SEGMENT_VERSION_V4 || fua {
+                            return Err(format!("op {}: a direct ticket for a {} write", op.id, if fua { "FUA" } else { "version 3" }));
+                        }
+                        let slot = self.eng.buf(t.buf).map(|b| b.slot).ok_or("ticket of no buffer")?;
+                        let want = self.geo.segment_start_sector(slot).unwrap() + (t.byte_off / SEC) as u64;
+                        if t.cache_sector != want {
+                            return Err(format!("op {}: direct ticket {t:?} at cache sector {}, its line is at {want}", op.id, t.cache_sector));
+                        }
+                        let n = t.sectors;
+                        if t.nr_lines > 1 {
+                            self.stats.multi_line += 1;
+                        }
+                        self.direct_inflight[t.buf] += 1;
+                        self.direct_io.push(DirectIo { op: op.id, dev, dev_sector: op.next, t, buf: t.buf, sector: t.cache_sector, data: data[..n as usize * SEC].to_vec() });
+                        self.stats.direct += 1;
+                        self.note(format!("op {}: direct {}+{n} to cache sector {} (buffer {})", op.id, op.next, t.cache_sector, t.buf));
+                        op.held += 1;
+                        op.next += u64::from(n);
+                        return Ok(false);
+                    }
                     WriteStep::Go(t) if self.rng.chance(500) => {
                         op.ticket = Some(t);
                         return Ok(false);
@@ -848,7 +950,7 @@ impl Sim {
                             op.held += 1;
                         }
                         op.next += u64::from(n);
-                            return Ok(false);
+                        return Ok(false);
                     }
                     WriteStep::Wait(_) => return Ok(false),
                     WriteStep::NotAttached => return Err(format!("op {}: device {dev} not attached in the engine", op.id)),
@@ -877,6 +979,42 @@ impl Sim {
                 Some(run)
             }
         }
+    }
+
+    /// A direct write in flight to the cache device completes (or fails),
+    /// and with it the user's write piece.
+    fn step_direct(&mut self) {
+        if self.direct_io.is_empty() {
+            return;
+        }
+        let i = self.rng.below(self.direct_io.len() as u64) as usize;
+        let io = self.direct_io.remove(i);
+        let ok = self.cache.write(&mut self.rng, io.sector, &io.data, false, false).is_ok();
+        // The ticket ends with the device write: until then its lines are
+        // pending (reads wait, they would read what the slot held before).
+        self.eng.end_write(io.t, ok, false, self.seq, 3);
+        self.direct_inflight[io.buf] -= 1;
+        if !ok {
+            self.direct_failed[io.buf] = true;
+            self.stats.direct_failed += 1;
+            for s in io.dev_sector..io.dev_sector + (io.data.len() / SEC) as u64 {
+                self.model.sector(io.dev, s).lost = true;
+            }
+        }
+        if let Some(op) = self.ops.iter_mut().find(|o| o.id == io.op) {
+            op.held -= 1;
+            if !ok {
+                op.failed = true;
+            }
+        }
+        self.note(format!("direct write of op {} at cache sector {} done ok {ok}", io.op, io.sector));
+    }
+
+    /// Writes `len` bytes of buffer `buf` from `off` to the cache device at
+    /// `sector`, trying three times.
+    fn write_segment_piece(&mut self, buf: usize, off: usize, len: usize, sector: u64, preflush: bool, fua: bool) -> bool {
+        let data = self.bufs[buf][off..off + len].to_vec();
+        (0..3).any(|_| self.cache.write(&mut self.rng, sector, &data, preflush, fua).is_ok())
     }
 
     fn finish_if_done(&mut self, op: &mut Op) -> bool {
@@ -973,18 +1111,40 @@ impl Sim {
                 let waiting = std::mem::take(&mut self.flusher_waiting);
                 match job {
                     FlusherJob::Segment { buf, id, slot, nr_lines, durable } => {
-                        let sector = self.geo.segment_start_sector(slot).unwrap();
-                        let len = (nr_lines as usize + 1) * 4096;
-                        let data = self.bufs[buf][..len].to_vec();
-                        let mut ok = false;
-                        for _ in 0..3 {
-                            if self.cache.write(&mut self.rng, sector, &data, durable, durable).is_ok() {
-                                ok = true;
-                                break;
-                            }
+                        if self.direct_inflight[buf] > 0 {
+                            // Direct writes into this segment are in flight:
+                            // wait for them.
+                            self.flusher = FlusherState::Taken(job);
+                            self.flusher_waiting = waiting;
+                            return;
                         }
+                        let failed = std::mem::take(&mut self.direct_failed[buf]);
+                        let sector = self.geo.segment_start_sector(slot).unwrap();
+                        let runs: Vec<(u32, u32)> = segment_runs(&self.hdr).collect();
+                        let has_direct = self.hdr.lines().iter().any(|m| m.is_direct());
+                        let ok = if failed {
+                            // A direct write failed: so does the segment,
+                            // its header is not written.
+                            false
+                        } else if !has_direct {
+                            // One I/O, as ever.
+                            self.write_segment_piece(buf, 0, (nr_lines as usize + 1) * 4096, sector, durable, durable)
+                        } else {
+                            // The runs in RAM after the first direct line,
+                            // then the header (with the run at line 0) with
+                            // PREFLUSH: it is never durable before the
+                            // direct data it describes.
+                            self.stats.split_segments += 1;
+                            let mut ok = true;
+                            for &(k, n) in runs.iter().filter(|r| r.0 != 0) {
+                                let at = (k as usize + 1) * 4096;
+                                ok = ok && self.write_segment_piece(buf, at, n as usize * 4096, sector + (at / SEC) as u64, false, false);
+                            }
+                            let n0 = runs.first().filter(|r| r.0 == 0).map_or(0, |r| r.1) as usize;
+                            ok && self.write_segment_piece(buf, 0, (n0 + 1) * 4096, sector, true, durable)
+                        };
                         self.eng.segment_done(id, slot, nr_lines, durable, ok, -5);
-                        self.note(format!("flusher: segment {id} slot {slot} lines {nr_lines} durable {durable} ok {ok}"));
+                        self.note(format!("flusher: segment {id} slot {slot} lines {nr_lines} runs {runs:?} durable {durable} ok {ok}"));
                         self.release(waiting, ok);
                     }
                     FlusherJob::FlushOnly { upto } => {
@@ -1109,6 +1269,7 @@ impl Sim {
                     self.ops.remove(i);
                 }
             }
+            self.step_direct();
             self.eng.drain();
             self.step_flusher();
             self.step_migrator();
@@ -1207,6 +1368,12 @@ impl Sim {
     fn crash_and_check(&mut self) -> Result<(), String> {
         self.stats.crashes += 1;
         self.note("CRASH".into());
+        // Direct writes in flight: some of their sectors reached the disk.
+        for io in std::mem::take(&mut self.direct_io) {
+            self.cache.land_some(&mut self.rng, io.sector, &io.data);
+        }
+        self.direct_inflight.iter_mut().for_each(|n| *n = 0);
+        self.direct_failed.iter_mut().for_each(|f| *f = false);
         self.cache.crash(&mut self.rng);
         for b in self.backing.iter_mut() {
             b.crash(&mut self.rng);
@@ -1343,7 +1510,9 @@ impl Sim {
                 self.new_op();
             }
         } else if r < 600 {
-            if !self.ops.is_empty() {
+            if !self.direct_io.is_empty() && self.rng.chance(300) {
+                self.step_direct();
+            } else if !self.ops.is_empty() {
                 let i = self.rng.below(self.ops.len() as u64) as usize;
                 if self.step_op(i)? {
                     self.ops.remove(i);
@@ -1413,6 +1582,9 @@ fn simulator() {
                 total.around_plain += s.around_plain;
                 total.injected += s.injected;
                 total.stage_dropped += s.stage_dropped;
+                total.direct += s.direct;
+                total.direct_failed += s.direct_failed;
+                total.split_segments += s.split_segments;
             }
             Err(e) => failures.push(e),
         }
@@ -1429,6 +1601,11 @@ fn simulator() {
         failures.len(),
         t.elapsed().as_secs_f64()
     );
+    if std::env::var("WB_SIM_LIST").is_ok() {
+        for f in &failures {
+            eprintln!("FAIL {}", f.lines().next().unwrap_or(""));
+        }
+    }
     if let Some(f) = failures.first() {
         panic!("{} of {seeds} seeds failed; first:\n{f}", failures.len());
     }
@@ -1436,4 +1613,9 @@ fn simulator() {
     assert!(seeds < 8 || (total.around_logged > 0 && total.around_plain > 0), "write-around: both paths must be exercised");
     eprintln!("simulator: {} clean lines injected, {} staged blocks dropped", total.injected, total.stage_dropped);
     assert!(total.injected > 0 && total.stage_dropped > 0, "read caching was not exercised");
+    eprintln!(
+        "simulator: {} direct write pieces ({} failed), {} segments written around direct lines",
+        total.direct, total.direct_failed, total.split_segments
+    );
+    assert!(seeds < 8 || (total.direct > 0 && total.split_segments > 0), "direct writes were not exercised");
 }
