@@ -84,6 +84,10 @@ pub struct BufLine {
     /// [`Direct`]); the header marks it
     /// [`METABLOCK_DIRECT`](super::format::METABLOCK_DIRECT).
     pub direct: bool,
+    /// Sectors (bit `j` = sector `j`) whose direct write failed: their data
+    /// is not on the cache device, and reads of them fail (EIO) instead of
+    /// returning what the slot held before.
+    pub lost: u8,
 }
 
 /// Most read-cache cells a cache may have (`nr_read_cache_cells`).
@@ -318,9 +322,9 @@ pub const RESERVED_SEGMENTS: u64 = 1;
 /// [`format::segment_runs`](super::format::segment_runs)): its header is
 /// never durable before the direct data it describes.
 ///
-/// Not handled: after a direct write failed (the engine is then in
-/// error) reads of its sectors still go to the cache device, whose place
-/// holds the slot's older contents.
+/// A failed direct write (`end_write` with `ok == false`) puts the engine
+/// in error and marks its sectors *lost*: reads of them answer
+/// [`ReadStep::Fail`] (their place holds the slot's older contents).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direct {
     /// Never direct (a FUA write, held until its segment is durable): a
@@ -420,6 +424,12 @@ pub enum ReadStep {
     },
     /// A write into that line is being copied: wait for space, retry.
     WaitPending,
+    /// Fail the first `run` sectors with EIO: their direct write failed
+    /// (see [`Direct`]), the cache device does not hold them.
+    Fail {
+        /// Sectors.
+        run: u32,
+    },
 }
 
 /// Answer to [`Engine::begin_flush`].
@@ -1145,7 +1155,7 @@ impl<S: Storage> Engine<S> {
         let (k, slot) = (x.nr_lines, x.slot);
         x.nr_lines = k.saturating_add(1);
         if let Some(l) = self.buf_line(b, k) {
-            *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev: key.device_id, bits: 0, pending: 0, clean: false, direct: false };
+            *l = BufLine { sector: key.block.saturating_mul(SECTORS_PER_BLOCK), dev: key.device_id, bits: 0, pending: 0, clean: false, direct: false, lost: 0 };
         }
         if cursor {
             self.cursor = line_no(slot, k);
@@ -1538,6 +1548,7 @@ impl<S: Storage> Engine<S> {
     pub fn end_write(&mut self, t: WriteTicket, ok: bool, barrier: bool, now_ms: u64, deadline_ms: u64) -> WriteDone {
         if !ok {
             self.error = Some(-5);
+            self.mark_lost(t);
         }
         let is_cur = self.cur == Some(t.buf);
         if is_cur {
@@ -1562,6 +1573,31 @@ impl<S: Storage> Engine<S> {
             wake = true;
         }
         WriteDone { hold, wake_flusher: wake }
+    }
+
+    /// A failed direct write `t`: marks its sectors lost in its lines.
+    fn mark_lost(&mut self, t: WriteTicket) {
+        let first = line_offset(t.k, 0);
+        let Some(rel) = t.byte_off.checked_sub(first) else { return };
+        let start = (rel / 512) as u64;
+        let end = start.saturating_add(u64::from(t.sectors));
+        for j in 0..t.nr_lines {
+            let lo = u64::from(j).saturating_mul(SECTORS_PER_BLOCK);
+            let a = start.max(lo);
+            let b = end.min(lo.saturating_add(SECTORS_PER_BLOCK));
+            if a >= b {
+                continue;
+            }
+            let bits = bits_of((a - lo) as u32, (b - a) as u32);
+            if let Some(l) = self.buf_line(t.buf, t.k.saturating_add(j)).filter(|l| l.direct) {
+                l.lost |= bits;
+            }
+        }
+    }
+
+    /// Lost sectors of line `k` of buffer `b` (see [`BufLine::lost`]).
+    fn line_lost(&self, b: usize, k: u32) -> u8 {
+        self.buf_lines.get(b.saturating_mul(LINES as usize).saturating_add(k as usize)).map_or(0, |l| l.lost)
     }
 
     // -------------------------------------------------------------------
@@ -1618,7 +1654,7 @@ impl<S: Storage> Engine<S> {
                     let (slot, k) = slot_k(o);
                     // A run in RAM or on the cache device: direct lines of a
                     // buffer are on the device.
-                    if self.buf_of_slot(slot).is_some_and(|b| self.buf_line(b, k).map_or(0, |l| l.pending) > 0 || self.line_direct(b, k) != self.line_direct(b, slot_k(p).1)) {
+                    if self.buf_of_slot(slot).is_some_and(|b| self.buf_line(b, k).map_or(0, |l| l.pending) > 0 || self.line_lost(b, k) != 0 || self.line_direct(b, k) != self.line_direct(b, slot_k(p).1)) {
                         break;
                     }
                     prev = Some(o);
@@ -1650,9 +1686,22 @@ impl<S: Storage> Engine<S> {
             return (ReadStep::Backing { run }, None);
         };
         let (slot, k) = slot_k(line);
+        let mut run = run;
         if let Some(b) = self.buf_of_slot(slot) {
             if self.buf_line(b, k).map_or(0, |l| l.pending) > 0 {
                 return (ReadStep::WaitPending, None);
+            }
+            let lost = self.line_lost(b, k);
+            if lost != 0 {
+                // The run of sectors from `off` that are all lost, or all
+                // not lost.
+                let is_lost = |j: u32| lost & (1u8 << (j & 7)) != 0;
+                let first = is_lost(off);
+                let same = (0..run).take_while(|&i| is_lost(off.saturating_add(i)) == first).count() as u32;
+                if first {
+                    return (ReadStep::Fail { run: same.max(1) }, None);
+                }
+                run = same.max(1);
             }
         }
         if let Some(b) = self.buf_of_slot(slot).filter(|&b| !self.line_direct(b, k)) {

@@ -346,6 +346,7 @@ fn cached(e: &mut Engine<HostStore>, dev: u8, s: u64) -> bool {
         }
         ReadStep::Cache { .. } => true,
         ReadStep::WaitPending => panic!("no copy is pending"),
+        ReadStep::Fail { .. } => panic!("no direct write failed"),
     }
 }
 
@@ -1388,4 +1389,33 @@ fn direct_ticket_holds_its_segment_until_the_device_write_ends() {
     e.end_write(t, false, false, 0, 3);
     assert!(e.error().is_some());
     assert_eq!(e.flusher_next(0, false), FlusherJob::FailHeld);
+}
+
+/// A failed direct write loses exactly its sectors: reads of them fail
+/// (EIO) instead of reading what the slot held before; the other sectors
+/// of its lines, written before by a direct write that worked, still read
+/// from the cache device, and other lines are not touched.
+#[test]
+fn failed_direct_write_fails_reads_of_its_sectors_only() {
+    let mut e = direct_engine();
+    // Blocks 0..16 direct and written; then sectors 3..13 again, failing.
+    let t = go(&mut e, 0, 128, Direct::Want);
+    e.end_write(t, true, false, 0, 3);
+    let t = go(&mut e, 3, 10, Direct::May);
+    assert!(t.direct);
+    e.end_write(t, false, false, 0, 3);
+    assert!(e.error().is_some());
+    for s in 0..24u64 {
+        let r = e.begin_read(1, s, 1);
+        if (3..13).contains(&s) {
+            assert_eq!(r, ReadStep::Fail { run: 1 }, "sector {s}");
+        } else {
+            assert!(matches!(r, ReadStep::Cache { run: 1, .. }), "sector {s}: {r:?}");
+        }
+    }
+    // A read over the edge stops where the lost sectors begin or end.
+    assert!(matches!(e.begin_read(1, 0, 8), ReadStep::Cache { run: 3, .. }));
+    assert_eq!(e.begin_read(1, 3, 16), ReadStep::Fail { run: 5 });
+    assert_eq!(e.begin_read(1, 8, 8), ReadStep::Fail { run: 5 });
+    assert!(matches!(e.begin_read(1, 13, 8), ReadStep::Cache { .. }));
 }

@@ -205,9 +205,9 @@ struct SectorModel {
     /// Every value the sector ever held (for discards).
     history: Vec<u64>,
     /// A direct write of the sector to the cache device failed: the cache
-    /// is dead and, until the next power cut, reads of it return what the
-    /// slot held before (a known hole, see the doc of `Direct`; not the
-    /// contract). Only normal reads skip such a sector; crash checks do not.
+    /// is dead and, until the next power cut, reads of it must fail (EIO);
+    /// a read must never fail for another sector. Crash checks are not
+    /// relaxed.
     lost: bool,
 }
 
@@ -766,9 +766,9 @@ impl Sim {
                 // longest prefix of one source.
                 let n = (op.sector + op.nr - op.next) as u32;
                 let mut data = vec![0u8; n as usize * SEC];
-                let got = if self.detached[dev as usize] {
+                let (got, failed) = if self.detached[dev as usize] {
                     self.backing[dev as usize - 1].read(op.next, &mut data);
-                    n
+                    (n, false)
                 } else {
                     match self.read_piece(dev, op.next, n, &mut data) {
                         Some(r) => r,
@@ -780,9 +780,15 @@ impl Sim {
                     let chunk = &data[j as usize * SEC..(j as usize + 1) * SEC];
                     let v = decode(dev, s, chunk);
                     let m = self.model.sector(dev, s).clone();
+                    if failed {
+                        // EIO only where a direct write failed.
+                        if !m.lost {
+                            return Err(format!("read op {} dev {dev} sector {s}: failed (EIO) but no write of it failed", op.id));
+                        }
+                        continue;
+                    }
                     match v {
                         Some(v) if Model::read_ok(&m, v) => {}
-                        _ if m.lost => {}
                         _ => {
                             return Err(format!(
                                 "read op {} dev {dev} sector {s}: found {v:?}, expected {} (in flight {:?}, discard {})",
@@ -962,22 +968,25 @@ impl Sim {
         }
     }
 
-    fn read_piece(&mut self, dev: u8, sector: u64, n: u32, data: &mut [u8]) -> Option<u32> {
+    /// One read step: `None` to wait, else the sectors it covered and
+    /// whether they failed (EIO, [`ReadStep::Fail`]).
+    fn read_piece(&mut self, dev: u8, sector: u64, n: u32, data: &mut [u8]) -> Option<(u32, bool)> {
         match self.eng.begin_read(dev, sector, n) {
             ReadStep::WaitPending => None,
             ReadStep::Backing { run } => {
                 self.backing[dev as usize - 1].read(sector, &mut data[..run as usize * SEC]);
-                Some(run)
+                Some((run, false))
             }
             ReadStep::Buffer { buf, byte_off, run } => {
                 data[..run as usize * SEC].copy_from_slice(&self.bufs[buf][byte_off..byte_off + run as usize * SEC]);
                 self.eng.end_buffer_read(buf);
-                Some(run)
+                Some((run, false))
             }
             ReadStep::Cache { sector: cs, run, .. } => {
                 self.cache.read(cs, &mut data[..run as usize * SEC]);
-                Some(run)
+                Some((run, false))
             }
+            ReadStep::Fail { run } => Some((run, true)),
         }
     }
 
@@ -1406,7 +1415,10 @@ impl Sim {
                     self.backing[d as usize - 1].read(s, &mut data);
                     n
                 } else {
-                    self.read_piece(d, s, n, &mut data).ok_or("read waits after recovery")?
+                    match self.read_piece(d, s, n, &mut data).ok_or("read waits after recovery")? {
+                        (got, false) => got,
+                        (_, true) => return Err(format!("dev {d} sector {s}: read fails (EIO) after recovery")),
+                    }
                 };
                 for j in 0..u64::from(got) {
                     let sec = s + j;
