@@ -388,7 +388,9 @@ pub(crate) enum BioOp {
 /// # Invariants
 ///
 /// `ptr` is a bio that device-mapper passed to `map` and that has not been
-/// completed or handed back yet.
+/// completed or handed back yet, or a direct write whose remapped I/O
+/// completed and that the shim's `end_io` handed over through a
+/// [`DirectQueue`] (ending it runs `end_io` again, which then passes).
 pub(crate) struct Bio {
     ptr: NonNull<sys::bio>,
 }
@@ -474,19 +476,32 @@ impl Bio {
         unsafe { sys::wb_bio_set_inflight(self.ptr.as_ptr(), counter.as_ptr()) }
     }
 
-    /// Arranges for `w` to be counted down when the (remapped) bio
-    /// completes, its failure flag set if the bio failed (the caller
-    /// counted the bio up with [`WaitCount::inc`]).
+    /// Marks the (remapped) bio as a direct write: when it completes, the
+    /// shim counts it down in `w` (setting its failure flag if it failed;
+    /// the caller counted it up with [`WaitCount::inc`]) and, instead of
+    /// completing it, queues it on `dq` with `ticket` (see
+    /// [`DirectQueue::take`]); the taker ends it.
     ///
     /// # Safety
     ///
-    /// `w` must stay allocated until the bio completes. The cache
-    /// guarantees it: its counts live as long as the cache, and a cache
+    /// `w` and `dq` must stay allocated until the bio is ended. The cache
+    /// guarantees it: they live as long as the cache, its completion
+    /// thread ends every queued bio before the cache stops it, and a cache
     /// outlives the devices whose bios it remaps (a device's in-flight
     /// bios end before its destructor runs).
-    pub(crate) unsafe fn set_direct(&mut self, w: &WaitCount) {
-        // SAFETY: valid bio and count; lifetime is the caller's duty.
-        unsafe { sys::wb_bio_set_direct(self.ptr.as_ptr(), w.ptr.as_ptr()) }
+    pub(crate) unsafe fn set_direct(&mut self, w: &WaitCount, dq: &DirectQueue, ticket: &[u32; TICKET_WORDS]) {
+        // SAFETY: valid bio, count and queue; the ticket is read at once;
+        // lifetimes are the caller's duty.
+        unsafe { sys::wb_bio_set_direct(self.ptr.as_ptr(), w.ptr.as_ptr(), dq.ptr.as_ptr(), ticket.as_ptr()) }
+    }
+
+    /// The ticket and completion status (0 or a negative errno) of a
+    /// direct write taken from a [`DirectQueue`].
+    pub(crate) fn direct_ticket(&self) -> ([u32; TICKET_WORDS], i32) {
+        let mut t = [0u32; TICKET_WORDS];
+        // SAFETY: valid bio of this target; `t` has the shim's length.
+        let status = unsafe { sys::wb_bio_direct_ticket(self.ptr.as_ptr(), t.as_mut_ptr()) };
+        (t, status)
     }
 
     /// Completes the bio with `result`.
@@ -756,6 +771,59 @@ pub(crate) fn sync_io(bdev: Bdev<'_>, sector: u64, nr_sectors: u64, buf: &mut [u
     // SAFETY: valid device; `buf` covers the I/O and stays borrowed until the
     // synchronous call returns.
     check(unsafe { sys::wb_io_sync(bdev.ptr, sector, nr_sectors, buf.as_mut_ptr().cast(), kind.flags()) })
+}
+
+/// Words of a direct write's ticket in its per-bio data.
+pub(crate) const TICKET_WORDS: usize = sys::wb_ticket_WB_TICKET_WORDS as usize;
+
+/// Completed direct writes, queued by the shim's `end_io` (interrupt
+/// context) for the cache's completion thread (see [`Bio::set_direct`]).
+///
+/// # Invariants
+///
+/// `ptr` was returned by `wb_dq_new` and is freed only by `drop`.
+pub(crate) struct DirectQueue {
+    ptr: NonNull<sys::wb_dq>,
+}
+
+// SAFETY: an `llist` (lock-free, any context) and a wait queue (its own
+// lock): every operation is safe from any thread.
+unsafe impl Send for DirectQueue {}
+// SAFETY: as above.
+unsafe impl Sync for DirectQueue {}
+
+impl DirectQueue {
+    /// An empty queue (ENOMEM if it cannot be allocated).
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: no preconditions.
+        let p = unsafe { sys::wb_dq_new() };
+        NonNull::new(p).map(|ptr| Self { ptr }).ok_or(ENOMEM)
+    }
+
+    /// Waits at most `ms` milliseconds for completed direct writes (or for
+    /// the calling kthread to be asked to stop) and takes them all, in
+    /// completion order. Each must be ended ([`Bio::end`]). May sleep.
+    pub(crate) fn take(&self, ms: u32) -> BioList {
+        // SAFETY: valid queue (invariant); called from a kthread.
+        let head = unsafe { sys::wb_dq_take(self.ptr.as_ptr(), ms) };
+        let mut list = BioList::new();
+        let mut p = head;
+        while let Some(b) = NonNull::new(p) {
+            // SAFETY: `b` is a bio of the chain the shim handed over.
+            p = unsafe { sys::wb_bio_next(b.as_ptr()) };
+            // INVARIANT: the queued bio is owned by this thread now and is
+            // ended exactly once, through the list.
+            list.push(Bio { ptr: b });
+        }
+        list
+    }
+}
+
+impl Drop for DirectQueue {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `wb_dq_new` (invariant), freed once.
+        unsafe { sys::wb_dq_free(self.ptr.as_ptr()) }
+    }
 }
 
 /// A count of bios in flight that the shim's `end_io` counts down (see

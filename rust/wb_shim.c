@@ -43,10 +43,22 @@ struct wb_waitcount {
 	wait_queue_head_t wq;
 };
 
+/* Completed direct writes, handed from end_io (interrupt context) to
+ * the cache's completion thread, which ends their tickets under the cache
+ * lock and then ends the bios (a second end_io call, which passes). */
+struct wb_dq {
+	struct llist_head list;
+	wait_queue_head_t wq;
+};
+
 /* Per-bio data of the device target: what end_io must count down. */
 struct wb_pbd {
 	atomic_t *inflight;		/* a read remapped to a cache slot */
 	struct wb_waitcount *direct;	/* a direct write to the cache device */
+	struct wb_dq *dq;		/* where the direct write goes when done */
+	struct llist_node node;
+	u32 ticket[WB_TICKET_WORDS];	/* the direct write's ticket (Rust's) */
+	int status;			/* its completion status (an errno) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -69,6 +81,7 @@ static int wb_dev_map(struct dm_target *ti, struct bio *bio)
 
 	pbd->inflight = NULL;
 	pbd->direct = NULL;
+	pbd->dq = NULL;
 	return wbrs_map(WB_TARGET_DEVICE, ti, bio);
 }
 
@@ -88,6 +101,18 @@ static int wb_dev_end_io(struct dm_target *ti, struct bio *bio,
 			atomic_set(&w->failed, 1);
 		if (atomic_dec_and_test(&w->n))
 			wake_up_all(&w->wq);
+		pbd->direct = NULL;
+	}
+	if (pbd->dq) {
+		/* The bio is ended again by the completion thread; end_io then
+		 * finds nothing to do. */
+		struct wb_dq *dq = pbd->dq;
+
+		pbd->dq = NULL;
+		pbd->status = blk_status_to_errno(*error);
+		llist_add(&pbd->node, &dq->list);
+		wake_up(&dq->wq);
+		return DM_ENDIO_INCOMPLETE;
 	}
 	return DM_ENDIO_DONE;
 }
@@ -689,11 +714,61 @@ void wb_bio_set_inflight(struct bio *bio, int *counter)
 	pbd->inflight = (atomic_t *)counter;
 }
 
-void wb_bio_set_direct(struct bio *bio, struct wb_waitcount *w)
+void wb_bio_set_direct(struct bio *bio, struct wb_waitcount *w,
+		       struct wb_dq *dq, const u32 *ticket)
 {
 	struct wb_pbd *pbd = dm_per_bio_data(bio, sizeof(struct wb_pbd));
 
 	pbd->direct = w;
+	pbd->dq = dq;
+	memcpy(pbd->ticket, ticket, sizeof(pbd->ticket));
+	pbd->status = 0;
+}
+
+int wb_bio_direct_ticket(struct bio *bio, u32 *ticket)
+{
+	struct wb_pbd *pbd = dm_per_bio_data(bio, sizeof(struct wb_pbd));
+
+	memcpy(ticket, pbd->ticket, sizeof(pbd->ticket));
+	return pbd->status;
+}
+
+struct wb_dq *wb_dq_new(void)
+{
+	struct wb_dq *dq = kzalloc(sizeof(*dq), GFP_KERNEL);
+
+	if (dq) {
+		init_llist_head(&dq->list);
+		init_waitqueue_head(&dq->wq);
+	}
+	return dq;
+}
+
+void wb_dq_free(struct wb_dq *dq)
+{
+	kfree(dq);
+}
+
+struct bio *wb_dq_take(struct wb_dq *dq, u32 ms)
+{
+	struct llist_node *n;
+	struct bio *head = NULL;
+
+	wait_event_interruptible_timeout(dq->wq, !llist_empty(&dq->list) ||
+					 kthread_should_stop(),
+					 msecs_to_jiffies(ms));
+	/* llist_del_all gives the newest first: prepending restores the
+	 * order of completion. */
+	n = llist_del_all(&dq->list);
+	while (n) {
+		struct wb_pbd *pbd = llist_entry(n, struct wb_pbd, node);
+		struct bio *bio = dm_bio_from_per_bio_data(pbd, sizeof(struct wb_pbd));
+
+		n = n->next;
+		bio->bi_next = head;
+		head = bio;
+	}
+	return head;
 }
 
 struct wb_waitcount *wb_waitcount_new(void)

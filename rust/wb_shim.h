@@ -165,7 +165,22 @@ void wb_bio_set_inflight(struct bio *bio, int *counter);
 /* Direct writes in flight (per RAM buffer): end_io counts the bio down,
  * wakes waiters at 0 and sets the sticky failure flag on an error. */
 struct wb_waitcount;
-void wb_bio_set_direct(struct bio *bio, struct wb_waitcount *w);
+struct wb_dq;
+/* Words of a direct write's ticket kept in its per-bio data. */
+enum wb_ticket { WB_TICKET_WORDS = 5 };
+/* Marks a remapped bio as a direct write: end_io counts it down in w and
+ * queues it on dq (ticket: WB_TICKET_WORDS words, kept for the thread). */
+void wb_bio_set_direct(struct bio *bio, struct wb_waitcount *w,
+		       struct wb_dq *dq, const u32 *ticket);
+/* The ticket of a direct write taken from its queue, and its completion
+ * status (0 or a negative errno). */
+int wb_bio_direct_ticket(struct bio *bio, u32 *ticket);
+struct wb_dq *wb_dq_new(void);
+void wb_dq_free(struct wb_dq *dq);
+/* Waits at most ms for completed direct writes (or kthread_should_stop)
+ * and takes them all: a bi_next chain in completion order, or NULL. End
+ * each with wb_bio_endio. */
+struct bio *wb_dq_take(struct wb_dq *dq, u32 ms);
 struct wb_waitcount *wb_waitcount_new(void);
 void wb_waitcount_free(struct wb_waitcount *w);
 void wb_waitcount_inc(struct wb_waitcount *w);

@@ -116,7 +116,11 @@ impl ThreadBody for Flusher {
                             for l in g.barriers.iter_mut() {
                                 waiting.append(l);
                             }
-                            if waiting.is_empty() {
+                            // The cache device failed (a failed direct
+                            // write, with no segment write to fail): the
+                            // RAM buffers still go to the backing devices.
+                            let salvage = !c.salvaged.load(Ordering::Relaxed);
+                            if waiting.is_empty() && !salvage {
                                 if g.eng.stopping() {
                                     return;
                                 }
@@ -137,7 +141,12 @@ impl ThreadBody for Flusher {
             };
             match job {
                 FlusherJob::Idle(_) => {}
-                FlusherJob::FailHeld => waiting.end_all(Err(EIO)),
+                FlusherJob::FailHeld => {
+                    waiting.end_all(Err(EIO));
+                    if !c.salvaged.swap(true, Ordering::Relaxed) {
+                        super::migrate::salvage(c);
+                    }
+                }
                 FlusherJob::FlushOnly { upto } => {
                     let r = c.dev.bdev().flush();
                     if let Err(e) = r {
@@ -168,7 +177,9 @@ impl ThreadBody for Flusher {
                                 e.to_errno()
                             );
                             waiting.end_all(Err(EIO));
-                            super::migrate::salvage(c);
+                            if !c.salvaged.swap(true, Ordering::Relaxed) {
+                                super::migrate::salvage(c);
+                            }
                         }
                     }
                 }
@@ -188,13 +199,11 @@ fn wait_direct(c: &Cache, b: usize, id: u64) -> Result {
     while !w.wait_zero(1000) {
         waited += 1;
         if waited % 30 == 0 {
-            pr_warn!("cache {}: segment {}: {} direct writes to the cache device not completed after {} s
-", c.id, id, w.count(), waited);
+            pr_warn!("cache {}: segment {}: {} direct writes to the cache device not completed after {} s\n", c.id, id, w.count(), waited);
         }
     }
     if w.failed() {
-        pr_err!("cache {}: segment {}: a direct write to the cache device failed
-", c.id, id);
+        pr_err!("cache {}: segment {}: a direct write to the cache device failed\n", c.id, id);
         return Err(EIO);
     }
     Ok(())

@@ -157,6 +157,29 @@ struct Threads {
     _flusher: KThread<flush::Flusher>,
     _migrator: KThread<migrate::Migrator>,
     _stager: KThread<Stager>,
+    _completer: KThread<Completer>,
+}
+
+/// The completion thread of direct writes: ends the tickets of completed
+/// direct writes under the cache lock (which their interrupt-context
+/// completion cannot take), then the bios.
+struct Completer {
+    cache: Arc<Cache>,
+}
+
+impl ThreadBody for Completer {
+    fn run(&self) {
+        let c = &*self.cache;
+        loop {
+            let mut done = c.dq.take(1000);
+            if done.is_empty() && ffi::should_stop() {
+                return;
+            }
+            while let Some(bio) = done.pop() {
+                c.end_direct(bio);
+            }
+        }
+    }
 }
 
 /// The stager thread: reads staged blocks from the backing device into
@@ -241,11 +264,17 @@ pub(crate) struct Cache {
     /// [`Cache::map_write`]): the flusher writes the segment only when its
     /// count is 0.
     pub(crate) direct: KVec<ffi::WaitCount>,
+    /// Completed direct writes, for the completion thread
+    /// ([`Cache::end_direct`]).
+    pub(crate) dq: ffi::DirectQueue,
     /// Reads remapped to each segment slot that are still in flight.
     pub(crate) inflight: KVVec<AtomicI32>,
     pub(crate) tun: Tunables,
     /// Incremented whenever a segment is written (idle detection).
     pub(crate) flushes: AtomicU64,
+    /// The RAM buffers were written straight to the backing devices after
+    /// the cache device failed ([`migrate::salvage`], done once).
+    pub(crate) salvaged: AtomicBool,
     /// Writers out of room (see [`SPACE_TIMEOUT_MS`]).
     no_room: NoRoom,
     /// Write-back counters (manager status).
@@ -545,30 +574,55 @@ impl Cache {
 
     /// The direct part of [`Cache::map_write`]: counts the write in flight
     /// for its buffer (under the lock, before the engine may hand the
-    /// segment to the flusher), ends the ticket (nothing is copied) and
-    /// remaps the bio to the cache device.
+    /// segment to the flusher) and remaps the bio to the cache device. The
+    /// ticket stays open (its lines pending: reads of them wait) until the
+    /// write completes and the completion thread ends it
+    /// ([`Cache::end_direct`]).
     fn write_direct(&self, mut g: Guard<'_>, sealed: u64, t: WriteTicket, mut bio: Bio) -> Routed {
+        let words = [t.buf as u32, t.k, t.nr_lines, t.byte_off as u32, t.sectors];
         let Some(w) = self.direct.get(t.buf) else {
             let _ = g.eng.end_write(t, false, false, ffi::now_ms(), self.deadline_ms());
             drop(g);
-            pr_err!("cache {}: direct write into an unknown buffer (internal error)
-", self.id);
+            pr_err!("cache {}: direct write into an unknown buffer (internal error)\n", self.id);
             bio.end(Err(EIO));
             return Routed::Done;
         };
         w.inc();
-        let done = g.eng.end_write(t, true, false, ffi::now_ms(), self.deadline_ms());
         self.unlock_waking_flusher(g, sealed);
+        // `w` and `self.dq` live as long as the cache; the completion
+        // thread ends every queued bio while the cache lives (it stops
+        // only in `shutdown`, after the cache's devices are gone); and a
+        // cache outlives the devices whose bios it maps (DM ends a
+        // device's bios before its destructor runs).
+        // SAFETY: so `w` and `dq` outlive the bio.
+        unsafe { bio.set_direct(w, &self.dq, &words) };
+        bio.remap(self.dev.bdev(), t.cache_sector);
+        Routed::Remapped(bio)
+    }
+
+    /// A direct write completed (taken from `dq` by the completion thread):
+    /// ends its ticket with its status, then the bio. A failure puts the
+    /// cache in error (the engine marks the write's sectors lost: reads of
+    /// them fail).
+    pub(crate) fn end_direct(&self, bio: Bio) {
+        let ([buf, k, nr_lines, byte_off, sectors], status) = bio.direct_ticket();
+        let t = WriteTicket { buf: buf as usize, k, nr_lines, byte_off: byte_off as usize, sectors, direct: true, cache_sector: 0 };
+        let ok = status == 0;
+        let mut g = self.lock();
+        let first_error = !ok && g.eng.error().is_none();
+        let done = g.eng.end_write(t, ok, false, ffi::now_ms(), self.deadline_ms());
+        let waiters = g.space_waiters > 0;
+        drop(g);
         if done.wake_flusher {
             self.flusher_cv.notify_all();
         }
-        // `w` is in `self.direct`, which lives as long as the cache; a
-        // cache outlives the devices whose bios it maps (DM ends a
-        // device's bios before its destructor runs).
-        // SAFETY: so `w` outlives the bio.
-        unsafe { bio.set_direct(w) };
-        bio.remap(self.dev.bdev(), t.cache_sector);
-        Routed::Remapped(bio)
+        if waiters {
+            self.space.notify_all();
+        }
+        if first_error {
+            pr_err!("cache {}: a direct write to the cache device failed (error {}): the cache stops accepting writes\n", self.id, status);
+        }
+        bio.end(if ok { Ok(()) } else { Err(Error::from_errno(status)) });
     }
 
     /// Handles a write of device `dev` at device-relative `sector` in
@@ -701,6 +755,16 @@ impl Cache {
         loop {
             match g.eng.begin_read(dev, sector, n) {
                 ReadStep::WaitPending => self.wait_space(&mut g),
+                ReadStep::Fail { run } => {
+                    // Sectors whose direct write failed: not on the cache
+                    // device (the cache is in error, logged then).
+                    drop(g);
+                    if run < n {
+                        bio.accept_partial(run);
+                    }
+                    bio.end(Err(EIO));
+                    return Routed::Done;
+                }
                 ReadStep::Backing { run } => {
                     if run == 8 && n == 8 && sector % 8 == 0 && g.stage_len < STAGE_Q && !g.eng.stopping() {
                         if let Some(t) = g.eng.stage_begin(dev, sector, 8) {
@@ -1384,6 +1448,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
     for _ in 0..NR_BUFS {
         direct.push(ffi::WaitCount::new()?, GFP_KERNEL)?;
     }
+    let dq = ffi::DirectQueue::new()?;
     let mut inflight = KVVec::with_capacity(nr_slots, GFP_KERNEL)?;
     for _ in 0..nr_slots {
         inflight.push(AtomicI32::new(0), GFP_KERNEL)?;
@@ -1423,6 +1488,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
             sysfs <- new_mutex!(None, "writeboost_sysfs"),
             bufs,
             direct,
+            dq,
             inflight,
             tun: Tunables {
                 allow_migrate: AtomicBool::new(false),
@@ -1436,6 +1502,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
                 write_around: AtomicBool::new(false),
             },
             flushes: AtomicU64::new(0),
+            salvaged: AtomicBool::new(false),
             no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false), progress_ms: AtomicU64::new(0) },
             wb_stats: WbStats::default(),
             _module: module,
@@ -1452,6 +1519,8 @@ pub(crate) fn start(cache: &Arc<Cache>) -> Result {
     let migrator = KThread::spawn(&name, Arc::new(migrate::Migrator::new(cache.clone())?, GFP_KERNEL)?)?;
     let name = kernel::str::CString::try_from_fmt(kernel::fmt!("wb_stage/{}", cache.id))?;
     let stager = KThread::spawn(&name, Arc::new(Stager { cache: cache.clone() }, GFP_KERNEL)?)?;
-    *cache.threads.lock() = Some(Threads { _flusher: flusher, _migrator: migrator, _stager: stager });
+    let name = kernel::str::CString::try_from_fmt(kernel::fmt!("wb_direct/{}", cache.id))?;
+    let completer = KThread::spawn(&name, Arc::new(Completer { cache: cache.clone() }, GFP_KERNEL)?)?;
+    *cache.threads.lock() = Some(Threads { _flusher: flusher, _migrator: migrator, _stager: stager, _completer: completer });
     Ok(())
 }

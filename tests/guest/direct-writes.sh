@@ -4,8 +4,10 @@
 # direct line of the open segment (in place, also 512 B) and an O_DSYNC
 # write into one read back too, the segments on disk carry direct
 # lines and pass writeboost-check, a second resume replays them, write-back
-# puts the data on the backing disk, and a failing cache device fails a
-# direct write with EIO (no hang) and stops the cache taking writes.
+# puts the data on the backing disk, and a cache device failing writes
+# fails a direct write with EIO (no hang), reads of its sectors fail
+# rather than return the slot's older bytes, and the cache stops taking
+# writes.
 . /wb/tests/lib.sh
 set -e
 csize=$((32 * 2048))
@@ -71,9 +73,11 @@ dd if=$WB_BACKING bs=64k skip=1024 count=1 iflag=direct of=/tmp/got 2>/dev/null
 cmp /tmp/e /tmp/got || die "the backing disk does not hold the 64 KiB region after write-back"
 run mgr_msg allow_migrate 0
 
-# The cache device fails: a direct write fails with EIO, and so do later
-# writes (the cache stopped taking them); nothing hangs.
-echo "0 $csize error" | dmsetup load fcache
+# The cache device fails writes (reads still work: dm-flakey, always
+# down, error_writes): a direct write fails with EIO, reads of its sectors
+# fail too (they are not on the cache device: the slot holds older bytes),
+# and so do later writes (the cache stopped taking them); nothing hangs.
+echo "0 $csize flakey $WB_CACHE 0 0 3600 1 error_writes" | dmsetup load fcache
 run dmsetup suspend --noflush fcache
 run dmsetup resume fcache
 if dd if=/tmp/d of=/dev/mapper/wb1 bs=1M count=1 seek=32 oflag=direct 2>/dev/null; then
@@ -84,6 +88,16 @@ i=0
 until dmesg | grep -q "direct write to the cache device failed"; do
     i=$((i + 1)); [ $i -le 50 ] || die "no log line for the failed direct write"; sleep 0.2
 done
+# What was in RAM (the remainder line of the 1 MiB write) goes straight to
+# the backing device, as after a failed segment write.
+i=0
+until dmesg | grep -q "straight to the backing devices"; do
+    i=$((i + 1)); [ $i -le 50 ] || die "no log line for writing the RAM buffers back"; sleep 0.2
+done
+if dd if=/dev/mapper/wb1 bs=1M skip=32 count=1 iflag=direct of=/tmp/got 2>/dev/null; then
+    die "a read of the failed direct write's sectors succeeded (it read the slot's older contents)"
+fi
+dd if=/dev/mapper/wb1 bs=1M skip=40 count=1 iflag=direct of=/dev/null 2>/dev/null || die "a read of uncached data failed"
 if dd if=/tmp/s of=/dev/mapper/wb1 bs=4k count=1 seek=20000 oflag=direct conv=fsync 2>/dev/null; then
     die "a write after the failed direct write succeeded"
 fi

@@ -93,7 +93,7 @@ fn dump_shows_metadata() {
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("superblock: format v4, format id 0x5742525300000001, 16 segments"),
+        out.contains("superblock: format v5, format id 0x5742525300000001, 16 segments"),
         "{out}"
     );
     assert!(
@@ -285,7 +285,7 @@ fn corrupt_metadata_is_detected() {
 
     // Unsupported version in the next segment's header: corrupt.
     let p = copy("ver.img");
-    patch(&p, segment_offset(&g, 8).unwrap(), b"WBRSSEG\0\x04\0\0\0").unwrap();
+    patch(&p, segment_offset(&g, 8).unwrap(), b"WBRSSEG\0\x05\0\0\0").unwrap();
     let (code, out) = check(&p);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("PROBLEM (corrupt)"), "{out}");
@@ -480,7 +480,7 @@ fn clean_lines_are_not_counted_as_dirty() {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    assert!(out.contains("slot           id lines dirty clean  status"), "{out}");
+    assert!(out.contains("slot           id lines dirty clean direct  status"), "{out}");
     assert_eq!(row("0"), "0 1 5 2 3", "{out}");
     assert_eq!(row("1"), "1 2 1 0 1", "{out}");
     assert_eq!(out.matches("clean line").count(), 4, "{out}");
