@@ -489,9 +489,9 @@ impl Cache {
     /// cut there (DM maps the rest again), copied in one piece and
     /// completed (or held, for FUA).
     ///
-    /// A *direct* ticket (a write of at least
-    /// [`eng::DIRECT_MIN_SECTORS`] without FUA, on a cache of superblock
-    /// version 5, or any write into a line that is already direct) is not
+    /// A *direct* ticket (a write of whole 4 KiB blocks, at least
+    /// [`eng::DIRECT_MIN_SECTORS`], without FUA, on a cache of superblock
+    /// version 5, or an aligned write into a line that is already direct) is not
     /// copied: the bio is remapped to the lines' place on the cache device
     /// and completes when that write does. Its count in `direct[buf]`
     /// keeps the flusher from writing the segment's header before it ends.
@@ -502,7 +502,12 @@ impl Cache {
             return Routed::Done;
         }
         let barrier = bio.is_fua() || bio.is_preflush();
-        let mode = if barrier {
+        // Only whole 4 KiB blocks go direct: a cache device with 4 KiB
+        // logical blocks refuses anything finer (the RAM path writes whole
+        // segments). An unaligned write into a direct line seals its
+        // segment and takes a new line, as a FUA write does.
+        let aligned = sector % fmt::SECTORS_PER_BLOCK == 0 && u64::from(n) % fmt::SECTORS_PER_BLOCK == 0;
+        let mode = if barrier || !aligned {
             eng::Direct::No
         } else if n >= eng::DIRECT_MIN_SECTORS {
             eng::Direct::Want
