@@ -287,6 +287,8 @@ enum Slot {
 }
 
 impl PrivateTarget {
+    // Not inlined into `DeviceTarget::ctr` (see `LegacyTarget::ctr`).
+    #[inline(never)]
     pub(crate) fn ctr(t: &Target<'_>, args: &Args<'_>) -> core::result::Result<Self, CtrError> {
         const USAGE: &str = "<backing path> <cache path> [<#opt args> <key> <value> ...]";
         if args.len() < 2 {

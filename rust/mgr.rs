@@ -193,7 +193,9 @@ pub(crate) fn cache_attr_store(c: &Arc<Cache>, attr: &str, value: &str) -> Resul
 }
 
 /// The devices that existed when a `resume_cache` started.
-struct Present([Option<Arc<DevEntry>>; SLOTS]);
+/// The device entries present when a resume began, by id (on the heap:
+/// 1 KiB, on a DM message's stack).
+struct Present(KBox<[Option<Arc<DevEntry>>; SLOTS]>);
 
 impl Present {
     fn entry(&self, id: u8) -> Option<&Arc<DevEntry>> {
@@ -258,7 +260,8 @@ impl MgrTarget {
         let path = args.cstr(1).ok_or(EINVAL)?;
         let path_s = args.str(1).unwrap_or("?");
         let accept_loss = args.len() == 3;
-        let (id, present) = registry::with(|t| -> Result<(u8, Present)> {
+        let mut present = Present(KBox::new([const { None }; SLOTS], GFP_KERNEL)?);
+        let id = registry::with(|t| -> Result<u8> {
             let id = t.cache_id_ptr;
             if id == 0 {
                 pr_err!("writeboost-mgr: resume_cache: select a cache id first (switch_to 1..{})\n", MAX_ID);
@@ -273,7 +276,8 @@ impl MgrTarget {
                 return Err(EBUSY);
             }
             t.set_reserved(id, true);
-            Ok((id, Present(t.device_entries())))
+            t.device_entries(&mut present.0);
+            Ok(id)
         })??;
         let r = Self::resume_reserved(id, path, path_s, &present, accept_loss);
         if r.is_err() {

@@ -288,13 +288,11 @@ impl Tables {
         Ok((entry, true))
     }
 
-    /// Every device entry, by id (a snapshot for `resume_cache`).
-    pub(crate) fn device_entries(&self) -> [Option<Arc<DevEntry>>; SLOTS] {
-        let mut r = [const { None }; SLOTS];
+    /// Every device entry, by id, into `r` (a snapshot for `resume_cache`).
+    pub(crate) fn device_entries(&self, r: &mut [Option<Arc<DevEntry>>; SLOTS]) {
         for (d, s) in r.iter_mut().zip(self.devices.iter()) {
             *d = s.as_ref().filter(|s| s.tables > 0).map(|s| s.entry.clone());
         }
-        r
     }
 
     /// The cache with this id.

@@ -32,6 +32,13 @@ step "tools" bash -c "cd '$root/tools' && cargo build --release --workspace -q"
 [ -d "$root/tests/pattern" ] && step "test helpers" bash -c "cd '$root/tests/pattern' && cargo build --release -q"
 [ -d "$root/tests/crashtest" ] && step "crash-point harness" bash -c "cd '$root/tests/crashtest' && cargo build --release -q"
 
+echo "== module stack depth (scripts/stack-check.py)"
+if python3 "$here/stack-check.py" "$root/dm-writeboost.ko"; then
+    passed=$((passed + 1))
+else
+    echo "FAIL stack-check: the module's deepest call chain is over its stack budget"; failed=$((failed + 1))
+fi
+
 echo "== host tests (cargo test)"
 host_log=$(mktemp)
 # The tools' tests run in the release profile (built above; it keeps

@@ -117,7 +117,9 @@ impl eng::Storage for KStore {
 /// `barriers` set or is being written by the flusher; `flush_only` holds
 /// the bios the engine answered [`FlushStep::FlushOnly`] for.
 pub(crate) struct State {
-    pub(crate) eng: Engine<KStore>,
+    /// On the heap (about 1 KiB): the state is built deep in a DM ioctl's
+    /// or a table load's stack.
+    pub(crate) eng: KBox<Engine<KStore>>,
     /// FLUSH/FUA bios completed once buffer `b`'s segment is durable.
     pub(crate) barriers: [BioList; NR_BUFS],
     /// Bios needing only a cache-device flush.
@@ -251,7 +253,7 @@ pub(crate) struct Cache {
     pub(crate) stage_cv: CondVar,
     /// Serialises record writes (and holds their scratch block).
     #[pin]
-    pub(crate) record: Mutex<KVec<u8>>,
+    pub(crate) record: Mutex<KBox<RecordScratch>>,
     /// Backing devices of the devices with data in this cache.
     #[pin]
     pub(crate) backings: Mutex<Backings>,
@@ -284,8 +286,9 @@ pub(crate) struct Cache {
 
 /// The backing devices a cache knows, by device id (it derefs to `files`).
 pub(crate) struct Backings {
-    /// Opened shared, for write-back, while the device has data here.
-    pub(crate) files: [Option<Arc<BdevFile>>; SLOTS],
+    /// Opened shared, for write-back, while the device has data here; one
+    /// per device id (on the heap, as `claims`).
+    pub(crate) files: KVec<Option<Arc<BdevFile>>>,
     /// Exclusive claims of the backing disks of removed devices that still
     /// have dirty data here (see [`Cache::claim_if_dirty`]); one per
     /// device id (on the heap: the cache is built on a deep stack).
@@ -293,7 +296,7 @@ pub(crate) struct Backings {
 }
 
 impl core::ops::Deref for Backings {
-    type Target = [Option<Arc<BdevFile>>; SLOTS];
+    type Target = [Option<Arc<BdevFile>>];
     fn deref(&self) -> &Self::Target {
         &self.files
     }
@@ -1200,20 +1203,19 @@ impl Cache {
     /// REQ_PREFLUSH | REQ_FUA: every segment written before it, which the
     /// record may depend on, is durable with it.
     pub(crate) fn commit_record(&self) -> Result {
-        let mut scratch = self.record.lock();
-        let (snap, registry, identities) = {
+        let mut guard = self.record.lock();
+        let scratch = &mut **guard;
+        let snap = {
             let g = self.lock();
-            let mut registry = [0u64; SLOTS];
-            let mut identities = [0u64; SLOTS];
-            for (i, (r, x)) in registry.iter_mut().zip(identities.iter_mut()).enumerate() {
+            for (i, (r, x)) in scratch.registry.iter_mut().zip(scratch.identities.iter_mut()).enumerate() {
                 *r = g.eng.registered(i as u8);
                 *x = g.eng.identity(i as u8);
             }
-            (g.eng.record_snapshot(), registry, identities)
+            g.eng.record_snapshot()
         };
-        let rec = snap.record(self.format_id, &registry).map_err(|_| EINVAL)?;
-        fmt::encode_record_with_identities(&rec, &identities, &mut scratch).map_err(|_| EINVAL)?;
-        let r = ffi::sync_io(self.dev.bdev(), rec.sector(), 8, &mut scratch, IoKind::WriteFlushFua);
+        let rec = snap.record(self.format_id, &scratch.registry).map_err(|_| EINVAL)?;
+        fmt::encode_record_with_identities(&rec, &scratch.identities, &mut scratch.block).map_err(|_| EINVAL)?;
+        let r = ffi::sync_io(self.dev.bdev(), rec.sector(), 8, &mut scratch.block, IoKind::WriteFlushFua);
         let mut g = self.lock();
         let moved = r.is_ok() && snap.last_migrated > g.eng.record_migrated();
         g.eng.record_done(snap, r.is_ok());
@@ -1223,7 +1225,7 @@ impl Cache {
             self.no_room.stalled.store(false, Ordering::Relaxed);
             self.progressed();
         }
-        drop(scratch);
+        drop(guard);
         self.space.notify_all();
         r
     }
@@ -1425,7 +1427,19 @@ impl Cache {
 }
 
 /// An empty engine for a cache of geometry `geo` (recovery fills it).
-pub(crate) fn new_engine(geo: Geometry, format_id: u64, generation: u64) -> Result<Engine<KStore>> {
+/// The record writer's scratch space (`Cache::record`): the encoded block
+/// and the registry's sizes and identities, on the heap (2 KiB of arrays
+/// had no place on the stack of `free_cache`'s DM message).
+pub(crate) struct RecordScratch {
+    block: KVec<u8>,
+    registry: [u64; SLOTS],
+    identities: [u64; SLOTS],
+}
+
+/// A new, empty engine for a cache of geometry `geo`, on the heap.
+///
+/// Errors: `ENOMEM` if its index or tables cannot be allocated.
+pub(crate) fn new_engine(geo: Geometry, format_id: u64, generation: u64) -> Result<KBox<Engine<KStore>>> {
     use kernel::alloc::VVec;
     let nr_lines = usize::try_from(geo.nr_lines()).map_err(|_| ENOMEM)?;
     let nr_slots = geo.nr_segments() as usize;
@@ -1438,12 +1452,16 @@ pub(crate) fn new_engine(geo: Geometry, format_id: u64, generation: u64) -> Resu
         devs: VVec::from_elem(DevMeta::default(), SLOTS, GFP_KERNEL)?,
         cells: VVec::from_elem(eng::StageCell::default(), eng::MAX_READ_CACHE_CELLS as usize, GFP_KERNEL)?,
     };
-    Engine::new(geo, format_id, generation, parts).map_err(|_| ENOMEM)
+    // The box first: the engine is then moved once, from the result of
+    // `Engine::new` into it (one engine-sized temporary on the stack).
+    let slot = KBox::<Engine<KStore>>::new_uninit(GFP_KERNEL)?;
+    let e = Engine::new(geo, format_id, generation, parts).map_err(|_| ENOMEM)?;
+    Ok(KBox::write(slot, e))
 }
 
 /// Builds a cache object around an opened, validated device and its
 /// recovered engine; [`start`] then launches the threads.
-pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, sum: fmt::SegmentSum, engine: Engine<KStore>) -> Result<Arc<Cache>> {
+pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, sum: fmt::SegmentSum, engine: KBox<Engine<KStore>>) -> Result<Arc<Cache>> {
     let nr_slots = geo.nr_segments() as usize;
     let mut bufs = KVec::with_capacity(NR_BUFS, GFP_KERNEL)?;
     for _ in 0..NR_BUFS {
@@ -1458,10 +1476,16 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
     for _ in 0..nr_slots {
         inflight.push(AtomicI32::new(0), GFP_KERNEL)?;
     }
-    let scratch = KVec::from_elem(0u8, BLOCK, GFP_KERNEL)?;
+    let block = KVec::from_elem(0u8, BLOCK, GFP_KERNEL)?;
+    let scratch = KBox::init(
+        init!(RecordScratch { block, registry <- kernel::init::zeroed(), identities <- kernel::init::zeroed() }),
+        GFP_KERNEL,
+    )?;
     let mut claims = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+    let mut files = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
     for _ in 0..SLOTS {
         claims.push(None, GFP_KERNEL)?;
+        files.push(None, GFP_KERNEL)?;
     }
     let module = ModuleRef::get()?;
     let state = State {
@@ -1488,7 +1512,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
             migrator_cv <- new_condvar!("writeboost_migrator"),
             stage_cv <- new_condvar!("writeboost_stager"),
             record <- new_mutex!(scratch, "writeboost_record"),
-            backings <- new_mutex!(Backings { files: [const { None }; SLOTS], claims }, "writeboost_backings"),
+            backings <- new_mutex!(Backings { files, claims }, "writeboost_backings"),
             threads <- new_mutex!(None, "writeboost_threads"),
             sysfs <- new_mutex!(None, "writeboost_sysfs"),
             bufs,

@@ -74,12 +74,15 @@ pub(crate) fn format_device(path: &CStr) -> core::result::Result<u64, Msg> {
     let mut block = KVec::from_elem(0u8, BLOCK, GFP_KERNEL).map_err(|_| msg(format_args!("out of memory")))?;
     // The records first, the superblock last: a format cut short leaves a
     // device without a valid superblock, never a half-formatted cache.
-    let mut rec = Record::new(format_id);
-    for _ in 0..2 {
+    // `Record::new(format_id)`, on the heap (1 KiB; a 2.2-form table load
+    // formats deep in its stack).
+    let mut rec = KBox::<Record>::init(kernel::init::zeroed(), GFP_KERNEL).map_err(|_| msg(format_args!("out of memory")))?;
+    rec.format_id = format_id;
+    for generation in 0..2 {
+        rec.generation = generation;
         fmt::encode_record(&rec, &mut block).map_err(|_| msg(format_args!("internal error encoding the record")))?;
         ffi::sync_io(bdev, rec.sector(), 8, &mut block, IoKind::Write)
             .map_err(|e| msg(format_args!("writing the record failed (error {})", e.to_errno())))?;
-        rec = rec.next_generation().unwrap_or(rec);
     }
     fmt::encode_superblock(&sb, &mut block).map_err(|_| msg(format_args!("internal error encoding the superblock")))?;
     ffi::sync_io(bdev, 0, 8, &mut block, IoKind::WriteFlushFua)
@@ -136,7 +139,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     let mut seg = kernel::alloc::KVVec::from_elem(0u8, SEG_BYTES, GFP_KERNEL).map_err(oom)?;
     let mut log = KernelLog::new(dev.bdev());
     let t_log = ffi::now_ms();
-    let summary = recovery::resume_engine(&mut log, geo, format_id, rec, ffi::segment_sum(&sb), &mut engine, &mut hdr, &mut seg, sb.log_horizon(), accept_loss)
+    let summary = recovery::resume_engine(&mut log, geo, format_id, rec, ffi::segment_sum(&sb), &mut *engine, &mut hdr, &mut seg, sb.log_horizon(), accept_loss)
         .map_err(|e| match e {
             ResumeError::Read { id, error } => {
                 msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", id, error.to_errno()))
@@ -185,7 +188,8 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     let t_cache = ffi::now_ms();
 
     // Every device that owns dirty data must be there, as registered.
-    let mut dirty = [0u64; SLOTS];
+    // (On the heap: 1 KiB, on a deep stack.)
+    let mut dirty = KVec::from_elem(0u64, SLOTS, GFP_KERNEL).map_err(oom)?;
     for (i, d) in cache.lock().eng.dirty_devices() {
         if let Some(x) = dirty.get_mut(i as usize) {
             *x = d;
