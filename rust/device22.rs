@@ -325,10 +325,12 @@ impl PrivateTarget {
         // Opened shared, only to know the device and its first sector.
         let (cdevt, zeroed) = {
             let f = BdevFile::open_name(cpath, false).map_err(|e| ctr_err!(e, "cannot open cache device '{}' (error {})", cname, e.to_errno()))?;
-            let mut block = KVec::from_elem(0u8, 512, GFP_KERNEL).map_err(|_| ctr_err!(ENOMEM, "out of memory"))?;
-            ffi::sync_io(f.bdev(), 0, 1, &mut block, IoKind::Read)
+            // The first 4 KiB block: a disk with 4 KiB logical blocks
+            // takes nothing smaller.
+            let mut block = KVec::from_elem(0u8, 4096, GFP_KERNEL).map_err(|_| ctr_err!(ENOMEM, "out of memory"))?;
+            ffi::sync_io(f.bdev(), 0, 8, &mut block, IoKind::Read)
                 .map_err(|e| ctr_err!(e, "cannot read the first sector of cache device '{}' (error {})", cname, e.to_errno()))?;
-            (f.bdev().devt(), block.iter().all(|&b| b == 0))
+            (f.bdev().devt(), block.get(..512).is_some_and(|s| s.iter().all(|&b| b == 0)))
         };
         if cdevt == bdevt {
             return Err(ctr_err!(EINVAL, "the backing and the cache device are the same device {}", DevT(bdevt)));

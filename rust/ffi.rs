@@ -227,6 +227,13 @@ impl Bdev<'_> {
         unsafe { sys::wb_bdev_sectors(self.ptr) }
     }
 
+    /// Logical block size in bytes: the smallest I/O the device takes
+    /// (512, or 4096 for a disk with 4 KiB sectors).
+    pub(crate) fn logical_block_size(&self) -> u32 {
+        // SAFETY: valid by the type invariant.
+        unsafe { sys::wb_bdev_logical_block_size(self.ptr) }
+    }
+
     /// Device number (`MKDEV(major, minor)`).
     pub(crate) fn devt(&self) -> u32 {
         // SAFETY: valid by the type invariant.

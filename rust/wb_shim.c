@@ -615,6 +615,11 @@ u64 wb_bdev_io_ticks_ms(struct block_device *bdev)
 	return jiffies_to_msecs(part_stat_read(bdev, io_ticks));
 }
 
+u32 wb_bdev_logical_block_size(struct block_device *bdev)
+{
+	return bdev_logical_block_size(bdev);
+}
+
 bool wb_signal_pending(void)
 {
 	return signal_pending(current);

@@ -131,6 +131,8 @@ struct block_device *wb_file_bdev(struct file *f);
 int wb_bdev_flush(struct block_device *bdev);
 /* Milliseconds the device has been busy since boot (io_ticks). */
 u64 wb_bdev_io_ticks_ms(struct block_device *bdev);
+/* The device's logical block size in bytes (512, or 4096 for a 4Kn disk). */
+u32 wb_bdev_logical_block_size(struct block_device *bdev);
 /* Whether the current task has a signal pending. */
 bool wb_signal_pending(void);
 /* A name of the disk behind bdev that is the same across boots (see

@@ -140,6 +140,9 @@ pub(crate) struct State {
     /// write ([`Cache::do_around`]; the engine lets at most `MAX_AROUND`
     /// be in flight).
     pub(crate) around_q: [Option<AroundJob>; eng::MAX_AROUND],
+    /// Reads remapped to the cache device that its logical block size
+    /// does not allow as they are, for the stager ([`Cache::bounce_read`]).
+    pub(crate) bounce: BioList,
 }
 
 /// A write-around write for the flusher (see [`Cache::map_write_around`]).
@@ -184,12 +187,21 @@ impl ThreadBody for Completer {
     }
 }
 
+/// Bytes of the stager's bounce buffer (see [`Cache::bounce_read`]).
+const BOUNCE_BYTES: usize = 64 * 1024;
+/// Most sectors of one bounced read: with a partial logical block at
+/// either end (at most 7 sectors each), it fits [`BOUNCE_BYTES`].
+const BOUNCE_MAX_SECTORS: u32 = (BOUNCE_BYTES / 512) as u32 - 16;
+
 /// The stager thread: reads staged blocks from the backing device into
 /// their clean lines and completes the read bios from there. (A read
 /// submitted from the map function would wait on the submitter's own
-/// bio list: the block layer dispatches it only after map returns.)
+/// bio list: the block layer dispatches it only after map returns.) It
+/// also serves reads of the cache device that its logical block size
+/// does not allow as they are ([`Cache::bounce_read`]).
 struct Stager {
     cache: Arc<Cache>,
+    bounce: SharedBuf,
 }
 
 impl ThreadBody for Stager {
@@ -199,6 +211,12 @@ impl ThreadBody for Stager {
             let job = {
                 let mut g = c.lock();
                 loop {
+                    if let Some(bio) = g.bounce.pop() {
+                        drop(g);
+                        c.bounce_read(bio, &self.bounce);
+                        g = c.lock();
+                        continue;
+                    }
                     if g.stage_len > 0 {
                         let h = g.stage_head;
                         let e = g.stage_q.get_mut(h).and_then(|x| x.take());
@@ -208,7 +226,8 @@ impl ThreadBody for Stager {
                         break e.zip(bio);
                     }
                     // Stopped only with nothing queued (shutdown flushes
-                    // first, which waits for the queued lines' copies).
+                    // first, which waits for the queued lines' copies; no
+                    // read is bounced once the engine stopped).
                     if ffi::should_stop() {
                         return;
                     }
@@ -279,6 +298,9 @@ pub(crate) struct Cache {
     pub(crate) salvaged: AtomicBool,
     /// Writers out of room (see [`SPACE_TIMEOUT_MS`]).
     no_room: NoRoom,
+    /// The cache device's logical block size in sectors (1 for 512-byte
+    /// sectors, 8 for 4 KiB).
+    lbs_sectors: u64,
     /// Write-back counters (manager status).
     pub(crate) wb_stats: WbStats,
     _module: ModuleRef,
@@ -828,7 +850,12 @@ impl Cache {
                     // Counted under the lock: the engine cannot reuse the
                     // slot from now on.
                     counter.fetch_add(1, Ordering::AcqRel);
-                    drop(g);
+                    // A read the cache device cannot take as it is (512-byte
+                    // granular on a device with 4 KiB logical blocks: the
+                    // block layer fails it) is bounced through whole blocks.
+                    let spb = self.lbs_sectors;
+                    let bounce = spb > 1 && (target % spb != 0 || u64::from(run) % spb != 0);
+                    let run = if bounce { run.min(BOUNCE_MAX_SECTORS) } else { run };
                     if run < n {
                         bio.accept_partial(run);
                     }
@@ -839,7 +866,16 @@ impl Cache {
                     // SAFETY: so `counter` (in `self.inflight`) outlives this bio.
                     unsafe { bio.set_inflight(counter) };
                     bio.remap(self.dev.bdev(), target);
-                    return Routed::Remapped(bio);
+                    if !bounce {
+                        drop(g);
+                        return Routed::Remapped(bio);
+                    }
+                    // Queued in the same lock hold as the count: the stager,
+                    // which stops only with nothing queued, ends it.
+                    g.bounce.push(bio);
+                    drop(g);
+                    self.stage_cv.notify_all();
+                    return Routed::Done;
                 }
             }
         }
@@ -865,6 +901,32 @@ impl Cache {
     /// of injection ticket `w` and serves `bio` (4 KiB) from it; on a
     /// failed read the line is dropped and the bio fails (as the read of
     /// the backing device would have). Runs in the stager thread.
+    /// Serves a read remapped to the cache device (its sector and size are
+    /// the cache device's, at most [`BOUNCE_MAX_SECTORS`]) that is not
+    /// aligned to the device's logical blocks: reads the whole blocks into
+    /// `buf` and copies the bio's part. Ending the bio releases its slot
+    /// count (the C `end_io`).
+    fn bounce_read(&self, mut bio: Bio, buf: &SharedBuf) {
+        let spb = self.lbs_sectors;
+        let sector = bio.sector();
+        let end = sector.saturating_add(u64::from(bio.sectors()));
+        let first = sector - sector % spb;
+        let last = end.div_ceil(spb).saturating_mul(spb);
+        let off = ((sector - first) * 512) as usize;
+        let r = buf.io(self.dev.bdev(), first, last - first, 0, IoKind::Read).and_then(|()| buf.copy_to_bio(off, &mut bio));
+        if let Err(e) = r {
+            // At most once per 10 s per module: a failing disk repeats it.
+            static LAST: AtomicU64 = AtomicU64::new(0);
+            let now = ffi::now_ms();
+            let last = LAST.load(Ordering::Relaxed);
+            if last == 0 || now.saturating_sub(last) > 10_000 {
+                LAST.store(now, Ordering::Relaxed);
+                pr_err!("cache {}: read of the cache device at sector {} failed (error {})\n", self.id, first, e.to_errno());
+            }
+        }
+        bio.end(r.map_err(|_| EIO));
+    }
+
     fn stage_read(&self, dev: u8, sector: u64, mut bio: Bio, w: WriteTicket) {
         let backing = self.backings.lock().get(dev as usize).and_then(|x| x.clone());
         let r = match (self.bufs.get(w.buf), backing) {
@@ -1488,6 +1550,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
         files.push(None, GFP_KERNEL)?;
     }
     let module = ModuleRef::get()?;
+    let lbs_sectors = u64::from(dev.bdev().logical_block_size() / 512).max(1);
     let state = State {
         eng: engine,
         barriers: [const { BioList::new() }; NR_BUFS],
@@ -1498,6 +1561,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
         stage_head: 0,
         stage_len: 0,
         around_q: [const { None }; eng::MAX_AROUND],
+        bounce: BioList::new(),
     };
     Arc::pin_init(
         pin_init!(Cache {
@@ -1534,6 +1598,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
             salvaged: AtomicBool::new(false),
             no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false), progress_ms: AtomicU64::new(0) },
             wb_stats: WbStats::default(),
+            lbs_sectors,
             _module: module,
         }),
         GFP_KERNEL,
@@ -1547,7 +1612,7 @@ pub(crate) fn start(cache: &Arc<Cache>) -> Result {
     let name = kernel::str::CString::try_from_fmt(kernel::fmt!("wb_migrate/{}", cache.id))?;
     let migrator = KThread::spawn(&name, Arc::new(migrate::Migrator::new(cache.clone())?, GFP_KERNEL)?)?;
     let name = kernel::str::CString::try_from_fmt(kernel::fmt!("wb_stage/{}", cache.id))?;
-    let stager = KThread::spawn(&name, Arc::new(Stager { cache: cache.clone() }, GFP_KERNEL)?)?;
+    let stager = KThread::spawn(&name, Arc::new(Stager { cache: cache.clone(), bounce: SharedBuf::new(BOUNCE_BYTES)? }, GFP_KERNEL)?)?;
     let name = kernel::str::CString::try_from_fmt(kernel::fmt!("wb_direct/{}", cache.id))?;
     let completer = KThread::spawn(&name, Arc::new(Completer { cache: cache.clone() }, GFP_KERNEL)?)?;
     *cache.threads.lock() = Some(Threads { _flusher: flusher, _migrator: migrator, _stager: stager, _completer: completer });
