@@ -319,6 +319,7 @@ impl MgrTarget {
         if let Err(e) = c.add_sysfs() {
             pr_err!("writeboost-mgr: resume_cache {}: sysfs directory not created (error {})\n", id, e.to_errno());
         }
+        let mut removed = [false; SLOTS];
         let published = registry::with(|t| {
             if let Some(m) = bind_conflict(t, &c) {
                 return Err(m);
@@ -341,8 +342,10 @@ impl MgrTarget {
                         DevT(e.backing_devt),
                         DevT(was.backing_devt)
                     ),
-                    // Removed meanwhile: its data stays in the cache.
-                    None => {}
+                    // Removed meanwhile: its data stays in the cache,
+                    // which claims its disk once published (the removal's
+                    // own claim found no cache to do it).
+                    None => removed[dev as usize] = true,
                 }
             }
             if let Some(s) = t.caches.get_mut(id as usize) {
@@ -358,6 +361,14 @@ impl MgrTarget {
             return Err(EBUSY);
         }
         pr_info!("cache {} resumed on {}\n", id, path_s);
+        // Without the registry lock (claiming opens the disk); a device of
+        // that id created since gets the disk back (its constructor
+        // releases claims first; `claim_removed` skips an id in use).
+        for dev in 1..=MAX_ID {
+            if removed[dev as usize] {
+                registry::claim_removed(dev);
+            }
+        }
         Ok(())
     }
 

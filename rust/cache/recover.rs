@@ -267,9 +267,14 @@ fn check_identity(rec_block: &[u8], dev_id: u8, dirty: u64, f: &BdevFile) -> cor
         msg(format_args!("device_id {}: cannot identify backing device {} (error {})", dev_id, DevT(devt), e.to_errno()))
     })?;
     if have != want {
+        // The identities on a line of their own: the message (at most 159
+        // bytes) keeps the advice.
+        pr_err!("device_id {}: registered backing identity {:#018x}, disk {} has {:#018x}\n", dev_id, want, DevT(devt), have);
         return Err(msg(format_args!(
-            "device_id {} owns {} dirty lines of another disk than its backing device {} (registered identity {:#018x}, this disk {:#018x}): wrong backing device? create device_id {} over the disk it was attached with (see writeboost-inspect) before resume_cache",
-            dev_id, dirty, DevT(devt), want, have, dev_id
+            "device_id {} owns {} dirty lines of another disk than its backing device {}: create it over its own disk (see writeboost-dump) before resume_cache",
+            dev_id,
+            dirty,
+            DevT(devt)
         )));
     }
     Ok(())

@@ -1,0 +1,49 @@
+# A device with dirty data removed while resume_cache replays the log
+# (after the resume took its snapshot of the devices): the resumed cache
+# keeps the device's dirty data, so it must claim the device's disk, as
+# it does when a device is removed from a live cache. Without the claim a
+# plain table over the disk was accepted, and write-back of the cached
+# (older) data overwrote what was fsynced there (found by breakF). The
+# cache device is slowed with dm-delay during the resume, so the removal
+# lands inside it every time.
+. /wb/tests/lib.sh
+set -e
+SZ=$((32 * 2048))
+CSZ=$((64 * 2048))
+run dm_create c2 --table "0 $CSZ linear $WB_CACHE 0"
+run dm_create back126 --table "0 $SZ linear $WB_BACKING 0"
+run mgr_create
+run mgr_msg format_cache_device /dev/mapper/c2
+run mgr_msg switch_to 2
+run mgr_msg resume_cache /dev/mapper/c2
+run wb_create wb126 126 /dev/mapper/back126 2 $SZ
+run wbpattern write /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --seed 126 --fsync-every 200
+dirty=$(cat $WB_SYSFS/caches/2/nr_dirty_caches)
+[ "$dirty" -gt 0 ] || die "no dirty data"
+run dmsetup remove wb126
+run mgr_msg free_cache
+run wb_create wb126 126 /dev/mapper/back126 0 $SZ
+# Every I/O of the cache device takes 20 ms from now on (the resume: about 3 s).
+echo "0 $CSZ delay $WB_CACHE 0 20" | dmsetup load c2
+run dmsetup suspend c2
+run dmsetup resume c2
+dmesg -c >/dev/null
+( mgr_msg resume_cache /dev/mapper/c2; echo "rc $?" > /tmp/rr ) &
+usleep 500000
+run dmsetup remove wb126
+wait
+assert_eq "$(cat /tmp/rr)" "rc 0" "resume_cache with the device removed during the replay"
+dmesg | grep -q "dm_writeboost: cache 2 resumed" || die "no resume message"
+echo "0 $CSZ linear $WB_CACHE 0" | dmsetup load c2
+run dmsetup suspend c2
+run dmsetup resume c2
+assert_eq "$(cat $WB_SYSFS/caches/2/nr_dirty_caches)" "$dirty" "dirty lines kept for the removed device"
+dmesg | grep -q "claimed backing device .*removed device_id 126" || die "the resumed cache did not claim the disk of removed device 126: $(dmesg | grep writeboost | tail -3)"
+must_fail dmsetup create xl --table "0 $SZ linear /dev/mapper/back126 0"
+# The device comes back and gets its data.
+run wb_create wb126 126 /dev/mapper/back126 2 $SZ
+run wbpattern check /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --seed 126
+run dmsetup remove wb126
+run mgr_msg free_cache
+run dmsetup remove writeboost-mgr
+echo "resume-remove-claim OK"
