@@ -1226,6 +1226,20 @@ pub(crate) fn now_ms() -> u64 {
     unsafe { sys::wb_now_ms() }
 }
 
+/// Rate limit of a log line a failing disk could repeat: true at most once
+/// per 10 s for one `last` (milliseconds of [`now_ms`] when it last said
+/// yes; 0: never). Racing callers may both get true once; that is harmless.
+pub(crate) fn every_10s(last: &core::sync::atomic::AtomicU64) -> bool {
+    use core::sync::atomic::Ordering;
+    let now = now_ms();
+    let then = last.load(Ordering::Relaxed);
+    if then != 0 && now.saturating_sub(then) <= 10_000 {
+        return false;
+    }
+    last.store(now.max(1), Ordering::Relaxed);
+    true
+}
+
 /// Wall-clock seconds since the epoch.
 pub(crate) fn real_seconds() -> u64 {
     // SAFETY: no arguments.

@@ -371,10 +371,7 @@ impl Cache {
 /// Logs a failed write-around write (at most once per 10 s per module).
 fn pr_err_ratelimited_around(cache: u8, dev: u8) {
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = ffi::now_ms();
-    let last = LAST.load(Ordering::Relaxed);
-    if last == 0 || now.saturating_sub(last) > 10_000 {
-        LAST.store(now, Ordering::Relaxed);
+    if ffi::every_10s(&LAST) {
         pr_err!("cache {}: write-around write of device {} to its backing device failed; its cached copies are kept\n", cache, dev);
     }
 }
@@ -440,9 +437,7 @@ impl Cache {
                 if stalled || (now.saturating_sub(from) > SPACE_TIMEOUT_MS && !g.eng.round_in_flight()) {
                     drop(g);
                     self.no_room.stalled.store(true, Ordering::Relaxed);
-                    let last = self.no_room.log_ms.load(Ordering::Relaxed);
-                    if last == 0 || now.saturating_sub(last) > 10_000 {
-                        self.no_room.log_ms.store(now, Ordering::Relaxed);
+                    if ffi::every_10s(&self.no_room.log_ms) {
                         pr_err!(
                             "cache {}: no room in the log for {} s (write-back cannot make room: see the devices' writeback_errors); failing writes with EIO\n",
                             self.id,
@@ -917,10 +912,7 @@ impl Cache {
         if let Err(e) = r {
             // At most once per 10 s per module: a failing disk repeats it.
             static LAST: AtomicU64 = AtomicU64::new(0);
-            let now = ffi::now_ms();
-            let last = LAST.load(Ordering::Relaxed);
-            if last == 0 || now.saturating_sub(last) > 10_000 {
-                LAST.store(now, Ordering::Relaxed);
+            if ffi::every_10s(&LAST) {
                 pr_err!("cache {}: read of the cache device at sector {} failed (error {})\n", self.id, first, e.to_errno());
             }
         }
