@@ -12,6 +12,7 @@ are printed as n/a.
 import json
 import os
 import re
+import statistics
 import sys
 
 NA = "n/a"
@@ -83,6 +84,10 @@ class Run:
         d = self.dir()
         return d["bw"] / 1024.0 if d and d.get("total_ios") else None
 
+    def value(self, unit):
+        """The run's figure in `unit` ("IOPS" or "MiB/s")."""
+        return self.iops() if unit == "IOPS" else self.mibs()
+
     def ios(self):
         d = self.dir()
         return d.get("total_ios") if d else None
@@ -126,7 +131,7 @@ def best(raw, base, rounds, unit):
     vals, cpus = [], []
     for i in range(1, rounds + 1):
         r = Run(raw, f"{base}_{i}")
-        v = r.iops() if unit == "IOPS" else r.mibs()
+        v = r.value(unit)
         if v is not None:
             vals.append(v)
             c = r.cpu_us_per_io()
@@ -144,18 +149,10 @@ def paired_median(raw, base, refbase, rounds, unit):
     the same round, one after the other, so the host's slow and fast
     moments mostly cancel; the best-of figures compare the luckiest run of
     each instead."""
-    rs = []
-    for i in range(1, rounds + 1):
-        a, b = Run(raw, f"{base}_{i}"), Run(raw, f"{refbase}_{i}")
-        va = a.iops() if unit == "IOPS" else a.mibs()
-        vb = b.iops() if unit == "IOPS" else b.mibs()
-        if va is not None and vb:
-            rs.append(va / vb)
-    if not rs:
-        return None
-    rs.sort()
-    n = len(rs)
-    return rs[n // 2] if n % 2 else (rs[n // 2 - 1] + rs[n // 2]) / 2
+    pairs = ((Run(raw, f"{base}_{i}").value(unit), Run(raw, f"{refbase}_{i}").value(unit))
+             for i in range(1, rounds + 1))
+    rs = [a / b for a, b in pairs if a is not None and b]
+    return statistics.median(rs) if rs else None
 
 
 def status_values(path):
