@@ -413,7 +413,7 @@ impl PrivateTarget {
                     });
                     // In full (with the path, it may not fit ti->error).
                     pr_err!("writeboost: cache device '{}': {}\n", cname, m.as_str());
-                    return Err(ctr_err!(EINVAL, "cache device '{}': {}", cname, m.as_str()));
+                    return Err(ctr_err!(m.error(), "cache device '{}': {}", cname, m.as_str()));
                 }
             },
         };

@@ -833,6 +833,77 @@ impl Drop for DirectQueue {
     }
 }
 
+/// A fixed-length array of `T` in vmalloc'd memory, for the tables whose
+/// size follows the cache's (the index). It is allocated with
+/// `__GFP_RETRY_MAYFAIL`: when memory is short the allocation fails
+/// (`ENOMEM`, and the resume that wanted it fails with a message) instead
+/// of invoking the OOM killer, which the kernel crate's `VVec` (plain
+/// `GFP_KERNEL`) may do.
+///
+/// # Invariants
+///
+/// If `len * size_of::<T>() > 0`, `ptr` was returned by
+/// `wb_vmalloc_mayfail` for at least that many bytes, holds `len`
+/// initialized values and is freed only by `drop`; otherwise it is
+/// dangling (and never freed).
+pub(crate) struct BigVec<T> {
+    ptr: NonNull<T>,
+    len: usize,
+}
+
+// SAFETY: a `BigVec` owns its values as a `KVec` does.
+unsafe impl<T: Send> Send for BigVec<T> {}
+// SAFETY: as above; shared access gives only `&T`.
+unsafe impl<T: Sync> Sync for BigVec<T> {}
+
+impl<T: Copy> BigVec<T> {
+    /// `len` copies of `value`. Errors: `ENOMEM` if the memory cannot be
+    /// had without the OOM killer (or `len` values overflow `usize` bytes).
+    /// May sleep.
+    pub(crate) fn from_elem(value: T, len: usize) -> Result<Self> {
+        let bytes = len.checked_mul(core::mem::size_of::<T>()).ok_or(ENOMEM)?;
+        if bytes == 0 {
+            return Ok(Self { ptr: NonNull::dangling(), len });
+        }
+        // vmalloc'd memory is page-aligned: enough for any `T` here.
+        const { assert!(core::mem::align_of::<T>() <= 4096) };
+        // SAFETY: no preconditions; may sleep (as this function may).
+        let p = unsafe { sys::wb_vmalloc_mayfail(bytes) }.cast::<T>();
+        let ptr = NonNull::new(p).ok_or(ENOMEM)?;
+        for i in 0..len {
+            // SAFETY: `i < len`, inside the allocation of `len` values.
+            unsafe { ptr.as_ptr().add(i).write(value) };
+        }
+        Ok(Self { ptr, len })
+    }
+}
+
+impl<T> core::ops::Deref for BigVec<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` initialized values at `ptr` (or a dangling pointer
+        // for zero bytes, valid for an empty or zero-sized slice).
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> core::ops::DerefMut for BigVec<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`; `&mut self` makes the access unique.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> Drop for BigVec<T> {
+    fn drop(&mut self) {
+        if self.len * core::mem::size_of::<T>() > 0 {
+            // The values are `Copy` (no destructor to run).
+            // SAFETY: allocated by `wb_vmalloc_mayfail` (invariant), freed once.
+            unsafe { sys::wb_vfree(self.ptr.as_ptr().cast()) }
+        }
+    }
+}
+
 /// A count of bios in flight that the shim's `end_io` counts down (see
 /// [`Bio::set_direct`]), with a wait queue woken when it reaches 0 and a
 /// sticky flag set when one of them failed: the direct writes into one RAM
@@ -1220,6 +1291,13 @@ pub(crate) fn msleep(ms: u32) {
     unsafe { sys::wb_msleep(ms) }
 }
 
+/// Bytes of memory the kernel counts as available (`MemAvailable` of
+/// /proc/meminfo: free memory plus what reclaim can take back).
+pub(crate) fn mem_available_bytes() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { sys::wb_mem_available_bytes() }
+}
+
 /// Monotonic time in milliseconds.
 pub(crate) fn now_ms() -> u64 {
     // SAFETY: no arguments.
@@ -1504,18 +1582,31 @@ fn kind_ops(kind: CInt) -> Option<&'static KindOps> {
 const MSG_LEN: usize = 160;
 
 /// A short message in a fixed buffer (no allocation), always NUL-terminated;
-/// longer text is truncated.
+/// longer text is truncated. It carries the errno the failed operation
+/// returns (`EINVAL` unless set with [`Msg::errno`]).
 pub(crate) struct Msg {
     buf: [u8; MSG_LEN],
     len: usize,
+    err: Error,
 }
 
 impl Msg {
-    /// Formats `args` into a new message.
+    /// Formats `args` into a new message (errno `EINVAL`).
     pub(crate) fn new(args: core::fmt::Arguments<'_>) -> Self {
-        let mut m = Self { buf: [0; MSG_LEN], len: 0 };
+        let mut m = Self { buf: [0; MSG_LEN], len: 0, err: EINVAL };
         let _ = core::fmt::Write::write_fmt(&mut m, args);
         m
+    }
+
+    /// The same message with errno `err`.
+    pub(crate) fn errno(mut self, err: Error) -> Self {
+        self.err = err;
+        self
+    }
+
+    /// The errno the failed operation returns.
+    pub(crate) fn error(&self) -> Error {
+        self.err
     }
 
     /// The text.

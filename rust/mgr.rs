@@ -289,7 +289,7 @@ impl MgrTarget {
     fn resume_reserved(id: u8, path: &kernel::str::CStr, path_s: &str, present: &Present, accept_loss: bool) -> Result {
         let c = cache::resume(id, path, present, accept_loss).map_err(|m| {
             pr_err!("writeboost-mgr: resume_cache {} on {}: {}\n", id, path_s, m.as_str());
-            EINVAL
+            m.error()
         })?;
         // Nothing is written yet: a conflict found now just drops the cache.
         if let Some(m) = registry::with(|t| bind_conflict(t, &c))? {

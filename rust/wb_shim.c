@@ -776,6 +776,21 @@ struct bio *wb_dq_take(struct wb_dq *dq, u32 ms)
 	return head;
 }
 
+void *wb_vmalloc_mayfail(size_t bytes)
+{
+	return __vmalloc(bytes, GFP_KERNEL | __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
+}
+
+void wb_vfree(void *p)
+{
+	vfree(p);
+}
+
+u64 wb_mem_available_bytes(void)
+{
+	return (u64)si_mem_available() << PAGE_SHIFT;
+}
+
 struct wb_waitcount *wb_waitcount_new(void)
 {
 	struct wb_waitcount *w = kzalloc(sizeof(*w), GFP_KERNEL);

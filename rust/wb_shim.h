@@ -183,6 +183,13 @@ void wb_dq_free(struct wb_dq *dq);
  * and takes them all: a bi_next chain in completion order, or NULL. End
  * each with wb_bio_endio. */
 struct bio *wb_dq_take(struct wb_dq *dq, u32 ms);
+/* Large tables (the index): vmalloc'd with __GFP_RETRY_MAYFAIL |
+ * __GFP_NOWARN, so that a lack of memory fails the allocation (NULL)
+ * instead of invoking the OOM killer; freed with wb_vfree. */
+void *wb_vmalloc_mayfail(size_t bytes);
+void wb_vfree(void *p);
+/* Bytes of memory available without swapping (MemAvailable). */
+u64 wb_mem_available_bytes(void);
 struct wb_waitcount *wb_waitcount_new(void);
 void wb_waitcount_free(struct wb_waitcount *w);
 void wb_waitcount_inc(struct wb_waitcount *w);

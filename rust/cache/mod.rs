@@ -95,13 +95,15 @@ pub(crate) struct Tunables {
     pub(crate) write_around: AtomicBool,
 }
 
-/// The engine's storage in the kernel: vmalloc'd vectors.
+/// The engine's storage in the kernel: vmalloc'd vectors; the three that
+/// grow with the cache are [`ffi::BigVec`]s (a lack of memory fails the
+/// resume instead of invoking the OOM killer).
 pub(crate) struct KStore;
 
 impl eng::Storage for KStore {
-    type Lines = kernel::alloc::VVec<LineMeta>;
-    type Buckets = kernel::alloc::VVec<Link>;
-    type Slots = kernel::alloc::VVec<SlotMeta>;
+    type Lines = ffi::BigVec<LineMeta>;
+    type Buckets = ffi::BigVec<Link>;
+    type Slots = ffi::BigVec<SlotMeta>;
     type BufLines = kernel::alloc::VVec<BufLine>;
     type Discards = kernel::alloc::VVec<Discard>;
     type Devs = kernel::alloc::VVec<DevMeta>;
@@ -1490,6 +1492,18 @@ pub(crate) struct RecordScratch {
     identities: [u64; SLOTS],
 }
 
+/// Bytes of the tables [`new_engine`] allocates in proportion to the cache
+/// (lines, hash buckets, slots): what a resume needs in memory.
+pub(crate) fn index_alloc_bytes(geo: Geometry) -> u64 {
+    let lines = geo.nr_lines();
+    let buckets = usize::try_from(lines).map_or(u64::MAX, |n| idx::buckets_for(n) as u64);
+    let slots = u64::from(geo.nr_segments());
+    lines
+        .saturating_mul(core::mem::size_of::<LineMeta>() as u64)
+        .saturating_add(buckets.saturating_mul(core::mem::size_of::<Link>() as u64))
+        .saturating_add(slots.saturating_mul(core::mem::size_of::<SlotMeta>() as u64))
+}
+
 /// A new, empty engine for a cache of geometry `geo`, on the heap.
 ///
 /// Errors: `ENOMEM` if its index or tables cannot be allocated.
@@ -1498,9 +1512,9 @@ pub(crate) fn new_engine(geo: Geometry, format_id: u64, generation: u64) -> Resu
     let nr_lines = usize::try_from(geo.nr_lines()).map_err(|_| ENOMEM)?;
     let nr_slots = geo.nr_segments() as usize;
     let parts = Parts::<KStore> {
-        lines: VVec::from_elem(LineMeta::EMPTY, nr_lines, GFP_KERNEL)?,
-        buckets: VVec::from_elem(Link::NONE, idx::buckets_for(nr_lines), GFP_KERNEL)?,
-        slots: VVec::from_elem(SlotMeta::default(), nr_slots, GFP_KERNEL)?,
+        lines: ffi::BigVec::from_elem(LineMeta::EMPTY, nr_lines)?,
+        buckets: ffi::BigVec::from_elem(Link::NONE, idx::buckets_for(nr_lines))?,
+        slots: ffi::BigVec::from_elem(SlotMeta::default(), nr_slots)?,
         buf_lines: VVec::from_elem(BufLine::default(), NR_BUFS * fmt::LINES_PER_SEGMENT as usize, GFP_KERNEL)?,
         discards: VVec::from_elem(Discard::EMPTY, NR_BUFS * fmt::MAX_DISCARDS, GFP_KERNEL)?,
         devs: VVec::from_elem(DevMeta::default(), SLOTS, GFP_KERNEL)?,

@@ -126,7 +126,26 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     let geo = sb.geometry();
     let format_id = sb.format_id();
     let t_alloc = ffi::now_ms();
-    let mut engine = new_engine(geo, format_id, rec.generation).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
+    // The index is refused up front when the machine has not that much
+    // memory available: allocating it anyway would drain memory until
+    // the allocation fails, and other allocations meanwhile would invoke
+    // the OOM killer. (The allocation itself never invokes it: see
+    // `ffi::BigVec`.)
+    let need = super::index_alloc_bytes(geo);
+    let no_memory = |avail: u64| {
+        msg(format_args!(
+            "not enough memory for the cache's index ({} MiB, {} MiB available; error {}): free memory or use a smaller cache",
+            need.div_ceil(1 << 20),
+            avail >> 20,
+            ENOMEM.to_errno()
+        ))
+        .errno(ENOMEM)
+    };
+    let avail = ffi::mem_available_bytes();
+    if need > avail {
+        return Err(no_memory(avail));
+    }
+    let mut engine = new_engine(geo, format_id, rec.generation).map_err(|_| no_memory(ffi::mem_available_bytes()))?;
     // The one place deciding the segment header version: the superblock's.
     engine.set_segment_version(sb.segment_version());
     let mut hdr = new_header().map_err(|_| msg(format_args!("out of memory")))?;
@@ -184,7 +203,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
         pr_info!("cache {}: invalidated {} segments written past the end of the log\n", id, summary.invalidated);
     }
     let last_valid = summary.last_valid;
-    let cache = new_cache(id, dev, geo, format_id, ffi::segment_sum(&sb), engine).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())))?;
+    let cache = new_cache(id, dev, geo, format_id, ffi::segment_sum(&sb), engine).map_err(|e| msg(format_args!("cannot allocate the cache (error {})", e.to_errno())).errno(e))?;
     let t_cache = ffi::now_ms();
 
     // Every device that owns dirty data must be there, as registered.
