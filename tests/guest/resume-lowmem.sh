@@ -19,6 +19,8 @@ C=/dev/mapper/bigc
 avail() { sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
 ooms() { dmesg | grep -c "invoked oom-killer" || true; }
 HOG=
+# The tests after this one in the same boot need the memory back.
+trap '[ -n "$HOG" ] && kill $HOG 2>/dev/null' EXIT
 hog() {
     sync; echo 3 > /proc/sys/vm/drop_caches
     _mb=$(( $(avail) / 1024 - 128 ))
