@@ -300,6 +300,8 @@ pub(crate) struct Cache {
     pub(crate) salvaged: AtomicBool,
     /// Writers out of room (see [`SPACE_TIMEOUT_MS`]).
     no_room: NoRoom,
+    /// Rate limits of log lines a failing disk could repeat.
+    log_limits: LogLimits,
     /// The cache device's logical block size in sectors (1 for 512-byte
     /// sectors, 8 for 4 KiB).
     lbs_sectors: u64,
@@ -330,6 +332,14 @@ impl core::ops::DerefMut for Backings {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.files
     }
+}
+
+/// When a rate-limited log line was last logged (ms; see [`ffi::every_10s`]).
+struct LogLimits {
+    /// A write-around write to a backing device failed.
+    around_ms: AtomicU64,
+    /// A bounced read of the cache device failed.
+    cache_read_ms: AtomicU64,
 }
 
 /// Writers that found no room in the log.
@@ -364,19 +374,19 @@ impl WbStats {
 }
 
 impl Cache {
+    /// Logs a failed write-around write (at most once per 10 s per cache).
+    fn pr_err_ratelimited_around(&self, dev: u8) {
+        if ffi::every_10s(&self.log_limits.around_ms) {
+            pr_err!("cache {}: write-around write of device {} to its backing device failed; its cached copies are kept\n", self.id, dev);
+        }
+    }
+
     /// Write-back made progress now (see `NoRoom::progress_ms`).
     pub(crate) fn progressed(&self) {
         self.no_room.progress_ms.store(ffi::now_ms(), Ordering::Relaxed);
     }
 }
 
-/// Logs a failed write-around write (at most once per 10 s per module).
-fn pr_err_ratelimited_around(cache: u8, dev: u8) {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    if ffi::every_10s(&LAST) {
-        pr_err!("cache {}: write-around write of device {} to its backing device failed; its cached copies are kept\n", cache, dev);
-    }
-}
 
 /// Where a mapped bio goes.
 pub(crate) enum Routed {
@@ -753,7 +763,7 @@ impl Cache {
         self.space.notify_all();
         if let Some(b) = bio {
             if r.is_err() {
-                pr_err_ratelimited_around(self.id, dev);
+                self.pr_err_ratelimited_around(dev);
             }
             b.end(if failed { Err(EIO) } else { r.map_err(|_| EIO) });
         }
@@ -912,9 +922,8 @@ impl Cache {
         let off = ((sector - first) * 512) as usize;
         let r = buf.io(self.dev.bdev(), first, last - first, 0, IoKind::Read).and_then(|()| buf.copy_to_bio(off, &mut bio));
         if let Err(e) = r {
-            // At most once per 10 s per module: a failing disk repeats it.
-            static LAST: AtomicU64 = AtomicU64::new(0);
-            if ffi::every_10s(&LAST) {
+            // At most once per 10 s per cache: a failing disk repeats it.
+            if ffi::every_10s(&self.log_limits.cache_read_ms) {
                 pr_err!("cache {}: read of the cache device at sector {} failed (error {})\n", self.id, first, e.to_errno());
             }
         }
@@ -1603,6 +1612,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
             flushes: AtomicU64::new(0),
             salvaged: AtomicBool::new(false),
             no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false), progress_ms: AtomicU64::new(0) },
+            log_limits: LogLimits { around_ms: AtomicU64::new(0), cache_read_ms: AtomicU64::new(0) },
             wb_stats: WbStats::default(),
             lbs_sectors,
             _module: module,
