@@ -314,6 +314,15 @@ impl LegacyTarget {
                 d,
                 d
             ),
+            None if e == EBUSY => match registry::reserved_cache() {
+                Some(c) => ctr_err!(
+                    e,
+                    "cannot open backing device '{}': busy (in use, or claimed by cache {}, which is being resumed or freed: try again when it is done)",
+                    args.str(1).unwrap_or("?"),
+                    c
+                ),
+                None => ctr_err!(e, "cannot open backing device '{}': busy (mounted, or used by another table)", args.str(1).unwrap_or("?")),
+            },
             _ => ctr_err!(e, "cannot open backing device '{}' (error {})", args.str(1).unwrap_or("?"), e.to_errno()),
         })?;
         let bdev = backing.bdev();

@@ -521,6 +521,12 @@ pub(crate) fn release_claims(id: u8) {
     }
 }
 
+/// A cache id reserved by a resume or a free in progress, the first found
+/// (such a cache may hold claims on disks while it is not in the table).
+pub(crate) fn reserved_cache() -> Option<u8> {
+    with(|t| (1..=MAX_ID).find(|&id| t.cache_reserved(id))).ok().flatten()
+}
+
 /// A disk claimed by a cache: (cache id, device id, dev_t), the first found.
 pub(crate) fn claimed_disk() -> Option<(u8, u8, u32)> {
     let mut found = None;

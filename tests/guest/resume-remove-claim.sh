@@ -43,6 +43,27 @@ must_fail dmsetup create xl --table "0 $SZ linear /dev/mapper/back126 0"
 # The device comes back and gets its data.
 run wb_create wb126 126 /dev/mapper/back126 2 $SZ
 run wbpattern check /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --seed 126
+# The device created while free_cache runs: the freeing cache is out of
+# the table but still claims the disk. The refusal says so and to try
+# again (it was a bare "error -16"); once the free is done, it works.
+run dmsetup remove wb126
+echo "0 $CSZ delay $WB_CACHE 0 300" | dmsetup load c2
+run dmsetup suspend c2
+run dmsetup resume c2
+( mgr_msg free_cache; echo "rc $?" > /tmp/rf ) &
+usleep 200000
+must_fail dmsetup create wb126 --table "0 $SZ writeboost 126 /dev/mapper/back126 0"
+wait
+klog_tail 4
+klog_tail 4 | grep -q "cannot open backing device '/dev/mapper/back126': busy (in use, or claimed by cache 2, which is being resumed or freed: try again when it is done)" \
+    || die "no try-again message for a device created during free_cache"
+assert_eq "$(cat /tmp/rf)" "rc 0" "free_cache"
+echo "0 $CSZ linear $WB_CACHE 0" | dmsetup load c2
+run dmsetup suspend c2
+run dmsetup resume c2
+run wb_create wb126 126 /dev/mapper/back126 0 $SZ
+run mgr_msg resume_cache /dev/mapper/c2
+run wbpattern check /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --seed 126
 run dmsetup remove wb126
 run mgr_msg free_cache
 run dmsetup remove writeboost-mgr
