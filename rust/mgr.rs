@@ -320,6 +320,7 @@ impl MgrTarget {
             pr_err!("writeboost-mgr: resume_cache {}: sysfs directory not created (error {})\n", id, e.to_errno());
         }
         let mut removed = [false; SLOTS];
+        let mut wrong_disk = [false; SLOTS];
         let published = registry::with(|t| {
             if let Some(m) = bind_conflict(t, &c) {
                 return Err(m);
@@ -335,13 +336,17 @@ impl MgrTarget {
                         e.passthrough.store(true, Ordering::SeqCst);
                         e.bind(Some(c.clone()));
                     }
-                    Some(e) => pr_err!(
-                        "writeboost-mgr: resume_cache {}: device_id {} was re-created over {} while the cache was resumed; its dirty data belongs to {}, so it is not bound\n",
-                        id,
-                        dev,
-                        DevT(e.backing_devt),
-                        DevT(was.backing_devt)
-                    ),
+                    Some(e) => {
+                        pr_err!(
+                            "writeboost-mgr: resume_cache {}: device_id {} was re-created over {} while the cache was resumed; its dirty data belongs to {}, so it is not bound (the cache claims {})\n",
+                            id,
+                            dev,
+                            DevT(e.backing_devt),
+                            DevT(was.backing_devt),
+                            DevT(was.backing_devt)
+                        );
+                        wrong_disk[dev as usize] = true;
+                    }
                     // Removed meanwhile: its data stays in the cache,
                     // which claims its disk once published (the removal's
                     // own claim found no cache to do it).
@@ -367,6 +372,16 @@ impl MgrTarget {
         for dev in 1..=MAX_ID {
             if removed[dev as usize] {
                 registry::claim_removed(dev);
+            }
+            // A device of this id over another disk does not protect the
+            // disk its dirty data belongs to: the cache claims that one,
+            // unless the device was re-created over it again meanwhile.
+            if wrong_disk[dev as usize] {
+                let disk = c.backing_of(dev);
+                let owner_back = registry::with(|t| t.device(dev).map(|e| e.backing_devt)).ok().flatten();
+                if disk.is_some() && owner_back != disk {
+                    c.claim_if_dirty(dev);
+                }
             }
         }
         Ok(())

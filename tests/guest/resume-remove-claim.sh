@@ -64,6 +64,33 @@ run dmsetup resume c2
 run wb_create wb126 126 /dev/mapper/back126 0 $SZ
 run mgr_msg resume_cache /dev/mapper/c2
 run wbpattern check /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --seed 126
+# Re-created over a *different* disk during the resume: that device is not
+# bound (its dirty data belongs to back126), and the cache claims back126
+# (it was left open to any table).
+run dm_create back126b --table "0 $SZ linear $WB_BACKING $SZ"
+run dmsetup remove wb126
+run mgr_msg free_cache
+run wb_create wb126 126 /dev/mapper/back126 0 $SZ
+echo "0 $CSZ delay $WB_CACHE 0 20" | dmsetup load c2
+run dmsetup suspend c2
+run dmsetup resume c2
+dmesg -c >/dev/null
+( mgr_msg resume_cache /dev/mapper/c2; echo "rc $?" > /tmp/rr ) &
+usleep 500000
+run dmsetup remove wb126
+run dm_create wb126 --table "0 $SZ writeboost 126 /dev/mapper/back126b 0"
+wait
+assert_eq "$(cat /tmp/rr)" "rc 0" "resume_cache with the device re-created over another disk"
+echo "0 $CSZ linear $WB_CACHE 0" | dmsetup load c2
+run dmsetup suspend c2
+run dmsetup resume c2
+dmesg | grep writeboost | tail -4
+dmesg | grep -q "device_id 126 was re-created over .* so it is not bound" || die "no message for the device over another disk"
+dmesg | grep -q "claimed backing device .*device_id 126" || die "the resumed cache did not claim back126 (device 126 is over another disk)"
+must_fail dmsetup create xl --table "0 $SZ linear /dev/mapper/back126 0"
+run dmsetup remove wb126
+run wb_create wb126 126 /dev/mapper/back126 2 $SZ
+run wbpattern check /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --seed 126
 run dmsetup remove wb126
 run mgr_msg free_cache
 run dmsetup remove writeboost-mgr
