@@ -1001,6 +1001,14 @@ impl<S: Storage> Engine<S> {
         for (d, &r) in self.devs.iter_mut().zip(registry.iter()) {
             d.registered = r;
         }
+        // The status `cursor` goes on from the last line of the log (as
+        // it would have without the restart), not from line 0.
+        if let Ok(slot) = self.geo.slot_of_id(last_valid) {
+            let n = self.slots.get(slot as usize).map_or(0, |s| u32::from(s.nr_lines));
+            if n > 0 {
+                self.cursor = line_no(slot, n - 1);
+            }
+        }
     }
 
     /// At resume: the backing identity the record holds for `dev`

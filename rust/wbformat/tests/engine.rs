@@ -1419,3 +1419,43 @@ fn failed_direct_write_fails_reads_of_its_sectors_only() {
     assert_eq!(e.begin_read(1, 8, 8), ReadStep::Fail { run: 5 });
     assert!(matches!(e.begin_read(1, 13, 8), ReadStep::Cache { .. }));
 }
+
+/// After a resume the status `cursor` is the last line of the replayed log
+/// (the 2.2 status' `cursor_pos`), not 0; the next write takes the line
+/// after it.
+#[test]
+fn cursor_continues_after_a_resume() {
+    use common::{mb, Image, MemDisk};
+    use wbformat::recovery::{resume_engine, LogDevice};
+    struct Dev<'a>(&'a mut MemDisk);
+    impl LogDevice for Dev<'_> {
+        type Error = String;
+        fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), String> {
+            self.0.read(sector, buf)
+        }
+        fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), String> {
+            self.0.write(sector, buf);
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+    let mut img = Image::format(4, 0);
+    img.update_record(|r| r.register(1, 1 << 20).unwrap());
+    img.write_segment(1, &[mb(1, 0, 0xff)]);
+    img.write_segment(2, &[mb(1, 1, 0xff), mb(1, 2, 0xff), mb(1, 3, 0xff)]);
+    let geo = img.geometry();
+    let rec = img.record;
+    let mut e = common::host_engine(geo, common::FORMAT_ID, rec.generation);
+    let mut hdr = SegmentHeader::default();
+    let mut buf = vec![0u8; BLOCK_SIZE * BLOCKS_PER_SEGMENT];
+    let sum = resume_engine(&mut Dev(&mut img.disk), geo, common::FORMAT_ID, &rec, common::default_sum(), &mut e, &mut hdr, &mut buf, LOG_HORIZON, false).unwrap();
+    assert_eq!(sum.last_valid, 2);
+    let lines = u64::from(wbformat::format::LINES_PER_SEGMENT);
+    assert_eq!(e.cursor(), lines + 2, "segment 2 (slot 1), its third line");
+    e.set_attached(1, true);
+    let WriteStep::Go(t) = e.begin_write(1, 800, 8, &|_| false, Direct::No) else { panic!() };
+    e.end_write(t, true, false, 100, 3);
+    assert_eq!(e.cursor(), 2 * lines, "the next write opens segment 3 (slot 2)");
+}
