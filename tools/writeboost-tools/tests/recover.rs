@@ -472,3 +472,19 @@ fn the_partial_last_block_of_an_odd_sized_disk_is_written_back() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("REFUSED (out-of-range)"), "{out}");
 }
+
+/// Errors before the report (exit status 2) still give `--json` users a
+/// JSON object on standard output, not only a line on standard error.
+#[test]
+fn errors_before_the_report_are_json_with_json() {
+    let (rc, out, err) = bin(&["/nonexistent-cache", "--map", "1=/a", "--map", "1=/b", "--json"]);
+    assert_eq!(rc, 2, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    assert_eq!(v["outcome"], "error");
+    assert_eq!(v["cache"], "/nonexistent-cache");
+    assert!(v["error"].as_str().unwrap().contains("given twice"), "{v}");
+    assert!(err.contains("given twice"), "{err}");
+    // Without --json: stderr only.
+    let (rc, out, _) = bin(&["/nonexistent-cache", "--map", "1=/a", "--map", "1=/b"]);
+    assert_eq!((rc, out.as_str()), (2, ""));
+}

@@ -89,7 +89,8 @@ struct Args {
     /// nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (an error before the report, exit status
+    /// 2, is {"cache", "outcome": "error", "error"}).
     #[arg(long)]
     json: bool,
     /// Do not write device ID's dirty data anywhere: it is DROPPED when the
@@ -176,13 +177,24 @@ fn fancy_terminal() -> bool {
     !(tty == "/dev/console" || tty.starts_with("/dev/ttyS") || tty.starts_with("/dev/ttyAMA") || tty.starts_with("/dev/hvc"))
 }
 
+/// An error before the report: on standard error, and with `--json` also
+/// as a JSON object on standard output (scripts parse that, not stderr).
+/// Exit status 2.
+fn fail(args: &Args, msg: &str) -> ExitCode {
+    eprintln!("writeboost-recover: {msg}");
+    if args.json {
+        let v = serde_json::json!({ "cache": args.cache.display().to_string(), "outcome": "error", "error": msg });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut maps = BTreeMap::new();
     for (id, p) in &args.maps {
         if maps.insert(*id, p.clone()).is_some() {
-            eprintln!("writeboost-recover: --map {id}=... is given twice");
-            return ExitCode::from(2);
+            return fail(&args, &format!("--map {id}=... is given twice"));
         }
     }
     let opts = Options {
@@ -214,10 +226,7 @@ fn main() -> ExitCode {
     let mut shown = Shown { plain: show && bar.is_none(), bar, total: 0, done: 0, last: Instant::now() };
     let rep = match recover(&args.cache, &opts, &mut shown, &stop) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("writeboost-recover: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(&args, &format!("{e:#}")),
     };
     let text = if args.json {
         match serde_json::to_string_pretty(&rep) {
