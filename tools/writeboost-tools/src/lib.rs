@@ -49,6 +49,23 @@ pub fn emit(text: &str) -> std::io::Result<()> {
     }
 }
 
+/// Reports an error that stops tool `tool` before its report: the message on
+/// standard error and, with `json`, a JSON object on standard output (what
+/// scripts parse): `{"<key>": <path>, "outcome": "error", "error": <message>}`
+/// (`key` is the report's name for the device: `cache` or `device`). Gives
+/// exit status 2.
+pub fn fail(tool: &str, key: &str, path: &std::path::Path, msg: &str, json: bool) -> std::process::ExitCode {
+    eprintln!("{tool}: {msg}");
+    if json {
+        let mut m = serde_json::Map::new();
+        m.insert(key.to_string(), path.display().to_string().into());
+        m.insert("outcome".into(), "error".into());
+        m.insert("error".into(), msg.into());
+        let _ = emit(&(serde_json::to_string_pretty(&m).unwrap_or_default() + "\n"));
+    }
+    std::process::ExitCode::from(2)
+}
+
 /// A size in sectors, readable (`1.0 GiB`).
 pub fn human_size(sectors: u64) -> String {
     let bytes = sectors as f64 * 512.0;

@@ -487,4 +487,12 @@ fn errors_before_the_report_are_json_with_json() {
     // Without --json: stderr only.
     let (rc, out, _) = bin(&["/nonexistent-cache", "--map", "1=/a", "--map", "1=/b"]);
     assert_eq!((rc, out.as_str()), (2, ""));
+    // The same for the inspection tools.
+    for exe in [env!("CARGO_BIN_EXE_writeboost-check"), env!("CARGO_BIN_EXE_writeboost-dump")] {
+        let o = Command::new(exe).args(["/nonexistent-cache", "--json"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{exe}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{exe}: not JSON ({e})"));
+        assert_eq!((v["outcome"].as_str(), v["device"].as_str()), (Some("error"), Some("/nonexistent-cache")), "{exe}");
+        assert!(v["error"].as_str().unwrap().contains("cannot open"), "{exe}: {v}");
+    }
 }

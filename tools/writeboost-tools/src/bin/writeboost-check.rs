@@ -22,7 +22,8 @@ use writeboost_tools::{emit, human_size};
 struct Args {
     /// Cache device or image file (read only).
     device: PathBuf,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (an error before the report, exit status
+    /// 2, is {"device", "outcome": "error", "error"}).
     #[arg(long)]
     json: bool,
     /// Print nothing; only the exit status tells the result.
@@ -34,10 +35,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let rep = match CacheDevice::open(&args.device).and_then(|dev| check(&dev)) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("writeboost-check: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return writeboost_tools::fail("writeboost-check", "device", &args.device, &format!("{e:#}"), args.json),
     };
     if !args.quiet {
         let text = if args.json {

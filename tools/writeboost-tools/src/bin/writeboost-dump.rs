@@ -19,7 +19,8 @@ use writeboost_tools::{emit, human_size};
 struct Args {
     /// Cache device or image file (read only).
     device: PathBuf,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (an error before the report, exit status
+    /// 2, is {"device", "outcome": "error", "error"}).
     #[arg(long)]
     json: bool,
     /// Segment slots to list: all, valid (the replayable log), none, N (one
@@ -40,10 +41,7 @@ fn main() -> ExitCode {
         CacheDevice::open(&args.device).and_then(|dev| dump(&dev, args.segments, args.lines));
     let rep = match result {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("writeboost-dump: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return writeboost_tools::fail("writeboost-dump", "device", &args.device, &format!("{e:#}"), args.json),
     };
     let text = if args.json {
         match serde_json::to_string_pretty(&rep) {

@@ -177,16 +177,9 @@ fn fancy_terminal() -> bool {
     !(tty == "/dev/console" || tty.starts_with("/dev/ttyS") || tty.starts_with("/dev/ttyAMA") || tty.starts_with("/dev/hvc"))
 }
 
-/// An error before the report: on standard error, and with `--json` also
-/// as a JSON object on standard output (scripts parse that, not stderr).
-/// Exit status 2.
+/// An error before the report (exit status 2; JSON too with `--json`).
 fn fail(args: &Args, msg: &str) -> ExitCode {
-    eprintln!("writeboost-recover: {msg}");
-    if args.json {
-        let v = serde_json::json!({ "cache": args.cache.display().to_string(), "outcome": "error", "error": msg });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-    }
-    ExitCode::from(2)
+    writeboost_tools::fail("writeboost-recover", "cache", &args.cache, msg, args.json)
 }
 
 fn main() -> ExitCode {
