@@ -11,6 +11,28 @@ set -e
 SZ=$((32 * 2048))
 CSZ=$((64 * 2048))
 run dm_create c2 --table "0 $CSZ linear $WB_CACHE 0"
+# c2_delay <ms>: every I/O of the cache device takes that long (0: plain).
+c2_delay() {
+    if [ "$1" = 0 ]; then
+        echo "0 $CSZ linear $WB_CACHE 0" | dmsetup load c2
+    else
+        echo "0 $CSZ delay $WB_CACHE 0 $1" | dmsetup load c2
+    fi
+    run dmsetup suspend c2
+    run dmsetup resume c2
+}
+# resume_slowly: the device (unbound) exists, resume_cache starts on the
+# cache device slowed to 20 ms per I/O (the resume: about 3 s) in the
+# background, writing its status to /tmp/rr; returns after 0.5 s.
+resume_slowly() {
+    run dmsetup remove wb126
+    run mgr_msg free_cache
+    run wb_create wb126 126 /dev/mapper/back126 0 $SZ
+    c2_delay 20
+    dmesg -c >/dev/null
+    ( mgr_msg resume_cache /dev/mapper/c2; echo "rc $?" > /tmp/rr ) &
+    usleep 500000
+}
 run dm_create back126 --table "0 $SZ linear $WB_BACKING 0"
 run mgr_create
 run mgr_msg format_cache_device /dev/mapper/c2
@@ -20,23 +42,12 @@ run wb_create wb126 126 /dev/mapper/back126 2 $SZ
 run wbpattern write /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --seed 126 --fsync-every 200
 dirty=$(cat $WB_SYSFS/caches/2/nr_dirty_caches)
 [ "$dirty" -gt 0 ] || die "no dirty data"
-run dmsetup remove wb126
-run mgr_msg free_cache
-run wb_create wb126 126 /dev/mapper/back126 0 $SZ
-# Every I/O of the cache device takes 20 ms from now on (the resume: about 3 s).
-echo "0 $CSZ delay $WB_CACHE 0 20" | dmsetup load c2
-run dmsetup suspend c2
-run dmsetup resume c2
-dmesg -c >/dev/null
-( mgr_msg resume_cache /dev/mapper/c2; echo "rc $?" > /tmp/rr ) &
-usleep 500000
+resume_slowly
 run dmsetup remove wb126
 wait
 assert_eq "$(cat /tmp/rr)" "rc 0" "resume_cache with the device removed during the replay"
 dmesg | grep -q "dm_writeboost: cache 2 resumed" || die "no resume message"
-echo "0 $CSZ linear $WB_CACHE 0" | dmsetup load c2
-run dmsetup suspend c2
-run dmsetup resume c2
+c2_delay 0
 assert_eq "$(cat $WB_SYSFS/caches/2/nr_dirty_caches)" "$dirty" "dirty lines kept for the removed device"
 dmesg | grep -q "claimed backing device .*removed device_id 126" || die "the resumed cache did not claim the disk of removed device 126: $(dmesg | grep writeboost | tail -3)"
 must_fail dmsetup create xl --table "0 $SZ linear /dev/mapper/back126 0"
@@ -47,9 +58,7 @@ run wbpattern check /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --s
 # the table but still claims the disk. The refusal says so and to try
 # again (it was a bare "error -16"); once the free is done, it works.
 run dmsetup remove wb126
-echo "0 $CSZ delay $WB_CACHE 0 300" | dmsetup load c2
-run dmsetup suspend c2
-run dmsetup resume c2
+c2_delay 300
 ( mgr_msg free_cache; echo "rc $?" > /tmp/rf ) &
 usleep 200000
 must_fail dmsetup create wb126 --table "0 $SZ writeboost 126 /dev/mapper/back126 0"
@@ -58,9 +67,7 @@ klog_tail 4
 klog_tail 4 | grep -q "cannot open backing device '/dev/mapper/back126': busy (in use, or claimed by cache 2, which is being resumed or freed: try again when it is done)" \
     || die "no try-again message for a device created during free_cache"
 assert_eq "$(cat /tmp/rf)" "rc 0" "free_cache"
-echo "0 $CSZ linear $WB_CACHE 0" | dmsetup load c2
-run dmsetup suspend c2
-run dmsetup resume c2
+c2_delay 0
 run wb_create wb126 126 /dev/mapper/back126 0 $SZ
 run mgr_msg resume_cache /dev/mapper/c2
 run wbpattern check /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --seed 126
@@ -68,22 +75,12 @@ run wbpattern check /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --s
 # bound (its dirty data belongs to back126), and the cache claims back126
 # (it was left open to any table).
 run dm_create back126b --table "0 $SZ linear $WB_BACKING $SZ"
-run dmsetup remove wb126
-run mgr_msg free_cache
-run wb_create wb126 126 /dev/mapper/back126 0 $SZ
-echo "0 $CSZ delay $WB_CACHE 0 20" | dmsetup load c2
-run dmsetup suspend c2
-run dmsetup resume c2
-dmesg -c >/dev/null
-( mgr_msg resume_cache /dev/mapper/c2; echo "rc $?" > /tmp/rr ) &
-usleep 500000
+resume_slowly
 run dmsetup remove wb126
 run dm_create wb126 --table "0 $SZ writeboost 126 /dev/mapper/back126b 0"
 wait
 assert_eq "$(cat /tmp/rr)" "rc 0" "resume_cache with the device re-created over another disk"
-echo "0 $CSZ linear $WB_CACHE 0" | dmsetup load c2
-run dmsetup suspend c2
-run dmsetup resume c2
+c2_delay 0
 dmesg | grep writeboost | tail -4
 dmesg | grep -q "device_id 126 was re-created over .* so it is not bound" || die "no message for the device over another disk"
 dmesg | grep -q "claimed backing device .*device_id 126" || die "the resumed cache did not claim back126 (device 126 is over another disk)"

@@ -554,6 +554,23 @@ fn idle_open_segment_is_sealed_and_migrated() {
     assert_eq!(e.seal_if_idle(9000, 5000), IdleStep::Nothing);
 }
 
+/// A [`common::MemDisk`] as the log device of a resume.
+struct Dev<'a>(&'a mut common::MemDisk);
+
+impl wbformat::recovery::LogDevice for Dev<'_> {
+    type Error = String;
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), String> {
+        self.0.read(sector, buf)
+    }
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), String> {
+        self.0.write(sector, buf);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// A torn end segment (its header names the expected id, its data fails the
 /// checksum) is invalidated by resume like the stale segments past it:
 /// otherwise, after the slot is rewritten and that rewrite is lost in a
@@ -561,22 +578,8 @@ fn idle_open_segment_is_sealed_and_migrated() {
 /// dropped (found by the simulator's extra seeds).
 #[test]
 fn resume_invalidates_a_torn_end_segment() {
-    use common::{mb, Image, MemDisk};
-    use wbformat::recovery::{resume_engine, LogDevice, LogEnd};
-    struct Dev<'a>(&'a mut MemDisk);
-    impl LogDevice for Dev<'_> {
-        type Error = String;
-        fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), String> {
-            self.0.read(sector, buf)
-        }
-        fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), String> {
-            self.0.write(sector, buf);
-            Ok(())
-        }
-        fn flush(&mut self) -> Result<(), String> {
-            Ok(())
-        }
-    }
+    use common::{mb, Image};
+    use wbformat::recovery::{resume_engine, LogEnd};
     let mut img = Image::format(4, 0);
     img.update_record(|r| r.register(1, 1 << 20).unwrap());
     img.write_segment(1, &[mb(1, 0, 0xff)]);
@@ -1425,22 +1428,8 @@ fn failed_direct_write_fails_reads_of_its_sectors_only() {
 /// after it.
 #[test]
 fn cursor_continues_after_a_resume() {
-    use common::{mb, Image, MemDisk};
-    use wbformat::recovery::{resume_engine, LogDevice};
-    struct Dev<'a>(&'a mut MemDisk);
-    impl LogDevice for Dev<'_> {
-        type Error = String;
-        fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), String> {
-            self.0.read(sector, buf)
-        }
-        fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), String> {
-            self.0.write(sector, buf);
-            Ok(())
-        }
-        fn flush(&mut self) -> Result<(), String> {
-            Ok(())
-        }
-    }
+    use common::{mb, Image};
+    use wbformat::recovery::resume_engine;
     let mut img = Image::format(4, 0);
     img.update_record(|r| r.register(1, 1 << 20).unwrap());
     img.write_segment(1, &[mb(1, 0, 0xff)]);
