@@ -571,6 +571,17 @@ impl wbformat::recovery::LogDevice for Dev<'_> {
     }
 }
 
+/// Resumes a new engine from `img` as the module does (`resume_engine`).
+fn resume(img: &mut common::Image) -> (Engine<HostStore>, wbformat::recovery::ResumeSummary) {
+    let geo = img.geometry();
+    let rec = img.record;
+    let mut e = common::host_engine(geo, common::FORMAT_ID, rec.generation);
+    let mut hdr = SegmentHeader::default();
+    let mut buf = vec![0u8; BLOCK_SIZE * BLOCKS_PER_SEGMENT];
+    let sum = wbformat::recovery::resume_engine(&mut Dev(&mut img.disk), geo, common::FORMAT_ID, &rec, common::default_sum(), &mut e, &mut hdr, &mut buf, LOG_HORIZON, false).unwrap();
+    (e, sum)
+}
+
 /// A torn end segment (its header names the expected id, its data fails the
 /// checksum) is invalidated by resume like the stale segments past it:
 /// otherwise, after the slot is rewritten and that rewrite is lost in a
@@ -579,7 +590,7 @@ impl wbformat::recovery::LogDevice for Dev<'_> {
 #[test]
 fn resume_invalidates_a_torn_end_segment() {
     use common::{mb, Image};
-    use wbformat::recovery::{resume_engine, LogEnd};
+    use wbformat::recovery::LogEnd;
     let mut img = Image::format(4, 0);
     img.update_record(|r| r.register(1, 1 << 20).unwrap());
     img.write_segment(1, &[mb(1, 0, 0xff)]);
@@ -587,12 +598,7 @@ fn resume_invalidates_a_torn_end_segment() {
     // Segment 2 torn: its second line never reached the disk.
     let s2 = img.segment_start(2);
     img.disk.write(s2 + 16, &[0u8; 4096]);
-    let geo = img.geometry();
-    let rec = img.record;
-    let mut e = common::host_engine(geo, common::FORMAT_ID, rec.generation);
-    let mut hdr = SegmentHeader::default();
-    let mut buf = vec![0u8; BLOCK_SIZE * BLOCKS_PER_SEGMENT];
-    let sum = resume_engine(&mut Dev(&mut img.disk), geo, common::FORMAT_ID, &rec, common::default_sum(), &mut e, &mut hdr, &mut buf, LOG_HORIZON, false).unwrap();
+    let (_e, sum) = resume(&mut img);
     assert_eq!(sum.last_valid, 1);
     assert!(matches!(sum.end, Some(LogEnd::Invalid { id: 2, .. })));
     assert!(sum.torn_end);
@@ -1429,17 +1435,11 @@ fn failed_direct_write_fails_reads_of_its_sectors_only() {
 #[test]
 fn cursor_continues_after_a_resume() {
     use common::{mb, Image};
-    use wbformat::recovery::resume_engine;
     let mut img = Image::format(4, 0);
     img.update_record(|r| r.register(1, 1 << 20).unwrap());
     img.write_segment(1, &[mb(1, 0, 0xff)]);
     img.write_segment(2, &[mb(1, 1, 0xff), mb(1, 2, 0xff), mb(1, 3, 0xff)]);
-    let geo = img.geometry();
-    let rec = img.record;
-    let mut e = common::host_engine(geo, common::FORMAT_ID, rec.generation);
-    let mut hdr = SegmentHeader::default();
-    let mut buf = vec![0u8; BLOCK_SIZE * BLOCKS_PER_SEGMENT];
-    let sum = resume_engine(&mut Dev(&mut img.disk), geo, common::FORMAT_ID, &rec, common::default_sum(), &mut e, &mut hdr, &mut buf, LOG_HORIZON, false).unwrap();
+    let (mut e, sum) = resume(&mut img);
     assert_eq!(sum.last_valid, 2);
     let lines = u64::from(wbformat::format::LINES_PER_SEGMENT);
     assert_eq!(e.cursor(), lines + 2, "segment 2 (slot 1), its third line");
