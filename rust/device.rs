@@ -53,11 +53,13 @@ pub(crate) struct LegacyTarget {
 /// `Cache::claim_if_dirty`). Dropped after the table let go of the disk.
 struct ClaimOnDrop {
     id: u8,
+    /// The backing disk, once opened (0 before).
+    devt: u32,
 }
 
 impl Drop for ClaimOnDrop {
     fn drop(&mut self) {
-        registry::claim_removed(self.id);
+        registry::claim_removed(self.id, self.devt);
     }
 }
 
@@ -303,7 +305,7 @@ impl LegacyTarget {
         // if this constructor fails; declared before `backing`, so that is
         // released first).
         registry::release_claims(id);
-        let reclaim = ClaimOnDrop { id };
+        let mut reclaim = ClaimOnDrop { id, devt: 0 };
         let backing = t.get_device(path).map_err(|e| match registry::claimed_disk() {
             Some((c, d, devt)) if e == EBUSY => ctr_err!(
                 e,
@@ -326,6 +328,7 @@ impl LegacyTarget {
             _ => ctr_err!(e, "cannot open backing device '{}' (error {})", args.str(1).unwrap_or("?"), e.to_errno()),
         })?;
         let bdev = backing.bdev();
+        reclaim.devt = bdev.devt();
         let backing_sectors = bdev.sectors();
         if backing_sectors >= MAX_BACKING_SECTORS {
             return Err(ctr_err!(

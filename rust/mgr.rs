@@ -321,6 +321,7 @@ impl MgrTarget {
         }
         let mut removed = [false; SLOTS];
         let mut wrong_disk = [false; SLOTS];
+        let mut adopted = KVec::new();
         let published = registry::with(|t| {
             if let Some(m) = bind_conflict(t, &c) {
                 return Err(m);
@@ -350,7 +351,15 @@ impl MgrTarget {
                     // Removed meanwhile: its data stays in the cache,
                     // which claims its disk once published (the removal's
                     // own claim found no cache to do it).
-                    None => removed[dev as usize] = true,
+                    None => {
+                        removed[dev as usize] = true;
+                        // Held for this cache since the removal.
+                        if let Some(f) = t.take_pending_claim(dev) {
+                            // (On failure the disk is released; the claim
+                            // below then takes it.)
+                            let _ = adopted.push((dev, f), GFP_KERNEL);
+                        }
+                    }
                 }
             }
             if let Some(s) = t.caches.get_mut(id as usize) {
@@ -369,9 +378,12 @@ impl MgrTarget {
         // Without the registry lock (claiming opens the disk); a device of
         // that id created since gets the disk back (its constructor
         // releases claims first; `claim_removed` skips an id in use).
+        for (dev, f) in adopted {
+            c.adopt_claim(dev, f);
+        }
         for dev in 1..=MAX_ID {
             if removed[dev as usize] {
-                registry::claim_removed(dev);
+                registry::claim_removed(dev, c.backing_of(dev).unwrap_or(0));
             }
             // A device of this id over another disk does not protect the
             // disk its dirty data belongs to: the cache claims that one,

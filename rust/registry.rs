@@ -23,7 +23,7 @@ use kernel::{new_mutex, new_spinlock};
 
 use crate::cache::Cache;
 
-use crate::ffi::{DevT, Global, GlobalGuard, Out, SysfsDir, SysfsKind};
+use crate::ffi::{BdevFile, DevT, Global, GlobalGuard, Out, SysfsDir, SysfsKind};
 use crate::parse;
 
 /// Device ids and cache ids are `1..=MAX_ID`; 0 means "none".
@@ -136,6 +136,12 @@ pub(crate) struct Tables {
     pub(crate) caches: [Option<Arc<Cache>>; SLOTS],
     /// Cache ids a `resume_cache` or `free_cache` is working on.
     reserved: [bool; SLOTS],
+    /// Disks of devices removed while a cache was reserved, held (opened
+    /// exclusively) by device id for a cache being resumed: it is not in
+    /// `caches` yet, so it cannot claim them itself. Its publication takes
+    /// them (`take_pending_claim`); a new device of the id releases its
+    /// own; the rest are released when no cache is reserved any more.
+    pending_claims: KVec<Option<(u8, BdevFile)>>,
     /// Per cache id: device bindings changing to or from it right now.
     changing_users: [u32; SLOTS],
     /// Devices of the 2.2 table form, each with its private cache (not
@@ -187,6 +193,7 @@ pub(crate) fn install() -> Result<GlobalGuard<Registry>> {
                 device_sysfs: [const { None }; SLOTS],
                 caches: [const { None }; SLOTS],
                 reserved: [false; SLOTS],
+                pending_claims: KVec::new(),
                 changing_users: [0; SLOTS],
                 privates: [const { None }; SLOTS],
             }),
@@ -407,6 +414,17 @@ impl Tables {
         if let Some(x) = self.reserved.get_mut(id as usize) {
             *x = r;
         }
+        if !self.reserved.iter().any(|&x| x) {
+            // No resume left to take them: the disks are free again.
+            drop(core::mem::replace(&mut self.pending_claims, KVec::new()));
+        }
+    }
+
+    /// The disk held for removed device `dev` while a cache was resumed
+    /// (see `pending_claims`).
+    pub(crate) fn take_pending_claim(&mut self, dev: u8) -> Option<BdevFile> {
+        let slot = self.pending_claims.iter_mut().find(|c| c.as_ref().is_some_and(|(d, _)| *d == dev))?;
+        slot.take().map(|(_, f)| f)
     }
 
     /// Whether a 2.2-form device (other than of mapped device `md`) uses
@@ -497,20 +515,38 @@ fn live_caches() -> KVec<Arc<Cache>> {
     caches
 }
 
-/// Device `id` may be gone: if it is and a cache still holds dirty data of
-/// it, that cache claims its backing disk. Called without the lock.
-pub(crate) fn claim_removed(id: u8) {
+/// Device `id` (whose backing disk was `devt`; 0: unknown) may be gone: if
+/// it is and a cache still holds dirty data of it, that cache claims its
+/// backing disk. While a cache is being resumed (not in the table yet, its
+/// dirty data not known yet), the disk is held for it instead (see
+/// `Tables::pending_claims`). Called without the lock.
+pub(crate) fn claim_removed(id: u8, devt: u32) {
     let mut caches = KVec::<Arc<Cache>>::new();
+    let mut resuming = false;
     let _ = with(|t| {
         if t.devices.get(id as usize).is_some_and(|s| s.is_none()) {
             for c in t.caches.iter().flatten() {
                 let _ = caches.push(c.clone(), GFP_KERNEL);
             }
+            resuming = t.reserved.iter().any(|&r| r);
         }
     });
     for c in caches.iter() {
         c.claim_if_dirty(id);
     }
+    if !resuming || devt == 0 {
+        return;
+    }
+    // Fails if a live cache claimed it just now (or anything else holds it).
+    let Ok(f) = BdevFile::claim_devt(devt) else { return };
+    let _ = with(|t| {
+        let gone = t.devices.get(id as usize).is_some_and(|s| s.is_none());
+        let resuming = t.reserved.iter().any(|&r| r);
+        let held = t.pending_claims.iter().flatten().any(|(d, _)| *d == id);
+        if gone && resuming && !held && t.pending_claims.push(Some((id, f)), GFP_KERNEL).is_ok() {
+            pr_info!("device_id {}: backing device {} held while a cache is resumed (it may hold dirty data of it)\n", id, DevT(devt));
+        }
+    });
 }
 
 /// A device of id `id` is being created: the caches give up their claims
@@ -519,6 +555,7 @@ pub(crate) fn release_claims(id: u8) {
     for c in live_caches().iter() {
         c.release_claim(id);
     }
+    let _ = with(|t| drop(t.take_pending_claim(id)));
 }
 
 /// A cache id reserved by a resume or a free in progress, the first found

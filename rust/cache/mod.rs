@@ -1223,6 +1223,31 @@ impl Cache {
         }
     }
 
+    /// Takes over `f`, the disk of removed device `dev` held while this
+    /// cache was resumed: kept as the claim of that disk if the cache has
+    /// dirty data of `dev` and it is the disk the cache knows for it
+    /// (else released).
+    pub(crate) fn adopt_claim(&self, dev: u8, f: BdevFile) {
+        let dirty = self.dirty_of(dev);
+        let mut bk = self.backings.lock();
+        let known = bk.get(dev as usize).and_then(|x| x.as_ref().map(|b| b.bdev().devt()));
+        if dirty == 0 || known != Some(f.bdev().devt()) {
+            return;
+        }
+        let devt = f.bdev().devt();
+        if let Some(slot) = bk.claims.get_mut(dev as usize).filter(|s| s.is_none()) {
+            *slot = Some(f);
+            pr_info!(
+                "cache {}: claimed backing device {}: removed device_id {} has {} dirty lines here; create device_id {} over it to use it\n",
+                self.id,
+                ffi::DevT(devt),
+                dev,
+                dirty,
+                dev
+            );
+        }
+    }
+
     /// The backing disk this cache knows for device `dev`.
     pub(crate) fn backing_of(&self, dev: u8) -> Option<u32> {
         self.backings.lock().get(dev as usize).and_then(|x| x.as_ref().map(|f| f.bdev().devt()))

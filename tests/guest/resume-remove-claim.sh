@@ -88,7 +88,27 @@ must_fail dmsetup create xl --table "0 $SZ linear /dev/mapper/back126 0"
 run dmsetup remove wb126
 run wb_create wb126 126 /dev/mapper/back126 2 $SZ
 run wbpattern check /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --seed 126
+# A table over the disk *during* the resume, right after the removal (the
+# cache is not published yet): the disk is held for the resuming cache,
+# which takes the claim over when it is published (found by breakH: the
+# table was accepted, and data fsynced through it was later overwritten
+# by write-back of the cached data).
+resume_slowly
+run dmsetup remove wb126
+must_fail dmsetup create xl --table "0 $SZ linear /dev/mapper/back126 0"
+wait
+assert_eq "$(cat /tmp/rr)" "rc 0" "resume_cache with a table tried over the removed device's disk"
+c2_delay 0
+dmesg | grep writeboost | tail -4
+dmesg | grep -q "device_id 126: backing device .* held while a cache is resumed" || die "the disk was not held during the resume"
+dmesg | grep -q "claimed backing device .*device_id 126" || die "the resumed cache did not take the claim over"
+must_fail dmsetup create xl --table "0 $SZ linear /dev/mapper/back126 0"
+run wb_create wb126 126 /dev/mapper/back126 2 $SZ
+run wbpattern check /dev/mapper/wb126 --region 0:8M --ops 200 --sizes 4K,64K --seed 126
 run dmsetup remove wb126
 run mgr_msg free_cache
+# Freed, the cache claims nothing and holds nothing.
+run dm_create xl --table "0 $SZ linear /dev/mapper/back126 0"
+run dmsetup remove xl
 run dmsetup remove writeboost-mgr
 echo "resume-remove-claim OK"
