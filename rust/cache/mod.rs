@@ -1213,11 +1213,12 @@ impl Cache {
                 );
             }
             Err(e) => pr_warn!(
-                "cache {}: cannot claim backing device {} of removed device_id {} (error {}): it holds stale data until device_id {} is created over it\n",
+                "cache {}: cannot claim backing device {} of removed device_id {} (error {}: another table or user holds it): write-back of the id's {} dirty lines will overwrite what is written to it meanwhile; remove that user, or create device_id {} over the disk again\n",
                 self.id,
                 ffi::DevT(devt),
                 dev,
                 e.to_errno(),
+                dirty,
                 dev
             ),
         }
