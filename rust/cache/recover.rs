@@ -132,17 +132,24 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     // the OOM killer. (The allocation itself never invokes it: see
     // `ffi::BigVec`.)
     let need = super::index_alloc_bytes(geo);
+    // What the resume allocates after the index (RAM buffers, read-ahead,
+    // the segment buffer: about 10 MiB) and what the rest of the system
+    // needs meanwhile must remain: at least an eighth of what is
+    // available and 48 MiB (breakI: an index just under MemAvailable was
+    // allocated, and the next allocation invoked the OOM killer).
+    let keep_of = |avail: u64| (avail / 8).max(48 << 20);
     let no_memory = |avail: u64| {
         msg(format_args!(
-            "not enough memory for the cache's index ({} MiB, {} MiB available; error {}): free memory or use a smaller cache",
+            "not enough memory for the cache's index ({} MiB; {} MiB available, {} MiB of it kept free; error {}): free memory or use a smaller cache",
             need.div_ceil(1 << 20),
             avail >> 20,
+            keep_of(avail) >> 20,
             ENOMEM.to_errno()
         ))
         .errno(ENOMEM)
     };
     let avail = ffi::mem_available_bytes();
-    if need > avail {
+    if need.saturating_add(keep_of(avail)) > avail {
         return Err(no_memory(avail));
     }
     let mut engine = new_engine(geo, format_id, rec.generation).map_err(|_| no_memory(ffi::mem_available_bytes()))?;

@@ -81,5 +81,25 @@ run dd if=/tmp/d of=/dev/mapper/wb22 bs=64k oflag=direct conv=fsync
 run dd if=/dev/mapper/wb22 of=/tmp/r bs=64k count=16 iflag=direct
 run cmp /tmp/d /tmp/r
 run dmsetup remove wb22
+
+echo "== an index that just fits in what is available: refused all the same"
+# The rest of the resume and of the system need memory too (found by
+# breakI: such an index was allocated, the next allocation invoked the
+# OOM killer, and the guest panicked with nothing left to kill).
+NEED=$(dmesg | grep "not enough memory for the cache's index" | tail -1 | sed 's/.*index (\([0-9]*\) MiB.*/\1/')
+sync; echo 3 > /proc/sys/vm/drop_caches
+AV=$(( $(avail) / 1024 ))
+GIB=$(( AV * 64 / NEED ))
+echo "index of a 64 GiB cache: $NEED MiB; $AV MiB available: a $GIB GiB cache"
+run dmsetup remove bigc
+printf '0 %s linear %s 0\n%s %s zero\n' $VDB $WB_CACHE $VDB $(( (GIB << 21) - VDB )) | dmsetup create bigc
+dmsetup mknodes bigc
+run mgr_msg format_cache_device $C
+run mgr_msg switch_to 1
+must_fail mgr_msg resume_cache $C
+klog_tail 1
+assert_contains "$(klog_tail 3)" "not enough memory for the cache's index" "the kernel's message (index of all available memory)"
+assert_eq "$(( $(ooms) - O0 ))" 0 "OOM killer runs for an index of all available memory"
+[ ! -e $WB_SYSFS/caches/1 ] || die "cache 1 in sysfs after a failed resume"
 run wb_teardown_all
 echo "resume-lowmem OK"
