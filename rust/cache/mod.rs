@@ -1203,14 +1203,7 @@ impl Cache {
         match BdevFile::claim_devt(devt) {
             Ok(f) => {
                 *slot = Some(f);
-                pr_info!(
-                    "cache {}: claimed backing device {}: removed device_id {} has {} dirty lines here; create device_id {} over it to use it\n",
-                    self.id,
-                    ffi::DevT(devt),
-                    dev,
-                    dirty,
-                    dev
-                );
+                self.log_claimed(devt, dev, dirty);
             }
             Err(e) => pr_warn!(
                 "cache {}: cannot claim backing device {} of removed device_id {} (error {}: another table or user holds it): write-back of the id's {} dirty lines will overwrite what is written to it meanwhile; remove that user, or create device_id {} over the disk again\n",
@@ -1222,6 +1215,17 @@ impl Cache {
                 dev
             ),
         }
+    }
+
+    fn log_claimed(&self, devt: u32, dev: u8, dirty: u64) {
+        pr_info!(
+            "cache {}: claimed backing device {}: removed device_id {} has {} dirty lines here; create device_id {} over it to use it\n",
+            self.id,
+            ffi::DevT(devt),
+            dev,
+            dirty,
+            dev
+        );
     }
 
     /// Takes over `f`, the disk of removed device `dev` held while this
@@ -1238,14 +1242,7 @@ impl Cache {
         let devt = f.bdev().devt();
         if let Some(slot) = bk.claims.get_mut(dev as usize).filter(|s| s.is_none()) {
             *slot = Some(f);
-            pr_info!(
-                "cache {}: claimed backing device {}: removed device_id {} has {} dirty lines here; create device_id {} over it to use it\n",
-                self.id,
-                ffi::DevT(devt),
-                dev,
-                dirty,
-                dev
-            );
+            self.log_claimed(devt, dev, dirty);
         }
     }
 
