@@ -230,6 +230,13 @@ fn report_transitions(c: &Cache, before: &[bool; SLOTS], after: &[bool; SLOTS], 
     for d in 1..SLOTS {
         let dev = d as u8;
         match (before.get(d).copied().unwrap_or(false), after.get(d).copied().unwrap_or(false)) {
+            (false, true) if failed.get(dev) == Some(EBUSY.to_errno()) => pr_warn!(
+                "cache {}: device_id {}: write-back paused: another table or user holds its backing device; its {} dirty lines stay in the cache and the claim is retried (every {} s at most)\n",
+                c.id,
+                dev,
+                dirty(dev),
+                crate::wbformat::engine::RETRY_MAX_MS / 1000
+            ),
             (false, true) => pr_err!(
                 "cache {}: device_id {}: write-back to its backing device failed (error {}); its {} dirty lines stay in the cache, parked, and are retried (every {} s at most)\n",
                 c.id,
@@ -337,13 +344,19 @@ fn migrate_batch(c: &Cache, s: &mut Scratch, start: u64, end: u64, count: usize,
 }
 
 /// The backing devices of the devices in `entries`; a device without one
-/// is noted in `failed` (ENODEV).
+/// is noted in `failed` (ENODEV), and so is a removed device whose disk
+/// this cache could not claim (EBUSY: its write-back is paused, see
+/// `Backings::claim_paused`).
 fn backing_files(c: &Cache, entries: &[MigEntry], failed: &mut DevErrors) -> [Option<Arc<BdevFile>>; SLOTS] {
     let mut devs: [Option<Arc<BdevFile>>; SLOTS] = [const { None }; SLOTS];
-    let bk = c.backings.lock();
+    let mut bk = c.backings.lock();
     for e in entries.iter() {
         let d = e.dev as usize;
         if devs.get(d).is_some_and(|x| x.is_none()) && failed.get(e.dev).is_none() {
+            if !bk.claim_paused(c.id, e.dev) {
+                failed.set(e.dev, EBUSY.to_errno());
+                continue;
+            }
             match bk.get(d).and_then(|x| x.clone()) {
                 Some(f) => devs[d] = Some(f),
                 None => failed.set(e.dev, ENODEV.to_errno()),

@@ -319,6 +319,55 @@ pub(crate) struct Backings {
     /// have dirty data here (see [`Cache::claim_if_dirty`]); one per
     /// device id (on the heap: the cache is built on a deep stack).
     claims: KVec<Option<BdevFile>>,
+    /// Removed devices whose disk could not be claimed (another table or
+    /// exclusive user holds it): their write-back is paused, and the
+    /// migrator tries the claim again at each retry (see
+    /// [`Backings::claim_paused`]); one per device id.
+    paused: KVec<bool>,
+}
+
+impl Backings {
+    /// No device's file, claim or pause. Not inlined: its frame stays off
+    /// `new_cache`'s deep stack.
+    #[inline(never)]
+    fn new() -> Result<Self> {
+        let mut b = Self { files: KVec::with_capacity(SLOTS, GFP_KERNEL)?, claims: KVec::with_capacity(SLOTS, GFP_KERNEL)?, paused: KVec::with_capacity(SLOTS, GFP_KERNEL)? };
+        for _ in 0..SLOTS {
+            b.files.push(None, GFP_KERNEL)?;
+            b.claims.push(None, GFP_KERNEL)?;
+            b.paused.push(false, GFP_KERNEL)?;
+        }
+        Ok(b)
+    }
+
+    /// The write-back of device `dev` is due: `false` if it is paused (a
+    /// removed device's disk that this cache does not hold) and the disk
+    /// still cannot be claimed. A claim that succeeds now ends the pause.
+    /// Under the backings lock, so a constructor of `dev` (which first
+    /// gives up the claims and pauses of its id, [`Cache::release_claim`])
+    /// never finds its disk claimed by a retry that read an old state.
+    pub(crate) fn claim_paused(&mut self, cache: u8, dev: u8) -> bool {
+        let d = dev as usize;
+        if !self.paused.get(d).copied().unwrap_or(false) {
+            return true;
+        }
+        let Some(devt) = self.files.get(d).and_then(|x| x.as_ref().map(|f| f.bdev().devt())) else {
+            return false;
+        };
+        let Ok(f) = BdevFile::claim_devt(devt) else { return false };
+        if let (Some(c), Some(p)) = (self.claims.get_mut(d), self.paused.get_mut(d)) {
+            *c = Some(f);
+            *p = false;
+        }
+        pr_info!(
+            "cache {}: claimed backing device {} of removed device_id {}: its write-back goes on; create device_id {} over it to use it\n",
+            cache,
+            ffi::DevT(devt),
+            dev,
+            dev
+        );
+        true
+    }
 }
 
 impl core::ops::Deref for Backings {
@@ -1105,7 +1154,11 @@ impl Cache {
         if changed {
             self.commit_record().map_err(|e| Msg::new(format_args!("cannot write the cache record (error {})", e.to_errno())))?;
         }
-        self.lock().eng.set_attached(dev, true);
+        let mut g = self.lock();
+        g.eng.set_attached(dev, true);
+        // Write-back paused or failing before: the device's table holds
+        // its disk now, so the next round tries at once.
+        let _ = g.eng.retry_now(dev);
         Ok(())
     }
 
@@ -1205,15 +1258,20 @@ impl Cache {
                 *slot = Some(f);
                 self.log_claimed(devt, dev, dirty);
             }
-            Err(e) => pr_warn!(
-                "cache {}: cannot claim backing device {} of removed device_id {} (error {}: another table or user holds it): write-back of the id's {} dirty lines will overwrite what is written to it meanwhile; remove that user, or create device_id {} over the disk again\n",
-                self.id,
-                ffi::DevT(devt),
-                dev,
-                e.to_errno(),
-                dirty,
-                dev
-            ),
+            Err(e) => {
+                if let Some(p) = bk.paused.get_mut(dev as usize) {
+                    *p = true;
+                }
+                pr_warn!(
+                    "cache {}: cannot claim backing device {} of removed device_id {} (error {}: another table or user holds it): write-back of the id's {} dirty lines is paused until that user lets go of the disk (the claim is retried) or device_id {} is created over it again\n",
+                    self.id,
+                    ffi::DevT(devt),
+                    dev,
+                    e.to_errno(),
+                    dirty,
+                    dev
+                );
+            }
         }
     }
 
@@ -1242,6 +1300,9 @@ impl Cache {
         let devt = f.bdev().devt();
         if let Some(slot) = bk.claims.get_mut(dev as usize).filter(|s| s.is_none()) {
             *slot = Some(f);
+            if let Some(p) = bk.paused.get_mut(dev as usize) {
+                *p = false;
+            }
             self.log_claimed(devt, dev, dirty);
         }
     }
@@ -1252,9 +1313,16 @@ impl Cache {
     }
 
     /// A device of id `dev` is being created: give up the claim of its
-    /// disk (returns whether there was one).
+    /// disk (returns whether there was one) and end a pause of its
+    /// write-back (the device's table holds the disk now; if its
+    /// constructor fails, the removal path claims or pauses again).
     pub(crate) fn release_claim(&self, dev: u8) -> bool {
-        let f = self.backings.lock().claims.get_mut(dev as usize).and_then(|x| x.take());
+        let mut bk = self.backings.lock();
+        if let Some(p) = bk.paused.get_mut(dev as usize) {
+            *p = false;
+        }
+        let f = bk.claims.get_mut(dev as usize).and_then(|x| x.take());
+        drop(bk);
         f.is_some()
     }
 
@@ -1581,12 +1649,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
         init!(RecordScratch { block, registry <- kernel::init::zeroed(), identities <- kernel::init::zeroed() }),
         GFP_KERNEL,
     )?;
-    let mut claims = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
-    let mut files = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
-    for _ in 0..SLOTS {
-        claims.push(None, GFP_KERNEL)?;
-        files.push(None, GFP_KERNEL)?;
-    }
+    let backings = Backings::new()?;
     let module = ModuleRef::get()?;
     let lbs_sectors = u64::from(dev.bdev().logical_block_size() / 512).max(1);
     let state = State {
@@ -1614,7 +1677,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
             migrator_cv <- new_condvar!("writeboost_migrator"),
             stage_cv <- new_condvar!("writeboost_stager"),
             record <- new_mutex!(scratch, "writeboost_record"),
-            backings <- new_mutex!(Backings { files, claims }, "writeboost_backings"),
+            backings <- new_mutex!(backings, "writeboost_backings"),
             threads <- new_mutex!(None, "writeboost_threads"),
             sysfs <- new_mutex!(None, "writeboost_sysfs"),
             bufs,
