@@ -496,3 +496,29 @@ fn errors_before_the_report_are_json_with_json() {
         assert!(v["error"].as_str().unwrap().contains("cannot open"), "{exe}: {v}");
     }
 }
+
+/// The exit status tells what happened to the disks: a report that cannot
+/// be printed (standard output on a full disk) leaves it as the outcome
+/// says, with a line on standard error; `writeboost-check -q` prints
+/// nothing on standard output, with `--json` too.
+#[test]
+fn an_unprintable_report_keeps_the_outcome_status_and_quiet_is_quiet() {
+    let (b, log, _) = scenario();
+    let s = Setup::new(&b);
+    let maps = [s.map(1), s.map(2)];
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let o = Command::new(env!("CARGO_BIN_EXE_writeboost-recover")).args(s.args(&maps, &["--json"])).stdout(full).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("cannot print the report") && err.contains("the outcome was: clean"), "{err}");
+    let want = expected(&log);
+    assert_disk(&s.disk(1), &want[&1], "disk 1");
+    assert_clean(&s.cache);
+    for extra in [&["-q"][..], &["-q", "--json"][..]] {
+        for dev in [s.cache.to_str().unwrap(), "/nonexistent-cache"] {
+            let o = Command::new(env!("CARGO_BIN_EXE_writeboost-check")).arg(dev).args(extra).output().unwrap();
+            assert!(o.stdout.is_empty(), "check {dev} {extra:?} printed {:?}", String::from_utf8_lossy(&o.stdout));
+            assert_eq!(o.status.code(), Some(if dev == "/nonexistent-cache" { 2 } else { 0 }), "{dev} {extra:?}");
+        }
+    }
+}

@@ -26,7 +26,8 @@ struct Args {
     /// 2, is {"device", "outcome": "error", "error"}).
     #[arg(long)]
     json: bool,
-    /// Print nothing; only the exit status tells the result.
+    /// Print nothing on standard output, not even with --json: only the exit
+    /// status tells the result (an error still goes to standard error).
     #[arg(long, short)]
     quiet: bool,
 }
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let rep = match CacheDevice::open(&args.device).and_then(|dev| check(&dev)) {
         Ok(r) => r,
-        Err(e) => return writeboost_tools::fail("writeboost-check", "device", &args.device, &format!("{e:#}"), args.json),
+        Err(e) => return writeboost_tools::fail("writeboost-check", "device", &args.device, &format!("{e:#}"), args.json && !args.quiet),
     };
     if !args.quiet {
         let text = if args.json {

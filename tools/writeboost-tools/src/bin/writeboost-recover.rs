@@ -221,20 +221,12 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&args, &format!("{e:#}")),
     };
-    let text = if args.json {
-        match serde_json::to_string_pretty(&rep) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("writeboost-recover: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    } else {
-        render(&rep)
-    };
-    if let Err(e) = emit(&text) {
-        eprintln!("writeboost-recover: {e}");
-        return ExitCode::from(2);
+    let text = if args.json { serde_json::to_string_pretty(&rep).map(|s| s + "\n").map_err(|e| e.to_string()) } else { Ok(render(&rep)) };
+    // The exit status tells what happened to the disks, so a report that
+    // cannot be printed (a full disk or closed pipe on standard output)
+    // does not change it: the work is done either way.
+    if let Err(e) = text.and_then(|t| emit(&t).map_err(|e| e.to_string())) {
+        eprintln!("writeboost-recover: cannot print the report ({e}); the outcome was: {}", rep.outcome);
     }
     match rep.outcome.as_str() {
         "clean" | "already-clean" | "dry-run" => ExitCode::SUCCESS,
