@@ -66,6 +66,32 @@ pub fn fail(tool: &str, key: &str, path: &std::path::Path, msg: &str, json: bool
     std::process::ExitCode::from(2)
 }
 
+/// Parses tool `tool`'s command line as clap does, except that a usage
+/// error (an unknown flag, a bad value) given with `--json` also prints
+/// `{"outcome": "error", "error": <message>}` on standard output, as
+/// [`fail`] does for the errors after parsing. `Err`: exit status 2
+/// (clap's message is on standard error). `--help` and `--version` print
+/// and exit as usual.
+pub fn parse_args<T: clap::Parser>() -> Result<T, std::process::ExitCode> {
+    let e = match T::try_parse() {
+        Ok(a) => return Ok(a),
+        Err(e) => e,
+    };
+    if !e.use_stderr() {
+        e.exit();
+    }
+    let _ = e.print();
+    if std::env::args_os().any(|a| a == "--json") {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("usage error");
+        let mut m = serde_json::Map::new();
+        m.insert("outcome".into(), "error".into());
+        m.insert("error".into(), first.strip_prefix("error: ").unwrap_or(first).into());
+        let _ = emit(&(serde_json::to_string_pretty(&m).unwrap_or_default() + "\n"));
+    }
+    Err(std::process::ExitCode::from(2))
+}
+
 /// A size in sectors, readable (`1.0 GiB`).
 pub fn human_size(sectors: u64) -> String {
     let bytes = sectors as f64 * 512.0;

@@ -494,7 +494,18 @@ fn errors_before_the_report_are_json_with_json() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{exe}: not JSON ({e})"));
         assert_eq!((v["outcome"].as_str(), v["device"].as_str()), (Some("error"), Some("/nonexistent-cache")), "{exe}");
         assert!(v["error"].as_str().unwrap().contains("cannot open"), "{exe}: {v}");
+        // A usage error that clap finds (an unknown flag) too.
+        let o = Command::new(exe).args(["/nonexistent-cache", "--bogus", "--json"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{exe}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{exe}: usage error not JSON ({e})"));
+        assert_eq!(v["outcome"], "error", "{exe}");
+        assert!(v["error"].as_str().unwrap().contains("'--bogus'"), "{exe}: {v}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("Usage:"), "{exe}");
     }
+    let (rc, out, err) = bin(&["/nonexistent-cache", "--map", "300=/a", "--json"]);
+    assert_eq!(rc, 2, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("usage error not JSON ({e}): {out:?}"));
+    assert!(v["error"].as_str().unwrap().contains("not a device id"), "{v}");
 }
 
 /// The exit status tells what happened to the disks: a report that cannot

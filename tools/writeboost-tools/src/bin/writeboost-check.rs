@@ -23,7 +23,8 @@ struct Args {
     /// Cache device or image file (read only).
     device: PathBuf,
     /// Print JSON instead of text (an error before the report, exit status
-    /// 2, is {"device", "outcome": "error", "error"}).
+    /// 2, is {"device", "outcome": "error", "error"}; a usage error, such as
+    /// an unknown flag, {"outcome": "error", "error"}).
     #[arg(long)]
     json: bool,
     /// Print nothing on standard output, not even with --json: only the exit
@@ -33,7 +34,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = match writeboost_tools::parse_args() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     let rep = match CacheDevice::open(&args.device).and_then(|dev| check(&dev)) {
         Ok(r) => r,
         Err(e) => return writeboost_tools::fail("writeboost-check", "device", &args.device, &format!("{e:#}"), args.json && !args.quiet),

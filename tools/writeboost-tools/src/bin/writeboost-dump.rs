@@ -20,7 +20,8 @@ struct Args {
     /// Cache device or image file (read only).
     device: PathBuf,
     /// Print JSON instead of text (an error before the report, exit status
-    /// 2, is {"device", "outcome": "error", "error"}).
+    /// 2, is {"device", "outcome": "error", "error"}; a usage error, such as
+    /// an unknown flag, {"outcome": "error", "error"}).
     #[arg(long)]
     json: bool,
     /// Segment slots to list: all, valid (the replayable log), none, N (one
@@ -36,7 +37,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = match writeboost_tools::parse_args() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     let result =
         CacheDevice::open(&args.device).and_then(|dev| dump(&dev, args.segments, args.lines));
     let rep = match result {

@@ -90,7 +90,8 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Print JSON instead of text (an error before the report, exit status
-    /// 2, is {"cache", "outcome": "error", "error"}).
+    /// 2, is {"cache", "outcome": "error", "error"}; a usage error, such as
+    /// an unknown flag, {"outcome": "error", "error"}).
     #[arg(long)]
     json: bool,
     /// Do not write device ID's dirty data anywhere: it is DROPPED when the
@@ -183,7 +184,10 @@ fn fail(args: &Args, msg: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = match writeboost_tools::parse_args() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     let mut maps = BTreeMap::new();
     for (id, p) in &args.maps {
         if maps.insert(*id, p.clone()).is_some() {
