@@ -1582,7 +1582,6 @@ impl Cache {
     }
 }
 
-/// An empty engine for a cache of geometry `geo` (recovery fills it).
 /// The record writer's scratch space (`Cache::record`): the encoded block
 /// and the registry's sizes and identities, on the heap (2 KiB of arrays
 /// had no place on the stack of `free_cache`'s DM message).
@@ -1592,16 +1591,22 @@ pub(crate) struct RecordScratch {
     identities: [u64; SLOTS],
 }
 
+/// Lengths (elements) of the tables [`new_engine`] allocates in proportion
+/// to the cache: lines, hash buckets, slots. `None`: too many lines for
+/// this machine's address space.
+fn index_lens(geo: Geometry) -> Option<(usize, usize, usize)> {
+    let lines = usize::try_from(geo.nr_lines()).ok()?;
+    Some((lines, idx::buckets_for(lines), geo.nr_segments() as usize))
+}
+
 /// Bytes of the tables [`new_engine`] allocates in proportion to the cache
 /// (lines, hash buckets, slots): what a resume needs in memory.
 pub(crate) fn index_alloc_bytes(geo: Geometry) -> u64 {
-    let lines = geo.nr_lines();
-    let buckets = usize::try_from(lines).map_or(u64::MAX, |n| idx::buckets_for(n) as u64);
-    let slots = u64::from(geo.nr_segments());
-    lines
-        .saturating_mul(core::mem::size_of::<LineMeta>() as u64)
-        .saturating_add(buckets.saturating_mul(core::mem::size_of::<Link>() as u64))
-        .saturating_add(slots.saturating_mul(core::mem::size_of::<SlotMeta>() as u64))
+    let Some((lines, buckets, slots)) = index_lens(geo) else { return u64::MAX };
+    let bytes = |n: usize, size: usize| (n as u64).saturating_mul(size as u64);
+    bytes(lines, core::mem::size_of::<LineMeta>())
+        .saturating_add(bytes(buckets, core::mem::size_of::<Link>()))
+        .saturating_add(bytes(slots, core::mem::size_of::<SlotMeta>()))
 }
 
 /// A new, empty engine for a cache of geometry `geo`, on the heap.
@@ -1609,11 +1614,10 @@ pub(crate) fn index_alloc_bytes(geo: Geometry) -> u64 {
 /// Errors: `ENOMEM` if its index or tables cannot be allocated.
 pub(crate) fn new_engine(geo: Geometry, format_id: u64, generation: u64) -> Result<KBox<Engine<KStore>>> {
     use kernel::alloc::VVec;
-    let nr_lines = usize::try_from(geo.nr_lines()).map_err(|_| ENOMEM)?;
-    let nr_slots = geo.nr_segments() as usize;
+    let (nr_lines, nr_buckets, nr_slots) = index_lens(geo).ok_or(ENOMEM)?;
     let parts = Parts::<KStore> {
         lines: ffi::BigVec::from_elem(LineMeta::EMPTY, nr_lines)?,
-        buckets: ffi::BigVec::from_elem(Link::NONE, idx::buckets_for(nr_lines))?,
+        buckets: ffi::BigVec::from_elem(Link::NONE, nr_buckets)?,
         slots: ffi::BigVec::from_elem(SlotMeta::default(), nr_slots)?,
         buf_lines: VVec::from_elem(BufLine::default(), NR_BUFS * fmt::LINES_PER_SEGMENT as usize, GFP_KERNEL)?,
         discards: VVec::from_elem(Discard::EMPTY, NR_BUFS * fmt::MAX_DISCARDS, GFP_KERNEL)?,
