@@ -164,7 +164,7 @@ fn build(path: &kernel::str::CStr, zeroed: bool, devt: u32, sectors: u64, o: &Op
     c.tun.allow_migrate.store(false, Ordering::Relaxed);
     c.tun.write_around.store(o.get(Key::WriteAroundMode) != 0, Ordering::Relaxed);
     c.tun.nr_max_batched_migration.store(o.get(Key::NrMaxBatchedWriteback), Ordering::Relaxed);
-    cache::start(&c).map_err(|e| undo(&c, Msg::new(format_args!("cannot start the cache threads (error {})", e.to_errno()))))?;
+    cache::start(&c).map_err(|e| undo(&c, cache::start_failed(e)))?;
     let backing = c.backings.lock().get(DEV as usize).and_then(|b| b.clone());
     let Some(backing) = backing else {
         return Err(undo(&c, Msg::new(format_args!("internal error: the backing device is not open"))));

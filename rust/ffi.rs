@@ -1285,6 +1285,14 @@ pub(crate) fn signal_pending() -> bool {
     unsafe { sys::wb_signal_pending() }
 }
 
+/// Whether the current task is being killed (SIGKILL, or a fatal signal
+/// it does not handle): long work done for it in its system call (a
+/// replay) should stop.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: no arguments; reads the current task's state.
+    unsafe { sys::wb_fatal_signal_pending() }
+}
+
 /// Sleeps for `ms` milliseconds.
 pub(crate) fn msleep(ms: u32) {
     // SAFETY: plain scalar; process context.

@@ -312,7 +312,7 @@ impl MgrTarget {
             }
         }
         if let Err(e) = cache::start(&c) {
-            pr_err!("writeboost-mgr: resume_cache {}: cannot start threads (error {})\n", id, e.to_errno());
+            pr_err!("writeboost-mgr: resume_cache {} on {}: {}\n", id, path_s, cache::start_failed(e).as_str());
             let _ = c.shutdown();
             return Err(e);
         }

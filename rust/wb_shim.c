@@ -625,6 +625,11 @@ bool wb_signal_pending(void)
 	return signal_pending(current);
 }
 
+bool wb_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
 /* ------------------------------------------------------------------ */
 /* bio                                                                 */
 /* ------------------------------------------------------------------ */

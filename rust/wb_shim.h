@@ -135,6 +135,9 @@ u64 wb_bdev_io_ticks_ms(struct block_device *bdev);
 u32 wb_bdev_logical_block_size(struct block_device *bdev);
 /* Whether the current task has a signal pending. */
 bool wb_signal_pending(void);
+/* Whether the current task is being killed (SIGKILL, or a fatal signal
+ * it does not handle). */
+bool wb_fatal_signal_pending(void);
 /* A name of the disk behind bdev that is the same across boots (see
  * Documentation/on-disk-format.md, "Backing identity"), NUL-terminated in
  * buf (len bytes).  Returns its length or a negative errno. */

@@ -62,7 +62,7 @@ use crate::wbformat::format::{self as fmt, Discard, Geometry};
 use crate::wbformat::index::{self as idx, LineMeta, Link};
 
 pub(crate) use migrate::MAX_BATCH;
-pub(crate) use recover::{format_device, resume, Devices};
+pub(crate) use recover::{format_device, resume, start_failed, Devices};
 
 /// RAM buffers per cache (1 MiB each).
 pub(crate) const NR_BUFS: usize = eng::NR_BUFS;

@@ -90,6 +90,32 @@ pub(crate) fn format_device(path: &CStr) -> core::result::Result<u64, Msg> {
     Ok(sb.nr_segments())
 }
 
+/// The refusal of a resume whose caller is being killed (its replay
+/// stopped after `ms` milliseconds, or its threads could not start): the
+/// cache is not resumed, and nothing of it is left behind.
+pub(crate) fn interrupted(ms: u64) -> Msg {
+    msg(format_args!(
+        "interrupted by a fatal signal after {} ms of replay (error {}): the cache is not resumed; resume it again",
+        ms,
+        EINTR.to_errno()
+    ))
+    .errno(EINTR)
+}
+
+/// The cache's threads did not start ([`super::start`] failed with `e`),
+/// after a resume: an `EINTR` there means the caller is being killed.
+pub(crate) fn start_failed(e: Error) -> Msg {
+    if e == EINTR {
+        msg(format_args!(
+            "interrupted by a fatal signal before the cache's threads started (error {}): the cache is not resumed; resume it again",
+            e.to_errno()
+        ))
+        .errno(e)
+    } else {
+        msg(format_args!("cannot start the cache threads (error {})", e.to_errno())).errno(e)
+    }
+}
+
 /// What resume needs to know about the device ids that exist.
 pub(crate) trait Devices {
     /// (backing dev_t, backing sectors) of the device with this id.
@@ -167,6 +193,7 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     let t_log = ffi::now_ms();
     let summary = recovery::resume_engine(&mut log, geo, format_id, rec, ffi::segment_sum(&sb), &mut *engine, &mut hdr, &mut seg, sb.log_horizon(), accept_loss)
         .map_err(|e| match e {
+            ResumeError::Read { error, .. } if error == EINTR => interrupted(ffi::now_ms().saturating_sub(t_log)),
             ResumeError::Read { id, error } => {
                 msg(format_args!("segment {}: read error {}: cannot resume without it; check the cache device", id, error.to_errno()))
             }
@@ -327,6 +354,12 @@ impl<'a> KernelLog<'a> {
 impl LogDevice for KernelLog<'_> {
     type Error = Error;
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result {
+        // The task whose system call replays the log is being killed (a
+        // service manager's timeout, Ctrl-C): stop now rather than read
+        // the rest of the log for nothing (its threads could not start).
+        if ffi::fatal_signal_pending() {
+            return Err(EINTR);
+        }
         let t = ffi::now_ms();
         let nr = (buf.len() / 512) as u64;
         let mut done = false;
