@@ -1,0 +1,32 @@
+. /wb/tests/lib.sh
+set -e
+# shared by the boots: cache device = dm-linear "cdev" over vdb (so a boot
+# can swap in dm-delay), backing = dm-linear "b1" over the first 200 MiB of vda.
+CSZ=$(sectors_of $WB_CACHE)
+BSZ=$((200 * 2048))
+REG=0:56M
+PAT="--region $REG --ops 400 --seed 11 --sizes 4K,64K --align 4K"
+mk_disks() {
+    run dm_create cdev --table "0 $CSZ linear $WB_CACHE 0"
+    run dm_create b1 --table "0 $BSZ linear $WB_BACKING 0"
+}
+now() { cut -d' ' -f1 /proc/uptime; }
+check_data() {
+    run wbpattern check /dev/mapper/wb1 $PAT --initial gen:1000000
+}
+st() { echo "[$(now)] $*"; dmsetup status writeboost-mgr | egrep 'nr_dirty|last_|record_|durable|error' | tr '\n' ' '; echo; }
+# power cut while resume_cache replays (cache device behind dm-delay 40 ms)
+mk_disks
+echo "0 $CSZ delay $WB_CACHE 0 40" | dmsetup load cdev
+run dmsetup suspend cdev
+run dmsetup resume cdev
+run mgr_create
+run wb_create wb1 1 /dev/mapper/b1 0
+run mgr_msg switch_to 1
+echo "[$(now)] resume_cache starts in background"
+( mgr_msg resume_cache /dev/mapper/cdev; echo "[$(now)] resume rc $?" ) &
+usleep 1500000
+echo "[$(now)] cutting power; kernel says:"
+dmesg | grep -i writeboost | tail -5
+ls $WB_SYSFS/caches/ 2>/dev/null
+wb_powercut
