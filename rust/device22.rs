@@ -151,7 +151,7 @@ impl cache::Devices for OneDevice {
 /// zeroed, replayed otherwise) for backing `devt`, attached and running.
 fn build(path: &kernel::str::CStr, zeroed: bool, devt: u32, sectors: u64, o: &Options) -> core::result::Result<Arc<Private>, Msg> {
     if zeroed {
-        let n = cache::format_device(path)?;
+        let n = cache::format_device(path, true)?;
         pr_info!("{}: first sector zeroed: formatted as a private cache of {} segments\n", path.to_str().unwrap_or("?"), n);
     }
     let c = cache::resume(0, path, &OneDevice { devt, sectors }, false)?;

@@ -518,7 +518,7 @@ impl TargetOps for MgrTarget {
             // Without the registry lock: the format opens the device
             // exclusively, so a live cache or a resume_cache of the same
             // device excludes it (and it them).
-            match cache::format_device(path) {
+            match cache::format_device(path, false) {
                 Ok(n) => pr_info!("formatted {} as a cache of {} segments\n", path_s, n),
                 Err(m) => {
                     pr_err!("writeboost-mgr: format_cache_device {}: {}\n", path_s, m.as_str());

@@ -21,7 +21,7 @@ use kernel::sync::Arc;
 use super::flush::new_header;
 use super::{new_cache, new_engine, Cache, BLOCK, SEG_BYTES, SLOTS};
 use crate::ffi::{self, BdevFile, DevT, IoKind, Msg};
-use crate::wbformat::format::{self as fmt, Record, Superblock};
+use crate::wbformat::format::{self as fmt, Geometry, Record, Superblock};
 use crate::wbformat::recovery::{self, LogDevice, ResumeError};
 
 fn msg(args: core::fmt::Arguments<'_>) -> Msg {
@@ -51,7 +51,7 @@ fn open_exclusive(path: &CStr) -> core::result::Result<BdevFile, Msg> {
 }
 
 /// Formats `path` as an empty cache.
-pub(crate) fn format_device(path: &CStr) -> core::result::Result<u64, Msg> {
+pub(crate) fn format_device(path: &CStr, for_resume: bool) -> core::result::Result<u64, Msg> {
     let dev = open_exclusive(path)?;
     let bdev = dev.bdev();
     let sectors = bdev.sectors();
@@ -71,6 +71,11 @@ pub(crate) fn format_device(path: &CStr) -> core::result::Result<u64, Msg> {
     }
     let sb = Superblock::new(sectors, format_id, ffi::real_seconds())
         .map_err(|e| msg(format_args!("cannot format {} ({} sectors): {}", DevT(bdev.devt()), sectors, e)))?;
+    // Formatted to be resumed at once: a cache whose index this machine
+    // has no memory for is refused before anything is written.
+    if for_resume {
+        check_index_memory(sb.geometry())?;
+    }
     let mut block = KVec::from_elem(0u8, BLOCK, GFP_KERNEL).map_err(|_| msg(format_args!("out of memory")))?;
     // The records first, the superblock last: a format cut short leaves a
     // device without a valid superblock, never a half-formatted cache.
@@ -100,6 +105,41 @@ pub(crate) fn interrupted(ms: u64) -> Msg {
         EINTR.to_errno()
     ))
     .errno(EINTR)
+}
+
+/// Memory kept free beyond a resumed cache's index, of `avail` bytes
+/// available: what the resume allocates after the index (RAM buffers,
+/// read-ahead, the segment buffer: about 10 MiB) and what the rest of the
+/// system needs meanwhile. At least an eighth and 48 MiB (breakI: an index
+/// just under MemAvailable was allocated, and the next allocation invoked
+/// the OOM killer).
+fn keep_free(avail: u64) -> u64 {
+    (avail / 8).max(48 << 20)
+}
+
+/// The refusal of a cache of geometry `geo` for want of memory, `avail`
+/// bytes being available (ENOMEM).
+fn no_memory(geo: Geometry, avail: u64) -> Msg {
+    msg(format_args!(
+        "not enough memory for the cache's index ({} MiB; {} MiB available, {} MiB of it kept free; error {}): free memory or use a smaller cache",
+        super::index_alloc_bytes(geo).div_ceil(1 << 20),
+        avail >> 20,
+        keep_free(avail) >> 20,
+        ENOMEM.to_errno()
+    ))
+    .errno(ENOMEM)
+}
+
+/// Refuses (ENOMEM) a cache of geometry `geo` whose index the machine has
+/// not the memory for: allocating it anyway would drain memory until the
+/// allocation fails, and other allocations meanwhile would invoke the OOM
+/// killer. (The allocation itself never invokes it: see `ffi::BigVec`.)
+fn check_index_memory(geo: Geometry) -> core::result::Result<(), Msg> {
+    let avail = ffi::mem_available_bytes();
+    if super::index_alloc_bytes(geo).saturating_add(keep_free(avail)) > avail {
+        return Err(no_memory(geo, avail));
+    }
+    Ok(())
 }
 
 /// The cache's threads did not start ([`super::start`] failed with `e`),
@@ -152,33 +192,8 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     let geo = sb.geometry();
     let format_id = sb.format_id();
     let t_alloc = ffi::now_ms();
-    // The index is refused up front when the machine has not that much
-    // memory available: allocating it anyway would drain memory until
-    // the allocation fails, and other allocations meanwhile would invoke
-    // the OOM killer. (The allocation itself never invokes it: see
-    // `ffi::BigVec`.)
-    let need = super::index_alloc_bytes(geo);
-    // What the resume allocates after the index (RAM buffers, read-ahead,
-    // the segment buffer: about 10 MiB) and what the rest of the system
-    // needs meanwhile must remain: at least an eighth of what is
-    // available and 48 MiB (breakI: an index just under MemAvailable was
-    // allocated, and the next allocation invoked the OOM killer).
-    let keep_of = |avail: u64| (avail / 8).max(48 << 20);
-    let no_memory = |avail: u64| {
-        msg(format_args!(
-            "not enough memory for the cache's index ({} MiB; {} MiB available, {} MiB of it kept free; error {}): free memory or use a smaller cache",
-            need.div_ceil(1 << 20),
-            avail >> 20,
-            keep_of(avail) >> 20,
-            ENOMEM.to_errno()
-        ))
-        .errno(ENOMEM)
-    };
-    let avail = ffi::mem_available_bytes();
-    if need.saturating_add(keep_of(avail)) > avail {
-        return Err(no_memory(avail));
-    }
-    let mut engine = new_engine(geo, format_id, rec.generation).map_err(|_| no_memory(ffi::mem_available_bytes()))?;
+    check_index_memory(geo)?;
+    let mut engine = new_engine(geo, format_id, rec.generation).map_err(|_| no_memory(geo, ffi::mem_available_bytes()))?;
     // The one place deciding the segment header version: the superblock's.
     engine.set_segment_version(sb.segment_version());
     let mut hdr = new_header().map_err(|_| msg(format_args!("out of memory")))?;

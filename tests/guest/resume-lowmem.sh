@@ -74,6 +74,9 @@ klog_tail 2
 assert_eq "$(( $(ooms) - O0 ))" 0 "OOM killer runs during the refused table load"
 assert_contains "$(klog_tail 3)" "not enough memory for the cache's index" "the kernel's message (2.2)"
 dmsetup info wb22 >/dev/null 2>&1 && die "device wb22 exists after a refused table"
+# Refused before anything was written: the device is not formatted.
+dd if=$C of=/tmp/sb bs=4096 count=1 iflag=direct 2>/dev/null
+head -c 4096 /dev/zero | cmp -s - /tmp/sb || die "the refused 2.2 table formatted the cache device"
 unhog
 run dm_create wb22 --table "0 $SZ writeboost $WB_BACKING $C"
 run dd if=/dev/urandom of=/tmp/d bs=64k count=16
