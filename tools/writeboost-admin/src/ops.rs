@@ -197,7 +197,7 @@ fn diagnose_stall(ctx: &Ctx, cache: u8, dirty: u64, grew: bool) -> String {
     } else if grew {
         why += "new writes arrive faster than they are written back; the final step suspends the device";
     } else {
-        why += "migration is forced on, but the backing device takes nothing; is it very slow or failing? (see dmesg)";
+        why += "migration is forced on, but the backing device takes nothing: is it very slow or failing, or does another table hold the disk of a removed device (write-back paused)? (see dmesg)";
     }
     why
 }
