@@ -2405,9 +2405,14 @@ impl<S: Storage> Engine<S> {
         d.fail_errno != 0 && self.mig_now < d.retry_at
     }
 
-    /// Dirty lines of devices whose write-back works.
+    /// Dirty lines of devices whose write-back may run now: it works, or
+    /// it failed and its retry is due (a retry must reach the device's
+    /// lines even when they lie behind another device's parked ones).
     fn healthy_dirty(&self) -> u64 {
-        self.devs.iter().filter(|d| d.fail_errno == 0).map(|d| d.dirty).fold(0, u64::saturating_add)
+        (0..self.devs.len())
+            .filter(|&i| !self.parked(i as u8))
+            .map(|i| self.devs.get(i).map_or(0, |d| d.dirty))
+            .fold(0, u64::saturating_add)
     }
 
     /// Dirty lines of segment `id`: (of devices not parked, parked).

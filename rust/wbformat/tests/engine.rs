@@ -108,6 +108,87 @@ fn flush_completes_as_soon_as_everything_is_durable() {
     assert_eq!(e.begin_flush(0, 3), FlushStep::Done);
 }
 
+/// One step of the cache's threads: the flusher writes what is sealed, then
+/// the migrator does its next job (`failed(dev)`: the error of `dev`'s
+/// write-back, `None` when its disk works; relocated lines are moved at
+/// `now`).
+fn migrator_step(e: &mut Engine<HostStore>, now: u64, failed: &dyn Fn(u8) -> Option<i32>) {
+    flush_sealed(e, false);
+    match e.migrator_next(true, 2, now) {
+        MigratorJob::Round { start, end } => {
+            let mut entries = Vec::new();
+            e.round_entries(start, end, false, |x| entries.push(x));
+            e.round_done(start, end, &entries, Ok(()), failed);
+        }
+        MigratorJob::Relocate { id } => {
+            let mut entries = Vec::new();
+            e.round_entries(id, id, true, |x| entries.push(x));
+            for x in &entries {
+                match e.begin_relocate(x.line, &|_| false) {
+                    Ok(Some((t, _))) => {
+                        e.end_write(t, true, false, now, 3);
+                    }
+                    Ok(None) => {}
+                    Err(_) => break,
+                }
+            }
+            e.relocate_done();
+        }
+        MigratorJob::Record => {
+            let s = e.record_snapshot();
+            e.record_done(s, true);
+        }
+        MigratorJob::Idle { wake_flusher, .. } => {
+            if !wake_flusher {
+                e.seal();
+            }
+        }
+        MigratorJob::Exit => {}
+    }
+}
+
+/// Two devices' write-back fails (dead disks, or disks of removed devices
+/// that another table holds: the glue reports EBUSY); device 3's lines lie
+/// behind a segment full of device 1's. When device 3's retry is due, the
+/// migrator must reach its lines (moving device 1's parked segment out of
+/// the way) and try again, so that device 3 drains once its disk works,
+/// while device 1's lines stay (breakK: device 3's retry was never made,
+/// because only devices that never failed counted as waiting behind).
+#[test]
+fn a_due_retry_behind_a_parked_segment_is_made() {
+    let mut e = engine(8);
+    e.register(3, 1 << 20).unwrap();
+    e.set_attached(3, true);
+    let s = e.record_snapshot();
+    e.record_done(s, true);
+    // Segments 1-3: device 1's, more than a round's batch (2); segment 4:
+    // device 3's.
+    for (dev, n) in [(1u8, 3 * 255u64), (3, 40)] {
+        for b in 0..n {
+            let WriteStep::Go(t) = e.begin_write(dev, b * 8, 8, &|_| false, Direct::No) else { panic!() };
+            e.end_write(t, true, false, 0, 3);
+        }
+        e.seal();
+    }
+    flush_sealed(&mut e, false);
+    let dirty1 = e.dirty_of(1);
+    // Both have failed: device 1 often (retried every 30 s), device 3 once
+    // (retried after 1 s); device 3's disk works from 20 s on.
+    for _ in 0..8 {
+        e.set_failing(1, -16, 0);
+    }
+    e.set_failing(3, -16, 0);
+    let mut now = 0u64;
+    while now < 300_000 && e.dirty_of(3) > 0 {
+        now += 500;
+        let t = now;
+        migrator_step(&mut e, now, &|d| (d == 1 || (d == 3 && t < 20_000)).then_some(-16));
+    }
+    assert_eq!(e.dirty_of(3), 0, "device 3 never retried behind device 1's parked segment");
+    assert_eq!(e.dirty_of(1), dirty1, "device 1's parked lines are kept");
+    assert!(now < 80_000, "device 3 drained only at {now} ms (retries are at most 30 s apart)");
+}
+
 /// Issue 9's first case: device 1's disk is dead while it has dirty lines;
 /// device 2 writes five times the cache through it. Every write of device
 /// 2 goes in (the migrator moves device 1's parked lines to the head of the
@@ -133,40 +214,7 @@ fn dead_disk_does_not_stop_the_other_device() {
     let lines = u64::from(e.geometry().nr_lines());
     let mut b = 0u64;
     // One step of the cache's threads; `dead`: device 1's writes fail.
-    let step = |e: &mut Engine<HostStore>, dead: bool, now: u64| {
-        flush_sealed(e, false);
-        match e.migrator_next(true, 2, now) {
-            MigratorJob::Round { start, end } => {
-                let mut entries = Vec::new();
-                e.round_entries(start, end, false, |x| entries.push(x));
-                e.round_done(start, end, &entries, Ok(()), &|d| (dead && d == 1).then_some(-5));
-            }
-            MigratorJob::Relocate { id } => {
-                let mut entries = Vec::new();
-                e.round_entries(id, id, true, |x| entries.push(x));
-                for x in &entries {
-                    match e.begin_relocate(x.line, &|_| false) {
-                        Ok(Some((t, _))) => {
-                            e.end_write(t, true, false, now, 3);
-                        }
-                        Ok(None) => {}
-                        Err(_) => break,
-                    }
-                }
-                e.relocate_done();
-            }
-            MigratorJob::Record => {
-                let s = e.record_snapshot();
-                e.record_done(s, true);
-            }
-            MigratorJob::Idle { wake_flusher, .. } => {
-                if !wake_flusher {
-                    e.seal();
-                }
-            }
-            MigratorJob::Exit => {}
-        }
-    };
+    let step = |e: &mut Engine<HostStore>, dead: bool, now: u64| migrator_step(e, now, &|d| (dead && d == 1).then_some(-5));
     while written < 5 * lines {
         now += 10;
         match e.begin_write(2, (b % 4096) * 8, 8, &|_| false, Direct::No) {
