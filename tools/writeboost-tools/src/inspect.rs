@@ -878,13 +878,10 @@ pub fn dump(dev: &CacheDevice, sel: SegmentSelection, with_lines: bool) -> Resul
             None => vec![],
         },
     };
-    if let SegmentSelection::Range(a, _) = sel {
-        if a >= g.nr_segments() {
-            anyhow::bail!(
-                "slot {a} out of range: the device has {} segment slots (0..{})",
-                g.nr_segments(),
-                g.nr_segments()
-            );
+    if let SegmentSelection::Range(a, b) = sel {
+        if a >= g.nr_segments() || b > g.nr_segments() {
+            let what = if b == a.saturating_add(1) { format!("slot {a}") } else { format!("slots {a}..{b}") };
+            anyhow::bail!("{what} out of range: the device has {} segment slots (0..{})", g.nr_segments(), g.nr_segments());
         }
     }
     for slot in slots {

@@ -81,12 +81,19 @@ pub fn parse_args<T: clap::Parser>() -> Result<T, std::process::ExitCode> {
         e.exit();
     }
     let _ = e.print();
-    if std::env::args_os().any(|a| a == "--json") {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let json = args.iter().any(|a| a.to_str().is_some_and(|a| a == "--json" || a.starts_with("--json=")));
+    // `-q`/`--quiet` (writeboost-check) prints nothing on stdout.
+    let quiet = args.iter().any(|a| a == "-q" || a == "--quiet");
+    if json && !quiet {
+        // clap's message up to its first blank line (the usage follows),
+        // on one line.
         let text = e.to_string();
-        let first = text.lines().next().unwrap_or("usage error");
+        let msg: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+        let msg = msg.join(" ");
         let mut m = serde_json::Map::new();
         m.insert("outcome".into(), "error".into());
-        m.insert("error".into(), first.strip_prefix("error: ").unwrap_or(first).into());
+        m.insert("error".into(), msg.strip_prefix("error: ").unwrap_or(&msg).into());
         let _ = emit(&(serde_json::to_string_pretty(&m).unwrap_or_default() + "\n"));
     }
     Err(std::process::ExitCode::from(2))

@@ -532,4 +532,17 @@ fn an_unprintable_report_keeps_the_outcome_status_and_quiet_is_quiet() {
             assert_eq!(o.status.code(), Some(if dev == "/nonexistent-cache" { 2 } else { 0 }), "{dev} {extra:?}");
         }
     }
+    // A usage error with -q --json: nothing on stdout either (breakK).
+    let o = Command::new(env!("CARGO_BIN_EXE_writeboost-check")).args(["-q", "--json", "--bogus"]).output().unwrap();
+    assert!(o.stdout.is_empty() && o.status.code() == Some(2), "{:?}", String::from_utf8_lossy(&o.stdout));
+    // A missing argument is named in the JSON message (clap puts it on a
+    // second line).
+    let o = Command::new(env!("CARGO_BIN_EXE_writeboost-check")).arg("--json").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("<DEVICE>"), "{v}");
+    // writeboost-dump: a slot range past the device's slots is refused, as
+    // a first slot past them is.
+    let o = Command::new(env!("CARGO_BIN_EXE_writeboost-dump")).arg(&s.cache).args(["--segments", "0..100000"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("slots 0..100000 out of range"), "{}", String::from_utf8_lossy(&o.stderr));
 }
