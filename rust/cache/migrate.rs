@@ -103,7 +103,12 @@ impl ThreadBody for Migrator {
                     if force && g.eng.drain() {
                         c.flusher_cv.notify_all();
                     }
+                    let sealed = g.eng.sealed_upto();
                     let job = g.eng.migrator_next(allowed, s.batch, ffi::now_ms());
+                    if g.eng.sealed_upto() != sealed {
+                        // The relocation's own segment was sealed.
+                        c.flusher_cv.notify_all();
+                    }
                     let (start, end, parked) = match job {
                         MigratorJob::Exit => return,
                         MigratorJob::Idle { ms, wake_flusher } => {
@@ -166,11 +171,22 @@ impl ThreadBody for Migrator {
                     c.release_clean_claims();
                 }
                 MigratorJob::Relocate { id } => {
-                    if let Err(e) = relocate(c, s, id, count) {
-                        pr_err!("cache {}: moving parked lines of segment {} failed (error {}); will retry\n", c.id, id, e.to_errno());
-                        backoff_ms = 1000;
+                    match relocate(c, s, id, count) {
+                        Ok(0) => {}
+                        Ok(_) => c.progressed(),
+                        Err(e) => {
+                            pr_err!("cache {}: moving parked lines of segment {} failed (error {}); will retry\n", c.id, id, e.to_errno());
+                            backoff_ms = 1000;
+                        }
                     }
-                    c.lock().eng.relocate_done();
+                    let mut g = c.lock();
+                    let sealed = g.eng.sealed_upto();
+                    g.eng.relocate_done();
+                    let wake = g.eng.sealed_upto() != sealed;
+                    drop(g);
+                    if wake {
+                        c.flusher_cv.notify_all();
+                    }
                     c.space.notify_all();
                 }
                 MigratorJob::Record => match c.commit_record() {
@@ -252,13 +268,15 @@ fn report_transitions(c: &Cache, before: &[bool; SLOTS], after: &[bool; SLOTS], 
 }
 
 /// Reads segment `id` and moves its parked lines (`s.entries[..count]`) to
-/// the head of the log (see `MigratorJob::Relocate`).
-fn relocate(c: &Cache, s: &mut Scratch, id: u64, count: usize) -> Result {
+/// the head of the log (see `MigratorJob::Relocate`). Returns how many
+/// lines it moved.
+fn relocate(c: &Cache, s: &mut Scratch, id: u64, count: usize) -> Result<usize> {
     let entries = s.entries.get(..count).ok_or(EINVAL)?;
     let top = entries.iter().map(|e| e.k + 1).max().unwrap_or(0);
     if top == 0 {
-        return Ok(());
+        return Ok(0);
     }
+    let mut moved = 0usize;
     let slot = c.geo.slot_of_id(id).map_err(|_| EINVAL)?;
     let sector = c.geo.line_sector(slot, 0).map_err(|_| EINVAL)?;
     let buf = s.data.get_mut(..top as usize * BLOCK).ok_or(EINVAL)?;
@@ -303,9 +321,10 @@ fn relocate(c: &Cache, s: &mut Scratch, id: u64, count: usize) -> Result {
         if !ok {
             return Err(EINVAL);
         }
+        moved += 1;
     }
     c.flusher_cv.notify_all();
-    Ok(())
+    Ok(moved)
 }
 
 /// Reads the batch's dirty lines and writes them back, each device on its

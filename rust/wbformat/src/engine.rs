@@ -826,6 +826,12 @@ pub struct Engine<S: Storage> {
     devs: S::Devs,
     bufs: [BufMeta; NR_BUFS],
     cur: Option<usize>,
+    /// The relocation's own open segment (see [`Engine::begin_relocate`]):
+    /// not `cur`, so writers cannot take the lines the relocation needs.
+    /// Kept open across consecutive relocation jobs (packing their lines),
+    /// sealed by [`Engine::migrator_next`] before any other job. No other
+    /// segment is opened meanwhile (`cur` is `None`): it is the newest.
+    reloc_buf: Option<usize>,
     last_id: u64,
     sealed_upto: u64,
     last_flushed: u64,
@@ -917,6 +923,7 @@ impl<S: Storage> Engine<S> {
             devs: p.devs,
             bufs: [BufMeta::default(); NR_BUFS],
             cur: None,
+            reloc_buf: None,
             last_id: 0,
             sealed_upto: 0,
             last_flushed: 0,
@@ -1226,6 +1233,38 @@ impl<S: Storage> Engine<S> {
         true
     }
 
+    /// Seals the relocation's own segment (if open): the flusher writes it
+    /// in its turn. Returns whether it sealed one holding anything (an
+    /// empty one is given back).
+    fn close_reloc(&mut self) -> bool {
+        let Some(b) = self.reloc_buf.take() else { return false };
+        let Some(buf) = self.bufs.get_mut(b) else { return false };
+        if buf.nr_lines == 0 && buf.nr_discards == 0 && self.cur.is_none() && buf.seg_id == self.last_id {
+            // Nothing moved into it: it becomes the open segment.
+            self.cur = Some(b);
+            return false;
+        }
+        if buf.nr_lines < LINES {
+            self.nr_partial_flushed = self.nr_partial_flushed.saturating_add(1);
+        }
+        buf.sealed = true;
+        self.sealed_upto = self.sealed_upto.max(buf.seg_id);
+        true
+    }
+
+    /// Whether a relocation could move a line now without waiting for room:
+    /// its own segment or the open one has a free line, or a slot can be
+    /// opened (the one writers leave free).
+    fn reloc_room(&self) -> bool {
+        let free = |b: Option<usize>| b.and_then(|b| self.bufs.get(b)).is_some_and(|x| x.nr_lines < LINES);
+        if free(self.reloc_buf) || free(self.cur) {
+            return true;
+        }
+        let need = self.last_id.saturating_add(1);
+        let nr = u64::from(self.geo.nr_segments());
+        need <= nr || self.record_migrated >= need.saturating_sub(nr)
+    }
+
     /// Idle sealing: seals the open segment once it holds data and no
     /// write reached it for `idle_ms` milliseconds (0: never), so that
     /// data does not stay in RAM without a daemon or a flush. The idle time
@@ -1257,6 +1296,11 @@ impl<S: Storage> Engine<S> {
     /// Opens the next segment, leaving `reserve` further slots free.
     /// `slot_busy(slot)`: reads remapped to that slot are in flight.
     fn open_segment(&mut self, slot_busy: &dyn Fn(u32) -> bool, reserve: u64) -> Result<(), Wait> {
+        if self.reloc_buf.is_some() {
+            // The relocation's own segment is the newest until it is
+            // sealed: lines enter the index in the order of their segments.
+            return Err(Wait::Space);
+        }
         let next_id = self.last_id.saturating_add(1);
         let nr = u64::from(self.geo.nr_segments());
         let Ok(slot) = self.geo.slot_of_id(next_id) else { return Err(Wait::Space) };
@@ -1460,7 +1504,12 @@ impl<S: Storage> Engine<S> {
     /// Moves the dirty sectors of `line` (a line of the segment of a
     /// [`MigratorJob::Relocate`] job) to the head of the log: the same as a
     /// write of those sectors with the line's data, allowed into the
-    /// reserved slots and for a detached device. Returns the ticket (its
+    /// reserved slots and for a detached device. Once the open segment is
+    /// full, the lines go to a segment of the relocation's own, which
+    /// writers do not see (they wait for room meanwhile) and which later
+    /// relocation jobs go on filling, so that a relocation always finishes
+    /// in the slot writers leave free and parked lines are packed into
+    /// whole segments. Returns the ticket (its
     /// `byte_off` is sector 0 of the new line) and the sectors to copy
     /// (bit `j` = sector `j` of the block), `None` when nothing of the line
     /// is dirty any more.
@@ -1472,27 +1521,42 @@ impl<S: Storage> Engine<S> {
         }
         let dev = key.device_id;
         loop {
-            let head = self.index.lookup(key);
-            if let (Some(h), Some(c)) = (head, self.cur) {
-                if h != line && self.bufs.get(c).is_some_and(|x| x.slot == slot_k(h).0) {
-                    if self.line_pending(c, slot_k(h).1) {
+            // A newer copy of the block in an open buffer takes the sectors.
+            if let Some(h) = self.index.lookup(key).filter(|&h| h != line) {
+                let (hs, hk) = slot_k(h);
+                for c in [self.reloc_buf, self.cur].into_iter().flatten() {
+                    if !self.bufs.get(c).is_some_and(|x| x.slot == hs) {
+                        continue;
+                    }
+                    if self.line_pending(c, hk) {
                         return Err(Wait::Sleep(1));
                     }
-                    if !self.line_direct(c, slot_k(h).1) {
-                        return Ok(self.publish_relocated(dev, key, bits, c, slot_k(h).1));
+                    if !self.line_direct(c, hk) {
+                        return Ok(self.publish_relocated(dev, key, bits, c, hk));
                     }
+                }
+                if self.cur.is_some_and(|c| self.bufs.get(c).is_some_and(|x| x.slot == hs)) {
                     // A relocation copies into RAM: not into a direct line.
                     self.seal();
                     continue;
                 }
             }
-            if let Some(c) = self.cur {
+            if let Some(r) = self.reloc_buf {
+                if let Some(k) = self.reserve_line(r, key, false) {
+                    return Ok(self.publish_relocated(dev, key, bits, r, k));
+                }
+                self.close_reloc();
+            } else if let Some(c) = self.cur {
                 if let Some(k) = self.reserve_line(c, key, false) {
                     return Ok(self.publish_relocated(dev, key, bits, c, k));
                 }
                 self.seal();
             }
+            // The segment of its own, in the slot writers leave free: no
+            // writer can take its lines (they would starve the relocation,
+            // and a log whose last slot holds half a relocation is stuck).
             self.open_segment(slot_busy, 0)?;
+            self.reloc_buf = self.cur.take();
         }
     }
 
@@ -2235,6 +2299,8 @@ impl<S: Storage> Engine<S> {
         let next = self.last_flushed.saturating_add(1);
         if next <= self.sealed_upto {
             match self.bufs.iter().position(|x| x.seg_id == next) {
+                // The relocation's own segment is written once sealed.
+                Some(b) if self.reloc_buf == Some(b) => {}
                 Some(b) => {
                     if let Some(x) = self.bufs.get_mut(b) {
                         if x.writers == 0 && x.around == 0 {
@@ -2343,6 +2409,18 @@ impl<S: Storage> Engine<S> {
     /// `force_migrate`; `batch`: segments per round; `now_ms`: the clock
     /// the retries of failing devices follow.
     pub fn migrator_next(&mut self, allowed: bool, batch: u32, now_ms: u64) -> MigratorJob {
+        let job = self.next_job(allowed, batch, now_ms);
+        // The relocation's own segment stays open only for the next
+        // relocation job (see `begin_relocate`).
+        if !matches!(job, MigratorJob::Relocate { .. }) && self.close_reloc() {
+            if let MigratorJob::Idle { ms, .. } = job {
+                return MigratorJob::Idle { ms, wake_flusher: true };
+            }
+        }
+        job
+    }
+
+    fn next_job(&mut self, allowed: bool, batch: u32, now_ms: u64) -> MigratorJob {
         if self.stopping {
             return MigratorJob::Exit;
         }
@@ -2382,13 +2460,20 @@ impl<S: Storage> Engine<S> {
             }
             // Only lines of failing devices: move them to the head of the
             // log when they hold up other devices' write-back, a detach, or
-            // writers, for whom it makes room only if the segment is not
-            // full of them (else moving it frees nothing: no churn).
+            // writers, for whom it makes room only if the log is not full
+            // of them (else moving them frees nothing: no churn; see
+            // `parked_slack`).
             let behind = start < self.last_flushed && self.healthy_dirty() > 0;
             let detach = self.record_wanted > self.record_migrated;
-            if behind || detach || (self.urgent && parked < LINES) {
+            let want = behind || detach || (self.urgent && self.parked_slack());
+            if want && self.reloc_room() {
                 self.round = Some((start, start));
                 return MigratorJob::Relocate { id: start };
+            }
+            if want {
+                // A relocation waits for the record to free a slot.
+                ms = ms.min(10);
+                wake_flusher = true;
             }
             let due = self.devs.iter().filter(|d| d.fail_errno != 0 && d.dirty > 0).map(|d| d.retry_at).min();
             if let Some(due) = due {
@@ -2413,6 +2498,20 @@ impl<S: Storage> Engine<S> {
             .filter(|&i| !self.parked(i as u8))
             .map(|i| self.devs.get(i).map_or(0, |d| d.dirty))
             .fold(0, u64::saturating_add)
+    }
+
+    /// Whether the written part of the log holds at least a segment's worth
+    /// of lines that are not parked (clean, written back, or superseded),
+    /// so that moving parked lines to the head of the log, packed, frees a
+    /// slot for writers in the end. A log full of parked lines has none:
+    /// moving them would free nothing (no churn).
+    fn parked_slack(&self) -> bool {
+        let parked = (0..self.devs.len())
+            .filter(|&i| self.parked(i as u8))
+            .map(|i| self.devs.get(i).map_or(0, |d| d.dirty))
+            .fold(0, u64::saturating_add);
+        let written = self.last_flushed.saturating_sub(self.last_migrated).saturating_mul(u64::from(LINES));
+        written.saturating_sub(parked) >= u64::from(LINES)
     }
 
     /// Dirty lines of segment `id`: (of devices not parked, parked).
@@ -2549,6 +2648,9 @@ impl<S: Storage> Engine<S> {
     /// are because the log had no room).
     pub fn relocate_done(&mut self) {
         self.round = None;
+        if self.reloc_buf.and_then(|b| self.bufs.get(b)).is_some_and(|x| x.nr_lines >= LINES) {
+            self.close_reloc();
+        }
         self.advance_migrated(1);
     }
 

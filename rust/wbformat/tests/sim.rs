@@ -363,8 +363,10 @@ enum MigState {
     Idle,
     Collected { start: u64, end: u64, entries: Vec<MigEntry> },
     Written { start: u64, end: u64, entries: Vec<MigEntry>, failed: [bool; NR_DEVS + 1] },
-    /// Moving the parked lines of segment `id` to the head of the log.
-    Relocating { id: u64, entries: Vec<MigEntry> },
+    /// Moving the parked lines of segment `id` to the head of the log, a
+    /// few per step (the kernel takes the lock per line: writers and the
+    /// flusher run in between); `next` lines done, `moved` of them moved.
+    Relocating { id: u64, entries: Vec<MigEntry>, next: usize, moved: usize },
 }
 
 struct Sim {
@@ -436,6 +438,10 @@ struct Stats {
     /// Write-around pieces that logged a drop / that logged nothing.
     around_logged: u64,
     around_plain: u64,
+    /// Parked lines relocated, and relocation steps that writers or the
+    /// flusher interleaved with (a relocation left unfinished for a step).
+    relocated: u64,
+    reloc_interleaved: u64,
     /// Clean lines injected (read caching), staged blocks dropped.
     injected: u64,
     stage_dropped: u64,
@@ -1189,7 +1195,7 @@ impl Sim {
                     let mut entries = Vec::new();
                     self.eng.round_entries(id, id, true, |e| entries.push(e));
                     self.note(format!("migrate: relocate segment {id}, {} lines", entries.len()));
-                    self.mig = MigState::Relocating { id, entries };
+                    self.mig = MigState::Relocating { id, entries, next: 0, moved: 0 };
                 }
                 MigratorJob::Record => {
                     self.commit_record();
@@ -1223,9 +1229,11 @@ impl Sim {
                 self.eng.round_done(start, end, &entries, Ok(()), &|d| failed.get(d as usize).copied().unwrap_or(false).then_some(-5));
                 self.note(format!("migrate: round {start}..{end} done, failed {failed:?}"));
             }
-            MigState::Relocating { id, entries } => {
-                let mut moved = 0;
-                for e in &entries {
+            MigState::Relocating { id, entries, mut next, mut moved } => {
+                let n = 1 + self.rng.below(8) as usize;
+                let mut stop = false;
+                for e in entries.iter().skip(next).take(n) {
+                    next += 1;
                     match self.eng.begin_relocate(e.line, &Self::slot_busy) {
                         Ok(Some((t, bits))) => {
                             let slot = self.geo.slot_of_id(id).unwrap();
@@ -1239,13 +1247,22 @@ impl Sim {
                             }
                             self.eng.end_write(t, true, false, self.seq, 3);
                             moved += 1;
+                            self.stats.relocated += 1;
                         }
                         Ok(None) => {}
-                        Err(_) => break,
+                        Err(_) => {
+                            stop = true;
+                            break;
+                        }
                     }
                 }
-                self.eng.relocate_done();
-                self.note(format!("migrate: relocated {moved} of {} lines of segment {id}", entries.len()));
+                if stop || next >= entries.len() {
+                    self.eng.relocate_done();
+                    self.note(format!("migrate: relocated {moved} of {} lines of segment {id}", entries.len()));
+                } else {
+                    self.stats.reloc_interleaved += 1;
+                    self.mig = MigState::Relocating { id, entries, next, moved };
+                }
             }
         }
     }
@@ -1592,6 +1609,8 @@ fn simulator() {
                 total.multi_line += s.multi_line;
                 total.around_logged += s.around_logged;
                 total.around_plain += s.around_plain;
+                total.relocated += s.relocated;
+                total.reloc_interleaved += s.reloc_interleaved;
                 total.injected += s.injected;
                 total.stage_dropped += s.stage_dropped;
                 total.direct += s.direct;
@@ -1602,13 +1621,15 @@ fn simulator() {
         }
     }
     eprintln!(
-        "simulator: {seeds} seeds, {} steps, {} operations ({} discards by line walk, {} multi-line write steps, {} write-around pieces logged a drop, {} logged nothing), {} crashes checked, {} failing seeds, {:.1} s",
+        "simulator: {seeds} seeds, {} steps, {} operations ({} discards by line walk, {} multi-line write steps, {} write-around pieces logged a drop, {} logged nothing, {} parked lines relocated, {} relocations interleaved), {} crashes checked, {} failing seeds, {:.1} s",
         total.steps,
         total.ops,
         total.line_walks,
         total.multi_line,
         total.around_logged,
         total.around_plain,
+        total.relocated,
+        total.reloc_interleaved,
         total.crashes,
         failures.len(),
         t.elapsed().as_secs_f64()
