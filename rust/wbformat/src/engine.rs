@@ -1299,7 +1299,9 @@ impl<S: Storage> Engine<S> {
         if self.reloc_buf.is_some() {
             // The relocation's own segment is the newest until it is
             // sealed: lines enter the index in the order of their segments.
-            return Err(Wait::Space);
+            // Not `Space`: the log may have room (a failing device's write
+            // would fail at once on `Space`), the relocation ends soon.
+            return Err(Wait::Sleep(1));
         }
         let next_id = self.last_id.saturating_add(1);
         let nr = u64::from(self.geo.nr_segments());

@@ -1665,3 +1665,50 @@ fn clean_segments_behind_a_parked_one_are_reached() {
     assert!(got >= 600, "device 2 got {got} lines in 20 s (relocated {})", e.nr_relocated());
     assert_eq!(e.dirty_of(1), dirty1, "device 1's paused lines are kept");
 }
+
+/// While a relocation fills its own segment no other segment is opened,
+/// but that is not "no room": a failing device's write (which fails at once
+/// when the log has no room) waits for the relocation instead of failing.
+#[test]
+fn a_failing_device_write_waits_for_a_relocation() {
+    let mut e = engine(8);
+    e.register(2, 1 << 20).unwrap();
+    e.set_attached(2, true);
+    let s = e.record_snapshot();
+    e.record_done(s, true);
+    // Segment 1: device 1's 255 lines; segment 2: device 2's; segment 3
+    // (open): 250 more of device 2's.
+    for dev in [1u8, 2] {
+        for b in 0..255u64 {
+            let WriteStep::Go(t) = e.begin_write(dev, b * 8, 8, &|_| false, Direct::No) else { panic!() };
+            e.end_write(t, true, false, 0, 3);
+        }
+        e.seal();
+        flush_sealed(&mut e, false);
+    }
+    for b in 1000..1250u64 {
+        let WriteStep::Go(t) = e.begin_write(2, b * 8, 8, &|_| false, Direct::No) else { panic!() };
+        e.end_write(t, true, false, 0, 3);
+    }
+    e.set_failing(1, -5, 0);
+    let MigratorJob::Relocate { id } = e.migrator_next(true, 2, 100) else { panic!("no relocation") };
+    let mut entries = Vec::new();
+    e.round_entries(id, id, true, |x| entries.push(x));
+    // 5 lines fill the open segment, the next ones go to the relocation's own.
+    for x in &entries[..20] {
+        let Ok(Some((t, _))) = e.begin_relocate(x.line, &|_| false) else { panic!() };
+        e.end_write(t, true, false, 100, 3);
+    }
+    match e.begin_write(1, 10_000 * 8, 8, &|_| false, Direct::No) {
+        WriteStep::Wait(_) => {}
+        other => panic!("device 1's write during the relocation got {other:?}"),
+    }
+    for x in &entries[20..] {
+        let Ok(Some((t, _))) = e.begin_relocate(x.line, &|_| false) else { panic!() };
+        e.end_write(t, true, false, 100, 3);
+    }
+    e.relocate_done();
+    // The next job seals the relocation's segment; then device 1 writes.
+    let _ = e.migrator_next(true, 2, 100);
+    assert!(matches!(e.begin_write(1, 10_000 * 8, 8, &|_| false, Direct::No), WriteStep::Go(_)), "device 1's write after the relocation");
+}
