@@ -113,37 +113,11 @@ fn flush_completes_as_soon_as_everything_is_durable() {
 /// write-back, `None` when its disk works; relocated lines are moved at
 /// `now`).
 fn migrator_step(e: &mut Engine<HostStore>, now: u64, failed: &dyn Fn(u8) -> Option<i32>) {
-    flush_sealed(e, false);
-    match e.migrator_next(true, 2, now) {
-        MigratorJob::Round { start, end } => {
-            let mut entries = Vec::new();
-            e.round_entries(start, end, false, |x| entries.push(x));
-            e.round_done(start, end, &entries, Ok(()), failed);
-        }
-        MigratorJob::Relocate { id } => {
-            let mut entries = Vec::new();
-            e.round_entries(id, id, true, |x| entries.push(x));
-            for x in &entries {
-                match e.begin_relocate(x.line, &|_| false) {
-                    Ok(Some((t, _))) => {
-                        e.end_write(t, true, false, now, 3);
-                    }
-                    Ok(None) => {}
-                    Err(_) => break,
-                }
-            }
-            e.relocate_done();
-        }
-        MigratorJob::Record => {
-            let s = e.record_snapshot();
-            e.record_done(s, true);
-        }
-        MigratorJob::Idle { wake_flusher, .. } => {
-            if !wake_flusher {
-                e.seal();
-            }
-        }
-        MigratorJob::Exit => {}
+    let mut m = Migrator { reloc: None, batch: 2 };
+    m.step(e, now, failed);
+    // A relocation job is done whole.
+    while m.reloc.is_some() {
+        m.step(e, now, failed);
     }
 }
 
