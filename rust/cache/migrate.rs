@@ -173,7 +173,10 @@ impl ThreadBody for Migrator {
                 MigratorJob::Relocate { id } => {
                     match relocate(c, s, id, count) {
                         Ok(0) => {}
-                        Ok(_) => c.progressed(),
+                        // Progress for writers waiting for room only if
+                        // they can get some.
+                        Ok(_) if c.lock().eng.writer_room() => c.progressed(),
+                        Ok(_) => {}
                         Err(e) => {
                             pr_err!("cache {}: moving parked lines of segment {} failed (error {}); will retry\n", c.id, id, e.to_errno());
                             backoff_ms = 1000;

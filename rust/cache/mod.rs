@@ -398,7 +398,8 @@ struct NoRoom {
     /// A bio timed out waiting for room; cleared when the record moves.
     stalled: AtomicBool,
     /// When write-back last made progress (ms): a round wrote lines back,
-    /// a relocation moved lines, or the record moved.
+    /// or a relocation moved lines or the record moved leaving writers
+    /// room (`Engine::writer_room`).
     progress_ms: AtomicU64,
 }
 
@@ -1375,6 +1376,10 @@ impl Cache {
         let mut g = self.lock();
         let moved = r.is_ok() && snap.last_migrated > g.eng.record_migrated();
         g.eng.record_done(snap, r.is_ok());
+        // Slots freed count as progress for writers waiting for room only
+        // if they can use them (not when parked lines moved round a log
+        // nearly full of them take them at once).
+        let moved = moved && g.eng.writer_room();
         drop(g);
         if moved {
             // Slots were freed: writers may wait for room again.

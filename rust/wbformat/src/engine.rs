@@ -1252,6 +1252,23 @@ impl<S: Storage> Engine<S> {
         true
     }
 
+    /// Whether a writer could take a new line now as far as the log's
+    /// room goes: the open segment has a free line, or a segment can be
+    /// opened leaving the reserve free. (Progress of write-back that does
+    /// not give writers room, such as moving parked lines round a log full
+    /// of them, must not keep them waiting past their time limit.)
+    pub fn writer_room(&self) -> bool {
+        if self.reloc_buf.is_some() {
+            return false;
+        }
+        if self.cur.and_then(|b| self.bufs.get(b)).is_some_and(|x| x.nr_lines < LINES) {
+            return true;
+        }
+        let need = self.last_id.saturating_add(1).saturating_add(self.reserve());
+        let nr = u64::from(self.geo.nr_segments());
+        need <= nr || self.record_migrated >= need.saturating_sub(nr)
+    }
+
     /// Whether a relocation could move a line now without waiting for room:
     /// its own segment or the open one has a free line, or a slot can be
     /// opened (the one writers leave free).

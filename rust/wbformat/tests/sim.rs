@@ -815,11 +815,13 @@ impl Sim {
                 } else {
                     match self.eng.write_around(dev, op.next, rest, &Self::slot_busy) {
                         AroundStep::Pass { sectors, logged } => {
+                            self.note(format!("  around op {} at {}+{}: logged {}", op.id, op.next, sectors, logged.is_some()));
                             op.around_n = sectors;
                             (sectors, logged)
                         }
                         AroundStep::Wait(_) => return Ok(false),
                         AroundStep::Cache => {
+                            self.note(format!("  around op {} at {}: through the cache", op.id, op.next));
                             // Through the cache, as a write in normal mode.
                             op.kind = Kind::Write { fua };
                             return Ok(false);
@@ -1444,6 +1446,10 @@ impl Sim {
                     match v {
                         Some(v) if Model::crash_ok(&m, v) => self.model.rebase(d, sec, v),
                         _ => {
+                            let mut raw = vec![0u8; SEC];
+                            self.backing[d as usize - 1].read(sec, &mut raw);
+                            let line = self.eng.index.lookup(wbformat::index::Key::new(d, sec / 8));
+                            eprintln!("failing read: the backing device holds op {:?}; the engine answers {:?} (line {:?}, dirty bits {:?}, clean {:?}); device {:?}; record {}, last id {}", decode(d, sec, &raw), self.eng.begin_read(d, sec, 1), line, line.map(|l| self.eng.index.dirty(l)), line.map(|l| self.eng.index.is_clean(l)), self.eng.dev(d), self.eng.record_migrated(), self.eng.last_id());
                             return Err(format!(
                                 "after crash {}: device {d} sector {sec} reads {v:?}; durable was op {}, later writes {:?}, discard {}",
                                 self.stats.crashes, m.floor, m.after, m.discard

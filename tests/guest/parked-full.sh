@@ -1,0 +1,71 @@
+# Two devices' parked data fill 28 of a 31-segment cache: device 7's
+# write-back is paused (another table holds its disk), device 8's disk is
+# dead (dm-error). Device 9 is healthy but the cache has no room for it: its
+# writes must fail with EIO within about 30 s (the contract for a cache full
+# of parked lines), never hang; once device 8's disk heals and the other
+# table goes, everything drains intact and device 9 writes again.
+# breakL found the hang: the migrator kept moving the parked lines round
+# the log, every move counted as progress, so the waiting writes never
+# timed out (not even for kill -9).
+. /wb/tests/lib.sh
+set -e
+trap "set +e; dmsetup remove o7 2>/dev/null; true" EXIT
+dirty() {
+    mgr_msg switch_to 1
+    mgr_status_value nr_dirty_caches
+}
+run dm_create cdev --table "0 $((32 * 2048)) linear $WB_CACHE 0"
+run mgr_create
+run mgr_msg format_cache_device /dev/mapper/cdev
+run mgr_msg switch_to 1
+run mgr_msg resume_cache /dev/mapper/cdev
+sz=$((64 * 2048))
+run dm_create b7 --table "0 $sz linear $WB_BACKING 0"
+run dm_create b8 --table "0 $sz linear $WB_BACKING $sz"
+run dm_create b9 --table "0 $sz linear $WB_BACKING $((2 * sz))"
+run dd if=/dev/zero of=/dev/mapper/b7 bs=1M count=14 oflag=direct 2>/dev/null
+run dd if=/dev/zero of=/dev/mapper/b8 bs=1M count=14 oflag=direct 2>/dev/null
+run wb_create wb7 7 /dev/mapper/b7 1
+run wb_create wb8 8 /dev/mapper/b8 1
+run wb_create wb9 9 /dev/mapper/b9 1
+run mgr_msg allow_migrate 0
+run timeout 60 wbpattern fill /dev/mapper/wb7 --region 0:14M --gen 1000 --seed 7
+run timeout 60 wbpattern fill /dev/mapper/wb8 --region 0:14M --gen 1000 --seed 8
+run dd if=/dev/zero of=/dev/mapper/wb8 bs=4k count=0 conv=fsync 2>/dev/null
+run dm_create o7 --table "0 $sz linear /dev/mapper/b7 0"
+run dmsetup remove wb7
+run dmsetup suspend b8
+run dmsetup load b8 --table "0 $sz error"
+run dmsetup resume b8
+run mgr_msg allow_migrate 1
+sleep 3
+
+# Device 9's write: EIO within the time limit (30 s without room, with
+# margin for a slow guest), not a hang.
+t0=$(date +%s)
+rc=0
+timeout 120 dd if=/dev/zero of=/dev/mapper/wb9 bs=4k count=256 oflag=direct 2>/dev/null || rc=$?
+t=$(( $(date +%s) - t0 ))
+echo "device 9's write: status $rc after $t s; relocated lines: $(mgr_status_value nr_relocated_lines)"
+[ $rc != 124 ] && [ $rc != 143 ] || die "device 9's write hung (killed after 120 s)"
+[ $rc != 0 ] || die "device 9's write succeeded in a cache full of parked lines (what made room?)"
+[ $t -le 75 ] || die "device 9's write failed only after $t s"
+dmesg | grep -q "cache 1: no room in the log for 30 s" || die "no 'no room in the log' message"
+[ "$(dirty)" -ge 7168 ] || die "parked lines were dropped: $(dirty) dirty lines"
+
+# Device 8's disk heals, the other table goes: everything drains.
+run dmsetup suspend b8
+run dmsetup load b8 --table "0 $sz linear $WB_BACKING $sz"
+run dmsetup resume b8
+run wait_clean 8 180
+run dmsetup remove o7
+i=0
+until [ "$(dirty)" = 0 ]; do
+    i=$((i + 1))
+    [ $i -lt 120 ] || die "the parked data never drained: $(dirty) dirty lines"
+    sleep 1
+done
+run wbpattern check /dev/mapper/b7 --region 0:14M --ops 0 --initial gen:1000 --seed 7
+run wbpattern check /dev/mapper/b8 --region 0:14M --ops 0 --initial gen:1000 --seed 8
+run timeout 60 wbpattern write /dev/mapper/wb9 --region 0:8M --ops 1024 --sizes 4K --seed 9 --gen-base 2000
+run wbpattern check /dev/mapper/wb9 --region 0:8M --ops 1024 --sizes 4K --seed 9 --gen-base 2000
