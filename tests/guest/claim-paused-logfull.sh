@@ -9,15 +9,7 @@
 . /wb/tests/lib.sh
 set -e
 trap "set +e; dmsetup remove other7 2>/dev/null; true" EXIT
-dirty() {
-    mgr_msg switch_to 1
-    mgr_status_value nr_dirty_caches
-}
-run dm_create cdev --table "0 $((32 * 2048)) linear $WB_CACHE 0"
-run mgr_create
-run mgr_msg format_cache_device /dev/mapper/cdev
-run mgr_msg switch_to 1
-run mgr_msg resume_cache /dev/mapper/cdev
+run small_cache_setup 32
 assert_eq "$(mgr_status_value nr_segments)" 31 "segments of the 32 MiB cache"
 sz=$((64 * 2048))
 run dm_create b7 --table "0 $sz linear $WB_BACKING 0"
@@ -30,7 +22,7 @@ run dm_create other7 --table "0 $sz linear /dev/mapper/b7 0"
 mark=$(dmesg | wc -l)
 run dmsetup remove wb7
 dmesg | tail -n +$((mark + 1)) | grep -q "cannot claim backing device .* of removed device_id 7" || die "device 7's write-back is not paused"
-assert_eq "$(dirty)" 5120 "device 7's dirty lines"
+assert_eq "$(cache_dirty)" 5120 "device 7's dirty lines"
 run mgr_msg allow_migrate 1
 
 # 48 MiB written in order, then 3000 random 4 KiB and 64 KiB writes over it.
@@ -44,7 +36,7 @@ run wbpattern check /dev/mapper/wb9 --region 0:48M --ops 3000 --sizes 4K,64K --s
 relocated=$(mgr_status_value nr_relocated_lines)
 echo "relocated lines: $relocated"
 [ "$relocated" -gt 0 ] || die "nothing was relocated"
-d=$(dirty)
+d=$(cache_dirty)
 [ "$d" -ge 5120 ] || die "device 7's dirty lines were dropped: the cache has $d"
 dd if=/dev/mapper/other7 bs=1M count=20 iflag=direct 2>/dev/null | cmp -s -n $((20 << 20)) - /dev/zero \
     || die "write-back wrote to the disk another table holds"
@@ -53,10 +45,5 @@ dd if=/dev/mapper/other7 bs=1M count=20 iflag=direct 2>/dev/null | cmp -s -n $((
 run wait_clean 9 120
 run dmsetup remove wb9
 run dmsetup remove other7
-i=0
-until [ "$(dirty)" = 0 ]; do
-    i=$((i + 1))
-    [ $i -lt 120 ] || die "device 7's data was never written back: $(dirty) dirty lines"
-    sleep 1
-done
+wait_cache_clean 120 || die "device 7's data was never written back"
 run wbpattern check /dev/mapper/b7 --region 0:20M --ops 0 --initial gen:1000 --seed 7

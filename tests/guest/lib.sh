@@ -127,6 +127,33 @@ cache_setup() {
     mgr_msg resume_cache $WB_CACHE || return 1
 }
 
+# small_cache_setup <MiB>: cache 1 on a linear table "cdev" over the first
+# <MiB> of $WB_CACHE (a cache of <MiB> - 1 segments), formatted and resumed.
+small_cache_setup() {
+    dm_create cdev --table "0 $(($1 * 2048)) linear $WB_CACHE 0" || return 1
+    mgr_create || return 1
+    mgr_msg format_cache_device /dev/mapper/cdev || return 1
+    mgr_msg switch_to 1 || return 1
+    mgr_msg resume_cache /dev/mapper/cdev || return 1
+}
+
+# cache_dirty: dirty lines of cache 1, all devices (removed ones included).
+cache_dirty() {
+    mgr_msg switch_to 1
+    mgr_status_value nr_dirty_caches
+}
+
+# wait_cache_clean <seconds>: until cache 1 has no dirty line (fails after
+# <seconds>, saying how many are left).
+wait_cache_clean() {
+    _i=0
+    until [ "$(cache_dirty)" = 0 ]; do
+        _i=$((_i + 1))
+        [ $_i -lt $1 ] || { echo "cache 1 still has $(cache_dirty) dirty lines after $1 s" >&2; return 1; }
+        sleep 1
+    done
+}
+
 # wb_create <name> <device_id> <backing> <cache_id> [sectors]
 wb_create() {
     _sz=${5:-$(sectors_of $3)}

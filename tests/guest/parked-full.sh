@@ -10,15 +10,7 @@
 . /wb/tests/lib.sh
 set -e
 trap "set +e; dmsetup remove o7 2>/dev/null; true" EXIT
-dirty() {
-    mgr_msg switch_to 1
-    mgr_status_value nr_dirty_caches
-}
-run dm_create cdev --table "0 $((32 * 2048)) linear $WB_CACHE 0"
-run mgr_create
-run mgr_msg format_cache_device /dev/mapper/cdev
-run mgr_msg switch_to 1
-run mgr_msg resume_cache /dev/mapper/cdev
+run small_cache_setup 32
 sz=$((64 * 2048))
 run dm_create b7 --table "0 $sz linear $WB_BACKING 0"
 run dm_create b8 --table "0 $sz linear $WB_BACKING $sz"
@@ -51,7 +43,7 @@ echo "device 9's write: status $rc after $t s; relocated lines: $(mgr_status_val
 [ $rc != 0 ] || die "device 9's write succeeded in a cache full of parked lines (what made room?)"
 [ $t -le 75 ] || die "device 9's write failed only after $t s"
 dmesg | grep -q "cache 1: no room in the log for 30 s" || die "no 'no room in the log' message"
-[ "$(dirty)" -ge 7168 ] || die "parked lines were dropped: $(dirty) dirty lines"
+[ "$(cache_dirty)" -ge 7168 ] || die "parked lines were dropped: $(cache_dirty) dirty lines"
 
 # Device 8's disk heals, the other table goes: everything drains.
 run dmsetup suspend b8
@@ -59,12 +51,7 @@ run dmsetup load b8 --table "0 $sz linear $WB_BACKING $sz"
 run dmsetup resume b8
 run wait_clean 8 180
 run dmsetup remove o7
-i=0
-until [ "$(dirty)" = 0 ]; do
-    i=$((i + 1))
-    [ $i -lt 120 ] || die "the parked data never drained: $(dirty) dirty lines"
-    sleep 1
-done
+wait_cache_clean 120 || die "the parked data never drained"
 run wbpattern check /dev/mapper/b7 --region 0:14M --ops 0 --initial gen:1000 --seed 7
 run wbpattern check /dev/mapper/b8 --region 0:14M --ops 0 --initial gen:1000 --seed 8
 run timeout 60 wbpattern write /dev/mapper/wb9 --region 0:8M --ops 1024 --sizes 4K --seed 9 --gen-base 2000
