@@ -185,11 +185,7 @@ impl ThreadBody for Migrator {
                     let mut g = c.lock();
                     let sealed = g.eng.sealed_upto();
                     g.eng.relocate_done();
-                    let wake = g.eng.sealed_upto() != sealed;
-                    drop(g);
-                    if wake {
-                        c.flusher_cv.notify_all();
-                    }
+                    c.unlock_waking_flusher(g, sealed);
                     c.space.notify_all();
                 }
                 MigratorJob::Record => match c.commit_record() {

@@ -1264,9 +1264,7 @@ impl<S: Storage> Engine<S> {
         if self.cur.and_then(|b| self.bufs.get(b)).is_some_and(|x| x.nr_lines < LINES) {
             return true;
         }
-        let need = self.last_id.saturating_add(1).saturating_add(self.reserve());
-        let nr = u64::from(self.geo.nr_segments());
-        need <= nr || self.record_migrated >= need.saturating_sub(nr)
+        self.slot_free(self.reserve())
     }
 
     /// Whether a relocation could move a line now without waiting for room:
@@ -1277,7 +1275,13 @@ impl<S: Storage> Engine<S> {
         if free(self.reloc_buf) || free(self.cur) {
             return true;
         }
-        let need = self.last_id.saturating_add(1);
+        self.slot_free(0)
+    }
+
+    /// Whether the next segment can be opened leaving `reserve` further
+    /// slots free: the record has freed the slot it needs.
+    fn slot_free(&self, reserve: u64) -> bool {
+        let need = self.last_id.saturating_add(1).saturating_add(reserve);
         let nr = u64::from(self.geo.nr_segments());
         need <= nr || self.record_migrated >= need.saturating_sub(nr)
     }
@@ -1321,10 +1325,8 @@ impl<S: Storage> Engine<S> {
             return Err(Wait::Sleep(1));
         }
         let next_id = self.last_id.saturating_add(1);
-        let nr = u64::from(self.geo.nr_segments());
         let Ok(slot) = self.geo.slot_of_id(next_id) else { return Err(Wait::Space) };
-        let need = next_id.saturating_add(reserve);
-        if need > nr && self.record_migrated < need.saturating_sub(nr) {
+        if !self.slot_free(reserve) {
             self.urgent = true;
             return Err(Wait::Space);
         }
