@@ -2824,6 +2824,24 @@ impl<S: Storage> Engine<S> {
     /// Drops every clean line of `dev` from the index (O(lines), only when
     /// clean lines exist).
     fn drop_clean_of(&mut self, dev: u8) {
+        self.drop_clean_where(|d| d == dev);
+    }
+
+    /// Drops every clean line from the index and returns how many there
+    /// were (O(lines), only when clean lines exist). Resume through
+    /// `writeboost-mgr` calls it after the replay: the devices are created
+    /// after the cache is resumed, and their disks may be written in
+    /// between (by a pass-through device of the same id, say), so a clean
+    /// line of the log, a copy of what the disk held before, may no longer
+    /// be. Dirty lines are kept; a clean line replayed over older copies
+    /// was made dirty by the replay (see `Documentation/design.md`, rule 6).
+    pub fn drop_clean_lines(&mut self) -> u64 {
+        let n = self.index.nr_clean();
+        self.drop_clean_where(|_| true);
+        n
+    }
+
+    fn drop_clean_where(&mut self, of: impl Fn(u8) -> bool) {
         if self.index.nr_clean() == 0 {
             return;
         }
@@ -2832,7 +2850,7 @@ impl<S: Storage> Engine<S> {
                 continue;
             }
             if let Ok(Some(key)) = self.index.cached_key_of(line) {
-                if key.device_id == dev {
+                if of(key.device_id) {
                     let _ = self.index.discard(key, 0xff);
                     let (slot, k) = slot_k(line);
                     if let Some(b) = self.buf_of_slot(slot) {
