@@ -2442,6 +2442,19 @@ pub fn decode_segment_header_into(
     decode_segment_impl(block, Some((format_id, expected_id)), out)
 }
 
+/// Whether `block` starts like a segment header of `format_id` naming
+/// segment `id` (magic, format id and id fields), whatever the rest holds.
+/// Recovery treats a header that does but fails its other checks like one
+/// whose checksum fails: the slot's write was torn.
+pub fn segment_header_names(block: &[u8], format_id: u64, id: u64) -> bool {
+    block.len() >= BLOCK_SIZE
+        && block.get(..8) == Some(&SEGMENT_MAGIC[..])
+        && format_id != 0
+        && id != 0
+        && get_u64(block, SEG_FORMAT_ID) == format_id
+        && get_u64(block, SEG_ID) == id
+}
+
 /// Decodes a segment header without checking its format id and id (for
 /// inspection tools). Everything else is validated as by
 /// [`decode_segment_header`].

@@ -18,7 +18,7 @@
 
 use super::format::SegmentSum;
 use super::format::{
-    decode_segment_header_into, verify_segment, DeviceSet, Geometry, GeometryError, Record,
+    decode_segment_header_into, segment_header_names, verify_segment, DeviceSet, Geometry, GeometryError, Record,
     RegistryError, SegmentError, SegmentHeader, BLOCKS_PER_SEGMENT, BLOCK_SIZE, LINES_PER_SEGMENT,
     MAX_DEVICE_ID, REGISTRY_ENTRIES, SECTORS_PER_BLOCK,
 };
@@ -856,6 +856,15 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
     while let Some(c) = scan.next_candidate() {
         headers_read = headers_read.saturating_add(1);
         if let Err(e) = read_candidate(dev, &c, format_id, buf, header)? {
+            // A header naming the expected id that fails a later check
+            // (a metablock, a count) is as torn as one whose checksum fails:
+            // sectors of an unfinished write of this id. Invalidated below,
+            // or a rewrite of the slot under the same id that a crash cuts
+            // short could mix with it into a header that verifies, and
+            // replay what this resume dropped (simulator seed 615 of 1000).
+            // (A version this code does not know is left alone.)
+            torn_end = !matches!(e, SegmentError::UnsupportedVersion(_))
+                && buf.get(..BLOCK_SIZE).is_some_and(|hb| segment_header_names(hb, format_id, c.id));
             scan.stop(e);
             break;
         }

@@ -627,6 +627,40 @@ fn resume_invalidates_a_torn_end_segment() {
     assert!(img.disk.read_vec(s2, 4096).iter().all(|&b| b == 0), "the torn header is still on disk");
 }
 
+/// The same for an end segment whose header names the expected id but
+/// fails a check of the header itself (here an unused metablock that is
+/// not zero: sectors of an older header of the slot under the new one's).
+/// Left on disk, a rewrite of the slot under that id, cut short by a
+/// crash, mixed with it into a header that verified and replayed a write
+/// the first resume had dropped (simulator seed 615 of 1000).
+#[test]
+fn resume_invalidates_an_end_segment_naming_its_id_with_a_bad_header() {
+    use common::{mb, Image};
+    use wbformat::recovery::LogEnd;
+    let mut img = Image::format(4, 0);
+    img.update_record(|r| r.register(1, 1 << 20).unwrap());
+    img.write_segment(1, &[mb(1, 0, 0xff)]);
+    img.write_segment(2, &[mb(1, 1, 0xff)]);
+    let s2 = img.segment_start(2);
+    // Metablock 37 of segment 2 (past its one line) not zero.
+    img.disk.write(s2 + ((64 + 37 * 12) / 512) as u64, &{
+        let mut b = img.disk.read_vec(s2 + ((64 + 37 * 12) / 512) as u64, 512);
+        b[(64 + 37 * 12) % 512] = 0x5a;
+        b
+    });
+    let (_e, sum) = resume(&mut img);
+    assert_eq!(sum.last_valid, 1);
+    assert!(matches!(sum.end, Some(LogEnd::Invalid { id: 2, .. })), "{:?}", sum.end);
+    assert!(sum.torn_end);
+    assert!(img.disk.read_vec(s2, 4096).iter().all(|&b| b == 0), "the bad header is still on disk");
+    // A header of another id there (an older lap) is left alone.
+    let mut img = Image::format(4, 0);
+    img.update_record(|r| r.register(1, 1 << 20).unwrap());
+    img.write_segment(1, &[mb(1, 0, 0xff)]);
+    let (_e, sum) = resume(&mut img);
+    assert!(!sum.torn_end);
+}
+
 /// Issue 10: a large write is not cut into 4 KiB pieces. A 1 MiB write
 /// takes the open segment's lines in one ticket (contiguous in the RAM
 /// buffer) up to the end of the segment, and the rest goes on in the next.
