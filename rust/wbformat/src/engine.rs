@@ -2828,13 +2828,15 @@ impl<S: Storage> Engine<S> {
     }
 
     /// Drops every clean line from the index and returns how many there
-    /// were (O(lines), only when clean lines exist). Resume through
-    /// `writeboost-mgr` calls it after the replay: the devices are created
-    /// after the cache is resumed, and their disks may be written in
-    /// between (by a pass-through device of the same id, say), so a clean
-    /// line of the log, a copy of what the disk held before, may no longer
-    /// be. Dirty lines are kept; a clean line replayed over older copies
-    /// was made dirty by the replay (see `Documentation/design.md`, rule 6).
+    /// were (O(lines), only when clean lines exist). Resume calls it after
+    /// the replay: a clean line of the log, a copy of what the disk held
+    /// when it was read, may no longer be. A device created after a
+    /// `writeboost-mgr` resume may write pass-through before it attaches;
+    /// and a write-around write over a block whose clean line had been
+    /// superseded in RAM puts newer data on the disk while the drop it logs
+    /// may not be durable at a crash. Dirty lines are kept; a clean line
+    /// replayed over older copies was made dirty by the replay (see
+    /// `Documentation/design.md`, rule 6).
     pub fn drop_clean_lines(&mut self) -> u64 {
         let n = self.index.nr_clean();
         self.drop_clean_where(|_| true);

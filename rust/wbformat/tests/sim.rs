@@ -424,13 +424,6 @@ struct Sim {
     direct_failed: Vec<bool>,
     /// Draws the large writes (apart from `rng`).
     big: Rng,
-    /// The 2.2 form (one table holds the device and its cache): recovery
-    /// attaches the device with the replay, so it keeps the replayed clean
-    /// lines; a device that is not attached does not exist (no I/O). In
-    /// the other seeds the `writeboost-mgr` form: the devices are created
-    /// after the resume and may write pass-through first, so recovery
-    /// drops the log's clean lines (`Engine::drop_clean_lines`).
-    form22: bool,
     /// Draws which devices start pass-through after a recovery (apart
     /// from `rng`).
     late: Rng,
@@ -515,7 +508,6 @@ impl Sim {
             direct_inflight: vec![0; NR_BUFS],
             direct_failed: vec![false; NR_BUFS],
             big: Rng(seed ^ 0x1a26_e000_0000),
-            form22: Rng(seed ^ 0x22f0_2200_0022).below(3) == 0,
             late: Rng(seed ^ 0x1a7e_0000_0001),
         };
         s.eng = new_engine(geo, 1, s.seg_version);
@@ -622,11 +614,10 @@ impl Sim {
         let last_valid = sum.last_valid;
         self.note(format!("recovered: record {} log ..{}", rec.last_migrated_segment_id, last_valid));
         self.eng = eng;
-        if !self.form22 {
-            let n = self.eng.drop_clean_lines();
-            if n > 0 {
-                self.note(format!("recovered: {n} clean lines dropped"));
-            }
+        // What cache::resume does: the log's clean lines may be stale.
+        let n = self.eng.drop_clean_lines();
+        if n > 0 {
+            self.note(format!("recovered: {n} clean lines dropped"));
         }
         self.eng.set_read_cache(self.rc.0, self.rc.1).map_err(|e| format!("read cache: {e}"))?;
         self.staging.clear();
@@ -642,9 +633,6 @@ impl Sim {
 
     fn new_op(&mut self) {
         let dev = 1 + self.rng.below(NR_DEVS as u64) as u8;
-        if self.form22 && self.detached[dev as usize] {
-            return;
-        }
         let r = self.rng.below(100);
         let kind = if r < 55 {
             let fua = self.rng.chance(100);
@@ -1441,7 +1429,7 @@ impl Sim {
             if self.eng.dirty_of(d) > 0 {
                 self.eng.set_attached(d, true);
                 self.detached[d as usize] = false;
-            } else if !self.form22 && self.late.chance(250) {
+            } else if self.late.chance(250) {
                 // Created with cache_id 0 first (pass-through), attached
                 // by a later admin step.
                 self.detached[d as usize] = true;
