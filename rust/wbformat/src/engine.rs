@@ -2432,8 +2432,10 @@ impl<S: Storage> Engine<S> {
     pub fn migrator_next(&mut self, allowed: bool, batch: u32, now_ms: u64) -> MigratorJob {
         let job = self.next_job(allowed, batch, now_ms);
         // The relocation's own segment stays open only for the next
-        // relocation job (see `begin_relocate`).
-        if !matches!(job, MigratorJob::Relocate { .. }) && self.close_reloc() {
+        // relocation job (see `begin_relocate`), or a record between two
+        // (closing it there would leave a partial segment behind every
+        // full one, and those circle the log for ever).
+        if !matches!(job, MigratorJob::Relocate { .. } | MigratorJob::Record) && self.close_reloc() {
             if let MigratorJob::Idle { ms, .. } = job {
                 return MigratorJob::Idle { ms, wake_flusher: true };
             }
@@ -2483,10 +2485,10 @@ impl<S: Storage> Engine<S> {
             // log when they hold up other devices' write-back, a detach, or
             // writers, for whom it makes room only if the log is not full
             // of them (else moving them frees nothing: no churn; see
-            // `parked_slack`).
+            // `parked_leaves_room`).
             let behind = start < self.last_flushed && self.healthy_dirty() > 0;
             let detach = self.record_wanted > self.record_migrated;
-            let want = behind || detach || (self.urgent && self.parked_slack());
+            let want = behind || detach || (self.urgent && self.parked_leaves_room());
             if want && self.reloc_room() {
                 self.round = Some((start, start));
                 return MigratorJob::Relocate { id: start };
@@ -2521,18 +2523,22 @@ impl<S: Storage> Engine<S> {
             .fold(0, u64::saturating_add)
     }
 
-    /// Whether the written part of the log holds at least a segment's worth
-    /// of lines that are not parked (clean, written back, or superseded),
-    /// so that moving parked lines to the head of the log, packed, frees a
-    /// slot for writers in the end. A log full of parked lines has none:
-    /// moving them would free nothing (no churn).
-    fn parked_slack(&self) -> bool {
+    /// Whether moving parked lines can give waiting writers a segment:
+    /// packed, the parked lines fill `ceil(parked / LINES)` segments, a
+    /// relocation in progress holds one more (the segment it empties and
+    /// its own), and writers need one besides the slot they leave free.
+    /// A log (nearly) full of parked lines fails that: moving them would
+    /// free nothing for writers, only churn for ever (breakL: 28 MiB of
+    /// parked lines in a 31-segment cache were moved round the log at 20,000
+    /// lines/s while the writers waited), so writers get EIO after 30 s.
+    fn parked_leaves_room(&self) -> bool {
         let parked = (0..self.devs.len())
             .filter(|&i| self.parked(i as u8))
             .map(|i| self.devs.get(i).map_or(0, |d| d.dirty))
             .fold(0, u64::saturating_add);
-        let written = self.last_flushed.saturating_sub(self.last_migrated).saturating_mul(u64::from(LINES));
-        written.saturating_sub(parked) >= u64::from(LINES)
+        let lines = u64::from(LINES);
+        let segs = parked.saturating_add(lines - 1) / lines;
+        segs.saturating_add(self.reserve()).saturating_add(3) <= u64::from(self.geo.nr_segments())
     }
 
     /// Dirty lines of segment `id`: (of devices not parked, parked).

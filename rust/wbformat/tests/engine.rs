@@ -1574,7 +1574,7 @@ impl Migrator {
 /// device 2's writes with EIO after 30 s without room.
 #[test]
 fn paused_lines_filling_most_of_the_cache_leave_room_for_the_others() {
-    for parked in [3000u64, 5000, 6000] {
+    for parked in [3000u64, 5000, 6000, 6800] {
         let mut e = engine(31);
         e.register(2, 1 << 20).unwrap();
         e.set_attached(2, true);
@@ -1719,4 +1719,46 @@ fn a_failing_device_write_waits_for_a_relocation() {
     // The next job seals the relocation's segment; then device 1 writes.
     let _ = e.migrator_next(true, 2, 100);
     assert!(matches!(e.begin_write(1, 10_000 * 8, 8, &|_| false, Direct::No), WriteStep::Go(_)), "device 1's write after the relocation");
+}
+
+/// breakL: the parked lines (of a paused id) fill 28 of a 31-segment
+/// cache: packed they leave writers no segment (the relocation in progress
+/// and the slot writers leave free take the rest), so they are not moved
+/// for waiting writers, who get no room (EIO after 30 s in the kernel).
+/// Before, they were moved round the log for ever while the writers
+/// waited, and as every move advanced the record, the writers' wait never
+/// timed out.
+#[test]
+fn a_log_nearly_full_of_parked_lines_is_not_churned() {
+    let mut e = engine(31);
+    e.register(2, 1 << 20).unwrap();
+    e.set_attached(2, true);
+    let s = e.record_snapshot();
+    e.record_done(s, true);
+    for b in 0..7168u64 {
+        let WriteStep::Go(t) = e.begin_write(1, b * 8, 8, &|_| false, Direct::No) else { panic!("device 1's write {b}") };
+        e.end_write(t, true, false, 0, 3);
+        flush_sealed(&mut e, false);
+    }
+    e.seal();
+    flush_sealed(&mut e, false);
+    for _ in 0..8 {
+        e.set_failing(1, -16, 0);
+    }
+    let dirty1 = e.dirty_of(1);
+    let failed = |d: u8| (d == 1).then_some(-16);
+    let mut m = Migrator { reloc: None, batch: 2 };
+    let mut relocated = Vec::new();
+    let mut written = 0u64;
+    for now in 1..=40_000u64 {
+        if let WriteStep::Go(t) = e.begin_write(2, (written % 12288) * 8, 8, &|_| false, Direct::No) {
+            e.end_write(t, true, false, now, 3);
+            written += 1;
+        }
+        m.step(&mut e, now, &failed);
+        relocated.push(e.nr_relocated());
+    }
+    let late = relocated[39_999] - relocated[19_999];
+    assert_eq!(late, 0, "{late} parked lines moved in the last 20 s for writers that got no room ({written} lines written)");
+    assert_eq!(e.dirty_of(1), dirty1, "device 1's paused lines are kept");
 }
