@@ -1572,24 +1572,32 @@ impl Migrator {
 /// written back, a tail segment full of parked lines was not moved though
 /// the clean segments behind it would have made room. The kernel failed
 /// device 2's writes with EIO after 30 s without room.
+/// A 31-segment cache whose device 1 has written `parked` lines (durable)
+/// and whose write-back has failed 8 times (paused: its lines are
+/// parked); device 2 is registered and attached, with nothing cached.
+fn parked_cache(parked: u64) -> Engine<HostStore> {
+    let mut e = engine(31);
+    e.register(2, 1 << 20).unwrap();
+    e.set_attached(2, true);
+    let s = e.record_snapshot();
+    e.record_done(s, true);
+    for b in 0..parked {
+        let WriteStep::Go(t) = e.begin_write(1, b * 8, 8, &|_| false, Direct::No) else { panic!("device 1's write {b}") };
+        e.end_write(t, true, false, 0, 3);
+        flush_sealed(&mut e, false);
+    }
+    e.seal();
+    flush_sealed(&mut e, false);
+    for _ in 0..8 {
+        e.set_failing(1, -16, 0);
+    }
+    e
+}
+
 #[test]
 fn paused_lines_filling_most_of_the_cache_leave_room_for_the_others() {
     for parked in [3000u64, 5000, 6000, 6800] {
-        let mut e = engine(31);
-        e.register(2, 1 << 20).unwrap();
-        e.set_attached(2, true);
-        let s = e.record_snapshot();
-        e.record_done(s, true);
-        for b in 0..parked {
-            let WriteStep::Go(t) = e.begin_write(1, b * 8, 8, &|_| false, Direct::No) else { panic!("device 1's write {b}") };
-            e.end_write(t, true, false, 0, 3);
-            flush_sealed(&mut e, false);
-        }
-        e.seal();
-        flush_sealed(&mut e, false);
-        for _ in 0..8 {
-            e.set_failing(1, -16, 0);
-        }
+        let mut e = parked_cache(parked);
         let dirty1 = e.dirty_of(1);
         let lines = u64::from(e.geometry().nr_lines());
         let failed = |d: u8| (d == 1).then_some(-16);
@@ -1730,21 +1738,7 @@ fn a_failing_device_write_waits_for_a_relocation() {
 /// timed out.
 #[test]
 fn a_log_nearly_full_of_parked_lines_is_not_churned() {
-    let mut e = engine(31);
-    e.register(2, 1 << 20).unwrap();
-    e.set_attached(2, true);
-    let s = e.record_snapshot();
-    e.record_done(s, true);
-    for b in 0..7168u64 {
-        let WriteStep::Go(t) = e.begin_write(1, b * 8, 8, &|_| false, Direct::No) else { panic!("device 1's write {b}") };
-        e.end_write(t, true, false, 0, 3);
-        flush_sealed(&mut e, false);
-    }
-    e.seal();
-    flush_sealed(&mut e, false);
-    for _ in 0..8 {
-        e.set_failing(1, -16, 0);
-    }
+    let mut e = parked_cache(7168);
     let dirty1 = e.dirty_of(1);
     let failed = |d: u8| (d == 1).then_some(-16);
     let mut m = Migrator { reloc: None, batch: 2 };
