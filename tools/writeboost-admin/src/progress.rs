@@ -2,7 +2,6 @@
 //! line every few seconds otherwise (logs, serial consoles), nothing with
 //! `--quiet`.
 
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -10,20 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How often the plain (non-terminal) form prints.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
-/// Whether standard error is a terminal that can redraw a bar in place:
-/// not a pipe or file, not `TERM=dumb`, and not a serial or system console
-/// (whose output usually ends up in a log).
-pub fn fancy_terminal() -> bool {
-    if !std::io::stderr().is_terminal() {
-        return false;
-    }
-    if std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb") {
-        return false;
-    }
-    let tty = std::fs::read_link("/proc/self/fd/2").unwrap_or_default();
-    let tty = tty.to_string_lossy();
-    !(tty == "/dev/console" || tty.starts_with("/dev/ttyS") || tty.starts_with("/dev/ttyAMA") || tty.starts_with("/dev/hvc"))
-}
+pub use writeboost_tools::fancy_terminal;
 
 /// A progress display.
 pub struct Progress {

@@ -99,6 +99,22 @@ pub fn parse_args<T: clap::Parser>() -> Result<T, std::process::ExitCode> {
     Err(std::process::ExitCode::from(2))
 }
 
+/// Whether standard error is a terminal that can redraw a progress bar in
+/// place: not a pipe or file, not `TERM=dumb`, and not a serial or system
+/// console (whose output usually ends up in a log).
+pub fn fancy_terminal() -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return false;
+    }
+    if std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb") {
+        return false;
+    }
+    let tty = std::fs::read_link("/proc/self/fd/2").unwrap_or_default();
+    let tty = tty.to_string_lossy();
+    !(tty == "/dev/console" || tty.starts_with("/dev/ttyS") || tty.starts_with("/dev/ttyAMA") || tty.starts_with("/dev/hvc"))
+}
+
 /// A size in sectors, readable (`1.0 GiB`).
 pub fn human_size(sectors: u64) -> String {
     let bytes = sectors as f64 * 512.0;

@@ -11,7 +11,6 @@
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -163,21 +162,6 @@ impl Progress for Shown {
     }
 }
 
-/// Whether standard error is a terminal that can redraw a bar in place: not
-/// a pipe or file, not `TERM=dumb`, and not a serial or system console
-/// (whose output usually ends up in a log).
-fn fancy_terminal() -> bool {
-    if !std::io::stderr().is_terminal() {
-        return false;
-    }
-    if std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb") {
-        return false;
-    }
-    let tty = std::fs::read_link("/proc/self/fd/2").unwrap_or_default();
-    let tty = tty.to_string_lossy();
-    !(tty == "/dev/console" || tty.starts_with("/dev/ttyS") || tty.starts_with("/dev/ttyAMA") || tty.starts_with("/dev/hvc"))
-}
-
 /// An error before the report (exit status 2; JSON too with `--json`).
 fn fail(args: &Args, msg: &str) -> ExitCode {
     writeboost_tools::fail("writeboost-recover", "cache", &args.cache, msg, args.json)
@@ -209,7 +193,7 @@ fn main() -> ExitCode {
         let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone());
         let _ = signal_hook::flag::register(sig, stop.clone());
     }
-    let tty = fancy_terminal();
+    let tty = writeboost_tools::fancy_terminal();
     let show = !args.no_progress && !args.dry_run && (tty || args.progress);
     let bar = (show && tty).then(|| {
         let b = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
