@@ -501,7 +501,7 @@ impl Cache {
                     self.no_room.stalled.store(true, Ordering::Relaxed);
                     if ffi::every_10s(&self.no_room.log_ms) {
                         pr_err!(
-                            "cache {}: no room in the log for {} s (write-back cannot make room: see the devices' writeback_errors); failing writes with EIO\n",
+                            "cache {}: no room in the log for {} s (write-back cannot make room: see the devices' writeback_errors); writes of devices with nothing in the log go around it to their backing devices, the others fail with EIO\n",
                             self.id,
                             SPACE_TIMEOUT_MS / 1000
                         );
@@ -610,6 +610,12 @@ impl Cache {
                 WriteStep::Wait(w) => match self.wait(g, w, since) {
                     Some(x) => g = x,
                     None => {
+                        if let Some(sectors) = self.around_when_full(dev, sector, n) {
+                            if sectors < n {
+                                bio.accept_partial(sectors);
+                            }
+                            return Routed::Around(bio, sector);
+                        }
                         bio.end(Err(EIO));
                         return Routed::Done;
                     }
@@ -657,6 +663,31 @@ impl Cache {
             bio.end(copied.map_err(|_| EIO));
         }
         Routed::Done
+    }
+
+    /// No room in the log for [`SPACE_TIMEOUT_MS`] (write-back cannot make
+    /// any: parked data fills the log): a write of a device with nothing
+    /// in the log that a replay would read (nothing cached, read caching
+    /// off) goes around the cache to its backing device, a write-around
+    /// write that needs no log entry (`Engine::write_around`), so parked
+    /// data of other devices does not fail a healthy device's writes.
+    /// Returns the sectors to remap (the caller sets the device's
+    /// pass-through flag: a FLUSH then reaches the backing device), or
+    /// `None`: the write fails. Not for a 2.2 table's private cache (id 0),
+    /// whose FLUSH does not reach the backing device.
+    fn around_when_full(&self, dev: u8, sector: u64, n: u32) -> Option<u32> {
+        if self.id == 0 {
+            return None;
+        }
+        let mut g = self.lock();
+        match g.eng.write_around(dev, sector, n, &self.slot_busy()) {
+            AroundStep::Pass { sectors, logged: None } => Some(sectors),
+            AroundStep::Pass { logged: Some(t), .. } => {
+                g.eng.end_around(t, false);
+                None
+            }
+            _ => None,
+        }
     }
 
     /// The direct part of [`Cache::map_write`]: counts the write in flight
