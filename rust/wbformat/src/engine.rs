@@ -2843,8 +2843,24 @@ impl<S: Storage> Engine<S> {
     /// may not be durable at a crash. Dirty lines are kept; a clean line
     /// replayed over older copies was made dirty by the replay (see
     /// `Documentation/design.md`, rule 6).
+    ///
+    /// After a replay the clean lines are in the replayed segments
+    /// (`record_migrated + 1 ..= last_id`): only their lines are looked at,
+    /// so a cache with a short log is done in proportion to the log; the
+    /// whole index only if some are left elsewhere.
     pub fn drop_clean_lines(&mut self) -> u64 {
         let n = self.index.nr_clean();
+        let nr = u64::from(self.geo.nr_segments());
+        let first = self.record_migrated.saturating_add(1).max(self.last_id.saturating_sub(nr.saturating_sub(1)));
+        for id in first..=self.last_id {
+            if self.index.nr_clean() == 0 {
+                break;
+            }
+            let Ok(slot) = self.geo.slot_of_id(id) else { continue };
+            for k in 0..LINES {
+                self.drop_clean_line(line_no(slot, k), &|_| true);
+            }
+        }
         self.drop_clean_where(|_| true);
         n
     }
@@ -2854,18 +2870,24 @@ impl<S: Storage> Engine<S> {
             return;
         }
         for line in 0..self.index.nr_lines() {
-            if !self.index.is_clean(line).unwrap_or(false) {
-                continue;
-            }
-            if let Ok(Some(key)) = self.index.cached_key_of(line) {
-                if of(key.device_id) {
-                    let _ = self.index.discard(key, 0xff);
-                    let (slot, k) = slot_k(line);
-                    if let Some(b) = self.buf_of_slot(slot) {
-                        if let Some(bl) = self.buf_line(b, k) {
-                            bl.bits = 0;
-                            bl.clean = false;
-                        }
+            self.drop_clean_line(line, &of);
+        }
+    }
+
+    /// Drops `line` from the index if it is a clean line of a device `of`
+    /// accepts.
+    fn drop_clean_line(&mut self, line: u64, of: &dyn Fn(u8) -> bool) {
+        if !self.index.is_clean(line).unwrap_or(false) {
+            return;
+        }
+        if let Ok(Some(key)) = self.index.cached_key_of(line) {
+            if of(key.device_id) {
+                let _ = self.index.discard(key, 0xff);
+                let (slot, k) = slot_k(line);
+                if let Some(b) = self.buf_of_slot(slot) {
+                    if let Some(bl) = self.buf_line(b, k) {
+                        bl.bits = 0;
+                        bl.clean = false;
                     }
                 }
             }
