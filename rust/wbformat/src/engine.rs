@@ -2488,7 +2488,13 @@ impl<S: Storage> Engine<S> {
             // `parked_leaves_room`).
             let behind = start < self.last_flushed && self.healthy_dirty() > 0;
             let detach = self.record_wanted > self.record_migrated;
-            let want = behind || detach || (self.urgent && self.parked_leaves_room());
+            // For writers only while they have no slot: the relocation's
+            // own segment, open across consecutive jobs, keeps writers from
+            // opening one, so relocating on while a slot is free starves
+            // them (breakM: 25,000 lines a second after a power cut, the
+            // writer stalled until EIO).
+            let for_writers = self.urgent && !self.slot_free(self.reserve()) && self.parked_leaves_room();
+            let want = behind || detach || for_writers;
             if want && self.reloc_room() {
                 self.round = Some((start, start));
                 return MigratorJob::Relocate { id: start };

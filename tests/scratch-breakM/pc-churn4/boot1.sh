@@ -1,0 +1,24 @@
+. /wb/tests/lib.sh
+set -e
+rec=$((400 * 2048))
+sz=$((64 * 2048))
+getrec() { dd if=$WB_BACKING bs=512 skip=$(($rec + $1)) count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -1; }
+putrec() { echo "$2" | dd of=$WB_BACKING bs=512 seek=$(($rec + $1)) conv=sync,fsync oflag=direct 2>/dev/null; }
+w9() { wbpattern write /dev/mapper/wb9 --region 0:60M --ops 100000 --sizes 4K,64K,256K --seed 9 --gen-base $1 --fsync-every 50 | while read -r what n; do [ "$what" = flushed ] && putrec 0 "$n"; done; }
+w8() { wbpattern write /dev/mapper/wb8 --region 0:8M --ops 100000 --sizes 4K,16K --seed 8 --gen-base $1 --fsync-every 50 | while read -r what n; do [ "$what" = flushed ] && putrec 2 "$n"; done; }
+run small_cache_setup 32
+: no read cache
+run dm_create b8 --table "0 $sz error"
+run dm_create b9 --table "0 $sz linear $WB_BACKING $sz"
+run wb_create wb8 8 /dev/mapper/b8 1
+run wb_create wb9 9 /dev/mapper/b9 1
+run mgr_msg allow_migrate 1
+putrec 0 0; putrec 2 0
+run timeout 60 wbpattern fill /dev/mapper/wb8 --region 0:8M --gen 1000 --seed 8
+run dd if=/dev/zero of=/dev/mapper/wb8 bs=4k count=0 conv=fsync
+echo "dirty after dev8 fill: $(cache_dirty)"
+w9 10000 &
+w8 500000 &
+sleep 15
+echo "w9 flushed $(getrec 0) w8 flushed $(getrec 2) relocated $(mgr_status_value nr_relocated_lines) dirty $(cache_dirty)"
+wb_powercut
