@@ -232,3 +232,14 @@ wb_set_cache() {
     dmsetup suspend "$1" || return 1
     dmsetup resume "$1"
 }
+
+# Marks that survive a power cut, for multi-boot tests: mark_put <n> <text>
+# writes one line to sector n of a record area on $WB_BACKING (at 400 MiB,
+# beyond the devices the tests create), durably; mark_get <n> reads it back.
+WB_MARKS=$((400 * 2048))
+mark_put() {
+    echo "$2" | dd of=$WB_BACKING bs=512 seek=$(($WB_MARKS + $1)) conv=sync,fsync oflag=direct 2>/dev/null
+}
+mark_get() {
+    dd if=$WB_BACKING bs=512 skip=$(($WB_MARKS + $1)) count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -1
+}

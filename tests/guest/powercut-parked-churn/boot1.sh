@@ -9,12 +9,9 @@
 # out, and `urgent` never cleared), then failed its writes with EIO.
 . /wb/tests/lib.sh
 set -e
-rec=$((400 * 2048))
 sz=$((64 * 2048))
-getrec() { dd if=$WB_BACKING bs=512 skip=$(($rec + $1)) count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -1; }
-putrec() { echo "$2" | dd of=$WB_BACKING bs=512 seek=$(($rec + $1)) conv=sync,fsync oflag=direct 2>/dev/null; }
-w9() { wbpattern write /dev/mapper/wb9 --region 0:60M --ops 100000 --sizes 4K,64K,256K --seed 9 --gen-base $1 --fsync-every 50 | while read -r what n; do [ "$what" = flushed ] && putrec 0 "$n"; done; }
-w8() { wbpattern write /dev/mapper/wb8 --region 0:8M --ops 100000 --sizes 4K,16K --seed 8 --gen-base $1 --fsync-every 50 | while read -r what n; do [ "$what" = flushed ] && putrec 2 "$n"; done; }
+w9() { wbpattern write /dev/mapper/wb9 --region 0:60M --ops 100000 --sizes 4K,64K,256K --seed 9 --gen-base $1 --fsync-every 50 | while read -r what n; do [ "$what" = flushed ] && mark_put 0 "$n"; done; }
+w8() { wbpattern write /dev/mapper/wb8 --region 0:8M --ops 100000 --sizes 4K,16K --seed 8 --gen-base $1 --fsync-every 50 | while read -r what n; do [ "$what" = flushed ] && mark_put 2 "$n"; done; }
 run small_cache_setup 32
 run mgr_msg read_cache_threshold 4
 run dm_create b8 --table "0 $sz error"
@@ -22,7 +19,7 @@ run dm_create b9 --table "0 $sz linear $WB_BACKING $sz"
 run wb_create wb8 8 /dev/mapper/b8 1
 run wb_create wb9 9 /dev/mapper/b9 1
 run mgr_msg allow_migrate 1
-putrec 0 0; putrec 2 0
+mark_put 0 0; mark_put 2 0
 run timeout 60 wbpattern fill /dev/mapper/wb8 --region 0:8M --gen 1000 --seed 8
 run dd if=/dev/zero of=/dev/mapper/wb8 bs=4k count=0 conv=fsync
 echo "dirty after dev8 fill: $(cache_dirty)"
@@ -31,5 +28,5 @@ w8 500000 &
 ( while :; do awk -v s=$RANDOM 'BEGIN{srand(s); for(i=0;i<40;i++) print int(rand()*15000)}' | while read b; do
     dd if=/dev/mapper/wb9 of=/dev/null bs=4k skip=$b count=1 iflag=direct 2>/dev/null; done; done ) &
 sleep 15
-echo "w9 flushed $(getrec 0) w8 flushed $(getrec 2) relocated $(mgr_status_value nr_relocated_lines) dirty $(cache_dirty)"
+echo "w9 flushed $(mark_get 0) w8 flushed $(mark_get 2) relocated $(mgr_status_value nr_relocated_lines) dirty $(cache_dirty)"
 wb_powercut

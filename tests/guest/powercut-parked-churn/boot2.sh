@@ -1,10 +1,7 @@
 # See boot1.sh.
 . /wb/tests/lib.sh
 set -e
-rec=$((400 * 2048))
 sz=$((64 * 2048))
-getrec() { dd if=$WB_BACKING bs=512 skip=$(($rec + $1)) count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -1; }
-putrec() { echo "$2" | dd of=$WB_BACKING bs=512 seek=$(($rec + $1)) conv=sync,fsync oflag=direct 2>/dev/null; }
 run dm_create cdev --table "0 $((32 * 2048)) linear $WB_CACHE 0"
 run dm_create b8 --table "0 $sz error"
 run dm_create b9 --table "0 $sz linear $WB_BACKING $sz"
@@ -15,7 +12,7 @@ run mgr_msg switch_to 1
 run mgr_msg resume_cache /dev/mapper/cdev
 run wb_set_cache wb8 1
 run wb_set_cache wb9 1
-n9=$(getrec 0); n8=$(getrec 2); echo "durable: w9 $n9 w8 $n8"
+n9=$(mark_get 0); n8=$(mark_get 2); echo "durable: w9 $n9 w8 $n8"
 run timeout 120 wbpattern check /dev/mapper/wb8 --region 0:8M --ops 100000 --sizes 4K,16K --seed 8 --gen-base 500000 --durable $n8 --initial gen:1000
 run timeout 120 wbpattern check /dev/mapper/wb9 --region 0:60M --ops 100000 --sizes 4K,64K,256K --seed 9 --gen-base 10000 --durable $n9 --initial zero
 m=$(dmesg | wc -l)
