@@ -245,13 +245,8 @@ pub(crate) fn resume(id: u8, path: &CStr, devices: &dyn Devices, accept_loss: bo
     for d in 1..=fmt::MAX_DEVICE_ID {
         engine.resumed_identity(d, fmt::record_identity(rec_block, d).unwrap_or(0));
     }
-    // The log's clean lines may be stale copies: a device may write
-    // pass-through before it attaches (writeboost-mgr), and a write-around
-    // write may have put newer data on the disk than a clean line whose
-    // drop was not durable yet (both forms). Read caching starts cold.
-    let n = engine.drop_clean_lines();
-    if n > 0 {
-        pr_info!("cache {}: {} clean lines of the log not kept (read caching starts cold after a resume)\n", id, n);
+    if summary.clean_dropped > 0 {
+        pr_info!("cache {}: {} clean lines of the log not kept (read caching starts cold after a resume)\n", id, summary.clean_dropped);
     }
     if summary.torn_end {
         pr_info!("cache {}: invalidated the torn segment at the end of the log\n", id);

@@ -2523,8 +2523,14 @@ impl<S: Storage> Engine<S> {
     /// it failed and its retry is due (a retry must reach the device's
     /// lines even when they lie behind another device's parked ones).
     fn healthy_dirty(&self) -> u64 {
+        self.dirty_parked(false)
+    }
+
+    /// Dirty lines of the devices whose lines are parked now (`parked`),
+    /// or of the others.
+    fn dirty_parked(&self, parked: bool) -> u64 {
         (0..self.devs.len())
-            .filter(|&i| !self.parked(i as u8))
+            .filter(|&i| self.parked(i as u8) == parked)
             .map(|i| self.devs.get(i).map_or(0, |d| d.dirty))
             .fold(0, u64::saturating_add)
     }
@@ -2538,10 +2544,7 @@ impl<S: Storage> Engine<S> {
     /// parked lines in a 31-segment cache were moved round the log at 20,000
     /// lines/s while the writers waited), so writers get EIO after 30 s.
     fn parked_leaves_room(&self) -> bool {
-        let parked = (0..self.devs.len())
-            .filter(|&i| self.parked(i as u8))
-            .map(|i| self.devs.get(i).map_or(0, |d| d.dirty))
-            .fold(0, u64::saturating_add);
+        let parked = self.dirty_parked(true);
         let lines = u64::from(LINES);
         let segs = parked.saturating_add(lines - 1) / lines;
         segs.saturating_add(self.reserve()).saturating_add(3) <= u64::from(self.geo.nr_segments())
@@ -2840,8 +2843,8 @@ impl<S: Storage> Engine<S> {
     }
 
     /// Drops every clean line from the index and returns how many there
-    /// were (O(lines), only when clean lines exist). Resume calls it after
-    /// the replay: a clean line of the log, a copy of what the disk held
+    /// were (O(lines), only when clean lines exist).
+    /// `recovery::resume_engine` calls it after the replay: a clean line of the log, a copy of what the disk held
     /// when it was read, may no longer be. A device created after a
     /// `writeboost-mgr` resume may write pass-through before it attaches;
     /// and a write-around write over a block whose clean line had been

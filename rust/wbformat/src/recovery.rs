@@ -717,6 +717,10 @@ pub struct ResumeSummary {
     /// Every slot of the ring window past the end was read (no log horizon,
     /// `accept_loss`, or a header that breaks the horizon).
     pub full_scan: bool,
+    /// Clean lines the replay found and dropped (`Engine::drop_clean_lines`:
+    /// a copy in the log may be older than the disk; read caching starts
+    /// cold).
+    pub clean_dropped: u64,
 }
 
 /// Whether segment `h` keeps the log horizon `horizon` (the superblock's
@@ -965,6 +969,7 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
     if let Some((device_id, dirty)) = engine.dirty_devices().find(|&(d, _)| record.registered(d).is_none()) {
         return Err(ResumeError::Unregistered { device_id, dirty });
     }
+    let clean_dropped = engine.drop_clean_lines();
     Ok(ResumeSummary {
         replayed: scan.replayed(),
         last_valid,
@@ -973,6 +978,7 @@ pub fn resume_engine<S: Storage, D: LogDevice>(
         torn_end: end_slot.is_some(),
         headers_read,
         full_scan,
+        clean_dropped,
     })
 }
 

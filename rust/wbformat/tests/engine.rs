@@ -642,12 +642,13 @@ fn resume_invalidates_an_end_segment_naming_its_id_with_a_bad_header() {
     img.write_segment(1, &[mb(1, 0, 0xff)]);
     img.write_segment(2, &[mb(1, 1, 0xff)]);
     let s2 = img.segment_start(2);
-    // Metablock 37 of segment 2 (past its one line) not zero.
-    img.disk.write(s2 + ((64 + 37 * 12) / 512) as u64, &{
-        let mut b = img.disk.read_vec(s2 + ((64 + 37 * 12) / 512) as u64, 512);
-        b[(64 + 37 * 12) % 512] = 0x5a;
-        b
-    });
+    // Metablock 37 of segment 2 (past its one line) not zero: metablocks
+    // start at byte 64 of the header, 12 bytes each.
+    let off = 64 + 37 * METABLOCK_SIZE;
+    let sector = s2 + (off / 512) as u64;
+    let mut b = img.disk.read_vec(sector, 512);
+    b[off % 512] = 0x5a;
+    img.disk.write(sector, &b);
     let (_e, sum) = resume(&mut img);
     assert_eq!(sum.last_valid, 1);
     assert!(matches!(sum.end, Some(LogEnd::Invalid { id: 2, .. })), "{:?}", sum.end);

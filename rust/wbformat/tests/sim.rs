@@ -614,10 +614,8 @@ impl Sim {
         let last_valid = sum.last_valid;
         self.note(format!("recovered: record {} log ..{}", rec.last_migrated_segment_id, last_valid));
         self.eng = eng;
-        // What cache::resume does: the log's clean lines may be stale.
-        let n = self.eng.drop_clean_lines();
-        if n > 0 {
-            self.note(format!("recovered: {n} clean lines dropped"));
+        if sum.clean_dropped > 0 {
+            self.note(format!("recovered: {} clean lines dropped", sum.clean_dropped));
         }
         self.eng.set_read_cache(self.rc.0, self.rc.1).map_err(|e| format!("read cache: {e}"))?;
         self.staging.clear();
