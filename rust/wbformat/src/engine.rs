@@ -593,7 +593,9 @@ pub enum FlusherJob {
 pub enum MigratorJob {
     /// Write back segments `start..=end`: collect [`Engine::round_entries`],
     /// read, write back, flush the backing devices, then
-    /// [`Engine::round_done`].
+    /// [`Engine::round_done`]. `start` is the oldest segment not migrated,
+    /// or a later one when the oldest hold only parked lines (the round
+    /// writes back the other devices' lines past them).
     Round {
         /// First id.
         start: u64,
@@ -601,7 +603,8 @@ pub enum MigratorJob {
         end: u64,
     },
     /// Segment `id` (the oldest not migrated) holds only dirty lines of
-    /// failing devices and holds the log up: read it, then move each of its
+    /// failing devices and holds the log up (writers wait for room, or a
+    /// detach for the record): read it, then move each of its
     /// lines ([`Engine::round_entries`] with `parked`) to the head of the log
     /// with [`Engine::begin_relocate`] and [`Engine::end_write`], then call
     /// [`Engine::relocate_done`]. The data is never dropped; the record
@@ -843,6 +846,16 @@ pub struct Engine<S: Storage> {
     registry_version: u64,
     record_version: u64,
     round: Option<(u64, u64)>,
+    /// The devices parked when the round in flight started (a bit per
+    /// device id): its entries skip their lines.
+    round_parked: u128,
+    /// Write-back past the tail: every flushed segment up to `.0` has had
+    /// its dirty lines written back but those of the devices in `.1` (a bit
+    /// per device id, parked when the rounds ran). Rounds go on from there
+    /// while the tail segment holds only parked lines, so that the parked
+    /// lines are moved only to make room (see [`Engine::migrator_next`]).
+    /// Valid while it is past the tail and none of `.1` is due for a retry.
+    wb_past: (u64, u128),
     /// The migrator's clock (ms), from [`Engine::migrator_next`].
     mig_now: u64,
     /// A detach waits for the record to pass this segment id.
@@ -935,6 +948,8 @@ impl<S: Storage> Engine<S> {
             registry_version: 0,
             record_version: 0,
             round: None,
+            round_parked: 0,
+            wb_past: (0, 0),
             mig_now: 0,
             record_wanted: 0,
             barrier_deadline: None,
@@ -1005,6 +1020,7 @@ impl<S: Storage> Engine<S> {
         self.durable_upto = last_valid;
         self.last_migrated = last_migrated;
         self.record_migrated = last_migrated;
+        self.wb_past = (0, 0);
         for (d, &r) in self.devs.iter_mut().zip(registry.iter()) {
             d.registered = r;
         }
@@ -2478,15 +2494,15 @@ impl<S: Storage> Engine<S> {
             let (healthy, parked) = self.seg_dirty(start);
             if healthy > 0 || parked == 0 {
                 let end = self.last_flushed.min(self.last_migrated.saturating_add(u64::from(batch.max(1))));
+                self.round_parked = self.parked_mask();
                 self.round = Some((start, end));
                 return MigratorJob::Round { start, end };
             }
-            // Only lines of failing devices: move them to the head of the
-            // log when they hold up other devices' write-back, a detach, or
-            // writers, for whom it makes room only if the log is not full
-            // of them (else moving them frees nothing: no churn; see
-            // `parked_leaves_room`).
-            let behind = start < self.last_flushed && self.healthy_dirty() > 0;
+            // Only lines of failing devices. Move them to the head of the
+            // log only to make room: for a detach (the record must pass
+            // them) or for waiting writers, for whom it makes room only if
+            // the log is not full of them (else moving them frees nothing:
+            // no churn; see `parked_leaves_room`). Once per lap at most.
             let detach = self.record_wanted > self.record_migrated;
             // For writers only while they have no slot: the relocation's
             // own segment, open across consecutive jobs, keeps writers from
@@ -2494,8 +2510,9 @@ impl<S: Storage> Engine<S> {
             // them (breakM: 25,000 lines a second after a power cut, the
             // writer stalled until EIO).
             let for_writers = self.urgent && !self.slot_free(self.reserve()) && self.parked_leaves_room();
-            let want = behind || detach || for_writers;
+            let want = detach || for_writers;
             if want && self.reloc_room() {
+                self.round_parked = self.parked_mask();
                 self.round = Some((start, start));
                 return MigratorJob::Relocate { id: start };
             }
@@ -2503,6 +2520,18 @@ impl<S: Storage> Engine<S> {
                 // A relocation waits for the record to free a slot.
                 ms = ms.min(10);
                 wake_flusher = true;
+            }
+            // The other devices' lines behind them are written back where
+            // they are. (Moving the parked lines out of their way, as
+            // before, put the moved lines behind the next line written:
+            // all of them were moved round the log for every line a
+            // healthy device wrote, 20 to 60 per line in breakN.)
+            let from = self.written_back_upto(start).saturating_add(1);
+            if from <= self.last_flushed && self.healthy_dirty() > 0 {
+                let end = self.last_flushed.min(from.saturating_add(u64::from(batch.max(1)) - 1));
+                self.round_parked = self.parked_mask();
+                self.round = Some((from, end));
+                return MigratorJob::Round { start: from, end };
             }
             let due = self.devs.iter().filter(|d| d.fail_errno != 0 && d.dirty > 0).map(|d| d.retry_at).min();
             if let Some(due) = due {
@@ -2517,6 +2546,37 @@ impl<S: Storage> Engine<S> {
     fn parked(&self, dev: u8) -> bool {
         let d = self.dev(dev);
         d.fail_errno != 0 && self.mig_now < d.retry_at
+    }
+
+    /// The devices parked now (`parked`), a bit per device id.
+    fn parked_mask(&self) -> u128 {
+        (0..self.devs.len().min(REGISTRY_ENTRIES)).filter(|&i| self.parked(i as u8)).fold(0, |m, i| m | 1u128 << i)
+    }
+
+    /// The last segment id up to which every flushed segment from the tail
+    /// `start` (`last_migrated + 1`) on has had the lines of the devices
+    /// not parked now written back (`wb_past`), or `start - 1`.
+    fn written_back_upto(&self, start: u64) -> u64 {
+        let (upto, skipped) = self.wb_past;
+        if upto >= start && skipped & !self.parked_mask() == 0 {
+            upto.min(self.last_flushed)
+        } else {
+            start.saturating_sub(1)
+        }
+    }
+
+    /// A round of `start..=end` wrote back its entries: extends `wb_past`
+    /// when the round joins it (or starts at the tail `tail`). The lines
+    /// it skipped: those of the devices parked when it started, and of
+    /// those that failed in it (parked now).
+    fn note_written_back(&mut self, tail: u64, start: u64, end: u64) {
+        let skipped = self.round_parked | self.parked_mask();
+        let (upto, old) = self.wb_past;
+        if upto >= tail && old & !self.parked_mask() == 0 && start <= upto.saturating_add(1) {
+            self.wb_past = (upto.max(end), old | skipped);
+        } else if start <= tail {
+            self.wb_past = (end, skipped);
+        }
     }
 
     /// Dirty lines of devices whose write-back may run now: it works, or
@@ -2586,9 +2646,11 @@ impl<S: Storage> Engine<S> {
     /// open segment once everything before it is written back (so no
     /// partial segment is sealed needlessly); returns whether it did.
     pub fn drain(&mut self) -> bool {
-        // Written back as far as it goes: all of it, or up to lines that
-        // are parked (a failing device's lines never hold the others up).
-        let done = self.last_migrated >= self.last_flushed || self.seg_dirty(self.last_migrated.saturating_add(1)).0 == 0;
+        // Written back as far as it goes: all of it, or all but lines that
+        // are parked (a failing device's lines never hold the others up:
+        // rounds go on past them).
+        let tail = self.last_migrated.saturating_add(1);
+        let done = self.last_migrated >= self.last_flushed || (self.seg_dirty(tail).0 == 0 && (self.written_back_upto(tail) >= self.last_flushed || self.healthy_dirty() == 0));
         if done && self.last_flushed >= self.sealed_upto && self.open_has_data() {
             self.seal()
         } else {
@@ -2676,6 +2738,7 @@ impl<S: Storage> Engine<S> {
                 }
             }
         }
+        self.note_written_back(self.last_migrated.saturating_add(1), start, end);
         self.advance_migrated(end.saturating_sub(start).saturating_add(1).min(u64::from(u32::MAX)) as u32);
         self.migrate_error = any;
     }
