@@ -680,6 +680,9 @@ impl Cache {
             return None;
         }
         let mut g = self.lock();
+        if !g.eng.around_unlogged(dev) {
+            return None;
+        }
         match g.eng.write_around(dev, sector, n, &self.slot_busy()) {
             AroundStep::Pass { sectors, logged: None } => Some(sectors),
             AroundStep::Pass { logged: Some(t), .. } => {

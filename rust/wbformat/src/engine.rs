@@ -2069,6 +2069,21 @@ impl<S: Storage> Engine<S> {
     // -------------------------------------------------------------------
     // Write-around
 
+    /// Whether a write-around write of `dev` would need no log entry now
+    /// (nothing of the device in the log a replay would read, read caching
+    /// off, neither the cache nor the device failing): then
+    /// [`Engine::write_around`] answers `Pass { logged: None }`. No side
+    /// effect.
+    pub fn around_unlogged(&self, dev: u8) -> bool {
+        self.error.is_none() && self.dev(dev).fail_errno == 0 && self.index.nr_clean() == 0 && self.around_needs_no_entry(dev)
+    }
+
+    /// Nothing of `dev` in the log a replay would read, and read caching
+    /// off (see [`Engine::write_around`]).
+    fn around_needs_no_entry(&self, dev: u8) -> bool {
+        dev == 0 || dev > MAX_DEVICE_ID || (self.dev(dev).last_seg <= self.record_migrated && self.rc_threshold == 0)
+    }
+
     /// A write-around write of `n` sectors (`n >= 1`) of `dev` at `sector`:
     /// the data goes to the backing device, and the cached copies of those
     /// sectors (lines of any segment, RAM buffers included) leave the
@@ -2127,7 +2142,7 @@ impl<S: Storage> Engine<S> {
         // path, even with nothing to replay: its end (`end_around`, once the
         // data is durable) drops what a read staged meanwhile, whose backing
         // read may predate the data. A plain remap has no end to do it at.
-        if dev == 0 || dev > MAX_DEVICE_ID || (self.dev(dev).last_seg <= self.record_migrated && self.rc_threshold == 0) {
+        if self.around_needs_no_entry(dev) {
             // Nothing of the device in the log a replay would read (and so
             // nothing in the index either).
             self.count_around(sector, end);

@@ -791,6 +791,29 @@ fn write_around_of_a_clean_device_logs_nothing() {
     assert_eq!(around(&mut e, 2040, 100), AroundStep::Pass { sectors: 8, logged: None });
 }
 
+/// `around_unlogged` (the kernel's write-around fallback when the log is
+/// full asks it first, so that it never reserves an entry it would undo)
+/// says what `write_around` then does.
+#[test]
+fn around_unlogged_predicts_a_write_around_without_entry() {
+    let mut e = engine(8);
+    e.register(2, 1 << 20).unwrap();
+    e.set_attached(2, true);
+    assert!(e.around_unlogged(1));
+    assert_eq!(around(&mut e, 0, 8), AroundStep::Pass { sectors: 8, logged: None });
+    // Lines in the log past the record: an entry.
+    write(&mut e, 0, 8, false);
+    e.seal();
+    flush_sealed(&mut e, false);
+    assert!(!e.around_unlogged(1));
+    assert!(e.around_unlogged(2), "another device's lines do not count");
+    assert!(matches!(around(&mut e, 0, 8), AroundStep::Pass { logged: Some(_), .. }));
+    // A failing device's write-around writes go through the cache.
+    e.set_failing(2, -5, 0);
+    assert!(!e.around_unlogged(2));
+    assert_eq!(e.write_around(2, 0, 8, &|_| false), AroundStep::Cache);
+}
+
 /// Dirty data of older segments: dropped from the index once the data is
 /// written, and logged in the open segment; adjacent drops merge into one
 /// entry; the segment is not written while the write is in flight, and a
