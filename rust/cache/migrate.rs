@@ -201,6 +201,9 @@ impl ThreadBody for Migrator {
                             pr_info!("cache {}: writing the record works again\n", c.id);
                         }
                         record_failing = false;
+                        // A removed device's claim waits for the record
+                        // to pass its lines.
+                        c.release_clean_claims();
                     }
                 },
                 _ => {}

@@ -1276,10 +1276,21 @@ impl Cache {
     /// ([`Cache::release_claim`]). Best effort: a disk that another table
     /// still holds cannot be claimed (logged).
     pub(crate) fn claim_if_dirty(&self, dev: u8) {
-        let dirty = self.dirty_of(dev);
-        if dirty == 0 {
+        // Dirty, or written back but not yet past the record (a replay
+        // would bring the lines back): released once the record passes
+        // them (`release_clean_claims`).
+        let (dirty, free) = {
+            let mut g = self.lock();
+            let sealed = g.eng.sealed_upto();
+            let free = g.eng.replay_free(dev);
+            let dirty = g.eng.dirty_of(dev);
+            self.unlock_waking_flusher(g, sealed);
+            (dirty, free)
+        };
+        if free {
             return;
         }
+        self.migrator_cv.notify_all();
         let mut bk = self.backings.lock();
         let Some(devt) = bk.get(dev as usize).and_then(|x| x.as_ref().map(|f| f.bdev().devt())) else {
             return;
@@ -1311,6 +1322,16 @@ impl Cache {
     }
 
     fn log_claimed(&self, devt: u32, dev: u8, dirty: u64) {
+        if dirty == 0 {
+            pr_info!(
+                "cache {}: claimed backing device {}: removed device_id {} has lines here written back but not yet recorded as such (held until the record passes them); create device_id {} over it to use it\n",
+                self.id,
+                ffi::DevT(devt),
+                dev,
+                dev
+            );
+            return;
+        }
         pr_info!(
             "cache {}: claimed backing device {}: removed device_id {} has {} dirty lines here; create device_id {} over it to use it\n",
             self.id,
@@ -1370,7 +1391,8 @@ impl Cache {
         }
     }
 
-    /// Releases the claims of devices whose data is all written back.
+    /// Releases the claims of devices whose data is all written back and
+    /// past the record (a replay cannot bring any of it back).
     pub(crate) fn release_clean_claims(&self) {
         let mut ids = [false; SLOTS];
         self.claimed(|d, _| {
@@ -1379,7 +1401,19 @@ impl Cache {
             }
         });
         for (d, _) in ids.iter().enumerate().filter(|(_, &x)| x) {
-            if self.dirty_of(d as u8) == 0 && self.release_claim(d as u8) {
+            let free = {
+                let mut g = self.lock();
+                let sealed = g.eng.sealed_upto();
+                let free = g.eng.replay_free(d as u8);
+                self.unlock_waking_flusher(g, sealed);
+                free
+            };
+            if !free {
+                // Written back but not yet past the record: the migrator
+                // records (moving parked lines in front for it); asked
+                // again after the record.
+                self.migrator_cv.notify_all();
+            } else if self.release_claim(d as u8) {
                 pr_info!("cache {}: device_id {} is written back: its backing device is released\n", self.id, d);
             }
         }

@@ -1592,7 +1592,15 @@ impl<S: Storage> Engine<S> {
             // The segment of its own, in the slot writers leave free: no
             // writer can take its lines (they would starve the relocation,
             // and a log whose last slot holds half a relocation is stuck).
+            // Writers that waited for room still wait: their urgency stays,
+            // so the relocation goes on (packing its segment) until they
+            // have a slot. (Cleared here, the next job sealed the segment
+            // with one source segment's lines in it: a log whose parked
+            // lines were spread thin stayed so, moved round it for ever
+            // while the writers got no room.)
+            let urgent = self.urgent;
             self.open_segment(slot_busy, 0)?;
+            self.urgent = urgent;
             self.reloc_buf = self.cur.take();
         }
     }
@@ -3208,6 +3216,30 @@ impl<S: Storage> Engine<S> {
         if self.cells_busy != 0 {
             self.cancel_staging(dev, block.saturating_mul(SECTORS_PER_BLOCK), SECTORS_PER_BLOCK);
         }
+    }
+
+    /// Whether nothing of `dev` is left in the log that a replay would
+    /// bring back: no dirty line, and the record past the device's last
+    /// segment (lines written back past parked ones are clean in RAM but
+    /// dirty again in a replay until the record passes them). With no dirty
+    /// line but the record behind, asks for the record to pass (as a
+    /// detach does: parked lines in front are moved for it) and returns
+    /// `false`; ask again once a record was written. For releasing the
+    /// claim of a removed device's disk: until then, data written to the
+    /// disk could be overwritten by the replayed older lines.
+    pub fn replay_free(&mut self, dev: u8) -> bool {
+        let d = self.dev(dev);
+        if d.dirty > 0 {
+            return false;
+        }
+        if d.last_seg > self.record_migrated {
+            self.record_wanted = self.record_wanted.max(d.last_seg);
+            if d.last_seg > self.sealed_upto {
+                self.seal();
+            }
+            return false;
+        }
+        true
     }
 
     /// Detaches `dev`. With `require_clean`, refuses while it has dirty

@@ -1860,3 +1860,84 @@ fn parked_lines_are_not_moved_round_the_log_for_each_line_written() {
     assert_eq!(e.dirty_of(1), dirty1, "device 1's paused lines are kept");
     eprintln!("moved {} for {written} written ({per_line:.2} per line), worst wait {worst} ms", e.nr_relocated());
 }
+
+/// A failing device's write fails at once when the log has no room (its
+/// writers must not wait 30 s for room its own parked lines may take).
+/// With other devices' data written back behind its parked lines, there
+/// is room to be had, and device 2 (healthy) writes three times the cache.
+/// Both must get room, without parked lines going round the log for it.
+/// With write-back going on past the parked lines (435581f) the
+/// relocation's own segment was sealed after each job (its own segment
+/// opening cleared the writers' urgency): every lap moved the parked lines
+/// into segments as sparse as the ones they came from, 1.9 million moves
+/// in 2000 s while device 2 got no room at all. Before that, the parked
+/// lines were moved out of device 2's way all the time: 716,336 moves for
+/// 23,715 lines written.
+#[test]
+fn a_failing_device_writes_while_the_log_is_full_of_clean_segments() {
+    let mut e = parked_cache(3000);
+    // Device 1 stays failing, retried every 30 s, and writes now and then.
+    let failed = |d: u8| (d == 1).then_some(-16);
+    let lines = u64::from(e.geometry().nr_lines());
+    let mut m = Migrator { reloc: None, batch: 2, seal_idle: false };
+    let (mut written, mut now, mut refused, mut tried) = (0u64, 0u64, 0u64, 0u64);
+    while written < 3 * lines {
+        now += 1;
+        assert!(now < 2_000_000, "device 2 wrote only {written} lines in 2000 s ({} moved)", e.nr_relocated());
+        if now % 4 == 0 {
+            if let WriteStep::Go(t) = e.begin_write(2, (written % 12288) * 8, 8, &|_| false, Direct::No) {
+                e.end_write(t, true, false, now, 3);
+                written += 1;
+            }
+        }
+        if now % 200 == 0 {
+            tried += 1;
+            match e.begin_write(1, (100_000 + tried) * 8, 8, &|_| false, Direct::No) {
+                WriteStep::Go(t) => {
+                    e.end_write(t, true, false, now, 3);
+                }
+                WriteStep::Fail => refused += 1,
+                WriteStep::Wait(_) => {}
+                other => panic!("device 1's write got {other:?}"),
+            }
+        }
+        let _ = e.seal_if_idle(now, 5000);
+        m.step(&mut e, now, &failed);
+    }
+    eprintln!("device 1: {refused} of {tried} writes refused; {} lines moved for {written} written", e.nr_relocated());
+    assert!(refused * 20 <= tried, "device 1's writes refused {refused} times of {tried}, with room to be had behind its parked lines");
+    assert!(e.nr_relocated() <= 2 * written, "{} parked lines moved for {written} lines written", e.nr_relocated());
+}
+
+/// breakO: a device's lines written back past parked ones are clean in RAM
+/// but come back in a replay until the record passes them: `replay_free`
+/// says so, and asking makes the migrator move the parked lines in front
+/// so that the record passes (the kernel releases a removed device's disk
+/// only then). Before, the claim was released on "no dirty line" alone.
+#[test]
+fn lines_written_back_past_parked_ones_are_replay_free_only_past_the_record() {
+    let mut e = parked_cache(1000);
+    for b in 0..300u64 {
+        let WriteStep::Go(t) = e.begin_write(2, b * 8, 8, &|_| false, Direct::No) else { panic!() };
+        e.end_write(t, true, false, 0, 3);
+    }
+    e.seal();
+    flush_sealed(&mut e, false);
+    let failed = |d: u8| (d == 1).then_some(-16);
+    let mut m = Migrator { reloc: None, batch: 2, seal_idle: false };
+    let mut now = 0;
+    while e.dirty_of(2) > 0 {
+        now += 1;
+        assert!(now < 10_000, "device 2 never written back");
+        m.step(&mut e, now, &failed);
+    }
+    assert_eq!(e.record_migrated(), 0, "the record stays behind the parked lines");
+    assert!(!e.replay_free(2), "device 2's lines are still in the log past the record");
+    while !e.replay_free(2) {
+        now += 1;
+        assert!(now < 20_000, "the record never passed device 2's lines (record at {})", e.record_migrated());
+        m.step(&mut e, now, &failed);
+    }
+    assert!(e.nr_relocated() >= 1000, "the parked lines in front were moved");
+    assert_eq!(e.dirty_of(1), 1000, "device 1's parked lines are kept");
+}
