@@ -99,23 +99,25 @@ fn plan(t: &Tables, entry: &DevEntry, cache_id: u8) -> core::result::Result<Plan
             }
         }
     } else if bound.is_none() {
-        // A cache that holds dirty data of this id (the device was removed
+        // A cache that holds data of this id (the device was removed
         // dirty, or created after resume_cache) takes its I/O, so reads
-        // never miss that data.
-        t.caches.iter().flatten().find(|c| c.dirty_of(id) > 0).cloned()
+        // never miss that data; so does one whose written-back lines of it
+        // the record has not passed yet, so that writes made meanwhile
+        // supersede them in its log (made around it, a replay after a
+        // crash would write the older lines back over them).
+        t.caches.iter().flatten().find(|c| c.holds(id)).cloned()
     } else {
         None
     };
-    if let Some(h) = t.caches.iter().flatten().find(|c| !same(&bound, c) && !same(&target, c) && c.dirty_of(id) > 0) {
+    if let Some(h) = t.caches.iter().flatten().find(|c| !same(&bound, c) && !same(&target, c) && c.holds(id)) {
+        let d = h.dirty_of(id);
         return Err((
             EBUSY,
-            Msg::new(format_args!(
-                "cache {} holds {} dirty lines of device_id {}: use cache_id {} until they are written back",
-                h.id,
-                h.dirty_of(id),
-                id,
-                h.id
-            )),
+            if d > 0 {
+                Msg::new(format_args!("cache {} holds {} dirty lines of device_id {}: use cache_id {} until they are written back", h.id, d, id, h.id))
+            } else {
+                Msg::new(format_args!("cache {} holds lines of device_id {} written back but not yet on its record: use cache_id {}, or retry in a few seconds", h.id, id, h.id))
+            },
         ));
     }
     let detach = bound.filter(|b| !same(&target, b));
@@ -141,13 +143,12 @@ fn check_backing_free(t: &Tables, id: u8, devt: u32) -> core::result::Result<(),
     for c in t.caches.iter().flatten() {
         // The id's own dirty data is for the disk it was attached with.
         if let Some(other) = c.backing_of(id).filter(|&d| d != devt) {
-            let dirty = c.dirty_of(id);
-            if dirty > 0 {
+            if c.holds(id) {
                 return Err(ctr_err!(
                     EINVAL,
-                    "cache {} holds {} dirty lines of device_id {} for disk {}, not {}",
+                    "cache {} holds {} of device_id {} for disk {}, not {}",
                     c.id,
-                    dirty,
+                    c.held(id),
                     id,
                     DevT(other),
                     DevT(devt)
@@ -157,9 +158,9 @@ fn check_backing_free(t: &Tables, id: u8, devt: u32) -> core::result::Result<(),
         if let Some((holder, dirty)) = c.dirty_holder_of(devt, id) {
             return Err(ctr_err!(
                 EBUSY,
-                "disk {} holds {} dirty lines of device_id {} in cache {}: create device_id {} over it first, not {}",
+                "disk {} holds {} of device_id {} in cache {}: create device_id {} over it first, not {}",
                 DevT(devt),
-                dirty,
+                crate::cache::Held(dirty),
                 holder,
                 c.id,
                 holder,

@@ -248,7 +248,7 @@ fn legacy_use(t: &registry::Tables, devt: u32) -> Option<Msg> {
             return Some(Msg::new(format_args!("is the cache device of cache {} (writeboost-mgr)", c.id)));
         }
         if let Some((d, n)) = c.dirty_holder_of(devt, 0) {
-            return Some(Msg::new(format_args!("has {} dirty lines of device_id {} in cache {}", n, d, c.id)));
+            return Some(Msg::new(format_args!("has {} of device_id {} in cache {}", crate::cache::Held(n), d, c.id)));
         }
     }
     for id in 1..=registry::MAX_ID {

@@ -418,6 +418,18 @@ impl MgrTarget {
             );
             return Err(EBUSY);
         }
+        // Lines of removed devices written back but not yet on the record
+        // (parked lines in front hold it): freed now, a later resume would
+        // replay them as dirty over what is written to their disks once
+        // the claims end. Asking makes the record pass them soon.
+        if let Some(dev) = (1..=MAX_ID).find(|&d| t.device(d).is_none() && c.dirty_of(d) == 0 && c.holds(d)) {
+            pr_err!(
+                "writeboost-mgr: free_cache: cache {} holds lines of removed device_id {} written back but not yet on its record; try again in a few seconds\n",
+                c.id,
+                dev
+            );
+            return Err(EBUSY);
+        }
         if let Some(s) = t.caches.get_mut(c.id as usize) {
             *s = None;
         }

@@ -78,6 +78,19 @@ const SLOTS: usize = fmt::REGISTRY_ENTRIES;
 /// (and can be written back) within seconds, without a daemon or a flush.
 pub(crate) const DEFAULT_IDLE_SEAL_MS: u32 = 5000;
 
+/// A device's lines in a cache, for messages (see [`Cache::held`]).
+pub(crate) struct Held(pub(crate) u64);
+
+impl core::fmt::Display for Held {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.0 == 0 {
+            f.write_str("lines written back but not yet on the record")
+        } else {
+            write!(f, "{} dirty lines", self.0)
+        }
+    }
+}
+
 /// Tunables, readable without the lock.
 pub(crate) struct Tunables {
     pub(crate) allow_migrate: AtomicBool,
@@ -1247,7 +1260,8 @@ impl Cache {
     }
 
     /// Another device id than `except` whose data for backing device
-    /// `devt` is dirty here: `(device_id, dirty lines)`.
+    /// `devt` is here, dirty or not yet past the record ([`Cache::holds`]):
+    /// `(device_id, dirty lines)`.
     pub(crate) fn dirty_holder_of(&self, devt: u32, except: u8) -> Option<(u8, u64)> {
         let mut ids = [false; SLOTS];
         {
@@ -1260,12 +1274,7 @@ impl Cache {
                 }
             }
         }
-        let g = self.lock();
-        ids.iter()
-            .enumerate()
-            .filter(|(_, &x)| x)
-            .map(|(i, _)| (i as u8, g.eng.dirty_of(i as u8)))
-            .find(|&(_, d)| d > 0)
+        ids.iter().enumerate().filter(|(_, &x)| x).map(|(i, _)| i as u8).find(|&d| self.holds(d)).map(|d| (d, self.dirty_of(d)))
     }
 
     /// Device `dev` was removed (its last table is gone and has released
@@ -1279,18 +1288,10 @@ impl Cache {
         // Dirty, or written back but not yet past the record (a replay
         // would bring the lines back): released once the record passes
         // them (`release_clean_claims`).
-        let (dirty, free) = {
-            let mut g = self.lock();
-            let sealed = g.eng.sealed_upto();
-            let free = g.eng.replay_free(dev);
-            let dirty = g.eng.dirty_of(dev);
-            self.unlock_waking_flusher(g, sealed);
-            (dirty, free)
-        };
-        if free {
+        if !self.holds(dev) {
             return;
         }
-        self.migrator_cv.notify_all();
+        let dirty = self.dirty_of(dev);
         let mut bk = self.backings.lock();
         let Some(devt) = bk.get(dev as usize).and_then(|x| x.as_ref().map(|f| f.bdev().devt())) else {
             return;
@@ -1401,19 +1402,9 @@ impl Cache {
             }
         });
         for (d, _) in ids.iter().enumerate().filter(|(_, &x)| x) {
-            let free = {
-                let mut g = self.lock();
-                let sealed = g.eng.sealed_upto();
-                let free = g.eng.replay_free(d as u8);
-                self.unlock_waking_flusher(g, sealed);
-                free
-            };
-            if !free {
-                // Written back but not yet past the record: the migrator
-                // records (moving parked lines in front for it); asked
-                // again after the record.
-                self.migrator_cv.notify_all();
-            } else if self.release_claim(d as u8) {
+            // Written back but not yet past the record: asked again after
+            // the next record.
+            if !self.holds(d as u8) && self.release_claim(d as u8) {
                 pr_info!("cache {}: device_id {} is written back: its backing device is released\n", self.id, d);
             }
         }
@@ -1422,6 +1413,29 @@ impl Cache {
     /// Whether `dev` has dirty data here.
     pub(crate) fn dirty_of(&self, dev: u8) -> u64 {
         self.lock().eng.dirty_of(dev)
+    }
+
+    /// What `dev` has here, for messages: `N dirty lines`, or (no dirty
+    /// line) `lines written back but not yet on the record`.
+    pub(crate) fn held(&self, dev: u8) -> Held {
+        Held(self.dirty_of(dev))
+    }
+
+    /// Whether the log holds lines of `dev` that a replay would bring
+    /// back (dirty, or written back but not yet past the record): the
+    /// id's I/O must go through this cache, and its disk is not free.
+    /// Asking makes the record pass written-back lines soon (the migrator
+    /// moves parked lines in front for it). Takes the cache lock only.
+    pub(crate) fn holds(&self, dev: u8) -> bool {
+        let mut g = self.lock();
+        let sealed = g.eng.sealed_upto();
+        let free = g.eng.replay_free(dev);
+        let wanted = !free && g.eng.dirty_of(dev) == 0;
+        self.unlock_waking_flusher(g, sealed);
+        if wanted {
+            self.migrator_cv.notify_all();
+        }
+        !free
     }
 
     /// Writes the on-disk record (the engine says what it holds) with

@@ -3218,6 +3218,14 @@ impl<S: Storage> Engine<S> {
         }
     }
 
+    /// Whether the log holds lines of `dev` that a replay would bring back
+    /// as dirty: dirty lines, or lines written back that the record has not
+    /// passed yet. No side effect (see [`Engine::replay_free`]).
+    pub fn replayable(&self, dev: u8) -> bool {
+        let d = self.dev(dev);
+        d.dirty > 0 || d.last_seg > self.record_migrated
+    }
+
     /// Whether nothing of `dev` is left in the log that a replay would
     /// bring back: no dirty line, and the record past the device's last
     /// segment (lines written back past parked ones are clean in RAM but
@@ -3232,7 +3240,7 @@ impl<S: Storage> Engine<S> {
         if d.dirty > 0 {
             return false;
         }
-        if d.last_seg > self.record_migrated {
+        if self.replayable(dev) {
             self.record_wanted = self.record_wanted.max(d.last_seg);
             if d.last_seg > self.sealed_upto {
                 self.seal();
