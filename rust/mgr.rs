@@ -418,18 +418,6 @@ impl MgrTarget {
             );
             return Err(EBUSY);
         }
-        // Lines of removed devices written back but not yet on the record
-        // (parked lines in front hold it): freed now, a later resume would
-        // replay them as dirty over what is written to their disks once
-        // the claims end. Asking makes the record pass them soon.
-        if let Some(dev) = (1..=MAX_ID).find(|&d| t.device(d).is_none() && c.dirty_of(d) == 0 && c.holds(d)) {
-            pr_err!(
-                "writeboost-mgr: free_cache: cache {} holds lines of removed device_id {} written back but not yet on its record; try again in a few seconds\n",
-                c.id,
-                dev
-            );
-            return Err(EBUSY);
-        }
         if let Some(s) = t.caches.get_mut(c.id as usize) {
             *s = None;
         }
@@ -438,7 +426,45 @@ impl MgrTarget {
         Ok(c)
     }
 
+    /// A removed device of `c` whose lines are written back but not yet
+    /// on the record (asking makes the record pass them soon).
+    fn unrecorded_removed(c: &Cache) -> Option<u8> {
+        let removed = registry::with(|t| {
+            let mut r = [false; SLOTS];
+            for d in 1..=MAX_ID {
+                if let Some(x) = r.get_mut(d as usize) {
+                    *x = t.device(d).is_none();
+                }
+            }
+            r
+        })
+        .ok()?;
+        (1..=MAX_ID).find(|&d| removed.get(d as usize).copied().unwrap_or(false) && c.dirty_of(d) == 0 && c.holds(d))
+    }
+
     fn free_cache() -> Result {
+        // Lines of removed devices written back but not yet on the record
+        // (a failing disk's parked lines in front hold it): freed now, a
+        // later resume of this cache would replay them as dirty, over what
+        // is written to their disks once the claims end. Give the record
+        // 10 s to pass them (the migrator moves the parked lines for it),
+        // then free anyway, saying so.
+        if let Some(c) = registry::with(|t| t.cache(t.cache_id_ptr).cloned())? {
+            let mut waited = 0;
+            while let Some(dev) = Self::unrecorded_removed(&c) {
+                if waited >= 100 || c.lock().eng.error().is_some() {
+                    pr_warn!(
+                        "writeboost-mgr: free_cache: cache {} keeps lines of removed device_id {} that are written back but not yet on its record: a resume of this cache replays them; create device_id {} over its disk before writing to the disk otherwise\n",
+                        c.id,
+                        dev,
+                        dev
+                    );
+                    break;
+                }
+                crate::ffi::msleep(100);
+                waited += 1;
+            }
+        }
         let c = registry::with(Self::take_cache_for_free)??;
         let r = c.shutdown();
         drop(c.take_sysfs());

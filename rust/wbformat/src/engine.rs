@@ -169,6 +169,10 @@ pub struct DevMeta {
     pub identity: u64,
     /// Newest segment id holding a write or a logged discard of the device.
     pub last_seg: u64,
+    /// Newest segment id (or later) holding a line of the device that a
+    /// round wrote back since the resume: until the record passes it, a
+    /// replay brings such lines back as dirty.
+    pub cleaned_seg: u64,
     /// Errno of the device's last failed write-back (0 = write-back works).
     /// While it is set the device is *failing*: its dirty lines are parked
     /// (skipped by migration until `retry_at`, moved to the head of the log
@@ -1023,6 +1027,7 @@ impl<S: Storage> Engine<S> {
         self.wb_past = (0, 0);
         for (d, &r) in self.devs.iter_mut().zip(registry.iter()) {
             d.registered = r;
+            d.cleaned_seg = 0;
         }
         // The status `cursor` goes on from the last line of the log (as
         // it would have without the restart), not from line 0.
@@ -2761,6 +2766,15 @@ impl<S: Storage> Engine<S> {
                 }
             }
         }
+        // Lines written back: a replay brings them back until the record
+        // passes their segments (`replayable`).
+        for e in entries {
+            if failed(e.dev).is_none() {
+                if let Some(d) = self.devs.get_mut(e.dev as usize) {
+                    d.cleaned_seg = d.cleaned_seg.max(start.saturating_add(u64::from(e.seg)));
+                }
+            }
+        }
         self.note_written_back(self.last_migrated.saturating_add(1), start, end);
         self.advance_migrated(end.saturating_sub(start).saturating_add(1).min(u64::from(u32::MAX)) as u32);
         self.migrate_error = any;
@@ -3220,10 +3234,12 @@ impl<S: Storage> Engine<S> {
 
     /// Whether the log holds lines of `dev` that a replay would bring back
     /// as dirty: dirty lines, or lines written back that the record has not
-    /// passed yet. No side effect (see [`Engine::replay_free`]).
+    /// passed yet (clean lines of read caching and superseded or discarded
+    /// lines do not come back dirty). No side effect (see
+    /// [`Engine::replay_free`]).
     pub fn replayable(&self, dev: u8) -> bool {
         let d = self.dev(dev);
-        d.dirty > 0 || d.last_seg > self.record_migrated
+        d.dirty > 0 || d.cleaned_seg > self.record_migrated
     }
 
     /// Whether nothing of `dev` is left in the log that a replay would
@@ -3232,7 +3248,8 @@ impl<S: Storage> Engine<S> {
     /// dirty again in a replay until the record passes them). With no dirty
     /// line but the record behind, asks for the record to pass (as a
     /// detach does: parked lines in front are moved for it) and returns
-    /// `false`; ask again once a record was written. For releasing the
+    /// `false`; ask again once a record was written. `true` with no dirty
+    /// line once the cache device failed (no record can be written). For releasing the
     /// claim of a removed device's disk: until then, data written to the
     /// disk could be overwritten by the replayed older lines.
     pub fn replay_free(&mut self, dev: u8) -> bool {
@@ -3240,11 +3257,10 @@ impl<S: Storage> Engine<S> {
         if d.dirty > 0 {
             return false;
         }
-        if self.replayable(dev) {
-            self.record_wanted = self.record_wanted.max(d.last_seg);
-            if d.last_seg > self.sealed_upto {
-                self.seal();
-            }
+        // A failed cache device writes no record any more: nothing to wait
+        // for (what a failed cache keeps is in the design's Errors).
+        if self.replayable(dev) && self.error.is_none() {
+            self.record_wanted = self.record_wanted.max(d.cleaned_seg);
             return false;
         }
         true
