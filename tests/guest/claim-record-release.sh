@@ -10,22 +10,13 @@
 # the admin's (4096 bad sectors).
 . /wb/tests/lib.sh
 set -e
-sz=$((64 * 2048))
 st() { mgr_msg switch_to 1 >/dev/null 2>&1; echo "[$(date +%s)] tail=$(mgr_status_value last_migrated_segment_id) rec=$(mgr_status_value record_migrated_segment_id) flushed=$(mgr_status_value last_flushed_segment_id) dirty=$(mgr_status_value nr_dirty_caches) reloc=$(mgr_status_value nr_relocated_lines) d8=$(cat $WB_SYSFS/devices/8/nr_dirty_caches 2>/dev/null) d9=$(cat $WB_SYSFS/devices/9/nr_dirty_caches 2>/dev/null) $*"; }
-kill_disk() { dmsetup suspend $1 && dmsetup load $1 --table "0 $sz error" && dmsetup resume $1; }
-heal_disk() { dmsetup suspend $1 && dmsetup load $1 --table "0 $sz linear $WB_BACKING $2" && dmsetup resume $1; }
 wait_klog() { _i=0; until dmesg | grep -q "$1"; do _i=$((_i+1)); [ $_i -lt ${2:-60} ] || return 1; sleep 1; done; }
-run small_cache_setup 32
-run dm_create b8 --table "0 $sz linear $WB_BACKING $sz"
-run dm_create b9 --table "0 $sz linear $WB_BACKING $((2 * sz))"
-run dd if=/dev/zero of=/dev/mapper/b8 bs=1M count=14 oflag=direct 2>/dev/null
-run dd if=/dev/zero of=/dev/mapper/b9 bs=1M count=4 oflag=direct 2>/dev/null
-run wb_create wb8 8 /dev/mapper/b8 1
-run wb_create wb9 9 /dev/mapper/b9 1
+run pair_setup
 run mgr_msg allow_migrate 0
 run timeout 60 wbpattern fill /dev/mapper/wb8 --region 0:14M --gen 1000 --seed 8
 run dd if=/dev/zero of=/dev/mapper/wb8 bs=4k count=0 conv=fsync 2>/dev/null
-run kill_disk b8
+run dm_swap b8 "0 $sz error"
 run timeout 60 wbpattern fill /dev/mapper/wb9 --region 0:2M --gen 2000 --seed 9
 run dd if=/dev/zero of=/dev/mapper/wb9 bs=4k count=0 conv=fsync 2>/dev/null
 st "after fills"

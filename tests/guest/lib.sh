@@ -243,3 +243,24 @@ mark_put() {
 mark_get() {
     dd if=$WB_BACKING bs=512 skip=$(($WB_MARKS + $1)) count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -1
 }
+
+# dm_swap <name> "<table>": load a new table into a DM device (suspend,
+# load, resume), e.g. dm-error for a disk that dies, the old linear table
+# for one that heals.
+dm_swap() {
+    dmsetup suspend "$1" || return 1
+    dmsetup load "$1" --table "$2" || return 1
+    dmsetup resume "$1"
+}
+
+# pair_setup: a 31-segment cache 1 (small_cache_setup 32) with devices 8
+# and 9 on it over b8 and b9, 64 MiB each at 64 MiB and 128 MiB of
+# $WB_BACKING (sets sz, their size in sectors).
+pair_setup() {
+    sz=$((64 * 2048))
+    small_cache_setup 32 || return 1
+    dm_create b8 --table "0 $sz linear $WB_BACKING $sz" || return 1
+    dm_create b9 --table "0 $sz linear $WB_BACKING $((2 * sz))" || return 1
+    wb_create wb8 8 /dev/mapper/b8 1 || return 1
+    wb_create wb9 9 /dev/mapper/b9 1
+}

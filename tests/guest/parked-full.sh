@@ -28,9 +28,7 @@ run timeout 60 wbpattern fill /dev/mapper/wb8 --region 0:14M --gen 1000 --seed 8
 run dd if=/dev/zero of=/dev/mapper/wb8 bs=4k count=0 conv=fsync 2>/dev/null
 run dm_create o7 --table "0 $sz linear /dev/mapper/b7 0"
 run dmsetup remove wb7
-run dmsetup suspend b8
-run dmsetup load b8 --table "0 $sz error"
-run dmsetup resume b8
+run dm_swap b8 "0 $sz error"
 run mgr_msg allow_migrate 1
 sleep 3
 
@@ -68,9 +66,7 @@ dmesg | grep -q "cache 1: no room in the log for 30 s" || die "no 'no room in th
 [ "$(cache_dirty)" -ge 7168 ] || die "parked lines were dropped: $(cache_dirty) dirty lines"
 
 # Device 8's disk heals, the other table goes: everything drains.
-run dmsetup suspend b8
-run dmsetup load b8 --table "0 $sz linear $WB_BACKING $sz"
-run dmsetup resume b8
+run dm_swap b8 "0 $sz linear $WB_BACKING $sz"
 run wait_clean 8 180
 run dmsetup remove o7
 wait_cache_clean 120 || die "the parked data never drained"

@@ -7,21 +7,14 @@
 # line written there; tens of thousands in this test).
 . /wb/tests/lib.sh
 set -e
-run small_cache_setup 32
-sz=$((64 * 2048))
-run dm_create b8 --table "0 $sz linear $WB_BACKING $sz"
-run dm_create b9 --table "0 $sz linear $WB_BACKING $((2 * sz))"
+run pair_setup
 run dd if=/dev/zero of=/dev/mapper/b8 bs=1M count=14 oflag=direct 2>/dev/null
 run dd if=/dev/zero of=/dev/mapper/b9 bs=1M count=1 oflag=direct 2>/dev/null
-run wb_create wb8 8 /dev/mapper/b8 1
-run wb_create wb9 9 /dev/mapper/b9 1
 run mgr_msg allow_migrate 0
 # 14 MiB: 3584 lines, 14 of the 31 segments.
 run timeout 60 wbpattern fill /dev/mapper/wb8 --region 0:14M --gen 1000 --seed 8
 run dd if=/dev/zero of=/dev/mapper/wb8 bs=4k count=0 conv=fsync 2>/dev/null
-run dmsetup suspend b8
-run dmsetup load b8 --table "0 $sz error"
-run dmsetup resume b8
+run dm_swap b8 "0 $sz error"
 run mgr_msg allow_migrate 1
 # The first round fails on the dead disk: its lines are parked.
 _i=0
@@ -51,9 +44,7 @@ done
 [ "$(cat $WB_SYSFS/devices/8/nr_dirty_caches)" -ge 3584 ] || die "device 8's parked lines were dropped"
 
 # Device 8's disk heals: everything drains intact.
-run dmsetup suspend b8
-run dmsetup load b8 --table "0 $sz linear $WB_BACKING $sz"
-run dmsetup resume b8
+run dm_swap b8 "0 $sz linear $WB_BACKING $sz"
 wait_cache_clean 120 || die "the parked data never drained"
 run wbpattern check /dev/mapper/b8 --region 0:14M --ops 0 --initial gen:1000 --seed 8
 for i in $(seq 1 16); do

@@ -11,16 +11,9 @@
 # a_failing_device_writes_while_the_log_is_full_of_clean_segments).
 . /wb/tests/lib.sh
 set -e
-run small_cache_setup 32
-sz=$((64 * 2048))
-run dm_create b8 --table "0 $sz linear $WB_BACKING $sz"
-run dm_create b9 --table "0 $sz linear $WB_BACKING $((2 * sz))"
-run wb_create wb8 8 /dev/mapper/b8 1
-run wb_create wb9 9 /dev/mapper/b9 1
+run pair_setup
 run mgr_msg allow_migrate 1
-run dmsetup suspend b8
-run dmsetup load b8 --table "0 $sz error"
-run dmsetup resume b8
+run dm_swap b8 "0 $sz error"
 mkfill P 4096 /tmp/p8
 # Device 8: a block every 0.1 s until /tmp/stop (its writes are accepted
 # into the cache; its write-back fails from the first round on).
@@ -58,9 +51,7 @@ check9() { # check9 <dev>: the second pass over the 48 pieces
 check9 /dev/mapper/wb9
 
 # The disk heals: everything drains, device 8's blocks are on its disk.
-run dmsetup suspend b8
-run dmsetup load b8 --table "0 $sz linear $WB_BACKING $sz"
-run dmsetup resume b8
+run dm_swap b8 "0 $sz linear $WB_BACKING $sz"
 wait_cache_clean 120 || die "the parked data never drained"
 read_blocks /dev/mapper/b8 0 1 /tmp/r
 cmp -s /tmp/r /tmp/p8 || die "device 8's first block on its disk: $(sector_summary /tmp/r)"

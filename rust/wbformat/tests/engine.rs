@@ -1709,6 +1709,25 @@ fn clean_segments_behind_a_parked_one_are_reached() {
     assert_eq!(e.dirty_of(1), dirty1, "device 1's paused lines are kept");
 }
 
+/// Runs the migrator's rounds (all written back) and records at once, at
+/// 100 ms, until another job comes: returns it.
+fn rounds_and_records(e: &mut Engine<HostStore>) -> MigratorJob {
+    loop {
+        match e.migrator_next(true, 8, 100) {
+            MigratorJob::Round { start, end } => {
+                let mut entries = Vec::new();
+                e.round_entries(start, end, false, |x| entries.push(x));
+                e.round_done(start, end, &entries, Ok(()), &|_| None);
+            }
+            MigratorJob::Record => {
+                let s = e.record_snapshot();
+                e.record_done(s, true);
+            }
+            other => return other,
+        }
+    }
+}
+
 /// While a relocation fills its own segment no other segment is opened,
 /// but that is not "no room": a failing device's write (which fails at once
 /// when the log has no room) waits for the relocation instead of failing.
@@ -1736,21 +1755,7 @@ fn a_failing_device_write_waits_for_a_relocation() {
     assert!(e.urgent(), "device 2's writers wait for room");
     e.set_failing(1, -5, 0);
     // Device 1's are moved for the waiting writers.
-    let id = loop {
-        match e.migrator_next(true, 8, 100) {
-            MigratorJob::Round { start, end } => {
-                let mut entries = Vec::new();
-                e.round_entries(start, end, false, |x| entries.push(x));
-                e.round_done(start, end, &entries, Ok(()), &|_| None);
-            }
-            MigratorJob::Record => {
-                let s = e.record_snapshot();
-                e.record_done(s, true);
-            }
-            MigratorJob::Relocate { id } => break id,
-            other => panic!("no relocation: {other:?}"),
-        }
-    };
+    let MigratorJob::Relocate { id } = rounds_and_records(&mut e) else { panic!("no relocation") };
     let mut entries = Vec::new();
     e.round_entries(id, id, true, |x| entries.push(x));
     // The lines go to the relocation's own segment.
@@ -1770,20 +1775,7 @@ fn a_failing_device_write_waits_for_a_relocation() {
     // The flusher writes it, the record frees the slots behind it; then
     // device 1 writes.
     flush_sealed(&mut e, false);
-    loop {
-        match e.migrator_next(true, 8, 100) {
-            MigratorJob::Round { start, end } => {
-                let mut entries = Vec::new();
-                e.round_entries(start, end, false, |x| entries.push(x));
-                e.round_done(start, end, &entries, Ok(()), &|_| None);
-            }
-            MigratorJob::Record => {
-                let s = e.record_snapshot();
-                e.record_done(s, true);
-            }
-            _ => break,
-        }
-    }
+    rounds_and_records(&mut e);
     let got = e.begin_write(1, 10_000 * 8, 8, &|_| false, Direct::No);
     assert!(matches!(got, WriteStep::Go(_)), "device 1's write after the relocation: {got:?} (last_id {} lm {} rm {} lf {})", e.last_id(), e.last_migrated(), e.record_migrated(), e.last_flushed());
 }
@@ -1940,4 +1932,42 @@ fn lines_written_back_past_parked_ones_are_replay_free_only_past_the_record() {
     }
     assert!(e.nr_relocated() >= 1000, "the parked lines in front were moved");
     assert_eq!(e.dirty_of(1), 1000, "device 1's parked lines are kept");
+}
+
+/// `replayable` counts only lines a replay brings back as dirty: dirty ones
+/// and those written back since the resume that the record has not passed;
+/// once the record passes them the device is free. (The first version
+/// counted any line past the record, clean read-cache lines included, and
+/// routed a table asking for pass-through through the cache after a
+/// resume: `powercut-readcache-passthrough` failed.)
+#[test]
+fn replayable_counts_written_back_lines_until_the_record() {
+    let mut e = engine(8);
+    e.register(2, 1 << 20).unwrap();
+    e.set_attached(2, true);
+    assert!(!e.replayable(1) && !e.replayable(2));
+    write(&mut e, 0, 8, false);
+    assert!(e.replayable(1), "dirty");
+    e.seal();
+    flush_sealed(&mut e, false);
+    let (start, end) = loop {
+        match e.migrator_next(true, 4, 0) {
+            MigratorJob::Round { start, end } => break (start, end),
+            MigratorJob::Record => {
+                let s = e.record_snapshot();
+                e.record_done(s, true);
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut entries = Vec::new();
+    e.round_entries(start, end, false, |x| entries.push(x));
+    e.round_done(start, end, &entries, Ok(()), &|_| None);
+    assert_eq!(e.dirty_of(1), 0);
+    assert!(e.replayable(1), "written back, the record behind");
+    assert!(!e.replayable(2), "device 2 has nothing in the log");
+    let s = e.record_snapshot();
+    e.record_done(s, true);
+    assert!(!e.replayable(1), "the record passed it");
+    assert!(e.replay_free(1));
 }
