@@ -208,7 +208,7 @@ impl LegacyTarget {
             self.entry.bind(Some(c.clone()));
             if !same(&was, c) {
                 if self.cache_id == 0 {
-                    pr_info!("device_id {}: cache {} holds its dirty data; I/O goes through that cache\n", id, c.id);
+                    pr_info!("device_id {}: cache {} holds {} of it; I/O goes through that cache\n", id, c.id, c.held(id));
                 } else {
                     pr_info!("device_id {}: attached to cache {}\n", id, c.id);
                 }
@@ -310,7 +310,7 @@ impl LegacyTarget {
         let backing = t.get_device(path).map_err(|e| match registry::claimed_disk() {
             Some((c, d, devt)) if e == EBUSY => ctr_err!(
                 e,
-                "cannot open backing device '{}': busy (cache {} claims disk {} for removed device_id {}, which has dirty data there: create device_id {} over it)",
+                "cannot open backing device '{}': busy (cache {} claims disk {} for removed device_id {}, whose data it holds: create device_id {} over it)",
                 args.str(1).unwrap_or("?"),
                 c,
                 DevT(devt),

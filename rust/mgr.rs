@@ -446,20 +446,29 @@ impl MgrTarget {
         // Lines of removed devices written back but not yet on the record
         // (a failing disk's parked lines in front hold it): freed now, a
         // later resume of this cache would replay them as dirty, over what
-        // is written to their disks once the claims end. Give the record
-        // 10 s to pass them (the migrator moves the parked lines for it),
-        // then free anyway, saying so.
+        // is written to their disks once the claims end (breakP). Give the
+        // record 10 s to pass them (the migrator moves the parked lines
+        // for it), then refuse, unless the cache device fails (no record
+        // can be written): then free, saying so.
         if let Some(c) = registry::with(|t| t.cache(t.cache_id_ptr).cloned())? {
             let mut waited = 0;
             while let Some(dev) = Self::unrecorded_removed(&c) {
-                if waited >= 100 || c.lock().eng.error().is_some() {
+                let failing = c.lock().eng.error().is_some() || c.mig_io_failing.load(Ordering::Relaxed);
+                if failing {
                     pr_warn!(
-                        "writeboost-mgr: free_cache: cache {} keeps lines of removed device_id {} that are written back but not yet on its record: a resume of this cache replays them; create device_id {} over its disk before writing to the disk otherwise\n",
+                        "writeboost-mgr: free_cache: cache {} keeps lines of removed device_id {} that are written back but not yet on its record (its cache device fails): a resume of this cache replays them; resume it before writing to that device's disk\n",
                         c.id,
-                        dev,
                         dev
                     );
                     break;
+                }
+                if waited >= 100 {
+                    pr_err!(
+                        "writeboost-mgr: free_cache: cache {} holds lines of removed device_id {} written back but not yet on its record (it waits for a failing disk's parked data to be moved); try again later\n",
+                        c.id,
+                        dev
+                    );
+                    return Err(EBUSY);
                 }
                 crate::ffi::msleep(100);
                 waited += 1;

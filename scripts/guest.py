@@ -255,7 +255,7 @@ def boot(args, scripts, disk_dir, expect_crash=False, tag="run"):
             "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max",
             "-smp", str(args.cpus), "-m", f"{args.memory_mb}M", "-nographic",
             "-no-reboot", "-kernel", bzimage, "-initrd", initrd,
-            "-append", "console=ttyS0 panic=-1 oops=panic loglevel=7 "
+            "-append", "console=ttyS0 panic=-1 oops=panic loglevel=7 log_buf_len=8M "
                        "softlockup_panic=0 hung_task_panic=0"
                        + (" " + args.kernel_args if args.kernel_args else ""),
             "-serial", "stdio", "-monitor", "none",

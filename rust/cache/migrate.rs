@@ -165,6 +165,7 @@ impl ThreadBody for Migrator {
                         c.progressed();
                     }
                     if r.is_err() {
+                        c.mig_io_failing.store(true, Ordering::Relaxed);
                         backoff_ms = 1000;
                     }
                     c.space.notify_all();
@@ -179,6 +180,7 @@ impl ThreadBody for Migrator {
                         Ok(_) => {}
                         Err(e) => {
                             pr_err!("cache {}: moving parked lines of segment {} failed (error {}); will retry\n", c.id, id, e.to_errno());
+                            c.mig_io_failing.store(true, Ordering::Relaxed);
                             backoff_ms = 1000;
                         }
                     }
@@ -190,6 +192,7 @@ impl ThreadBody for Migrator {
                 }
                 MigratorJob::Record => match c.commit_record() {
                     Err(e) => {
+                        c.mig_io_failing.store(true, Ordering::Relaxed);
                         if !record_failing {
                             pr_err!("cache {}: writing the record failed (error {}); retrying every second\n", c.id, e.to_errno());
                         }
@@ -201,6 +204,7 @@ impl ThreadBody for Migrator {
                             pr_info!("cache {}: writing the record works again\n", c.id);
                         }
                         record_failing = false;
+                        c.mig_io_failing.store(false, Ordering::Relaxed);
                         // A removed device's claim waits for the record
                         // to pass its lines.
                         c.release_clean_claims();

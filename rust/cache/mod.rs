@@ -320,6 +320,9 @@ pub(crate) struct Cache {
     lbs_sectors: u64,
     /// Write-back counters (manager status).
     pub(crate) wb_stats: WbStats,
+    /// The migrator's last cache-device I/O failed (a record write, or a
+    /// read of a round or a relocation): the record may not move.
+    pub(crate) mig_io_failing: AtomicBool,
     _module: ModuleRef,
 }
 
@@ -1791,6 +1794,7 @@ pub(crate) fn new_cache(id: u8, dev: BdevFile, geo: Geometry, format_id: u64, su
             no_room: NoRoom { log_ms: AtomicU64::new(0), stalled: AtomicBool::new(false), progress_ms: AtomicU64::new(0) },
             log_limits: LogLimits { around_ms: AtomicU64::new(0), cache_read_ms: AtomicU64::new(0) },
             wb_stats: WbStats::default(),
+            mig_io_failing: AtomicBool::new(false),
             lbs_sectors,
             _module: module,
         }),

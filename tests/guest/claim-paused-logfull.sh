@@ -19,19 +19,19 @@ run wb_create wb7 7 /dev/mapper/b7 1
 run wb_create wb9 9 /dev/mapper/b9 1
 run wbpattern fill /dev/mapper/wb7 --region 0:20M --gen 1000 --seed 7
 run dm_create other7 --table "0 $sz linear /dev/mapper/b7 0"
-mark=$(dmesg | wc -l)
+klog_mark
 run dmsetup remove wb7
-dmesg | tail -n +$((mark + 1)) | grep -q "cannot claim backing device .* of removed device_id 7" || die "device 7's write-back is not paused"
+klog_since | grep -q "cannot claim backing device .* of removed device_id 7" || die "device 7's write-back is not paused"
 assert_eq "$(cache_dirty)" 5120 "device 7's dirty lines"
 run mgr_msg allow_migrate 1
 
 # 48 MiB written in order, then 3000 random 4 KiB and 64 KiB writes over it.
 rc=0
 timeout 300 wbpattern fill /dev/mapper/wb9 --region 0:48M --gen 1000 --seed 9 || rc=$?
-[ $rc = 0 ] || { dmesg | tail -n +$((mark + 1)) | grep -v "paused\|cannot claim" | tail -5; die "device 9's writes failed or hung (status $rc)"; }
+[ $rc = 0 ] || { klog_since | grep -v "paused\|cannot claim" | tail -5; die "device 9's writes failed or hung (status $rc)"; }
 rc=0
 timeout 300 wbpattern write /dev/mapper/wb9 --region 0:48M --ops 3000 --sizes 4K,64K --seed 9 --gen-base 2000 || rc=$?
-[ $rc = 0 ] || { dmesg | tail -n +$((mark + 1)) | grep -v "paused\|cannot claim" | tail -5; die "device 9's random writes failed or hung (status $rc)"; }
+[ $rc = 0 ] || { klog_since | grep -v "paused\|cannot claim" | tail -5; die "device 9's random writes failed or hung (status $rc)"; }
 run wbpattern check /dev/mapper/wb9 --region 0:48M --ops 3000 --sizes 4K,64K --seed 9 --gen-base 2000 --initial gen:1000
 relocated=$(mgr_status_value nr_relocated_lines)
 echo "relocated lines: $relocated"

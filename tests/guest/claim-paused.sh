@@ -23,7 +23,7 @@ what() {
 
 # The kernel log since setup_removed's removal.
 since_mark() {
-    dmesg | tail -n +$((mark + 1))
+    klog_since
 }
 
 # dirty_is <n>: device 7's data in the cache is still <n> lines (nothing else
@@ -39,7 +39,7 @@ setup_removed() {
     run wb_create wb7 7 /dev/mapper/back 1
     run dd if=/tmp/a of=/dev/mapper/wb7 bs=4k count=64 seek=100 oflag=direct conv=fsync 2>/dev/null
     run dm_create other --table "0 $sz linear /dev/mapper/back 0"
-    mark=$(dmesg | wc -l)
+    klog_mark
     run dmsetup remove wb7
     since_mark | grep -q "cache 1: cannot claim backing device .* of removed device_id 7 (error -16: another table or user holds it): write-back of the id's 64 dirty lines is paused" \
         || { since_mark | tail -5; die "no message that device 7's write-back is paused"; }

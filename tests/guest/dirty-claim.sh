@@ -19,7 +19,7 @@ dmesg | grep -q "cache 1: claimed backing device .*: removed device_id 7 has 64 
     || die "the cache did not claim the removed device's disk"
 for cid in 1 0; do
     must_fail dm_create wb8 --table "0 $sz writeboost 8 /dev/mapper/back $cid"
-    klog_tail 3 | grep -q "busy (cache 1 claims disk .* for removed device_id 7, which has dirty data there: create device_id 7 over it)" \
+    klog_tail 3 | grep -q "busy (cache 1 claims disk .* for removed device_id 7, whose data it holds: create device_id 7 over it)" \
         || { klog_tail 3; die "no clear refusal of device_id 8 (cache_id $cid)"; }
 done
 dmsetup info wb8 >/dev/null 2>&1 && dmsetup remove wb8

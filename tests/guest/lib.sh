@@ -264,3 +264,16 @@ pair_setup() {
     wb_create wb8 8 /dev/mapper/b8 1 || return 1
     wb_create wb9 9 /dev/mapper/b9 1
 }
+
+# klog_mark: writes a marker line into the kernel log, for klog_since (a
+# line count would not do: once the log buffer is full, old lines go).
+klog_mark() {
+    _klog_n=$((${_klog_n:-0} + 1))
+    _klog_mark="wbtest-mark-$$-$_klog_n-$RANDOM"
+    echo "$_klog_mark" > /dev/kmsg
+}
+
+# klog_since: the kernel log after the last klog_mark.
+klog_since() {
+    dmesg | sed -n "/$_klog_mark/,\$p" | tail -n +2
+}

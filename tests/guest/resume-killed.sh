@@ -24,7 +24,7 @@ slow() {
 killed() {
     what=$1; shift
     rm -f /tmp/done
-    mark=$(dmesg | wc -l)
+    klog_mark
     ( set +e; "$@"; touch /tmp/done ) &
     usleep 400000
     [ -f /tmp/done ] && die "$what: finished before it was killed (replay too fast for this test)"
@@ -35,7 +35,7 @@ killed() {
         i=$((i + 1)); [ $i -lt 30 ] || die "$what: still running 3 s after the kill"
         usleep 100000
     done
-    log=$(dmesg | tail -n +$((mark + 1)))
+    log=$(klog_since)
     echo "$log" | grep -q "interrupted by a fatal signal after [0-9]* ms of replay (error -4): the cache is not resumed; resume it again" \
         || { echo "$log" | tail -5; die "$what: no message that the killed replay stopped"; }
     echo "$log" | grep -q "resume read .* segment headers" && die "$what: the whole log was replayed after the kill"
