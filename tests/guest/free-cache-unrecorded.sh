@@ -8,24 +8,7 @@
 # device 9's older lines over the newer data (4096 wrong sectors).
 . /wb/tests/lib.sh
 set -e
-run pair_setup
-run dmsetup remove wb9
-run mgr_msg allow_migrate 0
-run timeout 60 wbpattern fill /dev/mapper/wb8 --region 0:14M --gen 1000 --seed 8
-run dd if=/dev/zero of=/dev/mapper/wb8 bs=4k count=0 conv=fsync 2>/dev/null
-run dm_swap b8 "0 $sz error"
-run wb_create wb9 9 /dev/mapper/b9 1
-run timeout 60 wbpattern fill /dev/mapper/wb9 --region 0:2M --gen 2000 --seed 9
-run dd if=/dev/zero of=/dev/mapper/wb9 bs=4k count=0 conv=fsync 2>/dev/null
-run dmsetup remove wb9
-run dm_swap cdev "0 $((32 * 2048)) delay $WB_CACHE 0 1000"
-run mgr_msg allow_migrate 1
-_i=0
-until [ "$(cache_dirty)" = 3584 ]; do
-    _i=$((_i + 1))
-    [ $_i -lt 600 ] || die "device 9 never written back ($(cache_dirty) dirty lines)"
-    sleep 0.1
-done
+run removed_behind_parked 1000
 [ "$(mgr_status_value record_migrated_segment_id)" = 0 ] || die "set-up: the record passed device 9's lines at once"
 run dmsetup remove wb8
 run mgr_msg switch_to 1

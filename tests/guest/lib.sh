@@ -277,3 +277,30 @@ klog_mark() {
 klog_since() {
     dmesg | sed -n "/$_klog_mark/,\$p" | tail -n +2
 }
+
+# removed_behind_parked [delay ms]: pair_setup; device 8 writes 14 MiB
+# (gen 1000, seed 8) and its disk dies (its lines parked at the tail of the
+# log); device 9 writes 2 MiB (gen 2000, seed 9), flushed, and is removed
+# dirty (the cache claims its disk). With a delay, every cache-device I/O
+# waits that long from then on. Then migration is allowed; returns once
+# device 9's lines are written back (past the parked ones).
+removed_behind_parked() {
+    pair_setup || return 1
+    mgr_msg allow_migrate 0 || return 1
+    timeout 60 wbpattern fill /dev/mapper/wb8 --region 0:14M --gen 1000 --seed 8 || return 1
+    dd if=/dev/zero of=/dev/mapper/wb8 bs=4k count=0 conv=fsync 2>/dev/null || return 1
+    dm_swap b8 "0 $sz error" || return 1
+    timeout 60 wbpattern fill /dev/mapper/wb9 --region 0:2M --gen 2000 --seed 9 || return 1
+    dd if=/dev/zero of=/dev/mapper/wb9 bs=4k count=0 conv=fsync 2>/dev/null || return 1
+    dmsetup remove wb9 || return 1
+    if [ "${1:-0}" != 0 ]; then
+        dm_swap cdev "0 $((32 * 2048)) delay $WB_CACHE 0 $1" || return 1
+    fi
+    mgr_msg allow_migrate 1 || return 1
+    _i=0
+    until [ "$(cache_dirty)" = 3584 ]; do
+        _i=$((_i + 1))
+        [ $_i -lt 600 ] || { echo "device 9 never written back ($(cache_dirty) dirty lines)" >&2; return 1; }
+        sleep 0.1
+    done
+}

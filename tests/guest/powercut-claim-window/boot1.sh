@@ -10,23 +10,8 @@
 # Boot 2: device 9 reads V2, and after the drain its disk holds V2.
 . /wb/tests/lib.sh
 set -e
-run pair_setup
-run mgr_msg allow_migrate 0
-run timeout 60 wbpattern fill /dev/mapper/wb8 --region 0:14M --gen 1000 --seed 8
-run dd if=/dev/zero of=/dev/mapper/wb8 bs=4k count=0 conv=fsync 2>/dev/null
-run dm_swap b8 "0 $sz error"
-run timeout 60 wbpattern fill /dev/mapper/wb9 --region 0:2M --gen 2000 --seed 9
-run dd if=/dev/zero of=/dev/mapper/wb9 bs=4k count=0 conv=fsync 2>/dev/null
-run dmsetup remove wb9
-# Every cache-device I/O waits 200 ms from now on.
-run dm_swap cdev "0 $((32 * 2048)) delay $WB_CACHE 0 200"
-run mgr_msg allow_migrate 1
-_i=0
-until [ "$(cache_dirty)" = 3584 ]; do
-    _i=$((_i + 1))
-    [ $_i -lt 600 ] || die "device 9 never written back ($(cache_dirty) dirty lines)"
-    sleep 0.1
-done
+# Every cache-device I/O waits 200 ms once device 9 is removed.
+run removed_behind_parked 200
 rec=$(mgr_status_value record_migrated_segment_id)
 echo "device 9 written back; record at $rec"
 [ "$rec" = 0 ] || die "set-up: the record passed device 9's lines before its re-creation (window missed; the cache device's delay is too short)"
