@@ -110,14 +110,9 @@ fn plan(t: &Tables, entry: &DevEntry, cache_id: u8) -> core::result::Result<Plan
         None
     };
     if let Some(h) = t.caches.iter().flatten().find(|c| !same(&bound, c) && !same(&target, c) && c.holds(id)) {
-        let d = h.dirty_of(id);
         return Err((
             EBUSY,
-            if d > 0 {
-                Msg::new(format_args!("cache {} holds {} dirty lines of device_id {}: use cache_id {} until they are written back", h.id, d, id, h.id))
-            } else {
-                Msg::new(format_args!("cache {} holds lines of device_id {} written back but not yet on its record: use cache_id {}, or retry in a few seconds", h.id, id, h.id))
-            },
+            Msg::new(format_args!("cache {} holds {} of device_id {}: use cache_id {} until they are written back", h.id, h.held(id), id, h.id)),
         ));
     }
     let detach = bound.filter(|b| !same(&target, b));

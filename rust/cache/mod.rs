@@ -1326,22 +1326,12 @@ impl Cache {
     }
 
     fn log_claimed(&self, devt: u32, dev: u8, dirty: u64) {
-        if dirty == 0 {
-            pr_info!(
-                "cache {}: claimed backing device {}: removed device_id {} has lines here written back but not yet recorded as such (held until the record passes them); create device_id {} over it to use it\n",
-                self.id,
-                ffi::DevT(devt),
-                dev,
-                dev
-            );
-            return;
-        }
         pr_info!(
-            "cache {}: claimed backing device {}: removed device_id {} has {} dirty lines here; create device_id {} over it to use it\n",
+            "cache {}: claimed backing device {}: removed device_id {} has {} here; create device_id {} over it to use it\n",
             self.id,
             ffi::DevT(devt),
             dev,
-            dirty,
+            Held(dirty),
             dev
         );
     }

@@ -2598,9 +2598,10 @@ impl<S: Storage> Engine<S> {
     /// it skipped: those of the devices parked when it started, and of
     /// those that failed in it (parked now).
     fn note_written_back(&mut self, tail: u64, start: u64, end: u64) {
-        let skipped = self.round_parked | self.parked_mask();
+        let parked = self.parked_mask();
+        let skipped = self.round_parked | parked;
         let (upto, old) = self.wb_past;
-        if upto >= tail && old & !self.parked_mask() == 0 && start <= upto.saturating_add(1) {
+        if upto >= tail && old & !parked == 0 && start <= upto.saturating_add(1) {
             self.wb_past = (upto.max(end), old | skipped);
         } else if start <= tail {
             self.wb_past = (end, skipped);
